@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything uringtrace needs to build and test, idempotently.
+# Each step says what it does and skips itself when already satisfied.
+set -euo pipefail
+
+NIGHTLY="${URINGTRACE_NIGHTLY:-nightly-2026-05-20}"
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: installing packages needs root (run: sudo $0)" >&2
+        exit 1
+    fi
+}
+
+APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio"
+missing=""
+for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    need_root
+    say "installing apt packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
+else
+    say "apt packages present"
+fi
+
+if rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 \
+   && rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+    say "toolchain $NIGHTLY with rust-src present"
+else
+    say "installing toolchain $NIGHTLY with rust-src (for the eBPF build)"
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+fi
+
+# The nested eBPF build uses -Z build-std=core, which needs the std library's own deps.
+say "fetching the std library's dependencies for build-std"
+SYSROOT="$(rustup run "$NIGHTLY" rustc --print sysroot)"
+cargo +"$NIGHTLY" fetch -q --manifest-path "$SYSROOT/lib/rustlib/src/rust/library/Cargo.toml" || true
+
+if bpf-linker --version >/dev/null 2>&1; then
+    say "bpf-linker present ($(bpf-linker --version))"
+else
+    say "building bpf-linker against LLVM 22 (about 2 minutes)"
+    LLVM_PREFIX=/usr/lib/llvm-22 cargo install bpf-linker --locked --no-default-features --features llvm-22
+fi
+
+if mountpoint -q /sys/kernel/tracing; then
+    say "tracefs mounted at /sys/kernel/tracing"
+elif [ "$(id -u)" -eq 0 ]; then
+    say "mounting tracefs at /sys/kernel/tracing"
+    mount -t tracefs tracefs /sys/kernel/tracing
+else
+    say "tracefs not mounted; uringtrace mounts it itself when run as root"
+fi
+say "done"

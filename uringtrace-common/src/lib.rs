@@ -1,0 +1,207 @@
+//! Types shared by uringtrace's eBPF programs and its userspace.
+//!
+//! Everything here is `#[repr(C)]` with explicit padding fields, so the layout the
+//! kernel writes is exactly the layout userspace reads; the `const` asserts below make
+//! any accidental change a compile error on both sides.
+#![no_std]
+
+pub mod decode;
+pub mod kind;
+
+pub use decode::DecodeError;
+pub use kind::EventKind;
+
+/// Maximum number of event kinds (indexes into [`Config::kinds`]).
+pub const MAX_KINDS: usize = 48;
+/// Number of field slots a tracepoint can fill (see [`Slot`]).
+pub const NR_SLOTS: usize = 12;
+/// Length of a task's comm, as in the kernel.
+pub const COMM_LEN: usize = 16;
+
+/// One event, as the kernel writes it into the ring buffer.
+///
+/// Field meaning depends on [`RawEvent::kind`]; see `docs/recording-format.md`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RawEvent {
+    /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+    pub ts_ns: u64,
+    /// The ring (`struct io_ring_ctx *`), 0 when the tracepoint has none.
+    pub ctx: u64,
+    /// The request (`struct io_kiocb *`), 0 when the tracepoint has none (aux CQEs).
+    pub req: u64,
+    pub user_data: u64,
+    /// Kind-specific 64-bit value: req->flags at submit, link target, ocqe, work, ...
+    pub aux: u64,
+    /// Kind-specific second 64-bit value (extra2, sqe addr, ...).
+    pub aux2: u64,
+    /// Thread id of the task the event fired in.
+    pub pid: u32,
+    /// Process id (thread group) of that task.
+    pub tgid: u32,
+    pub res: i32,
+    pub cflags: u32,
+    /// Kind-specific 32-bit values (fd, mask, sizes, enter arguments, ...).
+    pub args: [u32; 4],
+    pub kind: u16,
+    pub cpu: u16,
+    pub opcode: u8,
+    /// [`Role`] of the current task.
+    pub role: u8,
+    pub _pad: [u8; 2],
+    pub comm: [u8; COMM_LEN],
+}
+
+pub const RAW_EVENT_SIZE: usize = 104;
+const _: () = assert!(core::mem::size_of::<RawEvent>() == RAW_EVENT_SIZE);
+const _: () = assert!(core::mem::align_of::<RawEvent>() == 8);
+
+/// What the current task is to io_uring. Derived in the kernel from the comm prefix,
+/// which is how the kernel itself names these threads.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// An application thread (calls io_uring_enter, runs task_work).
+    Submitter = 0,
+    /// `iou-sqp-<tid>` (5.11+) or the `io_uring-sq` kthread (5.10).
+    SqPoll = 1,
+    /// `iou-wrk-<tid>` (5.11+) or an `io_wqe_worker-*` kthread (5.10).
+    IoWorker = 2,
+}
+
+impl Role {
+    pub const fn from_u8(v: u8) -> Option<Role> {
+        match v {
+            0 => Some(Role::Submitter),
+            1 => Some(Role::SqPoll),
+            2 => Some(Role::IoWorker),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Submitter => "submitter",
+            Role::SqPoll => "sqpoll",
+            Role::IoWorker => "io-wq",
+        }
+    }
+
+    /// Classifies a comm by the kernel's thread-naming scheme.
+    pub fn from_comm(comm: &[u8]) -> Role {
+        if comm.starts_with(b"iou-sqp-") || comm.starts_with(b"io_uring-sq") {
+            Role::SqPoll
+        } else if comm.starts_with(b"iou-wrk-") || comm.starts_with(b"io_wqe_worker") {
+            Role::IoWorker
+        } else {
+            Role::Submitter
+        }
+    }
+}
+
+/// Where a tracepoint field lands in a [`RawEvent`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Ctx = 0,
+    Req = 1,
+    UserData = 2,
+    Aux = 3,
+    Aux2 = 4,
+    Res = 5,
+    Cflags = 6,
+    Opcode = 7,
+    Arg0 = 8,
+    Arg1 = 9,
+    Arg2 = 10,
+    Arg3 = 11,
+}
+
+impl Slot {
+    pub const ALL: [Slot; NR_SLOTS] = [
+        Slot::Ctx,
+        Slot::Req,
+        Slot::UserData,
+        Slot::Aux,
+        Slot::Aux2,
+        Slot::Res,
+        Slot::Cflags,
+        Slot::Opcode,
+        Slot::Arg0,
+        Slot::Arg1,
+        Slot::Arg2,
+        Slot::Arg3,
+    ];
+}
+
+/// Where to read one field in a classic tracepoint record. `size == 0`: not present.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FieldSpec {
+    pub offset: u16,
+    /// 1, 2, 4 or 8; 0 when the running kernel's tracepoint lacks the field.
+    pub size: u8,
+    /// 1 when the field is signed (sign-extended into 64-bit slots).
+    pub signed: u8,
+}
+const _: () = assert!(core::mem::size_of::<FieldSpec>() == 4);
+
+/// Per-kind record layout, filled from the tracefs `format` files at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KindLayout {
+    pub fields: [FieldSpec; NR_SLOTS],
+}
+const _: () = assert!(core::mem::size_of::<KindLayout>() == 4 * NR_SLOTS);
+
+/// Global configuration passed to the eBPF programs as read-only data.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// 1: only trace tasks whose tgid is in the TGIDS map (and rings they own).
+    pub filter_enabled: u32,
+    /// uringtrace's own tgid, never traced.
+    pub self_tgid: u32,
+    pub kinds: [KindLayout; MAX_KINDS],
+}
+const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS);
+
+impl Config {
+    pub const fn zeroed() -> Config {
+        Config {
+            filter_enabled: 0,
+            self_tgid: 0,
+            kinds: [KindLayout {
+                fields: [FieldSpec { offset: 0, size: 0, signed: 0 }; NR_SLOTS],
+            }; MAX_KINDS],
+        }
+    }
+}
+
+/// Per-CPU counters kept by the eBPF programs (index into the COUNTERS per-CPU array).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Events written to the ring buffer.
+    Emitted = 0,
+    /// Events lost because the ring buffer was full.
+    Dropped = 1,
+    /// Events seen but filtered out (not a loss).
+    Filtered = 2,
+    /// A tracepoint field could not be read (bpf_probe_read failed).
+    ReadErrors = 3,
+}
+pub const NR_COUNTERS: u32 = 4;
+
+/// `clone_flags` bit for io threads (io-wq workers, SQPOLL threads since 5.12).
+pub const CLONE_IO: u64 = 0x8000_0000;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain-old-data structs: repr(C), every bit pattern valid, no padding.
+    unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KindLayout {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FieldSpec {}
+}

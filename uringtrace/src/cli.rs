@@ -1,0 +1,101 @@
+//! Command-line interface (clap). Parsing only; the work is in `commands`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::units::{parse_duration, parse_size};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "uringtrace",
+    version,
+    about = "See what io_uring is really doing on this host, and what is wrong with it",
+    long_about = "uringtrace attaches eBPF programs to the kernel's io_uring tracepoints (plus \
+io_uring_enter and the scheduler events of io_uring's kernel threads) and follows every \
+request from submission to completion.\n\n\
+Tracing needs root, or CAP_BPF and CAP_PERFMON. Reading recordings needs nothing.",
+    after_help = "Examples:\n  \
+sudo uringtrace doctor                          # what works on this host, and why\n  \
+sudo uringtrace record -o app.utr -- ./app      # trace a command and its children\n  \
+sudo uringtrace record -o host.utr --duration 10s\n  \
+uringtrace dump app.utr | less                  # read a recording, anywhere"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record io_uring events to a file (the whole host, some pids, or a command)
+    #[command(after_help = "Stops at the end of --duration, on Ctrl-C or SIGTERM, or when CMD exits.\n\
+The file is written as events arrive: a recording cut short still reads back up to its\n\
+last complete event. Ring-buffer drops are counted per CPU and stored in the file.\n\n\
+Examples:\n  \
+uringtrace record -o out.utr -- fio job.fio\n  \
+uringtrace record -o out.utr --pid 1234 --pid 5678 --duration 30s\n  \
+uringtrace record -o out.utr --ring-size 64M --duration 5s")]
+    Record(RecordArgs),
+    /// Print a recording as readable lines or JSON lines
+    #[command(after_help = "Text lines show opcode, error and flag names (READ, -ECANCELED, IO_LINK).\n\
+JSON lines carry every raw field plus the same names, one event per line.")]
+    Dump(DumpArgs),
+    /// Show what works on this host and why: kernel, BTF, tracefs, tracepoints, privileges
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Stop after this long (e.g. 10s, 500ms, 2m)
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Trace only this process (and children it forks); repeat for several
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Kernel ring-buffer size (power of two); raise it if drops are reported
+    #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_size)]
+    pub ring_size: u32,
+    /// Run this command and trace it and its children until it exits
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Output file
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// No progress line on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormat {
+    Text,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// A recording made by `uringtrace record`
+    pub file: PathBuf,
+    #[arg(short, long, value_enum, default_value_t = DumpFormat::Text)]
+    pub format: DumpFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+}

@@ -1,0 +1,190 @@
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::{DoctorArgs, DoctorFormat};
+use crate::system::{self, IoUringDisabled};
+use crate::trace::loader::{TraceOptions, Tracer};
+use crate::trace::privileges::Privileges;
+use crate::trace::probe::{Degraded, KernelEvents};
+use crate::trace::tracefs::Tracefs;
+
+#[derive(Debug, Serialize)]
+pub struct TracepointRow {
+    pub kind: String,
+    pub tracepoint: Option<String>,
+    /// Candidate names when missing.
+    pub wanted: String,
+    pub attach_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub kernel_release: String,
+    pub btf: bool,
+    pub tracefs: Result<String, String>,
+    pub tracefs_mounted_by_uringtrace: bool,
+    pub privileges: Privileges,
+    pub privileges_missing: Option<String>,
+    pub io_uring_disabled: IoUringDisabled,
+    pub io_uring_disabled_meaning: String,
+    pub io_uring_setup: Result<(), String>,
+    pub io_uring_tracepoints: usize,
+    pub tracepoints: Vec<TracepointRow>,
+    pub ebpf_load: Result<String, String>,
+    pub degraded: Vec<Degraded>,
+}
+
+/// Builds the tracepoint table and degraded list from resolved events (pure).
+pub fn tracepoint_rows(events: &KernelEvents) -> Vec<TracepointRow> {
+    events
+        .resolved
+        .iter()
+        .map(|r| TracepointRow {
+            kind: r.spec.kind.name().into(),
+            tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
+            wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
+            attach_type: r.name.map(|_| "tracepoint".into()),
+        })
+        .collect()
+}
+
+pub fn gather() -> DoctorReport {
+    let privileges = Privileges::current();
+    let privileges_missing = privileges.missing();
+    let (tracefs, mounted) = if privileges_missing.is_none() {
+        match Tracefs::find_or_mount() {
+            Ok(t) => {
+                let m = t_mounted(&t);
+                (Ok(t), m)
+            }
+            Err(e) => (Err(e.to_string()), false),
+        }
+    } else {
+        match Tracefs::find() {
+            Some(root) => (Ok(Tracefs::at(root)), false),
+            None => (Err("not mounted (uringtrace mounts it when run as root)".into()), false),
+        }
+    };
+    let events = match &tracefs {
+        Ok(t) => KernelEvents::resolve(|c, n| t.format(c, n).ok()),
+        Err(_) => KernelEvents::default(),
+    };
+    let ebpf_load = if let Some(m) = &privileges_missing {
+        Err(m.clone())
+    } else {
+        match Tracer::load(&TraceOptions { filter: true, ..TraceOptions::default() }) {
+            Ok(t) => Ok(format!("loaded and attached {} programs, then detached them", t.attachments.len())),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    };
+    let disabled = IoUringDisabled::read();
+    DoctorReport {
+        kernel_release: system::kernel_release(),
+        btf: system::has_btf(),
+        tracefs: tracefs.as_ref().map(|t| t.root.display().to_string()).map_err(Clone::clone),
+        tracefs_mounted_by_uringtrace: mounted,
+        privileges,
+        privileges_missing,
+        io_uring_disabled_meaning: disabled.explain(),
+        io_uring_disabled: disabled,
+        io_uring_setup: system::probe_io_uring(),
+        io_uring_tracepoints: events.io_uring_count(),
+        tracepoints: tracepoint_rows(&events),
+        ebpf_load,
+        degraded: events.degraded(),
+    }
+}
+
+fn t_mounted(t: &Tracefs) -> bool {
+    t.mounted_by_us
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "ok  "
+    } else {
+        "FAIL"
+    }
+}
+
+pub fn render_text(r: &DoctorReport) -> String {
+    let mut s = String::new();
+    let mut line = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    line(format!("[{}] kernel {}", mark(true), r.kernel_release));
+    line(format!(
+        "[{}] BTF: {}",
+        mark(r.btf),
+        if r.btf { "/sys/kernel/btf/vmlinux present" } else { "absent (only classic tracepoints can be used)" }
+    ));
+    match &r.tracefs {
+        Ok(p) => line(format!(
+            "[{}] tracefs at {p}{}",
+            mark(true),
+            if r.tracefs_mounted_by_uringtrace { " (was not mounted: mounted it now)" } else { "" }
+        )),
+        Err(e) => line(format!("[{}] tracefs: {e}", mark(false))),
+    }
+    let p = &r.privileges;
+    line(format!(
+        "[{}] privileges: euid {}, CAP_SYS_ADMIN {}, CAP_BPF {}, CAP_PERFMON {}{}",
+        mark(r.privileges_missing.is_none()),
+        p.euid,
+        yn(p.cap_sys_admin),
+        yn(p.cap_bpf),
+        yn(p.cap_perfmon),
+        r.privileges_missing.as_deref().map(|m| format!("\n       {m}")).unwrap_or_default()
+    ));
+    line(format!(
+        "[{}] kernel.io_uring_disabled: {}",
+        mark(!matches!(r.io_uring_disabled, IoUringDisabled::Value(2))),
+        r.io_uring_disabled_meaning
+    ));
+    match &r.io_uring_setup {
+        Ok(()) => line(format!("[{}] io_uring_setup works for this process", mark(true))),
+        Err(e) => line(format!("[{}] {e}", mark(false))),
+    }
+    match &r.ebpf_load {
+        Ok(m) => line(format!("[{}] eBPF: {m}", mark(true))),
+        Err(e) => line(format!("[{}] eBPF: {e}", mark(false))),
+    }
+    line(String::new());
+    line(format!("Tracepoints ({} io_uring tracepoints on this kernel):", r.io_uring_tracepoints));
+    for t in &r.tracepoints {
+        match (&t.tracepoint, &t.attach_type) {
+            (Some(tp), Some(at)) => line(format!("  {:<17} {:<45} {at}", t.kind, tp)),
+            _ => line(format!("  {:<17} {:<45} missing", t.kind, t.wanted)),
+        }
+    }
+    line(String::new());
+    if r.degraded.is_empty() {
+        line("Detectors: all fully supported on this kernel".into());
+    } else {
+        line("Detectors degraded on this kernel:".into());
+        for d in &r.degraded {
+            line(format!("  {:<22} {}", d.rule, d.reason));
+        }
+    }
+    s
+}
+
+fn yn(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let report = gather();
+    match args.format {
+        DoctorFormat::Text => print!("{}", render_text(&report)),
+        DoctorFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    let ok = report.privileges_missing.is_none() && report.ebpf_load.is_ok() && report.io_uring_tracepoints > 0;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

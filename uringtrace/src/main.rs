@@ -1,0 +1,21 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use uringtrace::cli::{Cli, Command};
+use uringtrace::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => commands::record::run(args),
+        Command::Dump(args) => commands::dump::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uringtrace: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

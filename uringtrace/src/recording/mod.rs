@@ -1,0 +1,33 @@
+//! The recording file format (specified in docs/recording-format.md).
+//!
+//! ```text
+//! 0   8  magic "URTRACE\0"
+//! 8   4  format version (u32 LE)
+//! 12  4  header capacity H (u32 LE)
+//! 16  H  header: JSON, padded with spaces (rewritten in place when recording ends)
+//! 16+H   records: type (u8), payload length (varint), payload
+//! ```
+//! Records are appended as events arrive, so a file cut short by a crash reads back up
+//! to its last complete record.
+
+mod codec;
+mod header;
+mod reader;
+pub mod varint;
+mod writer;
+
+pub use codec::{decode_event, encode_event, TaskTable};
+pub use header::{ClockBase, Drops, Filter, Header, TracepointInfo};
+pub use reader::{ReadStatus, Reader, RecordingError};
+pub use writer::Writer;
+
+pub const MAGIC: &[u8; 8] = b"URTRACE\0";
+pub const FORMAT_VERSION: u32 = 1;
+pub const PREAMBLE_LEN: u64 = 16;
+
+/// Record types.
+pub const REC_TASK: u8 = 1;
+pub const REC_EVENT: u8 = 2;
+pub const REC_END: u8 = 3;
+/// Largest payload a valid record can have; larger lengths mean corruption.
+pub const MAX_PAYLOAD: u64 = 1 << 20;

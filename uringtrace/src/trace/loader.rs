@@ -1,0 +1,243 @@
+//! Loading and attaching the eBPF programs, and draining their ring buffer.
+
+use std::collections::BTreeMap;
+
+use aya::{
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    programs::TracePoint,
+    Ebpf, EbpfLoader,
+};
+use thiserror::Error;
+use uringtrace_common::{Config, Counter, RawEvent, NR_COUNTERS};
+
+use super::privileges::Privileges;
+use super::probe::KernelEvents;
+use super::tracefs::{Tracefs, TracefsError};
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Privileges(String),
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
+    #[error("this kernel has no io_uring tracepoints (is CONFIG_IO_URING enabled?)")]
+    NoIoUring,
+    #[error("loading the eBPF object failed: {0}")]
+    Object(#[source] aya::EbpfError),
+    #[error("loading program {program} for {tracepoint} failed: {source}")]
+    Program {
+        program: &'static str,
+        tracepoint: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map {0} is missing from the object")]
+    MissingMap(&'static str),
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("--ring-size must be a power of two of at least 4096 bytes, got {0}")]
+    RingSize(u32),
+}
+
+/// How to trace.
+#[derive(Clone, Debug)]
+pub struct TraceOptions {
+    /// Ring buffer size in bytes (power of two, ≥ page size).
+    pub ring_bytes: u32,
+    /// Only trace these processes (and their children). Empty: the whole host.
+    pub pids: Vec<u32>,
+    /// Trace only the given pids (true also when `pids` is empty but a command will
+    /// be added with [`Tracer::add_pid`]).
+    pub filter: bool,
+}
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        TraceOptions { ring_bytes: 16 << 20, pids: Vec::new(), filter: false }
+    }
+}
+
+/// An attached tracepoint, for headers and `doctor`.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    pub kind: uringtrace_common::EventKind,
+    pub tracepoint: String,
+    pub attach_type: &'static str,
+}
+
+/// Per-CPU counters read from the kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    pub emitted: Vec<u64>,
+    pub dropped: Vec<u64>,
+    pub filtered: Vec<u64>,
+    pub read_errors: Vec<u64>,
+}
+
+impl KernelCounters {
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+    pub fn total_emitted(&self) -> u64 {
+        self.emitted.iter().sum()
+    }
+}
+
+/// Loaded and attached programs. Dropping it detaches everything: aya owns each
+/// link and program fd, and closing them is what removes them from the kernel.
+pub struct Tracer {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    pub events: KernelEvents,
+    pub attachments: Vec<Attachment>,
+    pub tracefs: Tracefs,
+}
+
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uringtrace"));
+
+impl Tracer {
+    pub fn load(opts: &TraceOptions) -> Result<Tracer, LoadError> {
+        if let Some(msg) = Privileges::current().missing() {
+            return Err(LoadError::Privileges(msg));
+        }
+        if opts.ring_bytes < 4096 || !opts.ring_bytes.is_power_of_two() {
+            return Err(LoadError::RingSize(opts.ring_bytes));
+        }
+        raise_memlock();
+        let tracefs = Tracefs::find_or_mount()?;
+        let events = KernelEvents::resolve(|cat, name| tracefs.format(cat, name).ok());
+        if events.io_uring_count() == 0 {
+            return Err(LoadError::NoIoUring);
+        }
+
+        let mut config = Config::zeroed();
+        config.filter_enabled = u32::from(opts.filter || !opts.pids.is_empty());
+        config.self_tgid = std::process::id();
+        for r in events.resolved.iter().filter(|r| r.name.is_some()) {
+            config.kinds[r.spec.kind as usize] = r.layout;
+        }
+
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", opts.ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(LoadError::Object)?;
+
+        let mut attachments = Vec::new();
+        for r in &events.resolved {
+            let Some(name) = r.name else { continue };
+            let tracepoint = format!("{}:{}", r.spec.category, name);
+            let err = |source| LoadError::Program { program: r.spec.program, tracepoint: tracepoint.clone(), source };
+            let prog: &mut TracePoint = ebpf
+                .program_mut(r.spec.program)
+                .ok_or(LoadError::MissingMap(r.spec.program))?
+                .try_into()
+                .map_err(err)?;
+            prog.load().map_err(err)?;
+            prog.attach(r.spec.category, name).map_err(err)?;
+            attachments.push(Attachment { kind: r.spec.kind, tracepoint, attach_type: "tracepoint" });
+        }
+
+        let ring = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or(LoadError::MissingMap("EVENTS"))?)
+            .map_err(|source| LoadError::Map { name: "EVENTS", source })?;
+        let mut tracer = Tracer { ebpf, ring, events, attachments, tracefs };
+        for &pid in &opts.pids {
+            tracer.add_pid(pid)?;
+        }
+        Ok(tracer)
+    }
+
+    /// Adds a process to the filter, and registers its existing io threads (SQPOLL,
+    /// io-wq), which were created before tracing started.
+    pub fn add_pid(&mut self, pid: u32) -> Result<(), LoadError> {
+        let map = |source| LoadError::Map { name: "TGIDS", source };
+        let mut tgids: BpfHashMap<_, u32, u32> =
+            BpfHashMap::try_from(self.ebpf.map_mut("TGIDS").ok_or(LoadError::MissingMap("TGIDS"))?)
+                .map_err(map)?;
+        tgids.insert(pid, 1, 0).map_err(map)?;
+        self.register_io_threads(Some(pid))
+    }
+
+    /// Registers io threads already running (of `pid`, or of every process).
+    pub fn register_io_threads(&mut self, pid: Option<u32>) -> Result<(), LoadError> {
+        let map_err = |source| LoadError::Map { name: "IOTHREADS", source };
+        let mut threads: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
+            self.ebpf.map_mut("IOTHREADS").ok_or(LoadError::MissingMap("IOTHREADS"))?,
+        )
+        .map_err(map_err)?;
+        for (tid, tgid) in existing_io_threads(pid) {
+            threads.insert(tid, tgid, 0).map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Moves every event waiting in the ring buffer into `out`. Never blocks.
+    pub fn drain(&mut self, out: &mut Vec<RawEvent>) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.ring.next() {
+            // A sample shorter than an event cannot come from our programs; count it
+            // as a read error rather than failing the whole trace.
+            if let Ok(ev) = RawEvent::decode(&item) {
+                out.push(ev);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn counters(&self) -> Result<KernelCounters, LoadError> {
+        let map_err = |source| LoadError::Map { name: "COUNTERS", source };
+        let arr: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.ebpf.map("COUNTERS").ok_or(LoadError::MissingMap("COUNTERS"))?)
+                .map_err(map_err)?;
+        let mut c = KernelCounters::default();
+        for i in 0..NR_COUNTERS {
+            let v: Vec<u64> = arr.get(&i, 0).map_err(map_err)?.iter().copied().collect();
+            match i {
+                x if x == Counter::Emitted as u32 => c.emitted = v,
+                x if x == Counter::Dropped as u32 => c.dropped = v,
+                x if x == Counter::Filtered as u32 => c.filtered = v,
+                _ => c.read_errors = v,
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn attach_types(&self) -> BTreeMap<String, String> {
+        self.attachments.iter().map(|a| (a.tracepoint.clone(), a.attach_type.to_string())).collect()
+    }
+}
+
+/// Pre-5.11 kernels charge BPF maps to RLIMIT_MEMLOCK; later ones use memcg and the
+/// call may fail without CAP_SYS_RESOURCE, which is harmless there.
+fn raise_memlock() {
+    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: valid pointer to a stack struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+}
+
+/// (tid, tgid) of every io thread (SQPOLL, io-wq) of `pid`, or of all processes.
+pub fn existing_io_threads(pid: Option<u32>) -> Vec<(u32, u32)> {
+    let pids: Vec<u32> = match pid {
+        Some(p) => vec![p],
+        None => std::fs::read_dir("/proc")
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if uringtrace_common::Role::from_comm(comm.trim().as_bytes()) != uringtrace_common::Role::Submitter {
+                out.push((tid, p));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,10 @@
+//! Getting events out of the kernel: tracefs, the tracepoint catalog, loading the
+//! eBPF programs, and live sessions.
+
+pub mod catalog;
+pub mod format;
+pub mod loader;
+pub mod privileges;
+pub mod probe;
+pub mod session;
+pub mod tracefs;

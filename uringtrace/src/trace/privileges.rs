@@ -1,0 +1,81 @@
+//! What the current process may do: root, or CAP_BPF + CAP_PERFMON (5.8+).
+
+use serde::Serialize;
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Privileges {
+    pub euid: u32,
+    pub cap_sys_admin: bool,
+    pub cap_bpf: bool,
+    pub cap_perfmon: bool,
+}
+
+impl Privileges {
+    pub fn current() -> Privileges {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        // SAFETY: geteuid cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        Privileges::from_status(euid, &status)
+    }
+
+    /// Parses `CapEff:` from /proc/<pid>/status.
+    pub fn from_status(euid: u32, status: &str) -> Privileges {
+        let caps = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0);
+        let has = |c: u32| caps & (1u64 << c) != 0;
+        Privileges {
+            euid,
+            cap_sys_admin: has(CAP_SYS_ADMIN),
+            cap_bpf: has(CAP_BPF),
+            cap_perfmon: has(CAP_PERFMON),
+        }
+    }
+
+    /// None when tracing can work; otherwise what is missing, in words.
+    pub fn missing(&self) -> Option<String> {
+        if self.cap_sys_admin || (self.cap_bpf && self.cap_perfmon) {
+            return None;
+        }
+        let mut missing = Vec::new();
+        if !self.cap_bpf {
+            missing.push("CAP_BPF");
+        }
+        if !self.cap_perfmon {
+            missing.push("CAP_PERFMON");
+        }
+        Some(format!(
+            "uringtrace needs root, or CAP_BPF and CAP_PERFMON; this process lacks {} \
+             (try: sudo uringtrace ..., or setcap cap_bpf,cap_perfmon+ep $(which uringtrace))",
+            missing.join(" and ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_caps_are_enough() {
+        let p = Privileges::from_status(0, "Name:\tx\nCapEff:\t000001ffffffffff\n");
+        assert!(p.cap_bpf && p.cap_perfmon && p.cap_sys_admin);
+        assert_eq!(p.missing(), None);
+    }
+
+    #[test]
+    fn names_the_missing_capability() {
+        let bpf_only = format!("CapEff:\t{:016x}\n", 1u64 << 39);
+        let p = Privileges::from_status(1000, &bpf_only);
+        let msg = p.missing().unwrap();
+        assert!(msg.contains("lacks CAP_PERFMON"), "{msg}");
+        let none = Privileges::from_status(1000, "CapEff:\t0000000000000000\n");
+        assert!(none.missing().unwrap().contains("lacks CAP_BPF and CAP_PERFMON"));
+    }
+}

@@ -1,0 +1,278 @@
+//! A live tracing session: the tracer, an optional traced command, and the stop
+//! conditions (duration, Ctrl-C/SIGTERM, the command exiting).
+
+use std::io;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use uringtrace_common::RawEvent;
+
+use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot start {command:?}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("installing the signal handler failed: {0}")]
+    Signal(#[source] io::Error),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    pub trace: TraceOptions,
+    pub duration: Option<Duration>,
+    /// Run and trace this command (and its children) until it exits.
+    pub command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Duration,
+    Signal,
+    CommandExited(Option<i32>),
+    /// The sink asked to stop (e.g. a TUI quit key).
+    Sink,
+}
+
+/// What the sink wants after a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+pub struct Session {
+    pub tracer: Tracer,
+    child: Option<TracedChild>,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    duration: Option<Duration>,
+}
+
+/// After the traced command exits, keep draining this long: io-wq and task_work
+/// completions of its last requests can land just after the exit is seen.
+const EXIT_GRACE: Duration = Duration::from_millis(100);
+const POLL_INTERVAL: Duration = Duration::from_millis(4);
+
+impl Session {
+    pub fn start(opts: &SessionOptions) -> Result<Session, SessionError> {
+        let mut trace = opts.trace.clone();
+        trace.filter |= !opts.command.is_empty();
+        let mut tracer = Tracer::load(&trace)?;
+        if !trace.filter {
+            // Host-wide: io threads that already exist must be known for sched events.
+            tracer.register_io_threads(None)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(SessionError::Signal)?;
+        }
+        let child = if opts.command.is_empty() {
+            None
+        } else {
+            Some(spawn_traced(&opts.command, &mut tracer)?)
+        };
+        Ok(Session { tracer, child, stop, started: Instant::now(), duration: opts.duration })
+    }
+
+    pub fn child_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(TracedChild::id)
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A handle that stops [`Session::run`] when set (e.g. from another thread).
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Streams events to `sink` in batches until a stop condition holds.
+    pub fn run(
+        &mut self,
+        mut sink: impl FnMut(&[RawEvent], &Tracer) -> io::Result<Flow>,
+    ) -> io::Result<StopReason> {
+        let mut batch = Vec::with_capacity(4096);
+        let mut exited: Option<(Instant, Option<i32>)> = None;
+        loop {
+            batch.clear();
+            let n = self.tracer.drain(&mut batch);
+            if sink(&batch, &self.tracer)? == Flow::Stop {
+                return Ok(StopReason::Sink);
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                self.final_drain(&mut sink)?;
+                return Ok(StopReason::Signal);
+            }
+            if self.duration.is_some_and(|d| self.started.elapsed() >= d) {
+                self.final_drain(&mut sink)?;
+                return Ok(StopReason::Duration);
+            }
+            if let Some(child) = self.child.as_mut() {
+                if exited.is_none() {
+                    if let Some(code) = child.try_wait()? {
+                        exited = Some((Instant::now(), Some(code)));
+                    }
+                }
+            }
+            if let Some((at, code)) = exited {
+                if at.elapsed() >= EXIT_GRACE {
+                    self.final_drain(&mut sink)?;
+                    return Ok(StopReason::CommandExited(code));
+                }
+            }
+            if n == 0 {
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        }
+    }
+
+    fn final_drain(&mut self, sink: &mut impl FnMut(&[RawEvent], &Tracer) -> io::Result<Flow>) -> io::Result<()> {
+        let mut batch = Vec::new();
+        while self.tracer.drain(&mut batch) > 0 {
+            sink(&batch, &self.tracer)?;
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    pub fn counters(&self) -> Result<KernelCounters, LoadError> {
+        self.tracer.counters()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Never leave the traced command running behind us when we stop early.
+        if let Some(child) = self.child.as_mut() {
+            child.kill_and_wait();
+        }
+    }
+}
+
+
+/// A traced command we forked ourselves (std's `Command::spawn` waits for exec, which
+/// cannot work with a child that waits for our go-ahead before exec).
+pub struct TracedChild {
+    pid: libc::pid_t,
+    status: Option<i32>,
+}
+
+impl TracedChild {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Non-blocking: Some(exit code) once the command has exited.
+    pub fn try_wait(&mut self) -> io::Result<Option<i32>> {
+        if self.status.is_some() {
+            return Ok(self.status);
+        }
+        let mut st = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let code = if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) };
+        self.status = Some(code);
+        Ok(self.status)
+    }
+
+    fn kill_and_wait(&mut self) {
+        if let Ok(None) = self.try_wait() {
+            // SAFETY: signalling and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGTERM);
+                let mut st = 0;
+                libc::waitpid(self.pid, &mut st, 0);
+            }
+        }
+    }
+}
+
+fn pipe() -> io::Result<(i32, i32)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds is a valid 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Starts `command` held at a gate, adds its pid to the filter, then opens the gate,
+/// so not one of its io_uring calls happens before the filter knows it (as with
+/// `perf record -- CMD`). Exec failures (no such command) come back as errors.
+fn spawn_traced(command: &[String], tracer: &mut Tracer) -> Result<TracedChild, SessionError> {
+    use std::ffi::CString;
+    let spawn_err = |source| SessionError::Spawn { command: command.join(" "), source };
+    let argv: Vec<CString> = command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| spawn_err(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let (gate_r, gate_w) = pipe().map_err(spawn_err)?;
+    let (err_r, err_w) = pipe().map_err(spawn_err)?;
+    // SAFETY: the child only calls async-signal-safe functions (close, read, execvp,
+    // write, _exit) on memory prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(spawn_err(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        unsafe {
+            libc::close(gate_w);
+            libc::close(err_r);
+            let mut b = 0u8;
+            while libc::read(gate_r, (&mut b as *mut u8).cast(), 1) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::execvp(argv_ptrs[0], argv_ptrs.as_ptr());
+            let errno = *libc::__errno_location();
+            libc::write(err_w, (&errno as *const i32).cast(), 4);
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: closing the child's ends in the parent.
+    unsafe {
+        libc::close(gate_r);
+        libc::close(err_w);
+    }
+    let mut child = TracedChild { pid, status: None };
+    let added = tracer.add_pid(pid as u32);
+    // Open the gate whatever happened: a child must never hang on us.
+    // SAFETY: one byte from a valid buffer, then close our fd.
+    unsafe {
+        libc::write(gate_w, [1u8].as_ptr().cast(), 1);
+        libc::close(gate_w);
+    }
+    let mut errno = 0i32;
+    // SAFETY: reading at most 4 bytes into an i32; EOF (0) means exec succeeded.
+    let n = unsafe { libc::read(err_r, (&mut errno as *mut i32).cast(), 4) };
+    unsafe { libc::close(err_r) };
+    if n == 4 {
+        let _ = child.try_wait();
+        let _ = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        return Err(spawn_err(io::Error::from_raw_os_error(errno)));
+    }
+    if let Err(e) = added {
+        child.kill_and_wait();
+        return Err(e.into());
+    }
+    Ok(child)
+}

@@ -1,0 +1,80 @@
+//! Finding (and if needed mounting) tracefs, and reading tracepoint `format` files.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::format::{parse_format, Format, FormatError};
+
+const CANDIDATES: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+#[derive(Debug, Error)]
+pub enum TracefsError {
+    #[error(
+        "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({0}); \
+         run as root, or mount it: mount -t tracefs tracefs /sys/kernel/tracing"
+    )]
+    MountFailed(std::io::Error),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: FormatError },
+}
+
+/// Where tracefs is, and whether uringtrace had to mount it.
+#[derive(Clone, Debug)]
+pub struct Tracefs {
+    pub root: PathBuf,
+    pub mounted_by_us: bool,
+}
+
+impl Tracefs {
+    /// Finds tracefs; mounts it at /sys/kernel/tracing when it is missing.
+    pub fn find_or_mount() -> Result<Tracefs, TracefsError> {
+        if let Some(root) = Self::find() {
+            return Ok(Tracefs { root, mounted_by_us: false });
+        }
+        mount_tracefs().map_err(TracefsError::MountFailed)?;
+        Ok(Tracefs { root: PathBuf::from(CANDIDATES[0]), mounted_by_us: true })
+    }
+
+    /// Finds a mounted tracefs without changing anything.
+    pub fn find() -> Option<PathBuf> {
+        CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.join("events").is_dir())
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Tracefs {
+        Tracefs { root: root.into(), mounted_by_us: false }
+    }
+
+    pub fn exists(&self, category: &str, name: &str) -> bool {
+        self.event_dir(category, name).join("format").is_file()
+    }
+
+    pub fn format(&self, category: &str, name: &str) -> Result<Format, TracefsError> {
+        let path = self.event_dir(category, name).join("format");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| TracefsError::Read { path: path.clone(), source })?;
+        parse_format(&text).map_err(|source| TracefsError::Parse { path, source })
+    }
+
+    fn event_dir(&self, category: &str, name: &str) -> PathBuf {
+        self.root.join("events").join(category).join(name)
+    }
+}
+
+fn mount_tracefs() -> std::io::Result<()> {
+    let target = Path::new(CANDIDATES[0]);
+    let c = |s: &str| std::ffi::CString::new(s).expect("static string");
+    let (src, tgt, fstype) = (c("tracefs"), c(target.to_str().unwrap_or_default()), c("tracefs"));
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -1,0 +1,511 @@
+//! Deterministic io_uring scenarios for exercising the tracer.
+//!
+//! Every scenario builds its own ring, issues an exact, documented sequence of
+//! SQEs, and returns a [`Report`] describing what the kernel answered. The
+//! scenarios never block indefinitely: every wait carries a timeout, and the
+//! deliberately stuck ones just close their ring after a bounded wait.
+
+mod basic;
+mod deadlock;
+mod iowq;
+mod multishot;
+mod overflow;
+mod sqpoll;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use io_uring::{squeue, types, IoUring};
+use serde::Serialize;
+
+/// One line per scenario, shown by `uringtrace-workload --help`.
+pub const ABOUT: &str = "\
+Trigger exact, deterministic io_uring work for uringtrace tests, demos and benchmarks.
+Each scenario uses its own ring, exits within seconds and prints ONE JSON line (scenario,
+pid, ring_fd, per-member user_data/results in submit order, ...); diagnostics go to stderr.
+
+Scenarios: what they do -> what the kernel is expected to answer
+  nop-storm               N NOPs in batches -> N submissions, N completions, all res 0
+  chain-ok                4 linked NOPs -> 0, 0, 0, 0
+  chain-broken-error      NOP, READ(fd -1), NOP, NOP linked -> 0, -9 EBADF, -125 x2 ECANCELED
+  chain-broken-short      READ 4096 of a 10-byte pipe, linked NOP -> 10, -125 (short read)
+  chain-hardlink          NOP, READ(fd -1), NOP hard-linked -> 0, -9, 0 (error doesn't cancel)
+  invalid-sqe             SQE with opcode 250 -> io_uring_req_failed, res -22 EINVAL
+  cq-overflow             17 NOPs, 4-entry CQ, no reaping -> 13 overflow; all 17 after flush
+  sqpoll-ok               SQPOLL NOPs with a 200 ms gap -> thread sleeps, woken, all complete
+  sqpoll-missed-wakeup    SQEs published to a sleeping SQ thread, no enter -> nothing completes
+  sqpoll-shared-split     12-link chain, shared SQ thread -> cut at 8: -9, -125 x7, 0 x4
+  multishot-recv          RECV_MULTISHOT, 2 ring buffers, 3 msgs -> 16 MORE, 16 MORE, -105 end
+  iowq-splice             N SPLICEs from empty pipes -> N iou-wrk workers block; res 1 each
+  pipe-read-before-write  READ linked before the WRITE feeding it -> stalls until userspace writes
+  unsatisfiable-wait      enter(min_complete=3), 1 stuck request -> -62 ETIME after 500 ms
+  all                     every scenario above in sequence, one JSON line each";
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Scenario {
+    /// Submit N NOPs in batches, reaping after each batch (benchmark load)
+    NopStorm {
+        /// Number of NOPs to submit (user_data 1..=N).
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// NOPs per io_uring_enter; must not exceed --entries.
+        #[arg(long, default_value_t = 64)]
+        batch: u32,
+        /// Submission queue size (the CQ is twice as large).
+        #[arg(long, default_value_t = 64)]
+        entries: u32,
+    },
+    /// 4 NOPs linked with IOSQE_IO_LINK; all succeed
+    ChainOk,
+    /// NOP -> READ(bad fd) -> NOP -> NOP; the error cancels the rest of the chain
+    ChainBrokenError,
+    /// READ(pipe, 4096) with only 10 bytes available -> NOP; the short read breaks the link
+    ChainBrokenShort,
+    /// NOP -> READ(bad fd) -> NOP with IOSQE_IO_HARDLINK; the error does not cancel
+    ChainHardlink,
+    /// One SQE with opcode 250; the kernel fails it at submission with -EINVAL
+    InvalidSqe,
+    /// 17 NOPs on a 4/4 ring without reaping; CQEs overflow, then are flushed
+    CqOverflow,
+    /// SQPOLL ring that goes idle midway and is woken with IORING_ENTER_SQ_WAKEUP
+    SqpollOk {
+        /// Number of NOPs to submit (user_data 1..=N).
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+    },
+    /// SQEs published to a sleeping SQPOLL thread without a wakeup; nothing completes
+    SqpollMissedWakeup,
+    /// A 12-member chain on a ring sharing its SQ thread (ATTACH_WQ) is split at 8
+    SqpollSharedSplit,
+    /// Multishot RECV with a provided buffer ring of 2 buffers; the 3rd message hits ENOBUFS
+    MultishotRecv,
+    /// N blocking SPLICEs from empty pipes occupy N io-wq workers until released
+    IowqSplice {
+        /// Number of pipes / SPLICE requests.
+        #[arg(long, default_value_t = 64)]
+        count: u32,
+    },
+    /// READ linked before the WRITE that would satisfy it; stalls until userspace writes
+    PipeReadBeforeWrite,
+    /// Wait for 3 completions while only 1 request (that cannot finish) is in flight
+    UnsatisfiableWait,
+    /// Every scenario above, in order, with default options
+    All,
+}
+
+impl Scenario {
+    /// The scenario's subcommand name, also used as the `scenario` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::NopStorm { .. } => "nop-storm",
+            Scenario::ChainOk => "chain-ok",
+            Scenario::ChainBrokenError => "chain-broken-error",
+            Scenario::ChainBrokenShort => "chain-broken-short",
+            Scenario::ChainHardlink => "chain-hardlink",
+            Scenario::InvalidSqe => "invalid-sqe",
+            Scenario::CqOverflow => "cq-overflow",
+            Scenario::SqpollOk { .. } => "sqpoll-ok",
+            Scenario::SqpollMissedWakeup => "sqpoll-missed-wakeup",
+            Scenario::SqpollSharedSplit => "sqpoll-shared-split",
+            Scenario::MultishotRecv => "multishot-recv",
+            Scenario::IowqSplice { .. } => "iowq-splice",
+            Scenario::PipeReadBeforeWrite => "pipe-read-before-write",
+            Scenario::UnsatisfiableWait => "unsatisfiable-wait",
+            Scenario::All => "all",
+        }
+    }
+
+    /// The concrete scenarios to run: `all` expands to every other one with
+    /// its default options; anything else is itself.
+    pub fn expand(&self) -> Vec<Scenario> {
+        match self {
+            Scenario::All => vec![
+                Scenario::NopStorm {
+                    count: 1000,
+                    batch: 64,
+                    entries: 64,
+                },
+                Scenario::ChainOk,
+                Scenario::ChainBrokenError,
+                Scenario::ChainBrokenShort,
+                Scenario::ChainHardlink,
+                Scenario::InvalidSqe,
+                Scenario::CqOverflow,
+                Scenario::SqpollOk { count: 100 },
+                Scenario::SqpollMissedWakeup,
+                Scenario::SqpollSharedSplit,
+                Scenario::MultishotRecv,
+                Scenario::IowqSplice { count: 64 },
+                Scenario::PipeReadBeforeWrite,
+                Scenario::UnsatisfiableWait,
+            ],
+            other => vec![other.clone()],
+        }
+    }
+}
+
+/// Run one concrete scenario. `all` must be expanded first with
+/// [`Scenario::expand`], since it produces one report per scenario.
+pub fn run(scenario: &Scenario) -> Result<Report> {
+    let name = scenario.name();
+    let report = match *scenario {
+        Scenario::NopStorm {
+            count,
+            batch,
+            entries,
+        } => basic::nop_storm(count, batch, entries),
+        Scenario::ChainOk => basic::chain_ok(),
+        Scenario::ChainBrokenError => basic::chain_broken_error(),
+        Scenario::ChainBrokenShort => basic::chain_broken_short(),
+        Scenario::ChainHardlink => basic::chain_hardlink(),
+        Scenario::InvalidSqe => basic::invalid_sqe(),
+        Scenario::CqOverflow => overflow::cq_overflow(),
+        Scenario::SqpollOk { count } => sqpoll::sqpoll_ok(count),
+        Scenario::SqpollMissedWakeup => sqpoll::sqpoll_missed_wakeup(),
+        Scenario::SqpollSharedSplit => sqpoll::sqpoll_shared_split(),
+        Scenario::MultishotRecv => multishot::multishot_recv(),
+        Scenario::IowqSplice { count } => iowq::iowq_splice(count),
+        Scenario::PipeReadBeforeWrite => deadlock::pipe_read_before_write(),
+        Scenario::UnsatisfiableWait => deadlock::unsatisfiable_wait(),
+        Scenario::All => bail!("`all` is a list of scenarios; expand it before running"),
+    };
+    report.with_context(|| format!("scenario {name} failed"))
+}
+
+/// One completion as the kernel posted it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Cqe {
+    pub user_data: u64,
+    pub res: i32,
+    pub flags: u32,
+}
+
+impl From<&io_uring::cqueue::Entry> for Cqe {
+    fn from(e: &io_uring::cqueue::Entry) -> Self {
+        Cqe {
+            user_data: e.user_data(),
+            res: e.result(),
+            flags: e.flags(),
+        }
+    }
+}
+
+/// The JSON line a scenario prints. Only the fields meaningful to the
+/// scenario are set; the rest are omitted from the output.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub pid: u32,
+    /// The ring the scenario's SQEs went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring_fd: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sq_entries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cq_entries: Option<u32>,
+    /// IORING_SETUP_* flags passed to io_uring_setup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_flags: Option<u32>,
+    /// SQ thread idle time requested for SQPOLL rings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sq_thread_idle_ms: Option<u32>,
+    /// The other ring: ATTACH_WQ target (sqpoll-shared-split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach_wq_fd: Option<i32>,
+    /// SQEs the kernel accepted (as counted by io_uring_enter / the SQ head).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<u64>,
+    /// CQEs reaped from the scenario's ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed: Option<u64>,
+    /// Return value of the io_uring_enter that submitted the SQEs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enter_ret: Option<i64>,
+    /// user_data of each member, in submit order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<Vec<u64>>,
+    /// CQE res of each member, in submit order (same index as user_data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<i32>>,
+    /// What the scenario's design expects `results` to be on Linux 6.18.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_results: Option<Vec<i32>>,
+    /// Every CQE, in the order it was reaped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completions: Option<Vec<Cqe>>,
+    /// CQEs already visible in the CQ ring before any flushing io_uring_enter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen_before_flush: Option<u64>,
+    /// IORING_SQ_CQ_OVERFLOW as seen before the flush.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cq_overflow_flag: Option<bool>,
+    /// The CQ ring's `overflow` counter (CQEs the kernel had to drop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cq_overflow_counter: Option<u32>,
+    /// IORING_SQ_NEED_WAKEUP before the interesting step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub need_wakeup_before: Option<bool>,
+    /// IORING_SQ_NEED_WAKEUP after the interesting step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub need_wakeup_after: Option<bool>,
+    /// Submissions that had to wake the SQ thread (IORING_ENTER_SQ_WAKEUP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wakeups: Option<u64>,
+    /// SQEs published in the SQ but not consumed by the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sq_pending: Option<u32>,
+    /// CQEs reaped from the other ring (sqpoll-shared-split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_ring_completed: Option<u64>,
+    /// Provided-buffer group id and number of buffers (multishot-recv).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buf_group: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffers: Option<u32>,
+    /// Threads of this process named iou-wrk-* while the requests were blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iou_wrk_threads: Option<u32>,
+    /// CQEs seen before userspace unblocked the requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_before_release: Option<u64>,
+    /// Userspace wrote into the pipe(s) to let the stuck requests finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released_by_userspace: Option<bool>,
+    /// What the bounded waiting io_uring_enter returned (negative errno).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_ret: Option<i64>,
+    /// How long that wait took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    /// Whether the kernel behaved as the scenario's design expects.
+    pub as_expected: bool,
+}
+
+impl Report {
+    pub(crate) fn new(scenario: &'static str) -> Self {
+        Report {
+            scenario,
+            pid: std::process::id(),
+            ..Default::default()
+        }
+    }
+
+    /// Record which ring the scenario used and how it was set up.
+    pub(crate) fn ring(mut self, ring: &Ring) -> Self {
+        self.ring_fd = Some(ring.uring.as_raw_fd());
+        self.sq_entries = Some(ring.uring.params().sq_entries());
+        self.cq_entries = Some(ring.uring.params().cq_entries());
+        self.setup_flags = Some(ring.setup_flags);
+        self.sq_thread_idle_ms = ring.sq_thread_idle_ms;
+        self
+    }
+
+    /// Record per-member results in submit order and compare them with the
+    /// design; a mismatch is reported, not treated as a failure, because the
+    /// JSON (what the kernel actually did) is what the tracer is checked against.
+    pub(crate) fn members(
+        mut self,
+        user_data: Vec<u64>,
+        results: Vec<i32>,
+        expected: Vec<i32>,
+    ) -> Self {
+        self.as_expected = results == expected;
+        self.user_data = Some(user_data);
+        self.results = Some(results);
+        self.expected_results = Some(expected);
+        self
+    }
+}
+
+// IORING_SETUP_* values from include/uapi/linux/io_uring.h, only to report
+// what was asked of io_uring_setup (the io-uring crate keeps its own private).
+const IORING_SETUP_SQPOLL: u32 = 1 << 1;
+const IORING_SETUP_CQSIZE: u32 = 1 << 3;
+const IORING_SETUP_ATTACH_WQ: u32 = 1 << 5;
+
+/// How to build a ring.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RingOpts {
+    pub sq_entries: u32,
+    pub cq_entries: Option<u32>,
+    pub sqpoll_idle_ms: Option<u32>,
+    pub attach_wq: Option<RawFd>,
+}
+
+impl RingOpts {
+    pub fn entries(sq_entries: u32) -> Self {
+        RingOpts {
+            sq_entries,
+            ..Default::default()
+        }
+    }
+}
+
+/// A ring plus the setup parameters worth reporting.
+pub(crate) struct Ring {
+    pub uring: IoUring,
+    pub setup_flags: u32,
+    pub sq_thread_idle_ms: Option<u32>,
+}
+
+impl Ring {
+    pub fn new(opts: RingOpts) -> Result<Ring> {
+        let mut builder = IoUring::builder();
+        let mut setup_flags = 0;
+        if let Some(cq) = opts.cq_entries {
+            builder.setup_cqsize(cq);
+            setup_flags |= IORING_SETUP_CQSIZE;
+        }
+        if let Some(idle) = opts.sqpoll_idle_ms {
+            builder.setup_sqpoll(idle);
+            setup_flags |= IORING_SETUP_SQPOLL;
+        }
+        if let Some(fd) = opts.attach_wq {
+            builder.setup_attach_wq(fd);
+            setup_flags |= IORING_SETUP_ATTACH_WQ;
+        }
+        let uring = builder
+            .build(opts.sq_entries)
+            .map_err(|e| setup_error(e, &opts))?;
+        Ok(Ring {
+            uring,
+            setup_flags,
+            sq_thread_idle_ms: opts.sqpoll_idle_ms,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.uring.as_raw_fd()
+    }
+
+    /// Queue SQEs and publish the SQ tail, without entering the kernel.
+    ///
+    /// Safety: every buffer and fd the entries point to must stay valid until
+    /// their CQEs are reaped or the ring is closed (see [`leaked_buffer`]).
+    pub unsafe fn push(&mut self, entries: &[squeue::Entry]) -> Result<()> {
+        let mut sq = self.uring.submission();
+        let free = sq.capacity() - sq.len();
+        sq.push_multiple(entries)
+            .map_err(|_| anyhow!("submission queue full: {} SQEs, {free} free", entries.len()))?;
+        // Dropping `sq` stores the new tail: all entries become visible at once.
+        Ok(())
+    }
+
+    /// Take every CQE currently in the CQ ring, without entering the kernel.
+    pub fn drain(&mut self, out: &mut Vec<Cqe>) -> usize {
+        let before = out.len();
+        out.extend(self.uring.completion().map(|e| Cqe::from(&e)));
+        out.len() - before
+    }
+
+    /// Reap until `out` has grown by `want` CQEs or `timeout` passes; returns
+    /// whether all arrived. Waits go through io_uring_enter(GETEVENTS) with an
+    /// EXT_ARG timeout, which also flushes the CQ overflow list and wakes a
+    /// sleeping SQ thread, so a stuck kernel can never hang the workload.
+    pub fn reap(&mut self, want: usize, timeout: Duration, out: &mut Vec<Cqe>) -> Result<bool> {
+        let target = out.len() + want;
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain(out);
+            if out.len() >= target {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            // Never wait for more than the CQ ring can hold: overflowed CQEs
+            // only move into the ring as space frees up.
+            let cq_cap = self.uring.params().cq_entries() as usize;
+            let wait_for = (target - out.len()).min(cq_cap);
+            let ts = timespec((deadline - now).min(Duration::from_millis(100)));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            match self.uring.submitter().submit_with_args(wait_for, &args) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ETIME | libc::EINTR | libc::EAGAIN | libc::EBUSY)
+                    ) => {}
+                Err(e) => return Err(e).context("io_uring_enter(GETEVENTS) while reaping"),
+            }
+        }
+    }
+}
+
+fn setup_error(e: io::Error, opts: &RingOpts) -> anyhow::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "io_uring is disabled or blocked here (kernel.io_uring_disabled sysctl, seccomp, or container policy)"
+        }
+        Some(libc::ENOSYS) => "this kernel has no io_uring support",
+        Some(libc::ENOMEM) => "not enough locked memory for the ring (RLIMIT_MEMLOCK)",
+        Some(libc::EINVAL) => "the kernel rejected these ring parameters",
+        _ => "io_uring_setup failed",
+    };
+    anyhow!(e).context(format!("io_uring_setup({opts:?}): {hint}"))
+}
+
+pub(crate) fn timespec(d: Duration) -> types::Timespec {
+    types::Timespec::new()
+        .sec(d.as_secs())
+        .nsec(d.subsec_nanos())
+}
+
+/// The negated errno of an io_uring_enter failure, as the kernel returned it.
+pub(crate) fn neg_errno(e: &io::Error) -> i64 {
+    -i64::from(e.raw_os_error().unwrap_or(0))
+}
+
+/// Results of `user_data` members in the given order; a member that never
+/// completed is an error, since chain scenarios must complete in full.
+pub(crate) fn results_for(user_data: &[u64], cqes: &[Cqe]) -> Result<Vec<i32>> {
+    user_data
+        .iter()
+        .map(|ud| {
+            cqes.iter()
+                .find(|c| c.user_data == *ud)
+                .map(|c| c.res)
+                .ok_or_else(|| anyhow!("no CQE for user_data {ud} (got {cqes:?})"))
+        })
+        .collect()
+}
+
+/// A buffer the kernel may write into. Leaked on purpose: if a scenario bails
+/// while a request is in flight, the kernel may still own the memory after the
+/// ring is closed, and the process is short-lived anyway.
+pub(crate) fn leaked_buffer(len: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+/// A pipe as (read end, write end), close-on-exec.
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error()).context("pipe2");
+    }
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// write(2) all of `data` to `fd` from userspace.
+pub(crate) fn write_all(fd: &OwnedFd, data: &[u8]) -> Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: rest is a valid, initialised slice for the duration of the call.
+        let n = unsafe { libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err).with_context(|| format!("write to fd {}", fd.as_raw_fd()));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! SQPOLL rings: a kernel thread consumes the SQ, so submission needs no
+//! syscall unless the thread has gone idle and set IORING_SQ_NEED_WAKEUP.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use io_uring::{opcode, squeue, squeue::Flags, types};
+
+use super::{leaked_buffer, results_for, Cqe, Report, Ring, RingOpts};
+
+fn nops(uds: impl IntoIterator<Item = u64>) -> Vec<squeue::Entry> {
+    uds.into_iter()
+        .map(|ud| opcode::Nop::new().build().user_data(ud))
+        .collect()
+}
+
+/// Whether the SQ thread is asleep and needs IORING_ENTER_SQ_WAKEUP.
+fn need_wakeup(ring: &mut Ring) -> bool {
+    ring.uring.submission().need_wakeup()
+}
+
+/// N NOPs on an SQPOLL ring (idle 50 ms), with a 200 ms pause halfway. Before
+/// the pause the thread is polling and submit() makes no syscall; after it the
+/// thread has slept and submit() must enter with IORING_ENTER_SQ_WAKEUP.
+/// The very first submit also finds the thread asleep (see below).
+pub fn sqpoll_ok(count: u32) -> Result<Report> {
+    const IDLE_MS: u32 = 50;
+    let mut ring = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(32)
+    })?;
+    let cap = u64::from(ring.uring.params().sq_entries());
+    let count = u64::from(count);
+    let half = count / 2;
+    // A fresh SQ thread with an empty SQ parks at once (its idle timer starts
+    // out expired), racing with our first submit. Let it park so the first
+    // submit always needs a wakeup too: wakeups is then exactly 2.
+    sleep(Duration::from_millis(20));
+
+    let mut cqes = Vec::new();
+    let (mut submitted, mut wakeups) = (0u64, 0u64);
+    let mut need_wakeup_after_pause = None;
+    while submitted < count {
+        if submitted == half && need_wakeup_after_pause.is_none() {
+            sleep(Duration::from_millis(200));
+            need_wakeup_after_pause = Some(need_wakeup(&mut ring));
+        }
+        // Stop each chunk at the midpoint so the pause falls exactly there.
+        let end = if submitted < half { half } else { count };
+        let n = cap.min(end - submitted);
+        // SAFETY: NOPs reference no memory.
+        unsafe { ring.push(&nops(submitted + 1..=submitted + n))? };
+        wakeups += u64::from(need_wakeup(&mut ring));
+        ring.uring
+            .submit()
+            .context("submit NOPs to the SQ thread")?;
+        if !ring.reap(n as usize, Duration::from_secs(2), &mut cqes)? {
+            bail!(
+                "SQ thread completed only {} of {} NOPs",
+                cqes.len(),
+                submitted + n
+            );
+        }
+        submitted += n;
+    }
+
+    let mut report = Report::new("sqpoll-ok").ring(&ring);
+    report.submitted = Some(submitted);
+    report.completed = Some(cqes.len() as u64);
+    report.wakeups = Some(wakeups);
+    report.need_wakeup_after = need_wakeup_after_pause;
+    report.as_expected = cqes.len() as u64 == count
+        && cqes.iter().all(|c| c.res == 0)
+        && (count < 2 || (need_wakeup_after_pause == Some(true) && wakeups == 2));
+    Ok(report)
+}
+
+/// The classic SQPOLL bug: the thread is asleep (NEED_WAKEUP set), userspace
+/// publishes SQEs by moving the SQ tail but never calls io_uring_enter. The
+/// kernel never looks at the SQ, so nothing is consumed and nothing completes.
+/// Closing the ring at exit discards the never-consumed SQEs.
+pub fn sqpoll_missed_wakeup() -> Result<Report> {
+    const IDLE_MS: u32 = 10;
+    let mut ring = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(8)
+    })?;
+    sleep(Duration::from_millis(100));
+    let need_wakeup_before = need_wakeup(&mut ring);
+
+    // SAFETY: NOPs reference no memory. push() publishes the tail; the
+    // deliberate omission is the io_uring_enter(SQ_WAKEUP) that should follow.
+    unsafe { ring.push(&nops(1..=4))? };
+
+    let mut cqes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        ring.drain(&mut cqes);
+        sleep(Duration::from_millis(10));
+    }
+    let (need_wakeup_after, sq_pending) = {
+        let mut sq = ring.uring.submission();
+        sq.sync();
+        (sq.need_wakeup(), sq.len() as u32)
+    };
+
+    let mut report = Report::new("sqpoll-missed-wakeup").ring(&ring);
+    report.submitted = Some(0);
+    report.completed = Some(cqes.len() as u64);
+    report.need_wakeup_before = Some(need_wakeup_before);
+    report.need_wakeup_after = Some(need_wakeup_after);
+    report.sq_pending = Some(sq_pending);
+    report.as_expected =
+        cqes.is_empty() && need_wakeup_before && need_wakeup_after && sq_pending == 4;
+    report.completions = Some(cqes);
+    Ok(report)
+}
+
+/// Two SQPOLL rings sharing one SQ thread (ring B attached to A with
+/// IORING_SETUP_ATTACH_WQ). With more than one ring on the thread, it takes
+/// at most 8 SQEs per ring per loop (IORING_SQPOLL_CAP_ENTRIES_VALUE), so a
+/// 12-member link chain on B is cut after member 8: the first batch ends with
+/// an open chain that is issued as-is, and members 9..12 form a new chain.
+/// Member 1 fails (-EBADF), cancelling 2..8, while 9..12 run and succeed.
+pub fn sqpoll_shared_split() -> Result<Report> {
+    const IDLE_MS: u32 = 1000;
+    let mut ring_a = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(16)
+    })?;
+    let mut ring_b = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        attach_wq: Some(ring_a.fd()),
+        ..RingOpts::entries(16)
+    })?;
+
+    let buf = leaked_buffer(64);
+    let mut chain = vec![
+        opcode::Read::new(types::Fd(-1), buf.as_mut_ptr(), buf.len() as u32)
+            .build()
+            .flags(Flags::IO_LINK)
+            .user_data(1),
+    ];
+    for ud in 2..=12u64 {
+        let flags = if ud < 12 {
+            Flags::IO_LINK
+        } else {
+            Flags::empty()
+        };
+        chain.push(opcode::Nop::new().build().flags(flags).user_data(ud));
+    }
+    let user_data: Vec<u64> = (1..=12).collect();
+
+    // Keep ring A busy on the same thread; its NOPs use distinct user_data.
+    // SAFETY: NOPs reference no memory; the READ buffer is leaked.
+    unsafe { ring_a.push(&nops(101..=104))? };
+    // All 12 SQEs become visible with a single tail store, so the split comes
+    // from the thread's per-ring cap, not from userspace publishing late.
+    unsafe { ring_b.push(&chain)? };
+    ring_a.uring.submit().context("submit to ring A")?;
+    ring_b.uring.submit().context("submit chain to ring B")?;
+
+    let mut cqes: Vec<Cqe> = Vec::new();
+    let all_b = ring_b.reap(chain.len(), Duration::from_secs(2), &mut cqes)?;
+    let mut cqes_a = Vec::new();
+    ring_a.reap(4, Duration::from_secs(1), &mut cqes_a)?;
+    if !all_b {
+        bail!(
+            "only {} of 12 chain members completed on ring B: {cqes:?}",
+            cqes.len()
+        );
+    }
+    let results = results_for(&user_data, &cqes)?;
+
+    let ecanceled = -libc::ECANCELED;
+    let mut expected = vec![-libc::EBADF];
+    expected.extend([ecanceled; 7]);
+    expected.extend([0; 4]);
+    let mut report = Report::new("sqpoll-shared-split")
+        .ring(&ring_b)
+        .members(user_data, results, expected);
+    report.attach_wq_fd = Some(ring_a.fd());
+    report.completed = Some(cqes.len() as u64);
+    report.completions = Some(cqes);
+    report.other_ring_completed = Some(cqes_a.len() as u64);
+    Ok(report)
+}

@@ -228,7 +228,7 @@ mod tests {
         let ev = RawEvent { kind: 10, pid: 1, ..RawEvent::default() };
         let mut p = Vec::new();
         encode_event(&ev, 0, &mut p);
-        assert_eq!(p.len(), 6); // kind, ts, cpu, pid, role, 2-byte mask
+        assert_eq!(p.len(), 7); // kind, ts, cpu, pid, role (1 byte each), 2-byte mask
     }
 
     #[test]

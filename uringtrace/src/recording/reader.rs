@@ -42,6 +42,8 @@ pub enum ReadStatus {
     Truncated { offset: u64 },
     /// No end record, but the file ends on a record boundary (killed mid-flight).
     Unfinished,
+    /// A corrupt record stopped reading (the error was returned once).
+    Failed,
 }
 
 pub struct Reader<R: Read> {
@@ -150,6 +152,14 @@ impl<R: Read> Reader<R> {
 
     /// The next event, `Ok(None)` at the end (see [`Reader::status`] for how it ended).
     pub fn next_event(&mut self) -> Result<Option<RawEvent>, RecordingError> {
+        let r = self.read_record();
+        if r.is_err() {
+            self.status = ReadStatus::Failed;
+        }
+        r
+    }
+
+    fn read_record(&mut self) -> Result<Option<RawEvent>, RecordingError> {
         loop {
             if self.status != ReadStatus::Reading {
                 return Ok(None);

@@ -90,6 +90,13 @@ impl<W: Write + Seek> Writer<W> {
         self.bytes
     }
 
+    /// Flushes and gives the output back without an end record or final header: what
+    /// a recorder killed mid-flight leaves behind (used to test readers).
+    pub fn abandon(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+
     /// Writes the end record and the final header (drop counters, finished = true).
     pub fn finish(mut self, mut drops: Drops) -> io::Result<W> {
         drops.recorded = self.events;

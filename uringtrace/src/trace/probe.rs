@@ -87,8 +87,8 @@ impl KernelEvents {
         );
         need(
             "sqpoll-missed-wakeup",
-            self.has(EnterEnter) && self.has(SchedWaking),
-            "needs syscalls:sys_enter_io_uring_enter and sched:sched_waking",
+            self.has(EnterEnter) && self.has(SchedWaking) && self.has(Submit),
+            "needs syscalls:sys_enter_io_uring_enter, sched:sched_waking and io_uring submit",
         );
         need(
             "sqpoll-idle-spin",

@@ -146,6 +146,10 @@ pub struct FieldSpec {
 }
 const _: () = assert!(core::mem::size_of::<FieldSpec>() == 4);
 
+impl FieldSpec {
+    pub const NONE: FieldSpec = FieldSpec { offset: 0, size: 0, signed: 0 };
+}
+
 /// Per-kind record layout, filled from the tracefs `format` files at load time.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -153,6 +157,29 @@ pub struct KindLayout {
     pub fields: [FieldSpec; NR_SLOTS],
 }
 const _: () = assert!(core::mem::size_of::<KindLayout>() == 4 * NR_SLOTS);
+
+/// Kernel struct offsets for the tp_btf programs, read from the running kernel's BTF.
+/// Offsets are relative to the struct the tracepoint argument points to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BtfLayout {
+    /// `struct io_kiocb` (io_uring_submit_req's only argument, 6.4+).
+    pub req_ctx: FieldSpec,
+    pub req_opcode: FieldSpec,
+    pub req_flags: FieldSpec,
+    /// `req->cqe.user_data`.
+    pub req_user_data: FieldSpec,
+    /// `req->cqe.fd`: the SQE's fd at submit time (a union with res).
+    pub req_fd: FieldSpec,
+    /// `struct io_ring_ctx`: `ctx->flags` (IORING_SETUP_*).
+    pub ctx_flags: FieldSpec,
+    /// `struct io_uring_cqe` (io_uring_complete's third argument, 6.3+).
+    pub cqe_user_data: FieldSpec,
+    pub cqe_res: FieldSpec,
+    pub cqe_flags: FieldSpec,
+    pub _reserved: [FieldSpec; 3],
+}
+const _: () = assert!(core::mem::size_of::<BtfLayout>() == 48);
 
 /// Global configuration passed to the eBPF programs as read-only data.
 #[repr(C)]
@@ -163,8 +190,9 @@ pub struct Config {
     /// uringtrace's own tgid, never traced.
     pub self_tgid: u32,
     pub kinds: [KindLayout; MAX_KINDS],
+    pub btf: BtfLayout,
 }
-const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS);
+const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 48);
 
 impl Config {
     pub const fn zeroed() -> Config {
@@ -174,6 +202,18 @@ impl Config {
             kinds: [KindLayout {
                 fields: [FieldSpec { offset: 0, size: 0, signed: 0 }; NR_SLOTS],
             }; MAX_KINDS],
+            btf: BtfLayout {
+                req_ctx: FieldSpec::NONE,
+                req_opcode: FieldSpec::NONE,
+                req_flags: FieldSpec::NONE,
+                req_user_data: FieldSpec::NONE,
+                req_fd: FieldSpec::NONE,
+                ctx_flags: FieldSpec::NONE,
+                cqe_user_data: FieldSpec::NONE,
+                cqe_res: FieldSpec::NONE,
+                cqe_flags: FieldSpec::NONE,
+                _reserved: [FieldSpec::NONE; 3],
+            },
         }
     }
 }
@@ -204,4 +244,6 @@ mod pod {
     unsafe impl aya::Pod for super::KindLayout {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::FieldSpec {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::BtfLayout {}
 }

@@ -57,9 +57,20 @@ pub struct TraceArgs {
     /// Kernel ring-buffer size (power of two); raise it if drops are reported
     #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_size)]
     pub ring_size: u32,
+    /// How to attach: `auto` uses tp_btf for the hottest tracepoints (submit,
+    /// complete) when the kernel's BTF allows, classic tracepoints for the rest;
+    /// `tracepoint` uses classic tracepoints everywhere (slower; for comparison)
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    pub attach: AttachMode,
     /// Run this command and trace it and its children until it exits
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AttachMode {
+    Auto,
+    Tracepoint,
 }
 
 #[derive(Debug, Args)]

@@ -84,7 +84,19 @@ fn children_of_the_traced_command_are_followed() {
 #[test]
 fn failed_chain_shows_the_kernels_real_sequence() {
     let Some(_g) = require_root("failed_chain_shows_the_kernels_real_sequence") else { return };
-    let r = record_workload(&[], &["chain-broken-error"]);
+    check_failed_chain(&record_workload(&[], &["chain-broken-error"]));
+}
+
+/// Classic tracepoints and tp_btf programs must see the same thing.
+#[test]
+fn classic_tracepoints_see_the_same_chain() {
+    let Some(_g) = require_root("classic_tracepoints_see_the_same_chain") else { return };
+    let r = record_workload(&["--attach", "tracepoint"], &["chain-broken-error"]);
+    assert!(r.header.tracepoints.iter().all(|t| t.attach_type == "tracepoint"));
+    check_failed_chain(&r);
+}
+
+fn check_failed_chain(r: &Recorded) {
     let pid = r.pid();
     let submits = r.of_kind_pid(EventKind::Submit, pid);
     assert_eq!(submits.iter().map(|e| e.user_data).collect::<Vec<_>>(), [1, 2, 3, 4]);

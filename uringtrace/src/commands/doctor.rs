@@ -36,7 +36,7 @@ pub struct DoctorReport {
 }
 
 /// Builds the tracepoint table and degraded list from resolved events (pure).
-pub fn tracepoint_rows(events: &KernelEvents) -> Vec<TracepointRow> {
+pub fn tracepoint_rows(events: &KernelEvents, plan: Option<&crate::trace::btf::BtfPlan>) -> Vec<TracepointRow> {
     events
         .resolved
         .iter()
@@ -44,7 +44,7 @@ pub fn tracepoint_rows(events: &KernelEvents) -> Vec<TracepointRow> {
             kind: r.spec.kind.name().into(),
             tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
             wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
-            attach_type: r.name.map(|_| "tracepoint".into()),
+            attach_type: r.name.map(|_| crate::trace::loader::attach_type_for(r.spec.kind, plan).into()),
         })
         .collect()
 }
@@ -90,7 +90,7 @@ pub fn gather() -> DoctorReport {
         io_uring_disabled: disabled,
         io_uring_setup: system::probe_io_uring(),
         io_uring_tracepoints: events.io_uring_count(),
-        tracepoints: tracepoint_rows(&events),
+        tracepoints: tracepoint_rows(&events, crate::trace::loader::host_btf_plan().as_ref()),
         ebpf_load,
         degraded: events.degraded(),
     }

@@ -13,7 +13,12 @@ use crate::units::human_bytes;
 
 pub fn session_options(t: &TraceArgs) -> SessionOptions {
     SessionOptions {
-        trace: TraceOptions { ring_bytes: t.ring_size, pids: t.pids.clone(), filter: !t.pids.is_empty() },
+        trace: TraceOptions {
+            ring_bytes: t.ring_size,
+            pids: t.pids.clone(),
+            filter: !t.pids.is_empty(),
+            btf: t.attach == crate::cli::AttachMode::Auto,
+        },
         duration: t.duration,
         command: t.command.clone(),
     }

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use aya::{
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::TracePoint,
+    programs::{BtfTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
 use uringtrace_common::{Config, Counter, RawEvent, NR_COUNTERS};
 
+use super::btf::{Btf, BtfPlan};
 use super::privileges::Privileges;
 use super::probe::KernelEvents;
 use super::tracefs::{Tracefs, TracefsError};
@@ -39,6 +40,8 @@ pub enum LoadError {
         #[source]
         source: aya::maps::MapError,
     },
+    #[error("reading kernel BTF: {0}")]
+    Btf(String),
     #[error("--ring-size must be a power of two of at least 4096 bytes, got {0}")]
     RingSize(u32),
 }
@@ -53,11 +56,29 @@ pub struct TraceOptions {
     /// Trace only the given pids (true also when `pids` is empty but a command will
     /// be added with [`Tracer::add_pid`]).
     pub filter: bool,
+    /// Use tp_btf for the hot tracepoints when the kernel's BTF allows (default).
+    /// false: classic tracepoints everywhere.
+    pub btf: bool,
 }
 
 impl Default for TraceOptions {
     fn default() -> Self {
-        TraceOptions { ring_bytes: 16 << 20, pids: Vec::new(), filter: false }
+        TraceOptions { ring_bytes: 16 << 20, pids: Vec::new(), filter: false, btf: true }
+    }
+}
+
+/// The BTF plan for this host: None when BTF is absent or unreadable.
+pub fn host_btf_plan() -> Option<BtfPlan> {
+    Btf::from_sys_fs().ok().map(|b| BtfPlan::from_btf(&b))
+}
+
+/// The attach type each kind will use under `plan`.
+pub fn attach_type_for(kind: uringtrace_common::EventKind, plan: Option<&BtfPlan>) -> &'static str {
+    use uringtrace_common::EventKind::*;
+    match (kind, plan) {
+        (Complete, Some(p)) if p.complete => "tp_btf",
+        (Submit, Some(p)) if p.submit => "tp_btf",
+        _ => "tracepoint",
     }
 }
 
@@ -121,6 +142,12 @@ impl Tracer {
             config.kinds[r.spec.kind as usize] = r.layout;
         }
 
+        let btf = if opts.btf { Btf::from_sys_fs().ok() } else { None };
+        let plan = btf.as_ref().map(BtfPlan::from_btf);
+        if let Some(p) = &plan {
+            config.btf = p.layout;
+        }
+
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", opts.ring_bytes)
@@ -128,10 +155,32 @@ impl Tracer {
             .map_err(LoadError::Object)?;
 
         let mut attachments = Vec::new();
+        let mut aya_btf: Option<aya::Btf> = None;
         for r in &events.resolved {
             let Some(name) = r.name else { continue };
             let tracepoint = format!("{}:{}", r.spec.category, name);
             let err = |source| LoadError::Program { program: r.spec.program, tracepoint: tracepoint.clone(), source };
+            let attach_type = attach_type_for(r.spec.kind, plan.as_ref());
+            if attach_type == "tp_btf" {
+                let program = match r.spec.kind {
+                    uringtrace_common::EventKind::Complete => "btf_complete",
+                    _ => "btf_submit",
+                };
+                if aya_btf.is_none() {
+                    aya_btf = Some(aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?);
+                }
+                let aya_btf = aya_btf.as_ref().expect("just set");
+                let err = |source| LoadError::Program { program, tracepoint: tracepoint.clone(), source };
+                let prog: &mut BtfTracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or(LoadError::MissingMap(program))?
+                    .try_into()
+                    .map_err(err)?;
+                prog.load(name, aya_btf).map_err(err)?;
+                prog.attach().map_err(err)?;
+                attachments.push(Attachment { kind: r.spec.kind, tracepoint, attach_type });
+                continue;
+            }
             let prog: &mut TracePoint = ebpf
                 .program_mut(r.spec.program)
                 .ok_or(LoadError::MissingMap(r.spec.program))?

@@ -1,6 +1,7 @@
 //! Getting events out of the kernel: tracefs, the tracepoint catalog, loading the
 //! eBPF programs, and live sessions.
 
+pub mod btf;
 pub mod catalog;
 pub mod format;
 pub mod loader;

@@ -1,0 +1,415 @@
+//! A small reader of kernel BTF (/sys/kernel/btf/vmlinux): struct member offsets and
+//! tracepoint prototypes, which is all uringtrace needs to use tp_btf programs
+//! without knowing any kernel's layout in advance.
+//!
+//! Format: include/uapi/linux/btf.h and Documentation/bpf/btf.rst.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum BtfError {
+    #[error("not BTF data (bad magic)")]
+    BadMagic,
+    #[error("BTF data is truncated at offset {0}")]
+    Truncated(usize),
+    #[error("unknown BTF kind {kind} at type {id}")]
+    UnknownKind { id: u32, kind: u32 },
+}
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_FWD: u32 = 7;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_FLOAT: u32 = 16;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+#[derive(Clone, Copy, Debug)]
+struct Type {
+    name_off: u32,
+    info: u32,
+    size_or_type: u32,
+    /// Byte offset of the kind-specific data that follows the common header.
+    extra: usize,
+}
+
+impl Type {
+    fn kind(&self) -> u32 {
+        (self.info >> 24) & 0x1f
+    }
+    fn vlen(&self) -> usize {
+        (self.info & 0xffff) as usize
+    }
+    fn kind_flag(&self) -> bool {
+        self.info >> 31 == 1
+    }
+}
+
+pub struct Btf {
+    data: Vec<u8>,
+    str_start: usize,
+    str_len: usize,
+    /// Index 0 is `void`.
+    types: Vec<Type>,
+    by_name: HashMap<(u32, String), u32>,
+}
+
+/// A struct member found by path: byte offset from the start of the outer struct.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub offset: u32,
+    pub size: u32,
+}
+
+fn u32_at(d: &[u8], off: usize) -> Result<u32, BtfError> {
+    let b = d.get(off..off + 4).ok_or(BtfError::Truncated(off))?;
+    Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
+impl Btf {
+    pub fn from_sys_fs() -> std::io::Result<Btf> {
+        let data = std::fs::read("/sys/kernel/btf/vmlinux")?;
+        Btf::parse(data).map_err(std::io::Error::other)
+    }
+
+    pub fn parse(data: Vec<u8>) -> Result<Btf, BtfError> {
+        // Little-endian hosts only (x86_64, arm64): magic reads as 0xeb9f.
+        if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != 0xeb9f {
+            return Err(BtfError::BadMagic);
+        }
+        let hdr_len = u32_at(&data, 4)? as usize;
+        let type_off = u32_at(&data, 8)? as usize;
+        let type_len = u32_at(&data, 12)? as usize;
+        let str_off = u32_at(&data, 16)? as usize;
+        let str_len = u32_at(&data, 20)? as usize;
+        let t_start = hdr_len + type_off;
+        let t_end = t_start + type_len;
+        let str_start = hdr_len + str_off;
+        if data.len() < t_end || data.len() < str_start + str_len {
+            return Err(BtfError::Truncated(data.len()));
+        }
+        let mut types = vec![Type { name_off: 0, info: 0, size_or_type: 0, extra: 0 }];
+        let mut pos = t_start;
+        while pos < t_end {
+            let t = Type {
+                name_off: u32_at(&data, pos)?,
+                info: u32_at(&data, pos + 4)?,
+                size_or_type: u32_at(&data, pos + 8)?,
+                extra: pos + 12,
+            };
+            let vlen = t.vlen();
+            let extra_len = match t.kind() {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC
+                | KIND_FLOAT | KIND_TYPE_TAG => 0,
+                KIND_ARRAY => 12,
+                KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+                KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
+                kind => return Err(BtfError::UnknownKind { id: types.len() as u32, kind }),
+            };
+            types.push(t);
+            pos = t.extra + extra_len;
+        }
+        let mut btf = Btf { data, str_start, str_len, types, by_name: HashMap::new() };
+        let mut by_name = HashMap::new();
+        for (id, t) in btf.types.iter().enumerate().skip(1) {
+            if matches!(t.kind(), KIND_STRUCT | KIND_UNION | KIND_TYPEDEF) && t.name_off != 0 {
+                by_name.entry((t.kind(), btf.name(t.name_off).to_string())).or_insert(id as u32);
+            }
+        }
+        btf.by_name = by_name;
+        Ok(btf)
+    }
+
+    fn name(&self, off: u32) -> &str {
+        let start = self.str_start + off as usize;
+        let end_max = self.str_start + self.str_len;
+        if start >= end_max {
+            return "";
+        }
+        let bytes = &self.data[start..end_max];
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..len]).unwrap_or("")
+    }
+
+    fn ty(&self, id: u32) -> Option<&Type> {
+        self.types.get(id as usize)
+    }
+
+    /// Follows typedef/const/volatile/restrict/type_tag to the underlying type.
+    fn resolve(&self, mut id: u32) -> u32 {
+        for _ in 0..32 {
+            match self.ty(id).map(Type::kind) {
+                Some(KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG) => {
+                    id = self.types[id as usize].size_or_type;
+                }
+                _ => break,
+            }
+        }
+        id
+    }
+
+    fn size_of(&self, id: u32) -> Option<u32> {
+        let id = self.resolve(id);
+        let t = self.ty(id)?;
+        match t.kind() {
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => Some(t.size_or_type),
+            KIND_PTR => Some(8),
+            KIND_ARRAY => {
+                let elem = u32_at(&self.data, t.extra).ok()?;
+                let n = u32_at(&self.data, t.extra + 8).ok()?;
+                Some(self.size_of(elem)? * n)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn struct_id(&self, name: &str) -> Option<u32> {
+        self.by_name.get(&(KIND_STRUCT, name.to_string())).copied()
+    }
+
+    /// Byte offset and size of `path` (e.g. `["cqe", "user_data"]`) inside struct
+    /// `name`, looking through anonymous unions and structs as C does. Bitfields
+    /// are not supported (None).
+    pub fn member(&self, name: &str, path: &[&str]) -> Option<Member> {
+        let mut id = self.struct_id(name)?;
+        let mut offset = 0u32;
+        let mut size = 0u32;
+        for part in path {
+            let (off, mid) = self.find_member(id, part)?;
+            offset += off;
+            id = mid;
+            size = self.size_of(mid)?;
+        }
+        Some(Member { offset, size })
+    }
+
+    /// (byte offset, type id) of a named member, searching anonymous members.
+    fn find_member(&self, id: u32, want: &str) -> Option<(u32, u32)> {
+        let id = self.resolve(id);
+        let t = *self.ty(id)?;
+        if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) {
+            return None;
+        }
+        for i in 0..t.vlen() {
+            let m = t.extra + 12 * i;
+            let name_off = u32_at(&self.data, m).ok()?;
+            let mtype = u32_at(&self.data, m + 4).ok()?;
+            let raw = u32_at(&self.data, m + 8).ok()?;
+            let (bit_off, bitfield) = if t.kind_flag() { (raw & 0xff_ffff, raw >> 24) } else { (raw, 0) };
+            if name_off == 0 {
+                if let Some((o, ty)) = self.find_member(mtype, want) {
+                    return Some((bit_off / 8 + o, ty));
+                }
+                continue;
+            }
+            if self.name(name_off) == want {
+                if bitfield != 0 || bit_off % 8 != 0 {
+                    return None;
+                }
+                return Some((bit_off / 8, mtype));
+            }
+        }
+        None
+    }
+
+    /// A C-ish name for a type, e.g. `struct io_kiocb *`, `void *`, `int`.
+    pub fn type_name(&self, id: u32) -> String {
+        let id = self.resolve(id);
+        let Some(t) = self.ty(id) else { return "?".into() };
+        match t.kind() {
+            0 => "void".into(),
+            KIND_PTR => format!("{} *", self.type_name(t.size_or_type)),
+            KIND_STRUCT => format!("struct {}", self.name(t.name_off)),
+            KIND_UNION => format!("union {}", self.name(t.name_off)),
+            _ => self.name(t.name_off).to_string(),
+        }
+    }
+
+    /// The argument types of a raw tracepoint (`btf_trace_<name>` typedef), without
+    /// the leading `void *__data`. None when the kernel has no such tracepoint.
+    pub fn tracepoint_args(&self, tp: &str) -> Option<Vec<String>> {
+        let td = *self.by_name.get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
+        let ptr = self.ty(td)?.size_or_type;
+        let proto_id = self.ty(ptr)?.size_or_type;
+        let proto = *self.ty(proto_id)?;
+        if proto.kind() != KIND_FUNC_PROTO {
+            return None;
+        }
+        let mut args = Vec::new();
+        for i in 1..proto.vlen() {
+            let ptype = u32_at(&self.data, proto.extra + 8 * i + 4).ok()?;
+            args.push(self.type_name(ptype));
+        }
+        Some(args)
+    }
+}
+
+/// Which hot tracepoints can use tp_btf on this kernel, and the struct offsets
+/// their programs need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BtfPlan {
+    pub layout: uringtrace_common::BtfLayout,
+    pub complete: bool,
+    pub submit: bool,
+}
+
+fn spec(m: Option<Member>, signed: bool) -> Option<uringtrace_common::FieldSpec> {
+    let m = m?;
+    if !matches!(m.size, 1 | 2 | 4 | 8) || m.offset > u32::from(u16::MAX) {
+        return None;
+    }
+    Some(uringtrace_common::FieldSpec { offset: m.offset as u16, size: m.size as u8, signed: u8::from(signed) })
+}
+
+impl BtfPlan {
+    /// Decides from the kernel's own BTF, never from its version: the prototype of
+    /// each tracepoint must be the one the program was written for, and every
+    /// struct member it reads must exist.
+    pub fn from_btf(btf: &Btf) -> BtfPlan {
+        let mut plan = BtfPlan::default();
+        let l = &mut plan.layout;
+        // io_uring_complete(ctx, req, cqe): the cqe-pointer prototype is 6.3+.
+        let complete_proto = ["struct io_ring_ctx *", "void *", "struct io_uring_cqe *"];
+        if btf.tracepoint_args("io_uring_complete").is_some_and(|a| a == complete_proto) {
+            if let (Some(ud), Some(res), Some(fl)) = (
+                spec(btf.member("io_uring_cqe", &["user_data"]), false),
+                spec(btf.member("io_uring_cqe", &["res"]), true),
+                spec(btf.member("io_uring_cqe", &["flags"]), false),
+            ) {
+                (l.cqe_user_data, l.cqe_res, l.cqe_flags) = (ud, res, fl);
+                plan.complete = true;
+            }
+        }
+        if btf.tracepoint_args("io_uring_submit_req").is_some_and(|a| a == ["struct io_kiocb *"]) {
+            if let (Some(ctx), Some(op), Some(fl), Some(ud)) = (
+                spec(btf.member("io_kiocb", &["ctx"]), false),
+                spec(btf.member("io_kiocb", &["opcode"]), false),
+                spec(btf.member("io_kiocb", &["flags"]), false),
+                spec(btf.member("io_kiocb", &["cqe", "user_data"]), false),
+            ) {
+                (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
+                l.req_fd = spec(btf.member("io_kiocb", &["cqe", "fd"]), true).unwrap_or_default();
+                l.ctx_flags = spec(btf.member("io_ring_ctx", &["flags"]), false).unwrap_or_default();
+                plan.submit = true;
+            }
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a tiny BTF blob: `struct inner { u64 a; union { int r; u32 fd; }; }`,
+    /// `struct outer { void *p; struct inner in; }` and `btf_trace_tp(void *, struct outer *)`.
+    fn blob() -> Vec<u8> {
+        let mut strings = vec![0u8];
+        let mut s = |n: &str| {
+            let off = strings.len() as u32;
+            strings.extend_from_slice(n.as_bytes());
+            strings.push(0);
+            off
+        };
+        let (n_u64, n_int, n_u32, n_a, n_r, n_fd, n_inner, n_outer, n_p, n_in, n_td) = (
+            s("u64"),
+            s("int"),
+            s("u32"),
+            s("a"),
+            s("r"),
+            s("fd"),
+            s("inner"),
+            s("outer"),
+            s("p"),
+            s("in"),
+            s("btf_trace_tp"),
+        );
+        let mut t = Vec::new();
+        let mut ty = |name: u32, kind: u32, vlen: u32, st: u32, extra: &[u32]| {
+            for v in [name, (kind << 24) | vlen, st].iter().chain(extra) {
+                t.extend_from_slice(&v.to_le_bytes());
+            }
+        };
+        ty(n_u64, KIND_INT, 0, 8, &[64]); // 1
+        ty(n_int, KIND_INT, 0, 4, &[32]); // 2
+        ty(n_u32, KIND_INT, 0, 4, &[32]); // 3
+        ty(0, KIND_UNION, 2, 4, &[n_r, 2, 0, n_fd, 3, 0]); // 4: anonymous union
+        ty(n_inner, KIND_STRUCT, 2, 16, &[n_a, 1, 0, 0, 4, 64]); // 5
+        ty(0, KIND_PTR, 0, 0, &[]); // 6: void *
+        ty(n_outer, KIND_STRUCT, 2, 24, &[n_p, 6, 0, n_in, 5, 64]); // 7
+        ty(0, KIND_PTR, 0, 7, &[]); // 8: struct outer *
+        ty(0, KIND_FUNC_PROTO, 2, 0, &[0, 6, 0, 8]); // 9
+        ty(0, KIND_PTR, 0, 9, &[]); // 10
+        ty(n_td, KIND_TYPEDEF, 0, 10, &[]); // 11
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&t);
+        out.extend_from_slice(&strings);
+        out
+    }
+
+    #[test]
+    fn finds_members_through_anonymous_unions() {
+        let btf = Btf::parse(blob()).unwrap();
+        assert_eq!(btf.member("inner", &["a"]), Some(Member { offset: 0, size: 8 }));
+        assert_eq!(btf.member("inner", &["fd"]), Some(Member { offset: 8, size: 4 }));
+        assert_eq!(btf.member("outer", &["in", "fd"]), Some(Member { offset: 16, size: 4 }));
+        assert_eq!(btf.member("outer", &["p"]), Some(Member { offset: 0, size: 8 }));
+        assert_eq!(btf.member("outer", &["nope"]), None);
+        assert_eq!(btf.member("nope", &["a"]), None);
+    }
+
+    #[test]
+    fn reads_tracepoint_prototypes() {
+        let btf = Btf::parse(blob()).unwrap();
+        assert_eq!(btf.tracepoint_args("tp"), Some(vec!["struct outer *".to_string()]));
+        assert_eq!(btf.tracepoint_args("other"), None);
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        assert_eq!(Btf::parse(vec![1, 2, 3]).err(), Some(BtfError::BadMagic));
+        let b = blob();
+        for cut in 0..b.len() {
+            let _ = Btf::parse(b[..cut].to_vec());
+        }
+    }
+
+    #[test]
+    fn reads_this_kernels_btf_when_present() {
+        let Ok(btf) = Btf::from_sys_fs() else { return };
+        // UAPI: struct io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; }
+        assert_eq!(btf.member("io_uring_cqe", &["user_data"]), Some(Member { offset: 0, size: 8 }));
+        assert_eq!(btf.member("io_uring_cqe", &["res"]), Some(Member { offset: 8, size: 4 }));
+        assert_eq!(btf.member("io_uring_cqe", &["flags"]), Some(Member { offset: 12, size: 4 }));
+        // Whatever this kernel is, a plan either has all the offsets or none.
+        let plan = BtfPlan::from_btf(&btf);
+        if plan.submit {
+            assert_eq!(plan.layout.req_opcode.size, 1);
+            assert_eq!(plan.layout.req_user_data.size, 8);
+        }
+        if plan.complete {
+            assert_eq!(plan.layout.cqe_user_data.offset, 0);
+        }
+    }
+}
+

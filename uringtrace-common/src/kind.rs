@@ -62,6 +62,9 @@ kinds! {
     TaskNewtask = 36 => "task_newtask",
     TaskRename = 37 => "task_rename",
     ProcessFork = 38 => "process_fork",
+    // Not from the kernel's tracepoints: a userspace sample of /proc/<pid>/fdinfo/<ring fd>
+    // (SQ/CQ head and tail, SQPOLL thread times), which no tracepoint exposes.
+    RingState = 39 => "ring_state",
 }
 
 const _: () = {

@@ -44,6 +44,101 @@ JSON lines carry every raw field plus the same names, one event per line.")]
     Dump(DumpArgs),
     /// Show what works on this host and why: kernel, BTF, tracefs, tracepoints, privileges
     Doctor(DoctorArgs),
+    /// Trace (or replay a recording) and report what is wrong, with evidence and fixes
+    #[command(after_help = "Without --input, traces the host, the given pids, or CMD (until it exits),
+then prints: environment, rings found, findings with evidence and fixes, per-opcode
+latency (p50/p99/max) and lost events.
+
+Examples:
+  uringtrace diagnose -- ./server --port 8080
+  uringtrace diagnose --duration 30s --pid 1234 --format markdown -o report.md
+  uringtrace diagnose --input app.utr --format json")]
+    Diagnose(DiagnoseArgs),
+    /// Check recordings in CI: exit 0 clean, 1 findings, 2 tool error or inconclusive
+    #[command(after_help = "A trace that lost events in the kernel ring buffer (or whose recording did
+not end cleanly) cannot prove the absence of problems: it is inconclusive (exit 2)
+unless it also has failing findings (exit 1).
+
+Config (uringtrace.toml):
+  fail_on = \"warning\"                 # lowest severity that fails
+  [rules]
+  disable = [\"multishot-terminated\"]
+  [rules.severity]
+  request-stalled = \"error\"
+  [budgets]
+  max_in_flight = 256                 # per ring
+  max_iowq_workers = 32               # per process
+  [budgets.p99_latency]
+  READ = \"2ms\"
+
+Example:
+  uringtrace record -o app.utr -- ./app && uringtrace check app.utr --format junit > report.xml")]
+    Check(CheckArgs),
+    /// List the rules uringtrace checks
+    Rules(RulesArgs),
+    /// Explain a rule: the kernel mechanism, how it shows up, and the fix
+    Explain(ExplainArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Diagnose this recording instead of tracing
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["pids", "command", "duration"])]
+    pub input: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report here instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A request in flight this long with nothing explaining it is reported
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub stall_threshold: Duration,
+    /// No progress messages on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Recordings made by `uringtrace record`
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Rules, severities and budgets (TOML); see below
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// A request in flight this long with nothing explaining it is reported
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub stall_threshold: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A rule slug, e.g. link-chain-broken (see `uringtrace rules`)
+    pub rule: String,
 }
 
 #[derive(Debug, Args)]

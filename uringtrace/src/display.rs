@@ -171,6 +171,17 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("parent", ev.args[0].to_string()));
             f.push(("child", ev.args[1].to_string()));
         }
+        RingState => {
+            f.push(("fd", ev.args[0].to_string()));
+            f.push(("sq_head", ev.args[1].to_string()));
+            f.push(("sq_tail", ev.args[2].to_string()));
+            f.push(("cq_ready", ev.args[3].to_string()));
+            if ev.aux != 0 {
+                f.push(("sq_thread", ev.aux.to_string()));
+                f.push(("sq_total_us", ev.aux2.to_string()));
+                f.push(("sq_work_us", ev.user_data.to_string()));
+            }
+        }
     }
     f
 }

@@ -4,6 +4,7 @@
 //! - [`recording`]: the on-disk format;
 //! - [`display`], [`names`]: readable renderings.
 
+pub mod analyzer;
 pub mod cli;
 pub mod commands;
 pub mod display;

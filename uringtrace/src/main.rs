@@ -10,6 +10,10 @@ fn main() -> ExitCode {
         Command::Record(args) => commands::record::run(args),
         Command::Dump(args) => commands::dump::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Diagnose(args) => commands::diagnose::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Rules(args) => commands::rules::run_rules(args.format == uringtrace::cli::DoctorFormat::Json),
+        Command::Explain(args) => commands::rules::run_explain(&args.rule),
     };
     match result {
         Ok(code) => code,

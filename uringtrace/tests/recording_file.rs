@@ -69,7 +69,7 @@ fn write(evs: &[RawEvent], finish: bool) -> Vec<u8> {
         w.write_event(e).unwrap();
     }
     if finish {
-        let drops = Drops { per_cpu: vec![0, 3], total: 3, emitted: evs.len() as u64 + 3, recorded: 0 };
+        let drops = Drops { per_cpu: vec![0, 3], total: 3, emitted: evs.len() as u64 + 3, recorded: 0, end_monotonic_ns: 5 };
         w.finish(drops).unwrap().into_inner()
     } else {
         w.abandon().unwrap().into_inner()

@@ -1,5 +1,9 @@
 //! One module per subcommand; each turns parsed arguments into work and an exit code.
 
+pub mod analyze;
+pub mod check;
+pub mod diagnose;
 pub mod doctor;
 pub mod dump;
 pub mod record;
+pub mod rules;

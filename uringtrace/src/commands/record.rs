@@ -65,7 +65,13 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
 }
 
 pub fn drops_from(c: &KernelCounters) -> Drops {
-    Drops { per_cpu: c.dropped.clone(), total: c.total_dropped(), emitted: c.total_emitted(), recorded: 0 }
+    Drops {
+        per_cpu: c.dropped.clone(),
+        total: c.total_dropped(),
+        emitted: c.total_emitted(),
+        recorded: 0,
+        end_monotonic_ns: system::monotonic_ns(),
+    }
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {

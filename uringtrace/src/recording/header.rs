@@ -61,6 +61,9 @@ pub struct Drops {
     pub emitted: u64,
     /// Events written to this file.
     pub recorded: u64,
+    /// CLOCK_MONOTONIC when recording ended (0: unknown).
+    #[serde(default)]
+    pub end_monotonic_ns: u64,
 }
 
 impl Header {

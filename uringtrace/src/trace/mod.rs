@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod catalog;
+pub mod fdinfo;
 pub mod format;
 pub mod loader;
 pub mod privileges;

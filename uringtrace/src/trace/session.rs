@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use uringtrace_common::RawEvent;
 
+use super::fdinfo;
 use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
 
 #[derive(Debug, Error)]
@@ -56,12 +57,17 @@ pub struct Session {
     stop: Arc<AtomicBool>,
     started: Instant,
     duration: Option<Duration>,
+    /// Processes seen using io_uring: their rings are sampled from fdinfo.
+    ring_owners: std::collections::BTreeSet<u32>,
 }
 
 /// After the traced command exits, keep draining this long: io-wq and task_work
 /// completions of its last requests can land just after the exit is seen.
 const EXIT_GRACE: Duration = Duration::from_millis(100);
 const POLL_INTERVAL: Duration = Duration::from_millis(4);
+/// How often ring state is sampled from fdinfo (SQ head/tail: needed to see SQEs
+/// that an SQPOLL thread never picked up).
+const FDINFO_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Session {
     pub fn start(opts: &SessionOptions) -> Result<Session, SessionError> {
@@ -81,7 +87,8 @@ impl Session {
         } else {
             Some(spawn_traced(&opts.command, &mut tracer)?)
         };
-        Ok(Session { tracer, child, stop, started: Instant::now(), duration: opts.duration })
+        let ring_owners = child.as_ref().map(|c: &TracedChild| c.id()).into_iter().chain(opts.trace.pids.iter().copied()).collect();
+        Ok(Session { tracer, child, stop, started: Instant::now(), duration: opts.duration, ring_owners })
     }
 
     pub fn child_pid(&self) -> Option<u32> {
@@ -104,9 +111,20 @@ impl Session {
     ) -> io::Result<StopReason> {
         let mut batch = Vec::with_capacity(4096);
         let mut exited: Option<(Instant, Option<i32>)> = None;
+        let mut last_sample = Instant::now();
         loop {
             batch.clear();
             let n = self.tracer.drain(&mut batch);
+            for e in &batch {
+                if e.kind < 32 && e.tgid != 0 {
+                    self.ring_owners.insert(e.tgid);
+                }
+            }
+            if last_sample.elapsed() >= FDINFO_INTERVAL {
+                last_sample = Instant::now();
+                self.ring_owners.retain(|t| std::path::Path::new(&format!("/proc/{t}")).exists());
+                batch.extend(fdinfo::sample(&self.ring_owners, crate::system::monotonic_ns()));
+            }
             if sink(&batch, &self.tracer)? == Flow::Stop {
                 return Ok(StopReason::Sink);
             }

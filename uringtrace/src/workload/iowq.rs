@@ -3,12 +3,12 @@
 use std::fs::{self, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use io_uring::{opcode, types};
 
-use super::{pipe, write_all, Report, Ring, RingOpts};
+use super::{neg_errno, pipe, results_for, timespec, write_all, Report, Ring, RingOpts};
 
 /// Threads of this process whose name starts with "iou-wrk" (io-wq workers
 /// are threads of the submitting process).
@@ -98,5 +98,72 @@ pub fn iowq_splice(count: u32) -> Result<Report> {
     report.iou_wrk_threads = Some(iou_wrk_threads);
     report.user_data = Some(ud.iter().map(|&(u, _)| u).collect());
     report.results = Some(results);
+    Ok(report)
+}
+
+/// One SPLICE (4096 bytes) from an empty pipe into /dev/null. SPLICE is forced
+/// async, so it is punted to an io-wq worker, which blocks in the pipe read.
+/// A 1.5 s io_uring_enter(GETEVENTS) wait sees no CQE (-ETIME); then userspace
+/// writes one byte into the pipe, the splice moves it and completes with res 1.
+pub fn stalled_request() -> Result<Report> {
+    const STALL: Duration = Duration::from_millis(1500);
+    let devnull = OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")?;
+    let (rd, wr) = pipe()?;
+    let mut ring = Ring::new(RingOpts::entries(4))?;
+    // Offsets -1: use the file position, as for pipes the kernel requires.
+    let sqe = opcode::Splice::new(
+        types::Fd(rd.as_raw_fd()),
+        -1,
+        types::Fd(devnull.as_raw_fd()),
+        -1,
+        4096,
+    )
+    .build()
+    .user_data(1);
+    // SAFETY: SPLICE references only fds, which stay open until the end.
+    unsafe { ring.push(&[sqe])? };
+    let submitted = ring
+        .uring
+        .submit()
+        .context("io_uring_enter(submit SPLICE)")?;
+
+    let ts = timespec(STALL);
+    let start = Instant::now();
+    let wait = ring
+        .uring
+        .submitter()
+        .submit_with_args(1, &types::SubmitArgs::new().timespec(&ts));
+    let wait_ms = start.elapsed().as_millis() as u64;
+    let wait_ret = match wait {
+        Ok(n) => n as i64,
+        Err(e) if e.raw_os_error() == Some(libc::ETIME) => neg_errno(&e),
+        Err(e) => return Err(e).context("io_uring_enter(GETEVENTS, 1.5 s timeout)"),
+    };
+    let iou_wrk_threads = count_iou_wrk_threads();
+    let mut cqes = Vec::new();
+    let completed_before_release = ring.drain(&mut cqes) as u64;
+
+    write_all(&wr, b"x")?;
+    if !ring.reap(1 - cqes.len().min(1), Duration::from_secs(3), &mut cqes)? {
+        bail!("SPLICE did not complete after userspace wrote into the pipe");
+    }
+    let results = results_for(&[1], &cqes)?;
+    let mut report = Report::new("stalled-request")
+        .ring(&ring)
+        .members(vec![1], results, vec![1]);
+    report.as_expected &= completed_before_release == 0
+        && wait_ret == -i64::from(libc::ETIME)
+        && iou_wrk_threads >= 1;
+    report.submitted = Some(submitted as u64);
+    report.wait_ret = Some(wait_ret);
+    report.wait_ms = Some(wait_ms);
+    report.iou_wrk_threads = Some(iou_wrk_threads);
+    report.completed_before_release = Some(completed_before_release);
+    report.released_by_userspace = Some(true);
+    report.completed = Some(cqes.len() as u64);
+    report.completions = Some(cqes);
     Ok(report)
 }

@@ -41,6 +41,8 @@ Scenarios: what they do -> what the kernel is expected to answer
   iowq-splice             N SPLICEs from empty pipes -> N iou-wrk workers block; res 1 each
   pipe-read-before-write  READ linked before the WRITE feeding it -> stalls until userspace writes
   unsatisfiable-wait      enter(min_complete=3), 1 stuck request -> -62 ETIME after 500 ms
+  sqpoll-idle-spin        SQPOLL idle 3 s, one NOP then 1.5 s idle -> thread spins with no work
+  stalled-request         one SPLICE blocked in io-wq for 1.5 s, then released -> res 1
   all                     every scenario above in sequence, one JSON line each";
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -91,6 +93,10 @@ pub enum Scenario {
     PipeReadBeforeWrite,
     /// Wait for 3 completions while only 1 request (that cannot finish) is in flight
     UnsatisfiableWait,
+    /// SQPOLL ring (idle 3 s) with one NOP, then 1.5 s without work while the thread spins
+    SqpollIdleSpin,
+    /// One SPLICE from an empty pipe, blocked in io-wq for 1.5 s, then released
+    StalledRequest,
     /// Every scenario above, in order, with default options
     All,
 }
@@ -113,6 +119,8 @@ impl Scenario {
             Scenario::IowqSplice { .. } => "iowq-splice",
             Scenario::PipeReadBeforeWrite => "pipe-read-before-write",
             Scenario::UnsatisfiableWait => "unsatisfiable-wait",
+            Scenario::SqpollIdleSpin => "sqpoll-idle-spin",
+            Scenario::StalledRequest => "stalled-request",
             Scenario::All => "all",
         }
     }
@@ -140,6 +148,8 @@ impl Scenario {
                 Scenario::IowqSplice { count: 64 },
                 Scenario::PipeReadBeforeWrite,
                 Scenario::UnsatisfiableWait,
+                Scenario::SqpollIdleSpin,
+                Scenario::StalledRequest,
             ],
             other => vec![other.clone()],
         }
@@ -169,6 +179,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::IowqSplice { count } => iowq::iowq_splice(count),
         Scenario::PipeReadBeforeWrite => deadlock::pipe_read_before_write(),
         Scenario::UnsatisfiableWait => deadlock::unsatisfiable_wait(),
+        Scenario::SqpollIdleSpin => sqpoll::sqpoll_idle_spin(),
+        Scenario::StalledRequest => iowq::stalled_request(),
         Scenario::All => bail!("`all` is a list of scenarios; expand it before running"),
     };
     report.with_context(|| format!("scenario {name} failed"))
@@ -256,6 +268,12 @@ pub struct Report {
     /// SQEs published in the SQ but not consumed by the kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sq_pending: Option<u32>,
+    /// SqTotalTime from the ring's fdinfo: CPU time of the SQ thread, in us.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sq_total_time_us: Option<u64>,
+    /// SqWorkTime from the ring's fdinfo: SQ thread time spent doing work, in us.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sq_work_time_us: Option<u64>,
     /// CQEs reaped from the other ring (sqpoll-shared-split).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_ring_completed: Option<u64>,

@@ -1,6 +1,7 @@
 //! SQPOLL rings: a kernel thread consumes the SQ, so submission needs no
 //! syscall unless the thread has gone idle and set IORING_SQ_NEED_WAKEUP.
 
+use std::fs;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -184,5 +185,82 @@ pub fn sqpoll_shared_split() -> Result<Report> {
     report.completed = Some(cqes.len() as u64);
     report.completions = Some(cqes);
     report.other_ring_completed = Some(cqes_a.len() as u64);
+    Ok(report)
+}
+
+/// `SqTotalTime` and `SqWorkTime` (microseconds) from /proc/self/fdinfo of the
+/// ring; the kernel prints them since 6.9. fdinfo only reports SQ thread data
+/// when it gets the ring lock with a trylock, so retry briefly before giving up.
+fn sq_times(ring: &Ring) -> (Option<u64>, Option<u64>) {
+    let path = format!("/proc/self/fdinfo/{}", ring.fd());
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let mut times = (None, None);
+    for _ in 0..10 {
+        if let Ok(text) = fs::read_to_string(&path) {
+            times = (field(&text, "SqTotalTime"), field(&text, "SqWorkTime"));
+            if times.0.is_some_and(|t| t > 0) {
+                break;
+            }
+        }
+        sleep(Duration::from_millis(10));
+    }
+    times
+}
+
+/// An SQPOLL ring with a 3 s idle period. One NOP is submitted (waking the
+/// thread, which parks at once when created) and reaped; then userspace does
+/// nothing for 1.5 s. Having just found work, the SQ thread keeps polling the
+/// empty SQ until its idle period runs out, so it burns CPU for the whole
+/// 1.5 s without doing anything: fdinfo's SqTotalTime grows to about 1.5 s
+/// while SqWorkTime stays near 0, and NEED_WAKEUP is still clear at the end.
+pub fn sqpoll_idle_spin() -> Result<Report> {
+    const IDLE_MS: u32 = 3000;
+    const PAUSE: Duration = Duration::from_millis(1500);
+    let mut ring = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(8)
+    })?;
+    // Let the fresh SQ thread park (see sqpoll_ok), so the one submit below
+    // always wakes it and its idle timer restarts from that NOP.
+    sleep(Duration::from_millis(20));
+    let need_wakeup_before = need_wakeup(&mut ring);
+
+    // SAFETY: NOPs reference no memory.
+    unsafe { ring.push(&nops([1]))? };
+    let wakeups = u64::from(need_wakeup(&mut ring));
+    ring.uring.submit().context("submit NOP to the SQ thread")?;
+    let mut cqes = Vec::new();
+    if !ring.reap(1, Duration::from_secs(2), &mut cqes)? {
+        bail!("SQ thread did not complete the NOP within 2 s");
+    }
+
+    sleep(PAUSE);
+    let need_wakeup_after = need_wakeup(&mut ring);
+    let (sq_total_time_us, sq_work_time_us) = sq_times(&ring);
+
+    let results = results_for(&[1], &cqes)?;
+    let mut report = Report::new("sqpoll-idle-spin")
+        .ring(&ring)
+        .members(vec![1], results, vec![0]);
+    // Spinning means most of the pause was SQ thread CPU time (allow for a
+    // busy machine), and almost none of it was work.
+    let pause_us = PAUSE.as_micros() as u64;
+    report.as_expected &= !need_wakeup_after
+        && matches!(
+            (sq_total_time_us, sq_work_time_us),
+            (Some(total), Some(work)) if total >= pause_us / 2 && work * 10 <= total
+        );
+    report.submitted = Some(1);
+    report.completed = Some(cqes.len() as u64);
+    report.wakeups = Some(wakeups);
+    report.need_wakeup_before = Some(need_wakeup_before);
+    report.need_wakeup_after = Some(need_wakeup_after);
+    report.sq_total_time_us = sq_total_time_us;
+    report.sq_work_time_us = sq_work_time_us;
+    report.completions = Some(cqes);
     Ok(report)
 }

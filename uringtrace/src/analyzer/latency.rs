@@ -1,0 +1,103 @@
+//! Log-linear latency histograms: bounded memory, ~3% precision at any scale.
+
+/// 32 sub-buckets per power of two.
+const SUB_BITS: u32 = 5;
+const SUB: usize = 1 << SUB_BITS;
+const BUCKETS: usize = 64 * SUB;
+
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    max: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
+    }
+}
+
+fn bucket(v: u64) -> usize {
+    if v < SUB as u64 {
+        return v as usize;
+    }
+    let exp = 63 - v.leading_zeros(); // ≥ SUB_BITS
+    let sub = (v >> (exp - SUB_BITS)) as usize & (SUB - 1);
+    ((exp - SUB_BITS + 1) as usize) * SUB + sub
+}
+
+/// Smallest value that falls in bucket `b`.
+fn bucket_low(b: usize) -> u64 {
+    if b < SUB {
+        return b as u64;
+    }
+    let exp = (b / SUB) as u32 + SUB_BITS - 1;
+    let sub = (b % SUB) as u64;
+    (1u64 << exp) | (sub << (exp - SUB_BITS))
+}
+
+impl Histogram {
+    pub fn record(&mut self, v: u64) {
+        self.counts[bucket(v)] += 1;
+        self.total += 1;
+        self.max = self.max.max(v);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The value at quantile `q` (0..=1): the low edge of its bucket, capped at max.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (b, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_low(b).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_tight() {
+        let mut last = 0;
+        for v in [0u64, 1, 31, 32, 33, 63, 64, 100, 1000, 123_456, 1 << 40, u64::MAX] {
+            let b = bucket(v);
+            assert!(b >= last);
+            last = b;
+            let low = bucket_low(b);
+            assert!(low <= v, "{v}: low {low}");
+            assert!(v - low <= v / 16 + 1, "{v}: low {low}");
+        }
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut h = Histogram::default();
+        for v in 1..=1000u64 {
+            h.record(v * 1000);
+        }
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.max(), 1_000_000);
+        let p50 = h.quantile(0.5);
+        assert!((480_000..=500_000).contains(&p50), "{p50}");
+        let p99 = h.quantile(0.99);
+        assert!((960_000..=990_000).contains(&p99), "{p99}");
+        assert_eq!(Histogram::default().quantile(0.5), 0);
+    }
+}

@@ -1,0 +1,83 @@
+//! The analyzer's output: everything `diagnose` and `check` show, as plain data.
+
+use serde::{Deserialize, Serialize};
+
+use super::finding::Finding;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub kernel_release: String,
+    pub host: String,
+    /// "live" or the recording's path.
+    pub source: String,
+    /// e.g. "0: io_uring allowed for everyone"; empty when unknown (from a file).
+    pub io_uring_disabled: String,
+    /// (rule, reason) for detectors that cannot fully work on the traced kernel.
+    pub degraded: Vec<(String, String)>,
+    pub tool_version: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingSummary {
+    /// `struct io_ring_ctx *` as hex.
+    pub ring: String,
+    pub pid: u32,
+    pub comm: String,
+    /// The ring fd in its owner, when the ring was created during the trace.
+    pub fd: Option<i32>,
+    pub sq_entries: Option<u32>,
+    pub cq_entries: Option<u32>,
+    /// IORING_SETUP_* names, e.g. "SQPOLL|ATTACH_WQ".
+    pub setup_flags: String,
+    pub submitted: u64,
+    pub completed: u64,
+    /// CQEs that went to the overflow list (each also counts as completed).
+    pub overflowed: u64,
+    pub dropped_cqes: u64,
+    pub in_flight: u64,
+    pub max_in_flight: u64,
+    pub punted: u64,
+    /// SQPOLL thread tid and its last known state ("running", "asleep", "woken").
+    pub sqpoll_thread: Option<u32>,
+    pub sqpoll_state: Option<String>,
+    pub iowq_workers: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpLatency {
+    pub opcode: String,
+    pub count: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvents {
+    /// Events lost in the kernel ring buffer.
+    pub total: u64,
+    pub per_cpu: Vec<u64>,
+    /// false when the counters are unknown (a recording that was killed).
+    pub known: bool,
+}
+
+impl LostEvents {
+    /// A trace whose losses are non-zero or unknown cannot prove absence of problems.
+    pub fn inconclusive(&self) -> bool {
+        !self.known || self.total > 0
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub environment: Environment,
+    pub rings: Vec<RingSummary>,
+    pub findings: Vec<Finding>,
+    pub latency: Vec<OpLatency>,
+    pub lost_events: LostEvents,
+    /// Events analysed.
+    pub events: u64,
+    pub duration_ns: u64,
+    /// io-wq workers created during the trace, per process (max over processes).
+    pub max_iowq_workers: u64,
+}

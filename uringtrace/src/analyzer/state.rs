@@ -1,0 +1,678 @@
+//! The analyzer's model of io_uring: rings, requests in flight, link chains, io
+//! threads. Updated one event at a time, in timestamp order. Memory is bounded by what
+//! is in flight: completed requests and chains are summarised, then dropped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uringtrace_common::{EventKind, RawEvent, Role};
+
+use super::latency::Histogram;
+use crate::display::comm_str;
+use crate::names::{IOSQE_IO_HARDLINK, IOSQE_IO_LINK};
+
+pub type ChainId = u64;
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub ctx: u64,
+    pub req: u64,
+    pub user_data: u64,
+    pub opcode: u8,
+    pub flags: u64,
+    pub submit_ns: u64,
+    pub tid: u32,
+    pub tgid: u32,
+    /// The SQE fd: from file_get when issued, else from submit (tp_btf path).
+    pub fd: Option<i32>,
+    /// file_get seen: the request was issued (it reached its file).
+    pub issued: bool,
+    pub poll_armed: bool,
+    /// Ever waited for readiness (poll armed), even if woken since.
+    pub waited_on_poll: bool,
+    pub punted: bool,
+    pub chain: Option<ChainId>,
+    /// Intermediate multishot CQEs seen.
+    pub multishot_cqes: u64,
+}
+
+impl Request {
+    pub fn links(&self) -> bool {
+        self.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) != 0
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub req: u64,
+    pub user_data: u64,
+    pub opcode: u8,
+    pub hard: bool,
+    pub submit_ns: u64,
+    pub res: Option<i32>,
+    pub complete_ns: Option<u64>,
+    /// Named by a fail_link event as a cancelled follower.
+    pub cancelled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub id: ChainId,
+    pub ctx: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    pub members: Vec<Member>,
+    /// The last member had no link flag: nothing more can be appended.
+    pub closed: bool,
+    /// The submit batch ended while the chain was still open: the kernel queued it as
+    /// it was, and the SQEs after it started a new chain.
+    pub cut_at_batch_end: bool,
+    /// Index of the member a fail_link event named as failed.
+    pub breaker: Option<usize>,
+}
+
+impl Chain {
+    pub fn index_of(&self, req: u64) -> Option<usize> {
+        self.members.iter().position(|m| m.req == req)
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.members.iter().all(|m| m.res.is_some())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Ring {
+    pub ctx: u64,
+    pub tgid: u32,
+    pub fd: Option<i32>,
+    pub sq_entries: Option<u32>,
+    pub cq_entries: Option<u32>,
+    pub setup_flags: Option<u32>,
+    pub submitted: u64,
+    pub completed: u64,
+    pub overflowed: u64,
+    pub dropped: u64,
+    pub punted: u64,
+    pub max_in_flight: u64,
+    pub inflight: HashMap<u64, Request>,
+    /// user_data → req of in-flight requests (overflowed CQEs carry no req).
+    pub by_user_data: HashMap<u64, u64>,
+    pub open_chain: Option<ChainId>,
+    /// A request submitted while a chain was open, not yet confirmed appended by a
+    /// link event (which immediately follows the submit when it is).
+    pub pending_append: Option<u64>,
+    /// CQEs posted since the owner last returned from a GETEVENTS wait (upper bound
+    /// of what a wait can consume without new completions).
+    pub cq_ready: u64,
+    pub sqpoll_tid: Option<u32>,
+    pub first_overflow_ns: Option<u64>,
+    pub last_overflow_ns: u64,
+    pub overflow_user_data: Vec<u64>,
+    pub last_sq_wakeup_ns: Option<u64>,
+}
+
+impl Ring {
+    pub fn has_sqpoll(&self) -> bool {
+        self.setup_flags.is_some_and(|f| f & crate::names::SETUP_SQPOLL != 0) || self.sqpoll_tid.is_some()
+    }
+}
+
+/// What the scheduler tells about an io thread.
+#[derive(Clone, Debug, Default)]
+pub struct Thread {
+    pub tid: u32,
+    pub tgid: u32,
+    pub role: Option<Role>,
+    pub comm: String,
+    /// "running", "asleep", "preempted", "woken".
+    pub state: &'static str,
+    pub state_since_ns: u64,
+    pub run_start_ns: Option<u64>,
+    pub runtime_ns: u64,
+    pub submits: u64,
+    pub created_ns: Option<u64>,
+}
+
+/// A GETEVENTS wait in progress: (fd, min_complete) from io_uring_enter.
+#[derive(Clone, Copy, Debug)]
+pub struct Enter {
+    pub fd: u32,
+    pub flags: u32,
+    pub to_submit: u32,
+    pub min_complete: u32,
+    pub ts: u64,
+}
+
+/// Samples of one ring's fdinfo (first and latest), keyed by (tgid, fd).
+#[derive(Clone, Debug, Default)]
+pub struct RingSamples {
+    pub first: Option<RawEvent>,
+    pub last: Option<RawEvent>,
+    /// When SQ tail ≠ head was first seen and has stayed so.
+    pub pending_since_ns: Option<u64>,
+    pub pending_sqes: u32,
+    pub max_pending_sqes: u32,
+}
+
+/// Things that happened and become findings (built in detect.rs).
+#[derive(Clone, Debug)]
+pub enum Observation {
+    InvalidSqe(RawEvent),
+    ChainDone(Chain),
+    MultishotEnded { ev: RawEvent, intermediate: u64, opcode: u8 },
+    NoBufs { ev: RawEvent, opcode: u8 },
+    UnsatisfiableWait { ev: RawEvent, in_flight: u64, ready: u64 },
+    DroppedCqe(RawEvent),
+    /// A request completed at least `slow_ns` after it could start (its submission,
+    /// or its chain predecessor's completion).
+    SlowCompletion { req: Request, chain: Option<Chain>, start_ns: u64, done_ns: u64, res: i32 },
+}
+
+#[derive(Default)]
+pub struct State {
+    pub rings: HashMap<u64, Ring>,
+    pub chains: HashMap<ChainId, Chain>,
+    pub next_chain: ChainId,
+    pub threads: HashMap<u32, Thread>,
+    pub comms: HashMap<u32, (u32, String)>,
+    pub enters: HashMap<u32, Enter>,
+    pub samples: BTreeMap<(u32, u32), RingSamples>,
+    /// io-wq workers created per tgid.
+    pub iowq_workers: HashMap<u32, u64>,
+    /// Punts per (tgid, opcode, fd).
+    pub punts: HashMap<(u32, u8, i32), u64>,
+    pub latency: BTreeMap<u8, Histogram>,
+    pub observations: Vec<Observation>,
+    pub first_ns: Option<u64>,
+    pub last_ns: u64,
+    pub events: u64,
+    /// Completions slower than this become `SlowCompletion` observations.
+    pub slow_ns: u64,
+}
+
+impl State {
+    pub fn comm_of(&self, tid: u32) -> String {
+        self.comms.get(&tid).map(|(_, c)| c.clone()).unwrap_or_default()
+    }
+
+    fn ring(&mut self, ctx: u64, tgid: u32) -> &mut Ring {
+        self.rings.entry(ctx).or_insert_with(|| Ring { ctx, tgid, ..Ring::default() })
+    }
+
+    fn thread(&mut self, tid: u32, tgid: u32) -> &mut Thread {
+        self.threads.entry(tid).or_insert_with(|| Thread { tid, tgid, state: "unknown", ..Thread::default() })
+    }
+
+    /// Ring of `tgid` whose fd is `fd`, when the ring was created during the trace.
+    pub fn ring_by_fd(&self, tgid: u32, fd: u32) -> Option<u64> {
+        self.rings.values().find(|r| r.tgid == tgid && r.fd == Some(fd as i32)).map(|r| r.ctx)
+    }
+
+    pub fn apply(&mut self, ev: &RawEvent) {
+        self.events += 1;
+        self.first_ns.get_or_insert(ev.ts_ns);
+        self.last_ns = self.last_ns.max(ev.ts_ns);
+        if ev.kind != EventKind::RingState as u16 && ev.pid != 0 {
+            let comm = comm_str(&ev.comm);
+            match self.comms.get(&ev.pid) {
+                Some((t, c)) if *t == ev.tgid && *c == comm => {}
+                _ => {
+                    self.comms.insert(ev.pid, (ev.tgid, comm));
+                }
+            }
+        }
+        let Some(kind) = EventKind::from_u16(ev.kind) else { return };
+        use EventKind::*;
+        match kind {
+            Create => self.on_create(ev),
+            Submit => self.on_submit(ev),
+            Link => self.on_link(ev),
+            FailLink => self.on_fail_link(ev),
+            Complete => self.on_complete(ev),
+            CqeOverflow => self.on_overflow(ev),
+            ReqFailed => self.observations.push(Observation::InvalidSqe(*ev)),
+            FileGet => {
+                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                    r.issued = true;
+                    r.fd = Some(ev.args[0] as i32);
+                }
+            }
+            QueueAsyncWork => {
+                let ring = self.ring(ev.ctx, ev.tgid);
+                ring.punted += 1;
+                let mut key = (ev.tgid, ev.opcode, -1);
+                if let Some(r) = ring.inflight.get_mut(&ev.req) {
+                    r.punted = true;
+                    key.2 = r.fd.unwrap_or(-1);
+                }
+                *self.punts.entry(key).or_default() += 1;
+            }
+            PollArm => {
+                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                    r.poll_armed = true;
+                    r.waited_on_poll = true;
+                }
+            }
+            TaskAdd | PollWake => {
+                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                    r.poll_armed = false;
+                }
+            }
+            CqringWait => self.on_cqring_wait(ev),
+            EnterEnter => self.on_enter(ev),
+            EnterExit => self.on_enter_exit(ev),
+            SchedSwitch => self.on_switch(ev),
+            SchedWaking => {
+                let t = self.thread(ev.args[0], 0);
+                if t.state != "running" {
+                    t.state = "woken";
+                    t.state_since_ns = ev.ts_ns;
+                }
+            }
+            TaskNewtask => {
+                let t = self.thread(ev.args[0], ev.tgid);
+                t.created_ns = Some(ev.ts_ns);
+            }
+            TaskRename => self.on_rename(ev),
+            RingState => self.on_ring_state(ev),
+            Register | Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+        }
+    }
+
+    fn on_create(&mut self, ev: &RawEvent) {
+        let ring = self.ring(ev.ctx, ev.tgid);
+        ring.tgid = ev.tgid;
+        ring.fd = Some(ev.args[0] as i32);
+        ring.sq_entries = Some(ev.args[1]);
+        ring.cq_entries = Some(ev.args[2]);
+        ring.setup_flags = Some(ev.cflags);
+    }
+
+    fn new_chain(&mut self, ctx: u64, r: &Request) -> ChainId {
+        let id = self.next_chain;
+        self.next_chain += 1;
+        let member = Member {
+            req: r.req,
+            user_data: r.user_data,
+            opcode: r.opcode,
+            hard: r.flags & IOSQE_IO_HARDLINK != 0,
+            submit_ns: r.submit_ns,
+            res: None,
+            complete_ns: None,
+            cancelled: false,
+        };
+        self.chains.insert(
+            id,
+            Chain {
+                id,
+                ctx,
+                tgid: r.tgid,
+                tid: r.tid,
+                members: vec![member],
+                closed: false,
+                cut_at_batch_end: false,
+                breaker: None,
+            },
+        );
+        id
+    }
+
+    /// The request submitted after an open chain got no link event: the batch ended
+    /// with the chain unterminated. Close that chain; the request may start a new one.
+    fn resolve_pending(&mut self, ctx: u64) {
+        let Some(ring) = self.rings.get_mut(&ctx) else { return };
+        let Some(p) = ring.pending_append.take() else { return };
+        if let Some(open) = ring.open_chain.take() {
+            if let Some(c) = self.chains.get_mut(&open) {
+                c.closed = true;
+                c.cut_at_batch_end = true;
+            }
+            self.maybe_finish_chain(open);
+        }
+        let ring = self.rings.get_mut(&ctx).expect("ring exists");
+        if let Some(r) = ring.inflight.get(&p).cloned() {
+            if r.links() {
+                let id = self.new_chain(ctx, &r);
+                let ring = self.rings.get_mut(&ctx).expect("ring exists");
+                ring.open_chain = Some(id);
+                if let Some(x) = ring.inflight.get_mut(&p) {
+                    x.chain = Some(id);
+                }
+            }
+        }
+    }
+
+    fn on_submit(&mut self, ev: &RawEvent) {
+        self.resolve_pending(ev.ctx);
+        if ev.role == Role::SqPoll as u8 {
+            let t = self.thread(ev.pid, ev.tgid);
+            t.role = Some(Role::SqPoll);
+            t.submits += 1;
+            self.ring(ev.ctx, ev.tgid).sqpoll_tid = Some(ev.pid);
+        }
+        let tgid = ev.tgid;
+        let ring = self.ring(ev.ctx, tgid);
+        ring.submitted += 1;
+        // A req pointer is reused after completion; a submit of a pointer still in
+        // flight means the old identity ended unseen (CQE_SKIP_SUCCESS, lost event).
+        if let Some(old) = ring.inflight.remove(&ev.req) {
+            ring.by_user_data.remove(&old.user_data);
+        }
+        let r = Request {
+            ctx: ev.ctx,
+            req: ev.req,
+            user_data: ev.user_data,
+            opcode: ev.opcode,
+            flags: ev.aux,
+            submit_ns: ev.ts_ns,
+            tid: ev.pid,
+            tgid,
+            fd: (ev.args[2] != 0).then_some(ev.args[2] as i32),
+            issued: false,
+            poll_armed: false,
+            waited_on_poll: false,
+            punted: false,
+            chain: None,
+            multishot_cqes: 0,
+        };
+        ring.by_user_data.insert(r.user_data, r.req);
+        let open = ring.open_chain;
+        ring.inflight.insert(ev.req, r.clone());
+        ring.max_in_flight = ring.max_in_flight.max(ring.inflight.len() as u64);
+        if open.is_some() {
+            ring.pending_append = Some(ev.req);
+        } else if r.links() {
+            let id = self.new_chain(ev.ctx, &r);
+            let ring = self.rings.get_mut(&ev.ctx).expect("ring exists");
+            ring.open_chain = Some(id);
+            if let Some(x) = ring.inflight.get_mut(&ev.req) {
+                x.chain = Some(id);
+            }
+        }
+    }
+
+    /// `target` is the previous member (6.12+) or the chain head (before): either
+    /// way it identifies the chain, so both kernel semantics rebuild the same chain.
+    fn on_link(&mut self, ev: &RawEvent) {
+        let Some(ring) = self.rings.get_mut(&ev.ctx) else { return };
+        if ring.pending_append == Some(ev.req) {
+            ring.pending_append = None;
+        }
+        let chain_id = ring
+            .inflight
+            .get(&ev.aux)
+            .and_then(|t| t.chain)
+            .or(ring.open_chain);
+        let Some(id) = chain_id else { return };
+        let Some(r) = ring.inflight.get_mut(&ev.req) else { return };
+        r.chain = Some(id);
+        let r = r.clone();
+        let Some(chain) = self.chains.get_mut(&id) else { return };
+        chain.members.push(Member {
+            req: r.req,
+            user_data: r.user_data,
+            opcode: r.opcode,
+            hard: r.flags & IOSQE_IO_HARDLINK != 0,
+            submit_ns: r.submit_ns,
+            res: None,
+            complete_ns: None,
+            cancelled: false,
+        });
+        if !r.links() {
+            chain.closed = true;
+            if ring.open_chain == Some(id) {
+                ring.open_chain = None;
+            }
+        }
+    }
+
+    /// fail_link names the failed request (often completed and gone from the in-flight
+    /// set by now) and the cancelled follower (still in flight): find the chain by either.
+    fn on_fail_link(&mut self, ev: &RawEvent) {
+        let Some(ring) = self.rings.get(&ev.ctx) else { return };
+        let id = ring
+            .inflight
+            .get(&ev.aux)
+            .and_then(|r| r.chain)
+            .or_else(|| ring.inflight.get(&ev.req).and_then(|r| r.chain))
+            .or_else(|| self.chains.values().find(|c| c.ctx == ev.ctx && c.index_of(ev.req).is_some()).map(|c| c.id));
+        let Some(id) = id else { return };
+        if let Some(c) = self.chains.get_mut(&id) {
+            if c.breaker.is_none() {
+                c.breaker = c.index_of(ev.req);
+            }
+            if let Some(i) = c.index_of(ev.aux) {
+                c.members[i].cancelled = true;
+            }
+        }
+    }
+
+    /// A request's final completion, from the CQ ring or the overflow list.
+    fn finish_request(&mut self, ctx: u64, req: u64, res: i32, ts: u64) {
+        let Some(ring) = self.rings.get_mut(&ctx) else { return };
+        if ring.pending_append == Some(req) {
+            ring.pending_append = None;
+            if let Some(id) = ring.open_chain.take() {
+                if let Some(c) = self.chains.get_mut(&id) {
+                    c.closed = true;
+                    c.cut_at_batch_end = true;
+                }
+                self.maybe_finish_chain(id);
+            }
+        }
+        let Some(ring) = self.rings.get_mut(&ctx) else { return };
+        let Some(r) = ring.inflight.remove(&req) else { return };
+        if ring.by_user_data.get(&r.user_data) == Some(&req) {
+            ring.by_user_data.remove(&r.user_data);
+        }
+        self.latency.entry(r.opcode).or_default().record(ts.saturating_sub(r.submit_ns));
+        if res == -105 {
+            self.observations.push(Observation::NoBufs {
+                ev: RawEvent { ctx, req, user_data: r.user_data, res, ts_ns: ts, pid: r.tid, tgid: r.tgid, ..RawEvent::default() },
+                opcode: r.opcode,
+            });
+        }
+        let mut start = r.submit_ns;
+        let mut chain_snapshot = None;
+        if let Some(id) = r.chain {
+            if let Some(c) = self.chains.get_mut(&id) {
+                if let Some(i) = c.index_of(req) {
+                    // A follower cannot start before its predecessors complete.
+                    start = c.members[..i].iter().filter_map(|m| m.complete_ns).fold(start, u64::max);
+                    c.members[i].res = Some(res);
+                    c.members[i].complete_ns = Some(ts);
+                }
+                chain_snapshot = Some(c.clone());
+            }
+        }
+        if self.slow_ns > 0 && ts.saturating_sub(start) >= self.slow_ns {
+            self.observations.push(Observation::SlowCompletion {
+                req: r.clone(),
+                chain: chain_snapshot,
+                start_ns: start,
+                done_ns: ts,
+                res,
+            });
+        }
+        if let Some(id) = r.chain {
+            self.maybe_finish_chain(id);
+        }
+    }
+
+    fn maybe_finish_chain(&mut self, id: ChainId) {
+        let done = self.chains.get(&id).is_some_and(|c| c.closed && c.all_done());
+        if done {
+            if let Some(c) = self.chains.remove(&id) {
+                self.observations.push(Observation::ChainDone(c));
+            }
+        }
+    }
+
+    fn on_complete(&mut self, ev: &RawEvent) {
+        let tgid = ev.tgid;
+        let ring = self.ring(ev.ctx, tgid);
+        ring.completed += 1;
+        ring.cq_ready += 1;
+        let more = ev.cflags & crate::names::CQE_F_MORE != 0;
+        if ev.req == 0 || more {
+            // Multishot intermediate CQE (or MSG_RING delivery): the request goes on.
+            let req = if ev.req != 0 { Some(ev.req) } else { ring.by_user_data.get(&ev.user_data).copied() };
+            if let Some(r) = req.and_then(|q| ring.inflight.get_mut(&q)) {
+                r.multishot_cqes += 1;
+            }
+            if ev.res == -105 {
+                let opcode = req.and_then(|q| ring.inflight.get(&q)).map_or(0, |r| r.opcode);
+                self.observations.push(Observation::NoBufs { ev: *ev, opcode });
+            }
+            return;
+        }
+        if let Some(r) = ring.inflight.get(&ev.req) {
+            if r.multishot_cqes > 0 {
+                let (intermediate, opcode) = (r.multishot_cqes, r.opcode);
+                self.observations.push(Observation::MultishotEnded { ev: *ev, intermediate, opcode });
+            }
+        }
+        self.finish_request(ev.ctx, ev.req, ev.res, ev.ts_ns);
+    }
+
+    fn on_overflow(&mut self, ev: &RawEvent) {
+        let ring = self.ring(ev.ctx, ev.tgid);
+        ring.overflowed += 1;
+        ring.completed += 1;
+        ring.cq_ready += 1;
+        ring.first_overflow_ns.get_or_insert(ev.ts_ns);
+        ring.last_overflow_ns = ev.ts_ns;
+        if ring.overflow_user_data.len() < 16 {
+            ring.overflow_user_data.push(ev.user_data);
+        }
+        let dropped = ev.aux == 0;
+        if dropped {
+            ring.dropped += 1;
+        }
+        // Overflowed CQEs carry no req: match the in-flight request by user_data. A
+        // CQE with F_MORE is a multishot intermediate; the request goes on.
+        let req = ring.by_user_data.get(&ev.user_data).copied();
+        if dropped {
+            self.observations.push(Observation::DroppedCqe(*ev));
+        }
+        if ev.cflags & crate::names::CQE_F_MORE != 0 {
+            return;
+        }
+        if let Some(req) = req {
+            self.finish_request(ev.ctx, req, ev.res, ev.ts_ns);
+        }
+    }
+
+    fn on_enter(&mut self, ev: &RawEvent) {
+        let e = Enter { fd: ev.args[0], to_submit: ev.args[1], min_complete: ev.args[2], flags: ev.cflags, ts: ev.ts_ns };
+        self.enters.insert(ev.pid, e);
+        if e.flags & crate::names::ENTER_SQ_WAKEUP != 0 {
+            if let Some(ctx) = self.ring_by_fd(ev.tgid, e.fd) {
+                self.ring(ctx, ev.tgid).last_sq_wakeup_ns = Some(ev.ts_ns);
+            }
+            for s in self.samples.range_mut((ev.tgid, 0)..=(ev.tgid, u32::MAX)) {
+                if s.0 .1 == e.fd {
+                    s.1.pending_since_ns = None;
+                }
+            }
+        }
+    }
+
+    fn on_enter_exit(&mut self, ev: &RawEvent) {
+        let Some(e) = self.enters.remove(&ev.pid) else { return };
+        // The submit batch of this enter is over: an open chain with a request still
+        // waiting for its link event was cut at the batch end.
+        let rings: Vec<u64> = self
+            .rings
+            .values()
+            .filter(|r| r.tgid == ev.tgid && r.pending_append.is_some())
+            .map(|r| r.ctx)
+            .collect();
+        for ctx in rings {
+            let pending_tid = self.rings[&ctx].pending_append.and_then(|p| self.rings[&ctx].inflight.get(&p)).map(|r| r.tid);
+            if pending_tid == Some(ev.pid) {
+                self.resolve_pending(ctx);
+            }
+        }
+        if e.flags & crate::names::ENTER_GETEVENTS != 0 {
+            if let Some(ctx) = self.ring_by_fd(ev.tgid, e.fd) {
+                self.ring(ctx, ev.tgid).cq_ready = 0;
+            }
+        }
+    }
+
+    fn on_cqring_wait(&mut self, ev: &RawEvent) {
+        let Some(ring) = self.rings.get(&ev.ctx) else { return };
+        let in_flight = ring.inflight.len() as u64;
+        // Only rings whose CQ reaping we can follow (created during the trace), and
+        // not SQPOLL rings, whose thread may submit more at any time.
+        if ring.fd.is_none() || ring.has_sqpoll() {
+            return;
+        }
+        // Requests still to be submitted by this very enter are already counted:
+        // cqring_wait fires after the submission part of io_uring_enter.
+        let wanted = u64::from(ev.args[0]);
+        if wanted > in_flight + ring.cq_ready {
+            self.observations.push(Observation::UnsatisfiableWait { ev: *ev, in_flight, ready: ring.cq_ready });
+        }
+    }
+
+    fn on_switch(&mut self, ev: &RawEvent) {
+        let (prev, next, prev_state) = (ev.args[0], ev.args[1], ev.aux);
+        let role = Role::from_u8(ev.role);
+        let comm = comm_str(&ev.comm);
+        let t = self.thread(prev, ev.tgid);
+        if role != Some(Role::Submitter) {
+            t.role = role;
+            t.tgid = ev.tgid;
+            t.comm = comm;
+        }
+        if let Some(start) = t.run_start_ns.take() {
+            t.runtime_ns += ev.ts_ns.saturating_sub(start);
+        }
+        // prev_state 0 is TASK_RUNNING: preempted, not sleeping.
+        t.state = if prev_state == 0 { "preempted" } else { "asleep" };
+        t.state_since_ns = ev.ts_ns;
+        let n = self.thread(next, 0);
+        n.state = "running";
+        n.state_since_ns = ev.ts_ns;
+        n.run_start_ns = Some(ev.ts_ns);
+    }
+
+    fn on_rename(&mut self, ev: &RawEvent) {
+        let mut comm = [0u8; 16];
+        comm[..8].copy_from_slice(&ev.aux.to_ne_bytes());
+        comm[8..].copy_from_slice(&ev.aux2.to_ne_bytes());
+        let role = Role::from_comm(&comm);
+        let tid = if ev.args[0] != 0 { ev.args[0] } else { ev.pid };
+        let t = self.thread(tid, ev.tgid);
+        t.tgid = ev.tgid;
+        t.role = Some(role);
+        t.comm = comm_str(&comm);
+        if role == Role::IoWorker {
+            *self.iowq_workers.entry(ev.tgid).or_default() += 1;
+        }
+    }
+
+    fn on_ring_state(&mut self, ev: &RawEvent) {
+        let (fd, head, tail) = (ev.args[0], ev.args[1], ev.args[2]);
+        if ev.aux != 0 {
+            let t = self.thread(ev.aux as u32, ev.tgid);
+            t.role = Some(Role::SqPoll);
+            if let Some(ctx) = self.ring_by_fd(ev.tgid, fd) {
+                self.ring(ctx, ev.tgid).sqpoll_tid = Some(ev.aux as u32);
+            }
+        }
+        let s = self.samples.entry((ev.tgid, fd)).or_default();
+        s.first.get_or_insert(*ev);
+        s.last = Some(*ev);
+        let pending = tail.wrapping_sub(head);
+        s.pending_sqes = pending;
+        s.max_pending_sqes = s.max_pending_sqes.max(pending);
+        if pending == 0 {
+            s.pending_since_ns = None;
+        } else if s.pending_since_ns.is_none() {
+            s.pending_since_ns = Some(ev.ts_ns);
+        }
+    }
+}

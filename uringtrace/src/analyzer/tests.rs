@@ -1,0 +1,213 @@
+//! The analyzer on hand-built event sequences: kernel-version semantics, pointer
+//! reuse, overflow, reordering.
+
+use uringtrace_common::{EventKind, RawEvent};
+
+use super::report::{Environment, Report};
+use super::{Analyzer, AnalyzerConfig};
+
+const CTX: u64 = 0xffff_8880_0000_1000;
+const PID: u32 = 100;
+
+fn ev(kind: EventKind, ts: u64) -> RawEvent {
+    let mut comm = [0u8; 16];
+    comm[..3].copy_from_slice(b"app");
+    RawEvent { kind: kind as u16, ts_ns: ts, pid: PID, tgid: PID, ctx: CTX, comm, ..RawEvent::default() }
+}
+
+fn create(ts: u64) -> RawEvent {
+    RawEvent { args: [3, 8, 16, 0], ..ev(EventKind::Create, ts) }
+}
+
+fn submit(ts: u64, req: u64, ud: u64, op: u8, flags: u64) -> RawEvent {
+    RawEvent { req, user_data: ud, opcode: op, aux: flags, ..ev(EventKind::Submit, ts) }
+}
+
+fn link(ts: u64, req: u64, target: u64) -> RawEvent {
+    RawEvent { req, aux: target, ..ev(EventKind::Link, ts) }
+}
+
+fn complete(ts: u64, req: u64, ud: u64, res: i32) -> RawEvent {
+    RawEvent { req, user_data: ud, res, ..ev(EventKind::Complete, ts) }
+}
+
+fn fail_link(ts: u64, req: u64, ud: u64, cancelled: u64) -> RawEvent {
+    RawEvent { req, user_data: ud, opcode: 22, aux: cancelled, ..ev(EventKind::FailLink, ts) }
+}
+
+fn run(events: &[RawEvent]) -> Report {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for e in events {
+        a.push(*e);
+    }
+    a.finish()
+}
+
+const LINK: u64 = 4;
+const R: [u64; 4] = [0xa00, 0xb00, 0xc00, 0xd00];
+
+/// NOP → READ(bad fd) → NOP → NOP; `target(i)` is what the link event of member i names.
+fn broken_chain(target: impl Fn(usize) -> u64) -> Vec<RawEvent> {
+    let mut v = vec![create(1)];
+    let ops = [0u8, 22, 0, 0];
+    let mut t = 10;
+    for i in 0..4 {
+        let flags = if i < 3 { LINK } else { 0 };
+        v.push(submit(t, R[i], i as u64 + 1, ops[i], flags));
+        t += 1;
+        if i > 0 {
+            v.push(link(t, R[i], target(i)));
+            t += 1;
+        }
+    }
+    v.push(complete(100, R[0], 1, 0));
+    v.push(complete(101, R[1], 2, -9));
+    v.push(fail_link(102, R[1], 2, R[2]));
+    v.push(fail_link(103, R[1], 2, R[3]));
+    v.push(complete(104, R[2], 3, -125));
+    v.push(complete(105, R[3], 4, -125));
+    v
+}
+
+fn assert_broken_chain(r: &Report) {
+    let broken: Vec<_> = r.findings.iter().filter(|f| f.rule == "link-chain-broken").collect();
+    assert_eq!(broken.len(), 1, "{:#?}", r.findings);
+    let f = broken[0];
+    assert_eq!(f.pid, PID);
+    assert_eq!(f.ring, format!("{CTX:#x}"));
+    assert!(f.message.contains("member 2 of 4"), "{}", f.message);
+    assert!(f.message.contains("READ"), "{}", f.message);
+    assert!(f.message.contains("-EBADF"), "{}", f.message);
+    assert!(f.message.contains("2 follower(s) cancelled"), "{}", f.message);
+    let roles: Vec<_> = f.evidence.requests.iter().map(|q| q.role.as_str()).collect();
+    assert_eq!(roles, ["ok", "breaker", "cancelled", "cancelled"]);
+    let uds: Vec<_> = f.evidence.requests.iter().map(|q| q.user_data).collect();
+    assert_eq!(uds, [1, 2, 3, 4]);
+    assert_eq!(r.rings[0].in_flight, 0);
+}
+
+#[test]
+fn link_target_is_the_previous_member_from_6_12() {
+    assert_broken_chain(&run(&broken_chain(|i| R[i - 1])));
+}
+
+#[test]
+fn link_target_is_the_chain_head_before_6_12() {
+    assert_broken_chain(&run(&broken_chain(|_| R[0])));
+}
+
+#[test]
+fn a_hardlink_chain_past_a_failure_is_not_flagged() {
+    let mut v = vec![create(1)];
+    v.push(submit(10, R[0], 1, 0, 8));
+    v.push(submit(11, R[1], 2, 22, 8));
+    v.push(link(12, R[1], R[0]));
+    v.push(submit(13, R[2], 3, 0, 0));
+    v.push(link(14, R[2], R[1]));
+    v.push(complete(20, R[0], 1, 0));
+    v.push(complete(21, R[1], 2, -9));
+    v.push(complete(22, R[2], 3, 0));
+    let r = run(&v);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
+
+#[test]
+fn a_reused_req_pointer_is_a_new_request() {
+    let r = run(&[
+        create(1),
+        submit(10, R[0], 1, 0, 0),
+        complete(20, R[0], 1, 0),
+        submit(30, R[0], 2, 22, 0),
+        complete(1_030, R[0], 2, 4096),
+    ]);
+    let ring = &r.rings[0];
+    assert_eq!((ring.submitted, ring.completed, ring.in_flight), (2, 2, 0));
+    let nop = r.latency.iter().find(|l| l.opcode == "NOP").unwrap();
+    let read = r.latency.iter().find(|l| l.opcode == "READ").unwrap();
+    assert_eq!((nop.count, nop.max_ns), (1, 10));
+    assert_eq!((read.count, read.max_ns), (1, 1000));
+}
+
+#[test]
+fn overflowed_cqes_complete_their_requests() {
+    let mut v = vec![create(1)];
+    for i in 0..6u64 {
+        v.push(submit(10 + i, 0x100 * (i + 1), i + 1, 0, 0));
+    }
+    for i in 0..4u64 {
+        v.push(complete(20 + i, 0x100 * (i + 1), i + 1, 0));
+    }
+    for i in 4..6u64 {
+        // Overflowed CQEs carry no req; ocqe (aux) is the allocated entry.
+        v.push(RawEvent { user_data: i + 1, aux: 0xffff_0000, ..ev(EventKind::CqeOverflow, 30 + i) });
+    }
+    let r = run(&v);
+    let ring = &r.rings[0];
+    assert_eq!((ring.completed, ring.overflowed, ring.in_flight), (6, 2, 0));
+    let f: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(f, ["cq-overflow"]);
+    assert!(r.findings[0].message.starts_with("2 CQEs did not fit in the CQ ring (16 entries)"));
+}
+
+#[test]
+fn a_dropped_cqe_is_an_error() {
+    let r = run(&[create(1), submit(10, R[0], 7, 0, 0), RawEvent { user_data: 7, aux: 0, ..ev(EventKind::CqeOverflow, 20) }]);
+    let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["cqe-dropped", "cq-overflow"]);
+}
+
+#[test]
+fn events_out_of_order_across_cpus_are_reordered() {
+    let mut v = broken_chain(|i| R[i - 1]);
+    // The ring buffer can hand over a later event first (another CPU reserved earlier).
+    v.swap(3, 4);
+    v.swap(9, 10);
+    assert_broken_chain(&run(&v));
+}
+
+#[test]
+fn invalid_sqe_and_multishot_end() {
+    let r = run(&[
+        create(1),
+        RawEvent { user_data: 9, opcode: 250, res: -22, ..ev(EventKind::ReqFailed, 10) },
+        submit(20, R[0], 5, 27, 0),
+        RawEvent { req: 0, user_data: 5, res: 16, cflags: 3, ..ev(EventKind::Complete, 30) },
+        RawEvent { req: 0, user_data: 5, res: 16, cflags: 0x10003, ..ev(EventKind::Complete, 31) },
+        complete(32, R[0], 5, -105),
+    ]);
+    let mut rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+    rules.sort_unstable();
+    assert_eq!(rules, ["buffer-exhausted", "invalid-sqe", "multishot-terminated"]);
+    let ms = r.findings.iter().find(|f| f.rule == "multishot-terminated").unwrap();
+    assert!(ms.message.contains("after 3 CQEs"), "{}", ms.message);
+    assert!(ms.message.contains("-ENOBUFS"), "{}", ms.message);
+}
+
+#[test]
+fn lost_events_make_every_finding_inconclusive() {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for e in broken_chain(|i| R[i - 1]) {
+        a.push(e);
+    }
+    a.set_lost(super::report::LostEvents { total: 5, per_cpu: vec![5, 0], known: true });
+    let r = a.finish();
+    assert!(!r.findings.is_empty());
+    assert!(r.findings.iter().all(|f| f.inconclusive));
+}
+
+#[test]
+fn memory_is_bounded_by_what_is_in_flight() {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    a.push(create(1));
+    for i in 0..100_000u64 {
+        a.push(submit(10 + 2 * i, 0x1000 + (i % 64) * 0x40, i, 0, if i % 2 == 0 { LINK } else { 0 }));
+        if i % 2 == 1 {
+            a.push(link(10 + 2 * i, 0x1000 + (i % 64) * 0x40, 0x1000 + ((i - 1) % 64) * 0x40));
+        }
+        a.push(complete(11 + 2 * i, 0x1000 + (i % 64) * 0x40, i, 0));
+    }
+    a.flush();
+    let st = a.state();
+    assert!(st.chains.len() <= 1, "{} chains kept", st.chains.len());
+    assert!(st.rings[&CTX].inflight.len() <= 1);
+}

@@ -1,0 +1,53 @@
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::analyzer::check::{self, Config, Verdict};
+use crate::analyzer::render;
+use crate::cli::{CheckArgs, CheckFormat};
+
+use super::analyze::analyze_file;
+use super::diagnose::{analyzer_config, use_color};
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Config::parse(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        None => Config::default(),
+    };
+    let mut results = Vec::new();
+    let mut overall = Verdict::Pass;
+    let mut json = Vec::new();
+    let mut text = String::new();
+    for file in &args.files {
+        let mut report = analyze_file(file, analyzer_config(args.stall_threshold))?;
+        report.findings = check::apply(&config, &report);
+        let verdict = check::verdict(&config, &report.findings, &report.lost_events);
+        overall = overall.max(verdict);
+        match args.format {
+            CheckFormat::Text => {
+                text.push_str(&render::text(&report, use_color(false)));
+                text.push_str(&format!("{}: {}\n\n", file.display(), verdict.name()));
+            }
+            CheckFormat::Json => json.push(serde_json::json!({
+                "file": file.display().to_string(),
+                "verdict": verdict.name(),
+                "findings": report.findings,
+                "lost_events": report.lost_events,
+            })),
+            CheckFormat::Junit => {}
+        }
+        results.push((file.display().to_string(), report.findings, report.lost_events));
+    }
+    match args.format {
+        CheckFormat::Text => print!("{text}"),
+        CheckFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"verdict": overall.name(), "files": json}))?
+        ),
+        CheckFormat::Junit => print!("{}", check::junit(&results, config.fail_on)),
+    }
+    Ok(ExitCode::from(overall.exit_code()))
+}

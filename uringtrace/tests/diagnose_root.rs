@@ -11,15 +11,20 @@ use common::*;
 use serde_json::Value;
 
 /// `uringtrace diagnose --format json -- workload <args>`
+/// (The traced command shares stdout, so the report goes to a file.)
 fn diagnose_live(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
     let out = Command::new(UT)
-        .args(["diagnose", "-q", "--format", "json", "--"])
+        .args(["diagnose", "-q", "--format", "json", "-o"])
+        .arg(&report)
+        .arg("--")
         .arg(WORKLOAD)
         .args(args)
         .output()
         .unwrap();
     assert!(out.status.success(), "diagnose failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
 fn check_json(path: &std::path::Path) -> (Value, i32) {
@@ -92,8 +97,11 @@ fn fio_is_healthy_with_and_without_sqpoll() {
     let file = dir.path().join("fio.dat");
     std::fs::write(&file, vec![7u8; 4 << 20]).unwrap();
     for extra in [&[][..], &["--sqthread_poll=1"]] {
+        let report = dir.path().join("fio.json");
         let out = Command::new(UT)
-            .args(["diagnose", "-q", "--format", "json", "--", "fio", "--name=t", "--ioengine=io_uring"])
+            .args(["diagnose", "-q", "--format", "json", "-o"])
+            .arg(&report)
+            .args(["--", "fio", "--name=t", "--ioengine=io_uring"])
             .args(["--rw=randread", "--bs=4k", "--iodepth=16", "--size=4M", "--time_based", "--runtime=1"])
             .arg(format!("--filename={}", file.display()))
             .args(["--output=/dev/null", "--invalidate=0"])
@@ -101,7 +109,7 @@ fn fio_is_healthy_with_and_without_sqpoll() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
         assert_eq!(serious(&v["findings"]), Vec::<String>::new(), "fio {extra:?}");
         let reads = v["latency"].as_array().unwrap().iter().find(|l| l["opcode"] == "READ").expect("READ latency");
         assert!(reads["count"].as_u64().unwrap() > 100);

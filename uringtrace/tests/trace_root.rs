@@ -155,7 +155,7 @@ fn cq_overflow_reports_overflow_not_completion() {
 fn record_then_dump_round_trips_every_field() {
     let Some(_g) = require_root("record_then_dump_round_trips_every_field") else { return };
     let r = record_workload(&[], &["all"]);
-    assert_eq!(r.reports.len(), 14);
+    assert_eq!(r.reports.len(), 16);
     let out = Command::new(UT).args(["dump", "--format", "jsonl"]).arg(&r.path).output().unwrap();
     assert!(out.status.success());
     let dumped: Vec<RawEvent> = String::from_utf8(out.stdout)

@@ -139,6 +139,13 @@ fn bench(count: u64, runs: u32) -> anyhow::Result<()> {
         println!("run {}: untraced {:.2} M ops/s, traced {:.2} M ops/s ({:.1}s wall); {last}", i + 1, u / 1e6, t / 1e6, wall.as_secs_f64());
         summary = last;
     }
+    // Analyzer replay throughput on the last recording (one core).
+    let t0 = Instant::now();
+    let out = Command::new(&ut).args(["diagnose", "--format", "json", "--input"]).arg(&tmp).output()?;
+    let secs = t0.elapsed().as_secs_f64();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing the replay report")?;
+    let events = report["events"].as_u64().unwrap_or(0);
+    println!("analyzer replay: {events} events in {secs:.2}s ({:.2} M events/s)", events as f64 / secs / 1e6);
     let _ = std::fs::remove_file(&tmp);
     println!(
         "\nNOP storm, {count} NOPs, best of {runs}: untraced {:.2} M ops/s, traced while recording {:.2} M ops/s ({:.0}%)\n{summary}",

@@ -10,10 +10,10 @@
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
-    helpers::bpf_probe_read_kernel,
     macros::{btf_tracepoint, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
+    EbpfContext as _,
 };
 use uringtrace_common::{
     Config, Counter, EventKind, FieldSpec, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS, NR_SLOTS,
@@ -66,45 +66,56 @@ fn spec(kind: EventKind, slot: Slot) -> FieldSpec {
     unsafe { core::ptr::read_volatile(&CONFIG.kinds[kind as usize].fields[slot as usize]) }
 }
 
+/// Narrows an 8-byte read to a field of `size` bytes (0: absent, gives 0),
+/// sign-extending when asked. Branch-free on purpose: on older verifiers (6.1) a branch
+/// per field doubled the states per field and passed the 1M-instruction limit.
 #[inline(always)]
-fn read_field(ctx: &TracePointContext, s: FieldSpec) -> u64 {
-    let off = s.offset as usize;
-    let signed = s.signed != 0;
-    // SAFETY: offsets come from the tracepoint's own format file, so they lie
-    // inside the record; bpf_probe_read_kernel faults safely anyway.
-    let r = unsafe {
-        match s.size {
-            1 => ctx
-                .read_at::<u8>(off)
-                .map(|v| if signed { v as i8 as i64 as u64 } else { v as u64 }),
-            2 => ctx
-                .read_at::<u16>(off)
-                .map(|v| if signed { v as i16 as i64 as u64 } else { v as u64 }),
-            4 => ctx
-                .read_at::<u32>(off)
-                .map(|v| if signed { v as i32 as i64 as u64 } else { v as u64 }),
-            8 => ctx.read_at::<u64>(off),
-            _ => return 0,
-        }
+fn narrow(v: u64, s: FieldSpec) -> u64 {
+    let shift = 64 - 8 * (s.size as u32 & 0xf).min(8);
+    // Two half shifts, so that a shift by 64 (absent field) yields 0 instead of UB.
+    let (a, b) = (shift / 2, shift - shift / 2);
+    let up = (v << a) << b;
+    let logical = (up >> a) >> b;
+    let arith = (((up as i64) >> a) >> b) as u64;
+    let signed = (s.signed as u64 & 1).wrapping_neg();
+    (arith & signed) | (logical & !signed)
+}
+
+/// Reads 8 bytes at `addr`. The helper zero-fills the destination on failure, so the
+/// result is usable either way; failures are tallied without a branch (a branch per
+/// field on the helper's result doubled the verifier's states per field on 6.1).
+#[inline(always)]
+fn read_u64(addr: u64, errors: &mut u64) -> u64 {
+    let mut v: u64 = 0;
+    // SAFETY: the helper validates the source address and writes 8 bytes to `v`.
+    let ret = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            (&mut v as *mut u64).cast(),
+            8,
+            addr as *const core::ffi::c_void,
+        )
     };
-    match r {
-        Ok(v) => v,
-        Err(_) => {
-            count(Counter::ReadErrors);
-            0
-        }
-    }
+    *errors += (ret as u64) >> 63;
+    v
+}
+
+#[inline(always)]
+fn read_field(ctx: &TracePointContext, s: FieldSpec, errors: &mut u64) -> u64 {
+    // The offset comes from the tracepoint's own format file; reading 8 bytes may run
+    // past a short last field: narrow() masks the extra bytes off.
+    narrow(read_u64(ctx.as_ptr() as u64 + s.offset as u64, errors), s)
 }
 
 /// Reads every configured field of `kind` into a zeroed event.
 #[inline(always)]
 fn fill(ctx: &TracePointContext, kind: EventKind, ev: &mut RawEvent) {
+    let mut errors = 0u64;
     let mut i = 0;
     while i < NR_SLOTS {
         let slot = Slot::ALL[i];
         let s = spec(kind, slot);
-        if s.size != 0 {
-            let v = read_field(ctx, s);
+        {
+            let v = read_field(ctx, s, &mut errors);
             match slot {
                 Slot::Ctx => ev.ctx = v,
                 Slot::Req => ev.req = v,
@@ -121,6 +132,9 @@ fn fill(ctx: &TracePointContext, kind: EventKind, ev: &mut RawEvent) {
             }
         }
         i += 1;
+    }
+    if errors != 0 {
+        count(Counter::ReadErrors);
     }
 }
 
@@ -291,7 +305,7 @@ io_uring_programs! {
 #[tracepoint]
 pub fn tp_task_work_run(ctx: TracePointContext) -> u32 {
     let count_spec = spec(EventKind::TaskWorkRun, Slot::Arg0);
-    if count_spec.size != 0 && read_field(&ctx, count_spec) == 0 {
+    if count_spec.size != 0 && read_field(&ctx, count_spec, &mut 0) == 0 {
         count(Counter::Filtered);
         return 0;
     }
@@ -363,7 +377,7 @@ fn is_iothread(tid: u32) -> bool {
 /// Wakeups of io threads: args[0] = woken tid. The current task is the waker.
 #[tracepoint]
 pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
-    let target = read_field(&ctx, spec(EventKind::SchedWaking, Slot::Arg0)) as u32;
+    let target = read_field(&ctx, spec(EventKind::SchedWaking, Slot::Arg0), &mut 0) as u32;
     if !is_iothread(target) {
         return 0;
     }
@@ -376,8 +390,8 @@ pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
 /// Context switches into or out of io threads: args[0] = prev tid, args[1] = next tid.
 #[tracepoint]
 pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
-    let prev = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg0)) as u32;
-    let next = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg1)) as u32;
+    let prev = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg0), &mut 0) as u32;
+    let next = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg1), &mut 0) as u32;
     if !is_iothread(prev) && !is_iothread(next) {
         return 0;
     }
@@ -390,29 +404,12 @@ pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
 /// Reads a field of a kernel struct at `base` + spec.offset (BTF-derived offsets).
 #[inline(always)]
 fn read_struct(base: u64, s: FieldSpec) -> u64 {
-    if base == 0 {
-        return 0;
+    let mut errors = 0;
+    let v = narrow(read_u64(base + s.offset as u64, &mut errors), s);
+    if errors != 0 {
+        count(Counter::ReadErrors);
     }
-    let p = base + s.offset as u64;
-    // SAFETY: bpf_probe_read_kernel faults safely on a bad address.
-    let r = unsafe {
-        match s.size {
-            1 => bpf_probe_read_kernel(p as *const u8).map(|v| v as u64),
-            2 => bpf_probe_read_kernel(p as *const u16).map(|v| v as u64),
-            4 => bpf_probe_read_kernel(p as *const u32).map(|v| {
-                if s.signed != 0 { v as i32 as i64 as u64 } else { v as u64 }
-            }),
-            8 => bpf_probe_read_kernel(p as *const u64),
-            _ => return 0,
-        }
-    };
-    match r {
-        Ok(v) => v,
-        Err(_) => {
-            count(Counter::ReadErrors);
-            0
-        }
-    }
+    v
 }
 
 #[inline(always)]

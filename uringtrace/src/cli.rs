@@ -78,6 +78,18 @@ Example:
     Rules(RulesArgs),
     /// Explain a rule: the kernel mechanism, how it shows up, and the fix
     Explain(ExplainArgs),
+    /// Live view of io_uring rings and findings in the terminal (or replay a recording)
+    #[command(after_help = "Traces the host, the given pids, or CMD, and shows one row per ring (rates,
+in flight, latency, errors, overflows, io-wq punts), the findings so far, and on
+Enter a ring's per-opcode latency, occupancy, SQPOLL thread, link chains and oldest
+requests. `?` lists the keys. --replay plays a recording through the same screens.
+
+Examples:
+  sudo uringtrace top
+  sudo uringtrace top --pid 1234
+  sudo uringtrace top -- ./server --port 8080
+  uringtrace top --replay app.utr --speed 10")]
+    Top(TopArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -139,6 +151,21 @@ pub struct RulesArgs {
 pub struct ExplainArgs {
     /// A rule slug, e.g. link-chain-broken (see `uringtrace rules`)
     pub rule: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Replay this recording instead of tracing (no root needed)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pids", "command", "duration"])]
+    pub replay: Option<PathBuf>,
+    /// Replay speed: a factor of the recorded time (1, 10, 0.5) or `max`
+    #[arg(long, value_name = "X", default_value = "1", value_parser = crate::tui::app::Speed::parse)]
+    pub speed: crate::tui::app::Speed,
+    /// A request in flight this long with nothing explaining it is reported
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub stall_threshold: Duration,
 }
 
 #[derive(Debug, Args)]

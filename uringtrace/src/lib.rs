@@ -12,4 +12,5 @@ pub mod names;
 pub mod recording;
 pub mod system;
 pub mod trace;
+pub mod tui;
 pub mod units;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Rules(args) => commands::rules::run_rules(args.format == uringtrace::cli::DoctorFormat::Json),
         Command::Explain(args) => commands::rules::run_explain(&args.rule),
+        Command::Top(args) => commands::top::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
+mod matrix;
+
 /// Must match uringtrace/build.rs and scripts/setup.sh.
 const EBPF_TOOLCHAIN: &str = "nightly-2026-05-20";
 
@@ -40,6 +42,12 @@ enum Cmd {
     },
     /// clippy on the host crates and on the eBPF crate
     Lint,
+    /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
+    KernelMatrix {
+        /// Only these kernels (5.10, 6.1, 6.12, 7); repeatable
+        #[arg(long = "kernel", value_name = "VERSION")]
+        kernels: Vec<String>,
+    },
 }
 
 fn root() -> PathBuf {
@@ -93,6 +101,15 @@ fn main() -> anyhow::Result<()> {
             run(Command::new("cargo").args(["test", "--release"]).args(args))
         }
         Cmd::Bench { count, runs } => bench(count, runs),
+        Cmd::KernelMatrix { kernels } => {
+            build_release()?;
+            let results = matrix::run(&kernels, &bin("uringtrace"), &bin("uringtrace-workload"), &root())?;
+            matrix::print_table(&results);
+            if results.iter().any(|r| !r.passed) {
+                bail!("kernel matrix failed");
+            }
+            Ok(())
+        }
         Cmd::Lint => {
             run(Command::new("cargo").args(["clippy", "--release", "--all-targets", "--", "-D", "warnings"]))?;
             run(Command::new("cargo")

@@ -134,6 +134,20 @@ impl Analyzer {
         }
     }
 
+    // --- For `uringtrace top`: live input can go quiet, and without this the last
+    // events would wait in the reorder window until the next event arrives. ---
+    /// Applies the pending events that are older than `now_ns` by the reorder window:
+    /// nothing that arrives later can precede them.
+    pub fn advance(&mut self, now_ns: u64) {
+        while let Some(Reverse(top)) = self.reorder.peek() {
+            if top.ts + self.cfg.reorder_window_ns > now_ns {
+                break;
+            }
+            let Some(Reverse(p)) = self.reorder.pop() else { break };
+            self.apply(&p.ev.0);
+        }
+    }
+
     /// Applies everything still in the reorder window (end of input).
     pub fn flush(&mut self) {
         while let Some(Reverse(p)) = self.reorder.pop() {

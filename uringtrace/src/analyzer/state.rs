@@ -2,7 +2,7 @@
 //! threads. Updated one event at a time, in timestamp order. Memory is bounded by what
 //! is in flight: completed requests and chains are summarised, then dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use uringtrace_common::{EventKind, RawEvent, Role};
 
@@ -109,7 +109,20 @@ pub struct Ring {
     pub last_overflow_ns: u64,
     pub overflow_user_data: Vec<u64>,
     pub last_sq_wakeup_ns: Option<u64>,
+    // --- For `uringtrace top` (ring table and ring detail); no detector reads these. ---
+    /// Completions with a negative result (CQ ring or overflow list, multishot
+    /// intermediates included).
+    pub errors: u64,
+    /// Submit-to-final-completion latency of this ring's requests, per opcode.
+    pub latency: BTreeMap<u8, Histogram>,
+    /// The same over all opcodes of this ring.
+    pub latency_all: Histogram,
+    /// The last [`RECENT_CHAINS`] link chains that finished on this ring, oldest first.
+    pub recent_chains: VecDeque<Chain>,
 }
+
+/// How many finished chains each ring keeps for display (bounded memory).
+pub const RECENT_CHAINS: usize = 16;
 
 impl Ring {
     pub fn has_sqpoll(&self) -> bool {
@@ -466,6 +479,11 @@ impl State {
             ring.by_user_data.remove(&r.user_data);
         }
         self.latency.entry(r.opcode).or_default().record(ts.saturating_sub(r.submit_ns));
+        // Per-ring copies for `uringtrace top`.
+        if let Some(ring) = self.rings.get_mut(&ctx) {
+            ring.latency.entry(r.opcode).or_default().record(ts.saturating_sub(r.submit_ns));
+            ring.latency_all.record(ts.saturating_sub(r.submit_ns));
+        }
         if res == -105 {
             self.observations.push(Observation::NoBufs {
                 ev: RawEvent { ctx, req, user_data: r.user_data, res, ts_ns: ts, pid: r.tid, tgid: r.tgid, ..RawEvent::default() },
@@ -503,6 +521,13 @@ impl State {
         let done = self.chains.get(&id).is_some_and(|c| c.closed && c.all_done());
         if done {
             if let Some(c) = self.chains.remove(&id) {
+                // Kept per ring for `uringtrace top`'s chain tree.
+                if let Some(ring) = self.rings.get_mut(&c.ctx) {
+                    if ring.recent_chains.len() == RECENT_CHAINS {
+                        ring.recent_chains.pop_front();
+                    }
+                    ring.recent_chains.push_back(c.clone());
+                }
                 self.observations.push(Observation::ChainDone(c));
             }
         }
@@ -513,7 +538,25 @@ impl State {
         let ring = self.ring(ev.ctx, tgid);
         ring.completed += 1;
         ring.cq_ready += 1;
+        if ev.res < 0 {
+            ring.errors += 1; // for `uringtrace top`
+        }
         let more = ev.cflags & crate::names::CQE_F_MORE != 0;
+        // Before 5.19 io_uring_complete has no req field: a final CQE (no F_MORE) with
+        // req 0 completes the in-flight request with that user_data. On newer kernels a
+        // req-less final CQE (MSG_RING delivery) matches nothing in flight and is only
+        // counted.
+        if ev.req == 0 && !more {
+            if let Some(req) = ring.by_user_data.get(&ev.user_data).copied() {
+                let multishot = ring.inflight.get(&req).map_or(0, |r| r.multishot_cqes);
+                if multishot > 0 {
+                    let opcode = ring.inflight.get(&req).map_or(0, |r| r.opcode);
+                    self.observations.push(Observation::MultishotEnded { ev: *ev, intermediate: multishot, opcode });
+                }
+                self.finish_request(ev.ctx, req, ev.res, ev.ts_ns);
+            }
+            return;
+        }
         if ev.req == 0 || more {
             // Multishot intermediate CQE (or MSG_RING delivery): the request goes on.
             let req = if ev.req != 0 { Some(ev.req) } else { ring.by_user_data.get(&ev.user_data).copied() };
@@ -540,6 +583,9 @@ impl State {
         ring.overflowed += 1;
         ring.completed += 1;
         ring.cq_ready += 1;
+        if ev.res < 0 {
+            ring.errors += 1; // for `uringtrace top`
+        }
         ring.first_overflow_ns.get_or_insert(ev.ts_ns);
         ring.last_overflow_ns = ev.ts_ns;
         if ring.overflow_user_data.len() < 16 {

@@ -7,3 +7,4 @@ pub mod doctor;
 pub mod dump;
 pub mod record;
 pub mod rules;
+pub mod top;

@@ -1,0 +1,107 @@
+//! The one channel into the UI loop, and its simple producers (ticks, keys).
+//!
+//! The channel is bounded: a producer of event batches that outruns the analyzer
+//! blocks, so the backlog stays in the kernel ring buffer, where overflow is counted
+//! and shown as lost events, instead of growing here without limit. Ticks never block
+//! (one more is coming); the loop also draws by the clock, so a full channel cannot
+//! stop the screen.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossterm::event::KeyEvent;
+use uringtrace_common::RawEvent;
+
+use crate::analyzer::report::LostEvents;
+
+use super::app::CostSample;
+
+/// Frames per second: 10.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Messages in flight; with batches of up to 4096 events, about 100 MB at worst.
+pub const CAPACITY: usize = 256;
+
+#[derive(Debug)]
+pub enum Event {
+    /// Events in arrival order, and the input's clock (monotonic ns) when the batch
+    /// was cut: nothing older than it minus the reorder window can still come.
+    Batch { events: Vec<RawEvent>, clock_ns: u64 },
+    Lost(LostEvents),
+    Cost(CostSample),
+    CostUnavailable(String),
+    /// The input ended (replay done, traced command exited, ...).
+    Ended { reason: String, end_ns: Option<u64> },
+    /// A producer failed; the loop stops and reports it.
+    Failed(String),
+    Tick,
+    Key(KeyEvent),
+    Resize(u16, u16),
+}
+
+pub fn channel() -> (SyncSender<Event>, Receiver<Event>) {
+    mpsc::sync_channel(CAPACITY)
+}
+
+/// Sends a Tick every `every` until the loop is gone.
+pub fn spawn_ticks(tx: SyncSender<Event>, every: Duration) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new().name("top-tick".into()).spawn(move || loop {
+        thread::sleep(every);
+        match tx.try_send(Event::Tick) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    })
+}
+
+/// Reads keys and resizes from the terminal until `stop` is set. Polls, so that it
+/// stops reading before the terminal is handed back to the shell.
+pub fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    use crossterm::event::{poll, read, Event as Term};
+    thread::Builder::new().name("top-keys".into()).spawn(move || {
+        let _notice = PanicNotice::new(tx.clone(), "key reader");
+        while !stop.load(Ordering::Relaxed) {
+            match poll(Duration::from_millis(50)) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    let _ = tx.send(Event::Failed(format!("reading the terminal: {e}")));
+                    return;
+                }
+            }
+            let ev = match read() {
+                Ok(Term::Key(k)) => Event::Key(k),
+                Ok(Term::Resize(w, h)) => Event::Resize(w, h),
+                Ok(_) => continue,
+                Err(e) => Event::Failed(format!("reading the terminal: {e}")),
+            };
+            let failed = matches!(ev, Event::Failed(_));
+            if tx.send(ev).is_err() || failed {
+                return;
+            }
+        }
+    })
+}
+
+/// Lives on a producer thread's stack: if the thread panics, the loop hears of it and
+/// quits (the panic hook has restored the terminal) instead of showing a frozen input.
+pub struct PanicNotice {
+    tx: SyncSender<Event>,
+    name: &'static str,
+}
+
+impl PanicNotice {
+    pub fn new(tx: SyncSender<Event>, name: &'static str) -> PanicNotice {
+        PanicNotice { tx, name }
+    }
+}
+
+impl Drop for PanicNotice {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let _ = self.tx.send(Event::Failed(format!("the {} thread panicked", self.name)));
+        }
+    }
+}

@@ -136,11 +136,19 @@ fn fetch_kernel(k: &KernelSpec, conf: &Path, cache: &Path) -> anyhow::Result<(Pa
     find_vmlinuz(&dir).context("no vmlinuz in the package")
 }
 
+/// `boot/vmlinuz-<release>` up to 6.x; 7.x packages ship `usr/lib/modules/<release>/vmlinuz`.
 fn find_vmlinuz(dir: &Path) -> Option<(PathBuf, String)> {
-    let boot = dir.join("root/boot");
-    fs::read_dir(boot).ok()?.flatten().find_map(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        name.strip_prefix("vmlinuz-").map(|rel| (e.path(), rel.to_string()))
+    let in_boot = fs::read_dir(dir.join("root/boot")).ok().and_then(|d| {
+        d.flatten().find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("vmlinuz-").map(|rel| (e.path(), rel.to_string()))
+        })
+    });
+    in_boot.or_else(|| {
+        fs::read_dir(dir.join("root/usr/lib/modules")).ok()?.flatten().find_map(|e| {
+            let v = e.path().join("vmlinuz");
+            v.is_file().then(|| (v, e.file_name().to_string_lossy().into_owned()))
+        })
     })
 }
 
@@ -168,6 +176,7 @@ tar czf /tmp/out.tgz -C /out .
 base64 /tmp/out.tgz > /dev/ttyS1
 echo "MATRIX-END"
 sync
+sleep 1
 poweroff -f
 "#;
 
@@ -239,7 +248,8 @@ fn boot(vmlinuz: &Path, initrd: &Path, work: &Path) -> anyhow::Result<(String, P
 fn extract(data: &Path, dest: &Path) -> anyhow::Result<()> {
     let _ = fs::remove_dir_all(dest);
     fs::create_dir_all(dest)?;
-    let cmd = format!("base64 -d {} | tar xzf - -C {}", data.display(), dest.display());
+    // The guest's tty turns \n into \r\n.
+    let cmd = format!("tr -d '\\r' < {} | base64 -d | tar xzf - -C {}", data.display(), dest.display());
     sh(Command::new("sh").args(["-c", &cmd])).map(|_| ())
 }
 
@@ -305,6 +315,11 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
                 }
             }
             "chain-broken-error" => {
+                // The kernel's results as the application saw them. They differ by kernel:
+                // before 5.19 a bad fd fails the SQE at submit and the whole chain with it
+                // (-125, -9, -125, -125); later it fails at issue (0, -9, -125, -125).
+                let app: Value = serde_json::from_slice(&fs::read(dir.join("chain-broken-error.json"))?)?;
+                let want: Vec<i64> = app["results"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
                 let res: Vec<i64> = [1u64, 2, 3, 4]
                     .iter()
                     .map(|ud| {
@@ -315,9 +330,9 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
                             .unwrap_or(i64::MIN)
                     })
                     .collect();
-                if res != [0, -9, -125, -125] || count("fail_link") != 2 || count("link") != 3 {
+                if res != want || count("fail_link") < 2 || count("link") != 3 {
                     r.notes.push(format!(
-                        "chain-broken-error: results {res:?}, {} link, {} fail_link",
+                        "chain-broken-error: traced results {res:?}, application saw {want:?}, {} link, {} fail_link",
                         count("link"),
                         count("fail_link")
                     ));
@@ -345,7 +360,21 @@ pub fn run(selected: &[String], ut: &Path, workload: &Path, root: &Path) -> anyh
     let initrd = build_initramfs(&work, &[ut.to_path_buf(), workload.to_path_buf()])?;
     let mut results = Vec::new();
     for k in KERNELS.iter().filter(|k| selected.is_empty() || selected.iter().any(|s| s == k.name)) {
-        let (vmlinuz, release) = fetch_kernel(k, &conf, &work.join("cache"))?;
+        let (vmlinuz, release) = match fetch_kernel(k, &conf, &work.join("cache")) {
+            Ok(found) => found,
+            Err(e) => {
+                results.push(KernelResult {
+                    kernel: k.name.into(),
+                    release: "?".into(),
+                    boot_secs: 0.0,
+                    passed: false,
+                    notes: vec![format!("fetching the kernel failed: {e:#}")],
+                    degraded: vec![],
+                    tracepoints: 0,
+                });
+                continue;
+            }
+        };
         eprintln!("kernel-matrix: booting {release} ...");
         let t0 = Instant::now();
         let (console, data) = boot(&vmlinuz, &initrd, &work)?;

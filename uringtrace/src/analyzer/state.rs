@@ -12,6 +12,9 @@ use crate::names::{IOSQE_IO_HARDLINK, IOSQE_IO_LINK};
 
 pub type ChainId = u64;
 
+/// IORING_ENTER_EXT_ARG: the enter carries an argument struct (a timeout, usually).
+const ENTER_EXT_ARG: u32 = 8;
+
 #[derive(Clone, Debug)]
 pub struct Request {
     pub ctx: u64,
@@ -658,6 +661,13 @@ impl State {
         // Requests still to be submitted by this very enter are already counted:
         // cqring_wait fires after the submission part of io_uring_enter.
         let wanted = u64::from(ev.args[0]);
+        // With nothing in flight, a wait with a timeout (EXT_ARG) is a timed sleep, a
+        // common event-loop idiom; without one, or with some requests in flight but
+        // fewer than asked for, the wait cannot be satisfied.
+        let timed = self.enters.get(&ev.pid).is_some_and(|e| e.flags & ENTER_EXT_ARG != 0);
+        if timed && in_flight == 0 {
+            return;
+        }
         if wanted > in_flight + ring.cq_ready {
             self.observations.push(Observation::UnsatisfiableWait { ev: *ev, in_flight, ready: ring.cq_ready });
         }

@@ -1,6 +1,7 @@
 //! `uringtrace top`: the live view (or a replay of a recording) in the terminal.
 
 use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -22,9 +23,6 @@ use super::diagnose::analyzer_config;
 use super::record::session_options;
 
 pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!("top needs a terminal; for a report on stdout use `uringtrace diagnose`");
-    }
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&quit)).context("installing the signal handler")?;
@@ -35,6 +33,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let (exit, app) = match &args.replay {
         Some(path) => {
             let (mut app, slicer) = replay::open(path, args.speed, cfg, theme)?;
+            require_terminal()?;
             let ctl = Arc::new(Control::default());
             replay::spawn(slicer, args.speed, Arc::clone(&ctl), tx.clone()).context("starting the replay thread")?;
             let exit = ui(&mut app, tx, rx, Some(&ctl), &quit);
@@ -42,12 +41,18 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
             (exit, app)
         }
         None => {
+            require_terminal()?;
+            let mut opts = session_options(&args.trace);
+            let log = quiet_command(&mut opts.command)?;
             // Started before the screen is taken: load errors print as usual.
-            let mut live = Live::start(session_options(&args.trace), tx.clone())?;
+            let mut live = Live::start(opts, tx.clone())?;
             let mut app = App::new(Source::Live, live.env.clone(), cfg, monotonic_ns(), theme);
             let exit = ui(&mut app, tx, rx, None, &quit);
             // The receiver is gone by now, so the tracing thread cannot block on it.
             live.stop();
+            if let Some(log) = log {
+                eprintln!("uringtrace: the command's output is in {}", log.display());
+            }
             (exit, app)
         }
     };
@@ -61,6 +66,42 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
         if exit == Exit::Signal { " (stopped by a signal)" } else { "" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn require_terminal() -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("top needs a terminal; for a report on stdout use `uringtrace diagnose`");
+    }
+    Ok(())
+}
+
+/// The traced command shares our terminal: its output would tear the screen and it
+/// could read our keys. Run it through `sh`, which sends its output to a log file and
+/// gives it /dev/null as input, then execs it: same pid, so tracing is unchanged.
+/// Returns the log's path.
+fn quiet_command(command: &mut Vec<String>) -> anyhow::Result<Option<PathBuf>> {
+    let Some(program) = command.first() else { return Ok(None) };
+    // sh would only report a missing program in the log: say it here instead.
+    if !on_path(program) {
+        anyhow::bail!("cannot start {program:?}: no such file or directory");
+    }
+    let log = std::env::temp_dir().join(format!("uringtrace-top-{}.log", std::process::id()));
+    std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
+    let mut wrapped = vec!["sh".to_string(), "-c".into(), r#"exec "$@" >>"$0" 2>&1 </dev/null"#.into()];
+    wrapped.push(log.display().to_string());
+    wrapped.append(command);
+    *command = wrapped;
+    Ok(Some(log))
+}
+
+/// Whether `program` names an executable file, directly or through PATH.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
 }
 
 /// Takes the terminal, runs the loop, and gives the terminal back (also on error).

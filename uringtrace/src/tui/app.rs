@@ -11,7 +11,10 @@ use crate::analyzer::report::{Environment, LostEvents};
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 
 use super::history::History;
-use super::snapshot::{self, RingDetail, RingRow, Snapshot};
+use super::detail::{self, RingDetail};
+use super::snapshot::{self, RingRow, Snapshot};
+use super::sort::visible_rows;
+pub use super::sort::Column;
 use super::theme::Theme;
 
 /// Replay pacing: a factor of the recorded time, or as fast as it reads.
@@ -29,7 +32,7 @@ impl Speed {
         }
         let f: f64 = s.trim_end_matches(['x', 'X']).parse().map_err(|_| format!("{s:?} is not a speed (e.g. 1, 0.5, 10, max)"))?;
         match f {
-            f if f == 0.0 => Ok(Speed::Max),
+            0.0 => Ok(Speed::Max),
             f if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
             _ => Err(format!("{s:?}: the speed must be positive (or max)")),
         }
@@ -96,64 +99,6 @@ impl RingTab {
             RingTab::Chains => "Link chains",
             RingTab::InFlight => "Oldest in flight",
         }
-    }
-}
-
-/// Columns of the rings table, in display order; `s` cycles through them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Column {
-    Process,
-    Ring,
-    Flags,
-    Submits,
-    Completions,
-    InFlight,
-    P50,
-    P99,
-    Errors,
-    Overflows,
-    Punts,
-}
-
-impl Column {
-    pub const ALL: [Column; 11] = [
-        Column::Process,
-        Column::Ring,
-        Column::Flags,
-        Column::Submits,
-        Column::Completions,
-        Column::InFlight,
-        Column::P50,
-        Column::P99,
-        Column::Errors,
-        Column::Overflows,
-        Column::Punts,
-    ];
-
-    pub fn header(self) -> &'static str {
-        match self {
-            Column::Process => "PID/COMM",
-            Column::Ring => "RING",
-            Column::Flags => "FLAGS",
-            Column::Submits => "SUB/s",
-            Column::Completions => "CMP/s",
-            Column::InFlight => "INFL",
-            Column::P50 => "P50",
-            Column::P99 => "P99",
-            Column::Errors => "ERR/s",
-            Column::Overflows => "OVF",
-            Column::Punts => "PUNT/s",
-        }
-    }
-
-    /// Numbers sort largest first (what `top` users look for), names A to Z.
-    pub fn descending_by_default(self) -> bool {
-        !matches!(self, Column::Process | Column::Ring | Column::Flags)
-    }
-
-    pub fn next(self) -> Column {
-        let i = Column::ALL.iter().position(|c| *c == self).unwrap_or(0);
-        Column::ALL[(i + 1) % Column::ALL.len()]
     }
 }
 
@@ -247,7 +192,6 @@ pub struct App {
     pub start_ns: u64,
     /// The input's clock: monotonic ns live, the replay position in a replay.
     pub clock_ns: u64,
-    pub lost: LostEvents,
     pub cost: Cost,
     cost_prev: Option<CostSample>,
     /// Terminal size (columns, rows), set by the loop: scrolling limits depend on it.
@@ -259,7 +203,7 @@ impl App {
     pub fn new(source: Source, env: Environment, cfg: AnalyzerConfig, start_ns: u64, theme: Theme) -> App {
         let cost = match source {
             Source::Live => Cost::Pending,
-            Source::Replay { .. } => Cost::Unavailable("n/a in replay".into()),
+            Source::Replay { .. } => Cost::Unavailable("n/a (replay)".into()),
         };
         App {
             analyzer: Analyzer::new(cfg, env.clone()),
@@ -275,7 +219,6 @@ impl App {
             history: History::default(),
             start_ns,
             clock_ns: start_ns,
-            lost: LostEvents { known: true, ..LostEvents::default() },
             cost,
             cost_prev: None,
             viewport: (80, 24),
@@ -298,9 +241,9 @@ impl App {
         self.viewport = (columns, rows);
     }
 
+    /// The trace's losses so far (shown from the next snapshot on).
     pub fn set_lost(&mut self, lost: LostEvents) {
-        self.analyzer.set_lost(lost.clone());
-        self.lost = lost;
+        self.analyzer.set_lost(lost);
     }
 
     pub fn set_cost(&mut self, cost: Cost) {
@@ -330,6 +273,10 @@ impl App {
             self.clock_ns = self.clock_ns.max(e);
         }
         self.status = Status::Ended(reason);
+        if self.cost == Cost::Pending {
+            // Too short a trace for two samples.
+            self.cost = Cost::Unavailable("-".into());
+        }
         self.refresh();
     }
 
@@ -381,7 +328,7 @@ impl App {
         self.detail = self
             .ui
             .open_ring
-            .map(|ctx| snapshot::ring_detail(self.analyzer.state(), ctx, &self.history, self.clock_ns));
+            .map(|ctx| detail::ring_detail(self.analyzer.state(), ctx, &self.history, self.clock_ns));
     }
 
     /// The row of the selected ring, if shown.
@@ -397,24 +344,20 @@ impl App {
     }
 }
 
-/// Does `row` match a filter typed after `/`: a pid (prefix), or a substring of the
-/// comm or ring address, ignoring case.
-pub fn matches_filter(row: &RingRow, filter: &str) -> bool {
-    let f = filter.trim().to_ascii_lowercase();
-    if f.is_empty() {
-        return true;
-    }
-    row.pid.to_string().starts_with(&f) || row.comm.to_ascii_lowercase().contains(&f) || row.ring.contains(&f)
-}
 
-fn visible_rows(rows: &[RingRow], filter: &str, sort: Column, desc: bool) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..rows.len()).filter(|&i| matches_filter(&rows[i], filter)).collect();
-    v.sort_by(|&a, &b| {
-        let (x, y) = (&rows[a], &rows[b]);
-        let ord = snapshot::compare(x, y, sort);
-        let ord = if desc { ord.reverse() } else { ord };
-        // Ties in a stable, meaningful order: pid, then ring.
-        ord.then(x.pid.cmp(&y.pid)).then(x.ctx.cmp(&y.ctx))
-    });
-    v
+#[cfg(test)]
+mod tests {
+    use super::Speed;
+
+    #[test]
+    fn speeds() {
+        assert_eq!(Speed::parse("1"), Ok(Speed::Factor(1.0)));
+        assert_eq!(Speed::parse("2.5x"), Ok(Speed::Factor(2.5)));
+        assert_eq!(Speed::parse("max"), Ok(Speed::Max));
+        assert_eq!(Speed::parse("0"), Ok(Speed::Max));
+        assert!(Speed::parse("-1").is_err());
+        assert!(Speed::parse("fast").is_err());
+        assert!(Speed::parse("inf").is_err());
+        assert_eq!(Speed::Factor(0.5).label(), "×0.5");
+    }
 }

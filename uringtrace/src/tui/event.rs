@@ -1,16 +1,17 @@
 //! The one channel into the UI loop, and its simple producers (ticks, keys).
 //!
-//! The channel is bounded: a producer of event batches that outruns the analyzer
-//! blocks, so the backlog stays in the kernel ring buffer, where overflow is counted
-//! and shown as lost events, instead of growing here without limit. Ticks never block
-//! (one more is coming); the loop also draws by the clock, so a full channel cannot
-//! stop the screen.
+//! The channel is bounded, and event batches may fill only part of it
+//! ([`MAX_QUEUED_BATCHES`]): a producer that outruns the analyzer waits, so the backlog
+//! stays in the kernel ring buffer, where overflow is counted and shown as lost
+//! events, instead of growing here without limit; and keys never queue behind more
+//! than those few batches, so the screen answers at once even under load. Ticks never
+//! block (another is coming), and the loop draws by the clock anyway.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::event::KeyEvent;
 use uringtrace_common::RawEvent;
@@ -21,14 +22,16 @@ use super::app::CostSample;
 
 /// Frames per second: 10.
 pub const TICK: Duration = Duration::from_millis(100);
-/// Messages in flight; with batches of up to 4096 events, about 100 MB at worst.
-pub const CAPACITY: usize = 256;
+/// Batches (of at most 4096 events) queued for the loop: a few ms of analysis each.
+pub const MAX_QUEUED_BATCHES: usize = 8;
+/// Room for keys, ticks and counters besides the batches.
+pub const CAPACITY: usize = MAX_QUEUED_BATCHES + 24;
 
 #[derive(Debug)]
 pub enum Event {
     /// Events in arrival order, and the input's clock (monotonic ns) when the batch
     /// was cut: nothing older than it minus the reorder window can still come.
-    Batch { events: Vec<RawEvent>, clock_ns: u64 },
+    Batch { events: Vec<RawEvent>, clock_ns: u64, slot: BatchSlot },
     Lost(LostEvents),
     Cost(CostSample),
     CostUnavailable(String),
@@ -43,6 +46,48 @@ pub enum Event {
 
 pub fn channel() -> (SyncSender<Event>, Receiver<Event>) {
     mpsc::sync_channel(CAPACITY)
+}
+
+/// One of the [`MAX_QUEUED_BATCHES`] places for a batch, freed when the batch is
+/// dropped (consumed by the loop, or discarded with the channel).
+#[derive(Debug)]
+pub struct BatchSlot(Arc<AtomicUsize>);
+
+impl Drop for BatchSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Sends event batches, at most [`MAX_QUEUED_BATCHES`] at a time.
+#[derive(Clone)]
+pub struct BatchSender {
+    tx: SyncSender<Event>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl BatchSender {
+    pub fn new(tx: SyncSender<Event>) -> BatchSender {
+        BatchSender { tx, queued: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Waits while the batch places are taken; false once the loop is gone.
+    pub fn send(&self, events: Vec<RawEvent>, clock_ns: u64) -> bool {
+        let since = Instant::now();
+        // A discarded channel frees its slots; the time limit is only a safety net
+        // (a blocking send below then fails if the loop is gone).
+        while self.queued.load(Ordering::Acquire) >= MAX_QUEUED_BATCHES && since.elapsed() < Duration::from_secs(1) {
+            thread::sleep(Duration::from_micros(500));
+        }
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let slot = BatchSlot(Arc::clone(&self.queued));
+        self.tx.send(Event::Batch { events, clock_ns, slot }).is_ok()
+    }
+
+    /// The plain channel, for the other messages (losses, cost, end).
+    pub fn events(&self) -> &SyncSender<Event> {
+        &self.tx
+    }
 }
 
 /// Sends a Tick every `every` until the loop is gone.

@@ -31,8 +31,22 @@ pub fn count(n: u64) -> String {
     }
 }
 
+/// A latency in at most 7 characters, 3 significant digits: "850ns", "12.3µs",
+/// "495ms", "1.25s"; "-" when unknown.
 pub fn latency(ns: Option<u64>) -> String {
-    ns.map_or_else(|| "-".into(), human_ns)
+    let Some(ns) = ns else { return "-".into() };
+    let three = |v: f64, unit: &str| match v {
+        v if v < 9.995 => format!("{v:.2}{unit}"),
+        v if v < 99.95 => format!("{v:.1}{unit}"),
+        v => format!("{v:.0}{unit}"),
+    };
+    match ns {
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 999_500 => three(n as f64 / 1e3, "µs"),
+        n if n < 999_500_000 => three(n as f64 / 1e6, "ms"),
+        n if n < 999_500_000_000 => three(n as f64 / 1e9, "s"),
+        _ => ">999s".into(),
+    }
 }
 
 /// Elapsed time as "12.3s", "4m05s", "2h03m".
@@ -118,6 +132,17 @@ mod tests {
         }
         assert_eq!(rate(Some(12_345.0)), "12.3k");
         assert_eq!(rate(None), "-");
+    }
+
+    #[test]
+    fn latencies_fit_seven_columns() {
+        for ns in [0, 999, 1_000, 9_994, 99_949, 999_499, 999_500, 494_930_000, 999_499_999, 1_250_000_000, u64::MAX] {
+            assert!(latency(Some(ns)).chars().count() <= 7, "{ns}: {}", latency(Some(ns)));
+        }
+        assert_eq!(latency(Some(494_930_000)), "495ms");
+        assert_eq!(latency(Some(12_340)), "12.3µs");
+        assert_eq!(latency(Some(1_000)), "1.00µs");
+        assert_eq!(latency(None), "-");
     }
 
     #[test]

@@ -71,11 +71,9 @@ impl App {
             KeyCode::Backspace => {
                 input.pop();
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                // A filter is a pid or a name: nothing longer makes sense.
-                if input.chars().count() < 64 {
-                    input.push(c);
-                }
+            // A filter is a pid or a name: nothing longer makes sense.
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) && input.chars().count() < 64 => {
+                input.push(c);
             }
             _ => {}
         }

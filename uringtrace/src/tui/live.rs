@@ -16,7 +16,7 @@ use crate::system::monotonic_ns;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 
 use super::cost::BpfStats;
-use super::event::{Event, PanicNotice};
+use super::event::{BatchSender, Event, PanicNotice};
 use super::replay::MAX_BATCH;
 
 /// Batches are cut at least this often while events flow (fewer, larger messages).
@@ -81,6 +81,7 @@ impl Drop for Live {
 }
 
 fn trace(session: &mut Session, tx: &SyncSender<Event>) {
+    let batches = BatchSender::new(tx.clone());
     let stats = BpfStats::enable();
     if let Err(why) = &stats {
         let _ = tx.send(Event::CostUnavailable(why.clone()));
@@ -94,7 +95,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
         if pending.len() >= MAX_BATCH || last_send.elapsed() >= due {
             let events = std::mem::take(&mut pending);
             // The receiver is gone: the UI quit.
-            if tx.send(Event::Batch { events, clock_ns: monotonic_ns() }).is_err() {
+            if !batches.send(events, monotonic_ns()) {
                 return Ok(Flow::Stop);
             }
             last_send = Instant::now();
@@ -113,7 +114,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
         }
         Ok(Flow::Continue)
     });
-    let _ = tx.send(Event::Batch { events: pending, clock_ns: monotonic_ns() });
+    let _ = batches.send(pending, monotonic_ns());
     if let Ok(c) = session.counters() {
         let _ = tx.send(Event::Lost(LostEvents { total: c.total_dropped(), per_cpu: c.dropped.clone(), known: true }));
     }

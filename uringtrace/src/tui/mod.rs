@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod cost;
+pub mod detail;
 pub mod event;
 pub mod format;
 pub mod history;
@@ -23,6 +24,7 @@ pub mod live;
 pub mod replay;
 pub mod run;
 pub mod snapshot;
+pub mod sort;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -22,7 +22,7 @@ use crate::analyzer::AnalyzerConfig;
 use crate::recording::{ReadStatus, Reader, RecordingError};
 
 use super::app::{App, Source, Speed, Step};
-use super::event::{Event, PanicNotice, TICK};
+use super::event::{BatchSender, Event, PanicNotice, TICK};
 use super::theme::Theme;
 
 /// Most events in one batch: bounds the channel's memory and keeps keys responsive.
@@ -185,16 +185,18 @@ pub fn spawn<R: Read + Send + 'static>(
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("top-replay".into()).spawn(move || {
         let _notice = PanicNotice::new(tx.clone(), "replay");
-        if let Err(e) = pace(slicer, speed, &ctl, &tx) {
+        let batches = BatchSender::new(tx.clone());
+        if let Err(e) = pace(slicer, speed, &ctl, &batches) {
             let _ = tx.send(Event::Failed(format!("replay: {e}")));
         }
     })
 }
 
-fn pace<R: Read>(mut s: Slicer<R>, speed: Speed, ctl: &Control, tx: &SyncSender<Event>) -> Result<(), RecordingError> {
+fn pace<R: Read>(mut s: Slicer<R>, speed: Speed, ctl: &Control, batches: &BatchSender) -> Result<(), RecordingError> {
+    let tx = batches.events();
     // Wall time and trace time pacing counts from; reset by every pause.
     let mut base: Option<(Instant, u64)> = None;
-    let send = |events: Vec<RawEvent>, clock_ns: u64| tx.send(Event::Batch { events, clock_ns }).is_ok();
+    let send = |events: Vec<RawEvent>, clock_ns: u64| batches.send(events, clock_ns);
     while !ctl.stop.load(Ordering::Relaxed) {
         if s.is_done() {
             let (lost, end_ns, reason) = s.finish();

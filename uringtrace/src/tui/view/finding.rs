@@ -11,7 +11,7 @@ use crate::analyzer::finding::Finding;
 use crate::analyzer::render::table;
 use crate::analyzer::rules;
 use crate::tui::app::App;
-use crate::tui::format::{elapsed, who};
+use crate::tui::format::{human_ns, who};
 use crate::tui::theme::Theme;
 
 use super::main_screen::{occurrences, severity_tag};
@@ -54,21 +54,23 @@ fn wrapped(out: &mut Vec<Line<'static>>, s: &str, style: Style, width: usize, in
 /// count is what scrolling needs).
 pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    let mut head = vec![
+    out.push(Line::from(vec![
         Span::styled(format!("{} ", severity_tag(f.severity)), t.severity(f.severity)),
         Span::styled(f.rule.clone(), t.value()),
-    ];
+        Span::styled(format!("  seen {}×", occurrences(f)), t.label()),
+    ]));
+    let mut who_line = Vec::new();
     if f.pid != 0 {
-        head.push(Span::styled("  pid ", t.label()));
-        head.push(Span::raw(who(f.pid, &f.comm)));
+        who_line.push(Span::styled("pid ", t.label()));
+        who_line.push(Span::raw(who(f.pid, &f.comm)));
     }
     if !f.ring.is_empty() {
-        head.push(Span::styled("  ring ", t.label()));
-        head.push(Span::raw(f.ring.clone()));
+        who_line.push(Span::styled("  ring ", t.label()));
+        who_line.push(Span::raw(f.ring.clone()));
     }
-    head.push(Span::styled("  seen ", t.label()));
-    head.push(Span::raw(format!("{}×", occurrences(f))));
-    out.push(Line::from(head));
+    if !who_line.is_empty() {
+        out.push(Line::from(who_line));
+    }
     wrapped(&mut out, &f.message, Style::new(), width, 2);
     if f.inconclusive {
         out.push(Line::styled("inconclusive: events were lost, a problem may hide in them", t.error()));
@@ -85,7 +87,7 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
         if ev.last_ns > ev.first_ns {
             out.push(Line::from(vec![
                 Span::styled("  span: ".to_string(), t.label()),
-                Span::raw(elapsed(ev.last_ns - ev.first_ns)),
+                Span::raw(human_ns(ev.last_ns - ev.first_ns)),
             ]));
         }
         if !ev.requests.is_empty() {

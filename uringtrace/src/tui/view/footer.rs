@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::tui::app::{App, Screen};
+use crate::tui::app::{App, Screen, Status};
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = app.theme;
@@ -33,6 +33,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(" step ", t.label()));
         spans.push(Span::styled(".", t.key()));
         spans.push(Span::styled(" one event", t.label()));
+    }
+    if let Status::Ended(why) = &app.status {
+        spans.push(Span::styled(format!("  {why}"), t.label()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

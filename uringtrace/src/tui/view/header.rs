@@ -21,14 +21,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled(unknown(&app.env.kernel_release), t.value()),
         Span::raw("  "),
     ];
-    match &app.source {
-        Source::Live => first.push(Span::styled("LIVE", t.ok())),
-        Source::Replay { speed, .. } => first.push(Span::styled(format!("REPLAY {}", speed.label()), t.title())),
-    }
-    first.push(Span::styled("  running ", t.label()));
-    first.push(Span::styled(elapsed(s.running_ns), t.value()));
-    if let Status::Ended(why) = &app.status {
-        first.push(Span::styled(format!("  {why}"), t.label()));
+    let mode = match &app.source {
+        Source::Live => Span::styled("LIVE", t.ok()),
+        Source::Replay { speed, .. } => Span::styled(format!("REPLAY {}", speed.label()), t.title()),
+    };
+    first.push(mode);
+    first.push(Span::styled(format!(" {}", elapsed(s.running_ns)), t.value()));
+    if let Status::Ended(_) = &app.status {
+        // The reason is in the footer; here one word, so it fits 80 columns.
+        let word = if app.is_replay() { "  finished" } else { "  stopped" };
+        first.push(Span::styled(word, t.paused()));
     }
     if app.paused {
         first.push(Span::raw("  "));
@@ -44,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled(count(s.events), t.value()),
         Span::styled("  lost ", t.label()),
         Span::styled(lost_text, t.lost(lost.total, lost.known)),
-        Span::styled("  BPF cost ", t.label()),
+        Span::styled("  BPF ", t.label()),
         Span::styled(cost_text(&app.cost), t.value()),
     ];
     let errors = s.findings.iter().filter(|f| f.severity == Severity::Error).count();

@@ -14,7 +14,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("p", "pause / resume (live: freeze the view)"),
     ("n  .", "paused replay: step one batch / one event"),
     ("s  S", "sort by the next column / reverse the order"),
-    ("/", "filter rings by pid, comm or ring (Enter applies, Esc clears)"),
+    ("/", "filter by pid, comm or ring (Enter applies, Esc clears)"),
     ("Tab  h l ← →", "switch pane; on a ring: switch tab"),
     ("j k ↑ ↓", "move the selection, or scroll"),
     ("PgUp PgDn g G", "page, top, bottom"),

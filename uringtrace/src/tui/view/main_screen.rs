@@ -98,6 +98,12 @@ fn draw_rings(frame: &mut Frame, area: Rect, app: &App) {
     let inner_w = area.width.saturating_sub(2);
     let (cols, full_ring) = ring_columns(inner_w);
     let mut header = vec![Cell::from(" ")];
+    // The process column takes what the others leave (its constraint is a minimum).
+    let others: u16 = cols.iter().filter(|(c, _)| *c != Column::Process).map(|(_, w)| w + 1).sum();
+    let cols: Vec<(Column, u16)> = cols
+        .into_iter()
+        .map(|(c, w)| if c == Column::Process { (c, w.max(inner_w.saturating_sub(others + 2))) } else { (c, w) })
+        .collect();
     for &(c, w) in &cols {
         let mut h = c.header().to_string();
         if c == app.ui.sort {

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use crate::tui::app::{App, RingTab};
 use crate::tui::format::{bar, count, elapsed, fit, human_ns, sparkline, who};
-use crate::tui::snapshot::{chain_links, MemberRole, RingDetail};
+use crate::tui::detail::{chain_links, MemberRole, RingDetail};
 use crate::tui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -39,7 +39,7 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 fn summary_lines(d: &RingDetail, t: Theme) -> Vec<Line<'static>> {
     let kv = |k: &str, v: String, style: Style| vec![Span::styled(format!("  {k} "), t.label()), Span::styled(v, style)];
     let mut first = vec![Span::styled(format!(" ring {}", d.ring), t.title())];
-    first.extend(kv("", who(d.pid, &d.comm), t.value()));
+    first.extend(kv("pid", who(d.pid, &d.comm), t.value()));
     first.extend(kv("fd", or_dash(d.fd), t.value()));
     first.extend(kv("sq/cq", format!("{}/{}", or_dash(d.sq_entries), or_dash(d.cq_entries)), t.value()));
     first.extend(kv("flags", if d.flags.is_empty() { "-".into() } else { d.flags.clone() }, t.value()));
@@ -63,8 +63,17 @@ fn block(title: &str, t: Theme) -> Block<'static> {
 fn draw_overview(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
     let ops_h = (d.ops.len().max(1) as u16 + 3).min(area.height.saturating_sub(8).max(4));
     let sq_h = if d.sqpoll.is_some() { 3 } else { 0 };
-    let [ops, occ, sq] =
-        Layout::vertical([Constraint::Length(ops_h), Constraint::Length(5), Constraint::Length(sq_h)]).areas(area);
+    let [ops, occ, sq, rest] = Layout::vertical([
+        Constraint::Length(ops_h),
+        Constraint::Length(5),
+        Constraint::Length(sq_h),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    // A tall terminal has room for the chains too (the Link chains tab has them all).
+    if rest.height >= 7 && !d.chains.is_empty() {
+        draw_chains(frame, rest, d, 0, t);
+    }
     draw_ops(frame, ops, d, t);
     draw_occupancy(frame, occ, d, t);
     if let Some(s) = &d.sqpoll {
@@ -179,11 +188,12 @@ pub fn chain_lines(d: &RingDetail, t: Theme) -> Vec<Line<'static>> {
         out.push(Line::from(head));
         let op_w = c.members.iter().map(|m| m.opcode.len()).max().unwrap_or(0).max(6);
         let n = c.members.len();
+        let mixed = chain_links(c) == "soft and hard links";
         for (i, m) in c.members.iter().enumerate() {
             let branch = if i + 1 == n { "└─" } else { "├─" };
-            let link = if i + 1 == n { "    " } else if m.hard { "hard" } else { "soft" };
+            let hard = if mixed && m.hard && i + 1 < n { "  (hard link)" } else { "" };
             let text = format!(
-                "   {branch} {:>2} {:<op_w$} {:<10} {:<12} {:<10} {link}",
+                "   {branch} {:>2} {:<op_w$} {:<10} {:<11} {}{hard}",
                 i + 1,
                 m.opcode,
                 format!("{:#x}", m.user_data),

@@ -92,6 +92,7 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
             )]
         }
         Observation::ChainDone(c) => chain_findings(st, c),
+        Observation::RingRetired(ring) => vec![overflow_finding(st, ring)],
         Observation::MultishotEnded { ev, intermediate, opcode } => {
             let cause = match ev.res {
                 -105 => "the provided-buffer ring ran empty (-ENOBUFS)".to_string(),
@@ -441,34 +442,8 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
         out.extend(chain_findings(st, c).into_iter().filter(|f| f.rule == "link-chain-broken"));
     }
 
-    for ring in st.rings.values() {
-        if ring.overflowed > 0 {
-            let first = ring.first_overflow_ns.unwrap_or(0);
-            let msg = format!(
-                "{} CQEs did not fit in the CQ ring{} and went to the overflow list",
-                ring.overflowed,
-                ring.cq_entries.map(|n| format!(" ({n} entries)")).unwrap_or_default()
-            );
-            let mut f = facts(&[
-                ("overflowed", ring.overflowed.to_string()),
-                ("completed", ring.completed.to_string()),
-                ("overflow_span", ms(ring.last_overflow_ns.saturating_sub(first))),
-            ]);
-            if let Some(n) = ring.cq_entries {
-                f.push(("cq_entries".into(), n.to_string()));
-            }
-            let uds: Vec<String> = ring.overflow_user_data.iter().map(|u| format!("{u:#x}")).collect();
-            f.push(("first_overflowed_user_data".into(), uds.join(",")));
-            out.push(finding(
-                st,
-                "cq-overflow",
-                ring.tgid,
-                ring.ctx,
-                msg,
-                "reap CQEs before submitting more than the CQ can hold, or enlarge it with IORING_SETUP_CQSIZE",
-                Evidence { requests: vec![], facts: f, first_ns: first, last_ns: ring.last_overflow_ns },
-            ));
-        }
+    for ring in st.rings.values().filter(|r| r.overflowed > 0) {
+        out.push(overflow_finding(st, ring));
     }
 
     // SQPOLL: SQEs published, thread asleep, nobody woke it.
@@ -637,6 +612,35 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
     }
     let _ = Role::Submitter;
     out
+}
+
+/// cq-overflow for one ring.
+fn overflow_finding(st: &State, ring: &super::state::Ring) -> Finding {
+    let first = ring.first_overflow_ns.unwrap_or(0);
+    let msg = format!(
+        "{} CQEs did not fit in the CQ ring{} and went to the overflow list",
+        ring.overflowed,
+        ring.cq_entries.map(|n| format!(" ({n} entries)")).unwrap_or_default()
+    );
+    let mut f = facts(&[
+        ("overflowed", ring.overflowed.to_string()),
+        ("completed", ring.completed.to_string()),
+        ("overflow_span", ms(ring.last_overflow_ns.saturating_sub(first))),
+    ]);
+    if let Some(n) = ring.cq_entries {
+        f.push(("cq_entries".into(), n.to_string()));
+    }
+    let uds: Vec<String> = ring.overflow_user_data.iter().map(|u| format!("{u:#x}")).collect();
+    f.push(("first_overflowed_user_data".into(), uds.join(",")));
+    finding(
+        st,
+        "cq-overflow",
+        ring.tgid,
+        ring.ctx,
+        msg,
+        "reap CQEs before submitting more than the CQ can hold, or enlarge it with IORING_SETUP_CQSIZE",
+        Evidence { requests: vec![], facts: f, first_ns: first, last_ns: ring.last_overflow_ns },
+    )
 }
 
 /// A chain follower that cannot start before an earlier member completes.

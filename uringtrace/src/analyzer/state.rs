@@ -179,6 +179,8 @@ pub enum Observation {
     NoBufs { ev: RawEvent, opcode: u8 },
     UnsatisfiableWait { ev: RawEvent, in_flight: u64, ready: u64 },
     DroppedCqe(RawEvent),
+    /// A ring whose ctx address was reused by a new ring, with what it showed.
+    RingRetired(Box<Ring>),
     /// A request completed at least `slow_ns` after it could start (its submission,
     /// or its chain predecessor's completion).
     SlowCompletion { req: Request, chain: Option<Chain>, start_ns: u64, done_ns: u64, res: i32 },
@@ -295,7 +297,16 @@ impl State {
         }
     }
 
+    /// A ctx address is reused after a ring is freed: a create for a known ctx starts
+    /// a new ring. What the old one showed is kept as findings (its overflow) first.
     fn on_create(&mut self, ev: &RawEvent) {
+        if let Some(old) = self.rings.remove(&ev.ctx) {
+            if old.overflowed > 0 {
+                self.observations.push(Observation::RingRetired(Box::new(old)));
+            }
+            self.chains.retain(|_, c| c.ctx != ev.ctx);
+            self.samples.retain(|k, _| k.0 != ev.tgid || Some(k.1 as i32) != Some(ev.args[0] as i32));
+        }
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.tgid = ev.tgid;
         ring.fd = Some(ev.args[0] as i32);

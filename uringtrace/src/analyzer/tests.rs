@@ -211,3 +211,21 @@ fn memory_is_bounded_by_what_is_in_flight() {
     assert!(st.chains.len() <= 1, "{} chains kept", st.chains.len());
     assert!(st.rings[&CTX].inflight.len() <= 1);
 }
+
+#[test]
+fn a_reused_ctx_address_starts_a_new_ring_and_keeps_the_old_findings() {
+    let r = run(&[
+        create(1),
+        submit(10, R[0], 1, 0, 0),
+        RawEvent { user_data: 1, aux: 0xffff_0000, ..ev(EventKind::CqeOverflow, 20) },
+        // The ring is freed; a new ring (another process) gets the same ctx address.
+        RawEvent { tgid: 200, pid: 200, ..create(30) },
+        RawEvent { tgid: 200, pid: 200, ..submit(40, R[1], 9, 0, 0) },
+        RawEvent { tgid: 200, pid: 200, ..complete(50, R[1], 9, 0) },
+    ]);
+    assert_eq!(r.rings.len(), 1);
+    let ring = &r.rings[0];
+    assert_eq!((ring.pid, ring.submitted, ring.completed, ring.overflowed), (200, 1, 1, 0));
+    let f: Vec<_> = r.findings.iter().map(|f| (f.rule.as_str(), f.pid)).collect();
+    assert_eq!(f, [("cq-overflow", PID)]);
+}

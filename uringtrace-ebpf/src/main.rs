@@ -241,29 +241,9 @@ fn base_event(kind: EventKind, pid_tgid: u64) -> RawEvent {
 /// The io_uring tracepoints and io_uring_enter: filtered by process (or by ring).
 #[inline(always)]
 fn handle_io_uring(ctx: &TracePointContext, kind: EventKind) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    let mut ev = base_event(kind, pid_tgid);
+    let mut ev = base_event(kind, bpf_get_current_pid_tgid());
     fill(ctx, kind, &mut ev);
-    if !tgid_traced(tgid) {
-        // A ring of a traced process can post from a foreign context (MSG_RING).
-        let via_ring = tgid != cfg_u32(&CONFIG.self_tgid)
-            && ev.ctx != 0
-            // SAFETY: presence test only.
-            && unsafe { CTXS.get(&ev.ctx).is_some() };
-        if !via_ring {
-            count(Counter::Filtered);
-            return;
-        }
-    } else if cfg_u32(&CONFIG.filter_enabled) != 0
-        && ev.ctx != 0
-        && matches!(kind, EventKind::Create | EventKind::Submit)
-        // SAFETY: presence test only.
-        && unsafe { CTXS.get(&ev.ctx).is_none() }
-    {
-        let _ = CTXS.insert(&ev.ctx, &tgid, 0);
-    }
-    emit(&ev);
+    finish_io_uring(&mut ev);
 }
 
 macro_rules! io_uring_programs {
@@ -418,7 +398,7 @@ fn btf_spec(s: &FieldSpec) -> FieldSpec {
     unsafe { core::ptr::read_volatile(s) }
 }
 
-/// Emits an io_uring event built by a tp_btf program, after the process filter.
+/// Emits an io_uring event after the process filter (classic and tp_btf programs).
 #[inline(always)]
 fn finish_io_uring(ev: &mut RawEvent) {
     let tgid = ev.tgid;
@@ -431,7 +411,7 @@ fn finish_io_uring(ev: &mut RawEvent) {
             count(Counter::Filtered);
             return;
         }
-    } else if ev.kind == EventKind::Submit as u16
+    } else if (ev.kind == EventKind::Submit as u16 || ev.kind == EventKind::Create as u16)
         && cfg_u32(&CONFIG.filter_enabled) != 0
         && ev.ctx != 0
         // SAFETY: presence test only.

@@ -17,6 +17,20 @@ pub struct Environment {
     pub tool_version: String,
 }
 
+impl Environment {
+    /// The environment a recording was made in (`source` = its path).
+    pub fn from_header(h: &crate::recording::Header, source: &str) -> Environment {
+        Environment {
+            kernel_release: h.kernel_release.clone(),
+            host: h.host.clone(),
+            source: source.to_string(),
+            io_uring_disabled: String::new(),
+            degraded: h.degraded.clone(),
+            tool_version: h.tool_version.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RingSummary {
     /// `struct io_ring_ctx *` as hex.

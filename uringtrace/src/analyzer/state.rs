@@ -57,6 +57,21 @@ pub struct Member {
     pub cancelled: bool,
 }
 
+impl Member {
+    fn of(r: &Request) -> Member {
+        Member {
+            req: r.req,
+            user_data: r.user_data,
+            opcode: r.opcode,
+            hard: r.flags & IOSQE_IO_HARDLINK != 0,
+            submit_ns: r.submit_ns,
+            res: None,
+            complete_ns: None,
+            cancelled: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Chain {
     pub id: ChainId,
@@ -318,16 +333,7 @@ impl State {
     fn new_chain(&mut self, ctx: u64, r: &Request) -> ChainId {
         let id = self.next_chain;
         self.next_chain += 1;
-        let member = Member {
-            req: r.req,
-            user_data: r.user_data,
-            opcode: r.opcode,
-            hard: r.flags & IOSQE_IO_HARDLINK != 0,
-            submit_ns: r.submit_ns,
-            res: None,
-            complete_ns: None,
-            cancelled: false,
-        };
+        let member = Member::of(r);
         self.chains.insert(
             id,
             Chain {
@@ -435,16 +441,7 @@ impl State {
         r.chain = Some(id);
         let r = r.clone();
         let Some(chain) = self.chains.get_mut(&id) else { return };
-        chain.members.push(Member {
-            req: r.req,
-            user_data: r.user_data,
-            opcode: r.opcode,
-            hard: r.flags & IOSQE_IO_HARDLINK != 0,
-            submit_ns: r.submit_ns,
-            res: None,
-            complete_ns: None,
-            cancelled: false,
-        });
+        chain.members.push(Member::of(&r));
         if !r.links() {
             chain.closed = true;
             if ring.open_chain == Some(id) {

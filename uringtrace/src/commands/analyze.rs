@@ -14,15 +14,7 @@ use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 /// Replays a recording through the analyzer.
 pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
     let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let h = reader.header().clone();
-    let env = Environment {
-        kernel_release: h.kernel_release.clone(),
-        host: h.host.clone(),
-        source: path.display().to_string(),
-        io_uring_disabled: String::new(),
-        degraded: h.degraded.clone(),
-        tool_version: h.tool_version.clone(),
-    };
+    let env = Environment::from_header(reader.header(), &path.display().to_string());
     let mut an = Analyzer::new(cfg, env);
     while let Some(ev) = reader.next_event().with_context(|| format!("reading {}", path.display()))? {
         an.push(ev);

@@ -102,15 +102,7 @@ impl<R: Read> Slicer<R> {
 
 /// The environment a recording was made in.
 pub fn environment(reader: &Reader<impl Read>, path: &Path) -> Environment {
-    let h = reader.header();
-    Environment {
-        kernel_release: h.kernel_release.clone(),
-        host: h.host.clone(),
-        source: path.display().to_string(),
-        io_uring_disabled: String::new(),
-        degraded: h.degraded.clone(),
-        tool_version: h.tool_version.clone(),
-    }
+    Environment::from_header(reader.header(), &path.display().to_string())
 }
 
 /// Opens a recording: the App that will show it, and the slicer that feeds it.

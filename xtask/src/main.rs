@@ -105,6 +105,17 @@ fn main() -> anyhow::Result<()> {
             build_release()?;
             let results = matrix::run(&kernels, &bin("uringtrace"), &bin("uringtrace-workload"), &root())?;
             matrix::print_table(&results);
+            if kernels.is_empty() {
+                let rules = Command::new(bin("uringtrace")).args(["rules", "--format", "json"]).output()?;
+                let rules: serde_json::Value = serde_json::from_slice(&rules.stdout).context("uringtrace rules")?;
+                let detectors: Vec<String> = rules
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|r| r["rule"].as_str()).filter(|s| !s.starts_with("budget-")).map(String::from).collect())
+                    .unwrap_or_default();
+                let table = matrix::compat_markdown(&results, &detectors);
+                matrix::update_readme(&root().join("README.md"), &table)?;
+                println!("\n{table}\nkernel-matrix: README.md compatibility table updated");
+            }
             if results.iter().any(|r| !r.passed) {
                 bail!("kernel matrix failed");
             }

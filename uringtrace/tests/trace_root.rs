@@ -202,7 +202,7 @@ fn sigterm_stops_cleanly_and_detaches() {
     let Some(_g) = require_root("sigterm_stops_cleanly_and_detaches") else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.utr");
-    let mut child = Command::new(UT)
+    let child = Command::new(UT)
         .args(["record", "-q", "-o"])
         .arg(&path)
         .stderr(std::process::Stdio::piped())

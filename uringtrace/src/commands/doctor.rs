@@ -63,7 +63,10 @@ pub fn gather() -> DoctorReport {
     } else {
         match Tracefs::find() {
             Some(root) => (Ok(Tracefs::at(root)), false),
-            None => (Err("not mounted (uringtrace mounts it when run as root)".into()), false),
+            None => match Tracefs::mount_point() {
+                Some(p) => (Err(format!("mounted at {}, but not readable by this user (needs root)", p.display())), false),
+                None => (Err("not mounted (uringtrace mounts it when run as root)".into()), false),
+            },
         }
     };
     let events = match &tracefs {

@@ -17,14 +17,21 @@ use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
 pub enum SessionError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("cannot start {command:?}: {source}")]
-    Spawn {
-        command: String,
-        #[source]
-        source: io::Error,
-    },
+    // Not `source`: thiserror would chain the raw errno text after ours.
+    #[error("cannot start {command:?}: {}", describe_spawn_error(error))]
+    Spawn { command: String, error: io::Error },
     #[error("installing the signal handler failed: {0}")]
     Signal(#[source] io::Error),
+}
+
+/// Words, not errno numbers, for why a command could not start.
+fn describe_spawn_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => "no such command (check the name and PATH)".into(),
+        Some(libc::EACCES) => "permission denied (is it executable?)".into(),
+        Some(libc::ENOEXEC) => "not an executable format".into(),
+        _ => e.kind().to_string(),
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -236,7 +243,7 @@ fn pipe() -> io::Result<(i32, i32)> {
 /// `perf record -- CMD`). Exec failures (no such command) come back as errors.
 fn spawn_traced(command: &[String], tracer: &mut Tracer) -> Result<TracedChild, SessionError> {
     use std::ffi::CString;
-    let spawn_err = |source| SessionError::Spawn { command: command.join(" "), source };
+    let spawn_err = |error| SessionError::Spawn { command: command.join(" "), error };
     let argv: Vec<CString> = command
         .iter()
         .map(|a| CString::new(a.as_bytes()))

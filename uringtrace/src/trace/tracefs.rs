@@ -46,6 +46,17 @@ impl Tracefs {
             .find(|p| p.join("events").is_dir())
     }
 
+    /// Where tracefs is mounted according to /proc/self/mounts, readable or not
+    /// (it is mode 0700: other users see an empty directory).
+    pub fn mount_point() -> Option<PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        mounts.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+            (fstype == "tracefs").then(|| PathBuf::from(dir))
+        })
+    }
+
     pub fn at(root: impl Into<PathBuf>) -> Tracefs {
         Tracefs { root: root.into(), mounted_by_us: false }
     }

@@ -169,8 +169,10 @@ cat /out/doctor.txt
 for s in $SCENARIOS; do
   args=$s
   [ "$s" = nop-storm ] && args="nop-storm --count $NOPS"
-  uringtrace record -q -o /out/$s.utr -- uringtrace-workload $args > /out/$s.json 2> /out/$s.err
-  echo "MATRIX-RECORD $s exit=$?"
+  timeout 120 uringtrace record -q -o /out/$s.utr -- uringtrace-workload $args > /out/$s.json 2> /out/$s.err
+  rc=$?
+  echo "MATRIX-RECORD $s exit=$rc"
+  if [ $rc -ge 124 ]; then echo "MATRIX-HUNG $s"; ps; cat /out/$s.err; fi
 done
 tar czf /tmp/out.tgz -C /out .
 base64 /tmp/out.tgz > /dev/ttyS1
@@ -232,7 +234,7 @@ fn boot(vmlinuz: &Path, initrd: &Path, work: &Path) -> anyhow::Result<(String, P
     let _ = fs::remove_file(&data);
     let _ = fs::remove_file(&console);
     Command::new("timeout")
-        .args(["600", "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2G", "-smp", "2"])
+        .args(["900", "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2G", "-smp", "2"])
         .args(["-display", "none", "-monitor", "none", "-no-reboot", "-serial"])
         .arg(format!("file:{}", console.display()))
         .arg("-serial")
@@ -291,6 +293,11 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
     for (scenario, rules) in SCENARIOS {
         let rec = dir.join(format!("{scenario}.utr"));
         let exit_ok = console.contains(&format!("MATRIX-RECORD {scenario} exit=0"));
+        if console.contains(&format!("MATRIX-HUNG {scenario}")) {
+            r.notes.push(format!("{scenario}: recording did not finish within 120 s (see console.txt)"));
+            r.passed = false;
+            continue;
+        }
         if !exit_ok {
             // The workload exits non-zero when the kernel lacks the feature (e.g. buffer
             // rings before 5.19): not a uringtrace failure, but say so.

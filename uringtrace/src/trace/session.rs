@@ -162,11 +162,17 @@ impl Session {
         }
     }
 
+    /// Drains what is already in the ring buffer. Bounded in time: on a busy host-wide
+    /// trace events never stop arriving, and stopping must not wait for a quiet moment.
     fn final_drain(&mut self, sink: &mut impl FnMut(&[RawEvent], &Tracer) -> io::Result<Flow>) -> io::Result<()> {
         let mut batch = Vec::new();
-        while self.tracer.drain(&mut batch) > 0 {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.tracer.drain(&mut batch) > 0 && Instant::now() < deadline {
             sink(&batch, &self.tracer)?;
             batch.clear();
+        }
+        if !batch.is_empty() {
+            sink(&batch, &self.tracer)?;
         }
         Ok(())
     }

@@ -87,12 +87,12 @@ fn main() -> anyhow::Result<()> {
                 .args(["record", "-o", "demo.utr", "--"])
                 .arg(bin("uringtrace-workload"))
                 .arg("all"))?;
-            eprintln!("xtask: recorded demo.utr; first events:");
-            let out = Command::new(&ut).args(["dump", "demo.utr"]).current_dir(root()).output()?;
-            for line in String::from_utf8_lossy(&out.stdout).lines().take(25) {
-                println!("{line}");
-            }
-            eprintln!("xtask: read it all with: ./target/release/uringtrace dump demo.utr | less");
+            eprintln!("xtask: recorded demo.utr; its diagnosis:");
+            // The findings of every scenario, from the recording (exit code ignored:
+            // the demo's scenarios are there to produce findings).
+            let _ = Command::new(&ut).args(["diagnose", "--input", "demo.utr"]).current_dir(root()).status();
+            eprintln!("xtask: every event: ./target/release/uringtrace dump demo.utr | less");
+            eprintln!("xtask: live view:   ./target/release/uringtrace top --replay demo.utr");
             Ok(())
         }
         Cmd::Test { args } => {

@@ -113,3 +113,18 @@ fn junit_lists_every_rule() {
     }
     assert!(xml.contains("<failure"));
 }
+
+/// Every scenario in one process, one after another: rings, fds and ctx addresses are
+/// reused, and conditions that come and go (an SQ ring nobody wakes, then closed) must
+/// still be reported. Every rule but cqe-dropped (needs a kernel allocation failure).
+#[test]
+fn all_scenarios_in_one_process_give_every_rule() {
+    let report = analyze_file(&fixture("all"), AnalyzerConfig::default()).unwrap();
+    let got: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+    for r in uringtrace::analyzer::rules::RULES {
+        if r.slug == "cqe-dropped" || r.slug.starts_with("budget-") {
+            continue;
+        }
+        assert!(got.contains(r.slug), "{} missing from {got:?}", r.slug);
+    }
+}

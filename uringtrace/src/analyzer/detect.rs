@@ -6,7 +6,7 @@ use uringtrace_common::Role;
 
 use super::finding::{Evidence, Finding, RequestEvidence};
 use super::rules::rule;
-use super::state::{Chain, Observation, Request, State};
+use super::state::{Chain, Observation, Request, RingSamples, State};
 use super::AnalyzerConfig;
 use crate::names::{opcode_name, result_name, sqe_flags};
 
@@ -93,6 +93,10 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         }
         Observation::ChainDone(c) => chain_findings(st, c),
         Observation::RingRetired(ring) => vec![overflow_finding(st, ring)],
+        Observation::MissedWakeup { tgid, fd, samples, thread_state } => {
+            missed_wakeup_finding(st, *tgid, *fd, samples, thread_state).into_iter().collect()
+        }
+        Observation::IdleSpin { tgid, fd, samples } => idle_spin_finding(st, *tgid, *fd, samples).into_iter().collect(),
         Observation::MultishotEnded { ev, intermediate, opcode } => {
             let cause = match ev.res {
                 -105 => "the provided-buffer ring ran empty (-ENOBUFS)".to_string(),
@@ -446,91 +450,9 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
         out.push(overflow_finding(st, ring));
     }
 
-    // SQPOLL: SQEs published, thread asleep, nobody woke it.
-    let mut stuck_rings = HashSet::new();
-    for (&(tgid, fd), s) in &st.samples {
-        let (Some(since), Some(last)) = (s.pending_since_ns, s.last.as_ref()) else { continue };
-        let sq_tid = last.aux as u32;
-        if sq_tid == 0 || last.ts_ns.saturating_sub(since) < cfg.missed_wakeup_ns {
-            continue;
-        }
-        let thread = st.threads.get(&sq_tid);
-        if thread.is_some_and(|t| t.state == "running" || t.state == "woken") {
-            continue;
-        }
-        let ctx = st.ring_by_fd(tgid, fd).unwrap_or(0);
-        stuck_rings.insert((tgid, fd));
-        let msg = format!(
-            "{} SQEs have waited {} in the SQ ring (fd {fd}) while its SQPOLL thread {sq_tid} sleeps; \
-             no io_uring_enter(IORING_ENTER_SQ_WAKEUP) followed",
-            s.pending_sqes,
-            ms(last.ts_ns.saturating_sub(since))
-        );
-        let e = Evidence {
-            requests: vec![],
-            facts: facts(&[
-                ("sq_head", last.args[1].to_string()),
-                ("sq_tail", last.args[2].to_string()),
-                ("pending_sqes", s.pending_sqes.to_string()),
-                ("sqpoll_thread", sq_tid.to_string()),
-                ("thread_state", thread.map_or("asleep (no scheduler events)", |t| t.state).to_string()),
-                ("ring_fd", fd.to_string()),
-            ]),
-            first_ns: since,
-            last_ns: last.ts_ns,
-        };
-        out.push(finding(
-            st,
-            "sqpoll-missed-wakeup",
-            tgid,
-            ctx,
-            msg,
-            "after publishing the SQ tail, check IORING_SQ_NEED_WAKEUP in sq_flags and call io_uring_enter with IORING_ENTER_SQ_WAKEUP (liburing's io_uring_submit does this)",
-            e,
-        ));
-    }
-
-    // SQPOLL idle spin, from fdinfo's SqTotalTime/SqWorkTime (6.9+).
-    for (&(tgid, fd), s) in &st.samples {
-        let (Some(a), Some(b)) = (s.first.as_ref(), s.last.as_ref()) else { continue };
-        if b.aux == 0 {
-            continue;
-        }
-        let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
-        let total_us = b.aux2.saturating_sub(a.aux2);
-        let work_us = b.user_data.saturating_sub(a.user_data);
-        if wall_us < cfg.idle_spin_min_ns / 1000 || total_us * 2 < wall_us || work_us * 20 > total_us {
-            continue;
-        }
-        let msg = format!(
-            "SQPOLL thread {} ran {:.0}% of the last {} with no work ({} µs of {} µs busy)",
-            b.aux,
-            100.0 * total_us as f64 / wall_us.max(1) as f64,
-            ms(wall_us * 1000),
-            work_us,
-            total_us
-        );
-        let e = Evidence {
-            requests: vec![],
-            facts: facts(&[
-                ("sq_total_time_us", total_us.to_string()),
-                ("sq_work_time_us", work_us.to_string()),
-                ("window", ms(wall_us * 1000)),
-                ("ring_fd", fd.to_string()),
-            ]),
-            first_ns: a.ts_ns,
-            last_ns: b.ts_ns,
-        };
-        out.push(finding(
-            st,
-            "sqpoll-idle-spin",
-            tgid,
-            st.ring_by_fd(tgid, fd).unwrap_or(0),
-            msg,
-            "lower sq_thread_idle (io_uring_params.sq_thread_idle, in ms) so the thread sleeps when idle, or drop SQPOLL for bursty work",
-            e,
-        ));
-    }
+    // Rings whose SQEs nobody picks up: their in-flight requests are explained.
+    let stuck_rings: HashSet<(u32, u32)> =
+        st.samples.iter().filter(|(_, s)| s.missed_reported && s.pending_since_ns.is_some()).map(|(k, _)| *k).collect();
 
     // Requests in flight too long with nothing explaining it.
     for ring in st.rings.values() {
@@ -612,6 +534,76 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
     }
     let _ = Role::Submitter;
     out
+}
+
+/// SQPOLL: SQEs published, thread asleep, nobody woke it.
+fn missed_wakeup_finding(st: &State, tgid: u32, fd: u32, s: &RingSamples, thread_state: &str) -> Option<Finding> {
+    let (since, last) = (s.pending_since_ns?, s.last.as_ref()?);
+    let sq_tid = last.aux as u32;
+    let msg = format!(
+        "{} SQEs have waited {} in the SQ ring (fd {fd}) while its SQPOLL thread {sq_tid} sleeps; \
+         no io_uring_enter(IORING_ENTER_SQ_WAKEUP) followed",
+        s.pending_sqes,
+        ms(last.ts_ns.saturating_sub(since))
+    );
+    let e = Evidence {
+        requests: vec![],
+        facts: facts(&[
+            ("sq_head", last.args[1].to_string()),
+            ("sq_tail", last.args[2].to_string()),
+            ("pending_sqes", s.pending_sqes.to_string()),
+            ("sqpoll_thread", sq_tid.to_string()),
+            ("thread_state", thread_state.to_string()),
+            ("ring_fd", fd.to_string()),
+        ]),
+        first_ns: since,
+        last_ns: last.ts_ns,
+    };
+    Some(finding(
+        st,
+        "sqpoll-missed-wakeup",
+        tgid,
+        st.ring_by_fd(tgid, fd).unwrap_or(0),
+        msg,
+        "after publishing the SQ tail, check IORING_SQ_NEED_WAKEUP in sq_flags and call io_uring_enter with IORING_ENTER_SQ_WAKEUP (liburing's io_uring_submit does this)",
+        e,
+    ))
+}
+
+/// SQPOLL idle spin, from fdinfo's SqTotalTime/SqWorkTime (6.9+).
+fn idle_spin_finding(st: &State, tgid: u32, fd: u32, s: &RingSamples) -> Option<Finding> {
+    let (a, b) = (s.first.as_ref()?, s.last.as_ref()?);
+    let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
+    let total_us = b.aux2.saturating_sub(a.aux2);
+    let work_us = b.user_data.saturating_sub(a.user_data);
+    let msg = format!(
+        "SQPOLL thread {} ran {:.0}% of {} with no work ({} µs of {} µs busy)",
+        b.aux,
+        100.0 * total_us as f64 / wall_us.max(1) as f64,
+        ms(wall_us * 1000),
+        work_us,
+        total_us
+    );
+    let e = Evidence {
+        requests: vec![],
+        facts: facts(&[
+            ("sq_total_time_us", total_us.to_string()),
+            ("sq_work_time_us", work_us.to_string()),
+            ("window", ms(wall_us * 1000)),
+            ("ring_fd", fd.to_string()),
+        ]),
+        first_ns: a.ts_ns,
+        last_ns: b.ts_ns,
+    };
+    Some(finding(
+        st,
+        "sqpoll-idle-spin",
+        tgid,
+        st.ring_by_fd(tgid, fd).unwrap_or(0),
+        msg,
+        "lower sq_thread_idle (io_uring_params.sq_thread_idle, in ms) so the thread sleeps when idle, or drop SQPOLL for bursty work",
+        e,
+    ))
 }
 
 /// cq-overflow for one ring.

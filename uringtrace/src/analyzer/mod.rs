@@ -92,7 +92,12 @@ pub struct Analyzer {
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig, env: Environment) -> Analyzer {
-        let state = State { slow_ns: cfg.cycle_min_ns.min(cfg.stall_ns), ..State::default() };
+        let state = State {
+            slow_ns: cfg.cycle_min_ns.min(cfg.stall_ns),
+            missed_wakeup_ns: cfg.missed_wakeup_ns,
+            idle_spin_min_ns: cfg.idle_spin_min_ns,
+            ..State::default()
+        };
         Analyzer {
             cfg,
             env,

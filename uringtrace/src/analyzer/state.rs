@@ -102,6 +102,8 @@ impl Chain {
 pub struct Ring {
     pub ctx: u64,
     pub tgid: u32,
+    /// When the create event was seen (0: created before the trace).
+    pub created_ns: u64,
     pub fd: Option<i32>,
     pub sq_entries: Option<u32>,
     pub cq_entries: Option<u32>,
@@ -183,6 +185,9 @@ pub struct RingSamples {
     pub pending_since_ns: Option<u64>,
     pub pending_sqes: u32,
     pub max_pending_sqes: u32,
+    /// This episode of pending SQEs / this ring's idle spin was already reported.
+    pub missed_reported: bool,
+    pub spin_reported: bool,
 }
 
 /// Things that happened and become findings (built in detect.rs).
@@ -196,6 +201,10 @@ pub enum Observation {
     DroppedCqe(RawEvent),
     /// A ring whose ctx address was reused by a new ring, with what it showed.
     RingRetired(Box<Ring>),
+    /// SQEs pending past the threshold while the SQPOLL thread was not running.
+    MissedWakeup { tgid: u32, fd: u32, samples: RingSamples, thread_state: &'static str },
+    /// The SQPOLL thread's fdinfo times show it spinning with no work.
+    IdleSpin { tgid: u32, fd: u32, samples: RingSamples },
     /// A request completed at least `slow_ns` after it could start (its submission,
     /// or its chain predecessor's completion).
     SlowCompletion { req: Request, chain: Option<Chain>, start_ns: u64, done_ns: u64, res: i32 },
@@ -221,6 +230,9 @@ pub struct State {
     pub events: u64,
     /// Completions slower than this become `SlowCompletion` observations.
     pub slow_ns: u64,
+    /// sqpoll-missed-wakeup and sqpoll-idle-spin thresholds (from AnalyzerConfig).
+    pub missed_wakeup_ns: u64,
+    pub idle_spin_min_ns: u64,
 }
 
 impl State {
@@ -237,8 +249,14 @@ impl State {
     }
 
     /// Ring of `tgid` whose fd is `fd`, when the ring was created during the trace.
+    /// The newest ring with that fd: fds are reused after a ring is closed, and no
+    /// event says when a ring goes away.
     pub fn ring_by_fd(&self, tgid: u32, fd: u32) -> Option<u64> {
-        self.rings.values().find(|r| r.tgid == tgid && r.fd == Some(fd as i32)).map(|r| r.ctx)
+        self.rings
+            .values()
+            .filter(|r| r.tgid == tgid && r.fd == Some(fd as i32))
+            .max_by_key(|r| r.created_ns)
+            .map(|r| r.ctx)
     }
 
     pub fn apply(&mut self, ev: &RawEvent) {
@@ -324,6 +342,7 @@ impl State {
         }
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.tgid = ev.tgid;
+        ring.created_ns = ev.ts_ns;
         ring.fd = Some(ev.args[0] as i32);
         ring.sq_entries = Some(ev.args[1]);
         ring.cq_entries = Some(ev.args[2]);
@@ -728,6 +747,10 @@ impl State {
             }
         }
         let s = self.samples.entry((ev.tgid, fd)).or_default();
+        // Another SQPOLL thread behind the same fd: a new ring, a new history.
+        if s.first.is_some_and(|f| f.aux != ev.aux) {
+            *s = RingSamples::default();
+        }
         s.first.get_or_insert(*ev);
         s.last = Some(*ev);
         let pending = tail.wrapping_sub(head);
@@ -735,8 +758,37 @@ impl State {
         s.max_pending_sqes = s.max_pending_sqes.max(pending);
         if pending == 0 {
             s.pending_since_ns = None;
+            s.missed_reported = false;
         } else if s.pending_since_ns.is_none() {
             s.pending_since_ns = Some(ev.ts_ns);
+        }
+        // Judged as samples arrive, not at the end: the ring may be gone by then.
+        let sq_tid = ev.aux as u32;
+        if sq_tid == 0 {
+            return;
+        }
+        let state = self.threads.get(&sq_tid).map_or("asleep (no scheduler events)", |t| t.state);
+        let s = self.samples.get_mut(&(ev.tgid, fd)).expect("inserted above");
+        if let Some(since) = s.pending_since_ns {
+            let stuck = ev.ts_ns.saturating_sub(since) >= self.missed_wakeup_ns;
+            if stuck && !s.missed_reported && state != "running" && state != "woken" {
+                s.missed_reported = true;
+                let samples = s.clone();
+                self.observations.push(Observation::MissedWakeup { tgid: ev.tgid, fd, samples, thread_state: state });
+            }
+        }
+        let s = self.samples.get_mut(&(ev.tgid, fd)).expect("inserted above");
+        if !s.spin_reported {
+            if let (Some(a), Some(b)) = (s.first, s.last) {
+                let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
+                let total_us = b.aux2.saturating_sub(a.aux2);
+                let work_us = b.user_data.saturating_sub(a.user_data);
+                if wall_us >= self.idle_spin_min_ns / 1000 && total_us * 2 >= wall_us && work_us * 20 <= total_us {
+                    s.spin_reported = true;
+                    let samples = s.clone();
+                    self.observations.push(Observation::IdleSpin { tgid: ev.tgid, fd, samples });
+                }
+            }
         }
     }
 }

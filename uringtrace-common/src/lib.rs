@@ -147,7 +147,11 @@ pub struct FieldSpec {
 const _: () = assert!(core::mem::size_of::<FieldSpec>() == 4);
 
 impl FieldSpec {
-    pub const NONE: FieldSpec = FieldSpec { offset: 0, size: 0, signed: 0 };
+    pub const NONE: FieldSpec = FieldSpec {
+        offset: 0,
+        size: 0,
+        signed: 0,
+    };
 }
 
 /// Per-kind record layout, filled from the tracefs `format` files at load time.
@@ -200,7 +204,11 @@ impl Config {
             filter_enabled: 0,
             self_tgid: 0,
             kinds: [KindLayout {
-                fields: [FieldSpec { offset: 0, size: 0, signed: 0 }; NR_SLOTS],
+                fields: [FieldSpec {
+                    offset: 0,
+                    size: 0,
+                    signed: 0,
+                }; NR_SLOTS],
             }; MAX_KINDS],
             btf: BtfLayout {
                 req_ctx: FieldSpec::NONE,

@@ -9,7 +9,9 @@
 
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    },
     macros::{btf_tracepoint, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
@@ -342,7 +344,11 @@ pub fn tp_task_rename(ctx: TracePointContext) -> u32 {
     if role_of_prefix(ev.aux) == Role::Submitter || !tgid_traced(tgid) {
         return 0;
     }
-    let tid = if ev.args[0] != 0 { ev.args[0] } else { pid_tgid as u32 };
+    let tid = if ev.args[0] != 0 {
+        ev.args[0]
+    } else {
+        pid_tgid as u32
+    };
     let _ = IOTHREADS.insert(&tid, &tgid, 0);
     emit(&ev);
     0

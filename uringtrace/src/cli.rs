@@ -30,32 +30,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record io_uring events to a file (the whole host, some pids, or a command)
-    #[command(after_help = "Stops at the end of --duration, on Ctrl-C or SIGTERM, or when CMD exits.\n\
+    #[command(
+        after_help = "Stops at the end of --duration, on Ctrl-C or SIGTERM, or when CMD exits.\n\
 The file is written as events arrive: a recording cut short still reads back up to its\n\
 last complete event. Ring-buffer drops are counted per CPU and stored in the file.\n\n\
 Examples:\n  \
 uringtrace record -o out.utr -- fio job.fio\n  \
 uringtrace record -o out.utr --pid 1234 --pid 5678 --duration 30s\n  \
-uringtrace record -o out.utr --ring-size 64M --duration 5s")]
+uringtrace record -o out.utr --ring-size 64M --duration 5s"
+    )]
     Record(RecordArgs),
     /// Print a recording as readable lines or JSON lines
-    #[command(after_help = "Text lines show opcode, error and flag names (READ, -ECANCELED, IO_LINK).\n\
-JSON lines carry every raw field plus the same names, one event per line.")]
+    #[command(
+        after_help = "Text lines show opcode, error and flag names (READ, -ECANCELED, IO_LINK).\n\
+JSON lines carry every raw field plus the same names, one event per line."
+    )]
     Dump(DumpArgs),
     /// Show what works on this host and why: kernel, BTF, tracefs, tracepoints, privileges
     Doctor(DoctorArgs),
     /// Trace (or replay a recording) and report what is wrong, with evidence and fixes
-    #[command(after_help = "Without --input, traces the host, the given pids, or CMD (until it exits),
+    #[command(
+        after_help = "Without --input, traces the host, the given pids, or CMD (until it exits),
 then prints: environment, rings found, findings with evidence and fixes, per-opcode
 latency (p50/p99/max) and lost events.
 
 Examples:
   uringtrace diagnose -- ./server --port 8080
   uringtrace diagnose --duration 30s --pid 1234 --format markdown -o report.md
-  uringtrace diagnose --input app.utr --format json")]
+  uringtrace diagnose --input app.utr --format json"
+    )]
     Diagnose(DiagnoseArgs),
     /// Check recordings in CI: exit 0 clean, 1 findings, 2 tool error or inconclusive
-    #[command(after_help = "A trace that lost events in the kernel ring buffer (or whose recording did
+    #[command(
+        after_help = "A trace that lost events in the kernel ring buffer (or whose recording did
 not end cleanly) cannot prove the absence of problems: it is inconclusive (exit 2)
 unless it also has failing findings (exit 1).
 
@@ -72,14 +79,16 @@ Config (uringtrace.toml):
   READ = \"2ms\"
 
 Example:
-  uringtrace record -o app.utr -- ./app && uringtrace check app.utr --format junit > report.xml")]
+  uringtrace record -o app.utr -- ./app && uringtrace check app.utr --format junit > report.xml"
+    )]
     Check(CheckArgs),
     /// List the rules uringtrace checks
     Rules(RulesArgs),
     /// Explain a rule: the kernel mechanism, how it shows up, and the fix
     Explain(ExplainArgs),
     /// Live view of io_uring rings and findings in the terminal (or replay a recording)
-    #[command(after_help = "Traces the host, the given pids, or CMD, and shows one row per ring (rates,
+    #[command(
+        after_help = "Traces the host, the given pids, or CMD, and shows one row per ring (rates,
 in flight, latency, errors, overflows, io-wq punts), the findings so far, and on
 Enter a ring's per-opcode latency, occupancy, SQPOLL thread, link chains and oldest
 requests. `?` lists the keys. --replay plays a recording through the same screens.
@@ -88,7 +97,8 @@ Examples:
   sudo uringtrace top
   sudo uringtrace top --pid 1234
   sudo uringtrace top -- ./server --port 8080
-  uringtrace top --replay app.utr --speed 10")]
+  uringtrace top --replay app.utr --speed 10"
+    )]
     Top(TopArgs),
 }
 

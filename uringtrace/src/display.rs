@@ -73,7 +73,14 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("user_data", ud(ev.user_data)));
             f.push(("res", result_name(ev.res)));
             f.push(("cflags", cqe_flags(ev.cflags)));
-            f.push(("ocqe", if ev.aux == 0 { "NULL (CQE dropped)".into() } else { format!("{:#x}", ev.aux) }));
+            f.push((
+                "ocqe",
+                if ev.aux == 0 {
+                    "NULL (CQE dropped)".into()
+                } else {
+                    format!("{:#x}", ev.aux)
+                },
+            ));
         }
         Link => {
             ring(&mut f);
@@ -228,7 +235,10 @@ pub fn json_value(ev: &RawEvent) -> Value {
     m.insert("cflags".into(), json!(ev.cflags));
     m.insert("opcode".into(), json!(ev.opcode));
     m.insert("args".into(), json!(ev.args));
-    let named: Map<String, Value> = fields(ev).into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let named: Map<String, Value> = fields(ev)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     m.insert("fields".into(), Value::Object(named));
     Value::Object(m)
 }

@@ -4,15 +4,69 @@
 //! so one table serves every kernel; numbers past the table print as `OP_<n>`.
 
 const OPCODES: &[&str] = &[
-    "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
-    "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT",
-    "ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE",
-    "STATX", "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2", "EPOLL_CTL",
-    "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE", "SHUTDOWN", "RENAMEAT", "UNLINKAT",
-    "MKDIRAT", "SYMLINKAT", "LINKAT", "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR",
-    "GETXATTR", "SOCKET", "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
-    "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL", "FTRUNCATE", "BIND",
-    "LISTEN", "RECV_ZC", "EPOLL_WAIT", "READV_FIXED", "WRITEV_FIXED", "PIPE",
+    "NOP",
+    "READV",
+    "WRITEV",
+    "FSYNC",
+    "READ_FIXED",
+    "WRITE_FIXED",
+    "POLL_ADD",
+    "POLL_REMOVE",
+    "SYNC_FILE_RANGE",
+    "SENDMSG",
+    "RECVMSG",
+    "TIMEOUT",
+    "TIMEOUT_REMOVE",
+    "ACCEPT",
+    "ASYNC_CANCEL",
+    "LINK_TIMEOUT",
+    "CONNECT",
+    "FALLOCATE",
+    "OPENAT",
+    "CLOSE",
+    "FILES_UPDATE",
+    "STATX",
+    "READ",
+    "WRITE",
+    "FADVISE",
+    "MADVISE",
+    "SEND",
+    "RECV",
+    "OPENAT2",
+    "EPOLL_CTL",
+    "SPLICE",
+    "PROVIDE_BUFFERS",
+    "REMOVE_BUFFERS",
+    "TEE",
+    "SHUTDOWN",
+    "RENAMEAT",
+    "UNLINKAT",
+    "MKDIRAT",
+    "SYMLINKAT",
+    "LINKAT",
+    "MSG_RING",
+    "FSETXATTR",
+    "SETXATTR",
+    "FGETXATTR",
+    "GETXATTR",
+    "SOCKET",
+    "URING_CMD",
+    "SEND_ZC",
+    "SENDMSG_ZC",
+    "READ_MULTISHOT",
+    "WAITID",
+    "FUTEX_WAIT",
+    "FUTEX_WAKE",
+    "FUTEX_WAITV",
+    "FIXED_FD_INSTALL",
+    "FTRUNCATE",
+    "BIND",
+    "LISTEN",
+    "RECV_ZC",
+    "EPOLL_WAIT",
+    "READV_FIXED",
+    "WRITEV_FIXED",
+    "PIPE",
 ];
 
 pub fn opcode_name(op: u8) -> std::borrow::Cow<'static, str> {
@@ -178,7 +232,10 @@ pub fn errno_name(code: i32) -> Option<&'static str> {
     // Kernel-internal codes can leak into CQEs (e.g. 512 ERESTARTSYS never should).
     match code {
         512 => Some("ERESTARTSYS"),
-        _ => ERRNO_NAMES.get(usize::try_from(code).ok()?).copied().filter(|n| !n.is_empty()),
+        _ => ERRNO_NAMES
+            .get(usize::try_from(code).ok()?)
+            .copied()
+            .filter(|n| !n.is_empty()),
     }
 }
 
@@ -224,7 +281,13 @@ pub const IOSQE_ASYNC: u64 = 16;
 pub fn cqe_flags(v: u32) -> String {
     let s = flag_names(
         u64::from(v & 0xffff),
-        &[(1, "BUFFER"), (2, "MORE"), (4, "SOCK_NONEMPTY"), (8, "NOTIF"), (16, "BUF_MORE")],
+        &[
+            (1, "BUFFER"),
+            (2, "MORE"),
+            (4, "SOCK_NONEMPTY"),
+            (8, "NOTIF"),
+            (16, "BUF_MORE"),
+        ],
     );
     if v & 1 != 0 {
         format!("{s} bid={}", v >> 16)

@@ -9,7 +9,11 @@ fn uts_field(f: impl Fn(&libc::utsname) -> &[libc::c_char]) -> String {
         return "unknown".into();
     }
     let field = f(&u);
-    let bytes: Vec<u8> = field.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = field
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -22,7 +26,10 @@ pub fn hostname() -> String {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -56,14 +63,20 @@ pub enum IoUringDisabled {
 impl IoUringDisabled {
     pub fn read() -> IoUringDisabled {
         match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
-            Ok(s) => s.trim().parse().map(IoUringDisabled::Value).unwrap_or(IoUringDisabled::Absent),
+            Ok(s) => s
+                .trim()
+                .parse()
+                .map(IoUringDisabled::Value)
+                .unwrap_or(IoUringDisabled::Absent),
             Err(_) => IoUringDisabled::Absent,
         }
     }
 
     pub fn explain(&self) -> String {
         match self {
-            IoUringDisabled::Absent => "sysctl absent (kernel before 6.6): io_uring allowed for everyone".into(),
+            IoUringDisabled::Absent => {
+                "sysctl absent (kernel before 6.6): io_uring allowed for everyone".into()
+            }
             IoUringDisabled::Value(0) => "0: io_uring allowed for everyone".into(),
             IoUringDisabled::Value(1) => {
                 "1: io_uring only for privileged tasks and members of kernel.io_uring_group".into()

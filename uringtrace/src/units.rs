@@ -4,18 +4,24 @@ use std::time::Duration;
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected a number with a unit, e.g. 10s, 500ms, 2m"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        format!("invalid duration {s:?}: expected a number with a unit, e.g. 10s, 500ms, 2m")
+    })?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1e3,
         "us" => n / 1e6,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {s:?}: use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {s:?}: use ms, s, m or h"
+            ))
+        }
     };
     if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
         return Err(format!("duration {s:?} must be positive"));
@@ -27,15 +33,24 @@ pub fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. 16M, 512K or 65536"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. 16M, 512K or 65536"))?;
     let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
-        other => return Err(format!("invalid size unit {other:?} in {s:?}: use K, M or G")),
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {s:?}: use K, M or G"
+            ))
+        }
     };
-    let v = n.checked_mul(mult).filter(|v| *v <= u64::from(u32::MAX)).ok_or(format!("size {s:?} is too large (max 2G)"))?;
+    let v = n
+        .checked_mul(mult)
+        .filter(|v| *v <= u64::from(u32::MAX))
+        .ok_or(format!("size {s:?} is too large (max 2G)"))?;
     Ok(v as u32)
 }
 

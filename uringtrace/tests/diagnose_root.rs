@@ -23,17 +23,33 @@ fn diagnose_live(args: &[&str]) -> Value {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "diagnose failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "diagnose failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
 fn check_json(path: &std::path::Path) -> (Value, i32) {
-    let out = Command::new(UT).args(["check", "--format", "json"]).arg(path).output().unwrap();
-    (serde_json::from_slice(&out.stdout).unwrap(), out.status.code().unwrap())
+    let out = Command::new(UT)
+        .args(["check", "--format", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
 }
 
 fn rules_of(findings: &Value) -> BTreeSet<String> {
-    findings.as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn serious(findings: &Value) -> Vec<String> {
@@ -63,11 +79,22 @@ fn both(args: &[&str]) -> (Value, Value, i32) {
     let (checked, code) = check_json(&rec.path);
     let file_findings = checked["files"][0]["findings"].clone();
     // Same rules live and from the file.
-    assert_eq!(rules_of(&live["findings"]), rules_of(&file_findings), "live vs check");
+    assert_eq!(
+        rules_of(&live["findings"]),
+        rules_of(&file_findings),
+        "live vs check"
+    );
     // diagnose --input on the same file: exactly check's findings.
-    let out = Command::new(UT).args(["diagnose", "--format", "json", "--input"]).arg(&rec.path).output().unwrap();
+    let out = Command::new(UT)
+        .args(["diagnose", "--format", "json", "--input"])
+        .arg(&rec.path)
+        .output()
+        .unwrap();
     let replay: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(replay["findings"], file_findings, "diagnose --input vs check");
+    assert_eq!(
+        replay["findings"], file_findings,
+        "diagnose --input vs check"
+    );
     (live["findings"].clone(), file_findings, code)
 }
 
@@ -81,8 +108,15 @@ fn assert_rule(args: &[&str], rule: &str) -> Value {
 
 #[test]
 fn healthy_workloads_have_no_warnings_or_errors() {
-    let Some(_g) = require_root("healthy_workloads_have_no_warnings_or_errors") else { return };
-    for args in [&["nop-storm", "--count", "20000"][..], &["chain-ok"], &["chain-hardlink"], &["sqpoll-ok"]] {
+    let Some(_g) = require_root("healthy_workloads_have_no_warnings_or_errors") else {
+        return;
+    };
+    for args in [
+        &["nop-storm", "--count", "20000"][..],
+        &["chain-ok"],
+        &["chain-hardlink"],
+        &["sqpoll-ok"],
+    ] {
         let (live, file, code) = both(args);
         assert_eq!(serious(&live), Vec::<String>::new(), "{args:?}");
         assert_eq!(serious(&file), Vec::<String>::new(), "{args:?}");
@@ -92,7 +126,9 @@ fn healthy_workloads_have_no_warnings_or_errors() {
 
 #[test]
 fn fio_is_healthy_with_and_without_sqpoll() {
-    let Some(_g) = require_root("fio_is_healthy_with_and_without_sqpoll") else { return };
+    let Some(_g) = require_root("fio_is_healthy_with_and_without_sqpoll") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fio.dat");
     std::fs::write(&file, vec![7u8; 4 << 20]).unwrap();
@@ -102,123 +138,240 @@ fn fio_is_healthy_with_and_without_sqpoll() {
             .args(["diagnose", "-q", "--format", "json", "-o"])
             .arg(&report)
             .args(["--", "fio", "--name=t", "--ioengine=io_uring"])
-            .args(["--rw=randread", "--bs=4k", "--iodepth=16", "--size=4M", "--time_based", "--runtime=1"])
+            .args([
+                "--rw=randread",
+                "--bs=4k",
+                "--iodepth=16",
+                "--size=4M",
+                "--time_based",
+                "--runtime=1",
+            ])
             .arg(format!("--filename={}", file.display()))
             .args(["--output=/dev/null", "--invalidate=0"])
             .args(extra)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-        assert_eq!(serious(&v["findings"]), Vec::<String>::new(), "fio {extra:?}");
-        let reads = v["latency"].as_array().unwrap().iter().find(|l| l["opcode"] == "READ").expect("READ latency");
+        assert_eq!(
+            serious(&v["findings"]),
+            Vec::<String>::new(),
+            "fio {extra:?}"
+        );
+        let reads = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["opcode"] == "READ")
+            .expect("READ latency");
         assert!(reads["count"].as_u64().unwrap() > 100);
     }
 }
 
 #[test]
 fn link_chain_broken_by_an_error() {
-    let Some(_g) = require_root("link_chain_broken_by_an_error") else { return };
+    let Some(_g) = require_root("link_chain_broken_by_an_error") else {
+        return;
+    };
     let f = assert_rule(&["chain-broken-error"], "link-chain-broken");
     let f = find(&f, "link-chain-broken");
     assert_eq!(f["severity"], "warning");
-    assert!(f["message"].as_str().unwrap().contains("member 2 of 4 (READ user_data 0x2) failed with -EBADF"));
-    let roles: Vec<_> = f["evidence"]["requests"].as_array().unwrap().iter().map(|r| r["role"].clone()).collect();
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("member 2 of 4 (READ user_data 0x2) failed with -EBADF"));
+    let roles: Vec<_> = f["evidence"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].clone())
+        .collect();
     assert_eq!(roles, ["ok", "breaker", "cancelled", "cancelled"]);
-    let results: Vec<_> = f["evidence"]["requests"].as_array().unwrap().iter().map(|r| r["result"].clone()).collect();
+    let results: Vec<_> = f["evidence"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].clone())
+        .collect();
     assert_eq!(results, ["0", "-EBADF", "-ECANCELED", "-ECANCELED"]);
 }
 
 #[test]
 fn link_chain_broken_by_a_short_read() {
-    let Some(_g) = require_root("link_chain_broken_by_a_short_read") else { return };
+    let Some(_g) = require_root("link_chain_broken_by_a_short_read") else {
+        return;
+    };
     let f = assert_rule(&["chain-broken-short"], "link-chain-broken");
     let f = find(&f, "link-chain-broken");
-    assert!(f["message"].as_str().unwrap().contains("completed short (10 bytes"), "{}", f["message"]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("completed short (10 bytes"),
+        "{}",
+        f["message"]
+    );
 }
 
 #[test]
 fn invalid_sqe() {
-    let Some(_g) = require_root("invalid_sqe") else { return };
+    let Some(_g) = require_root("invalid_sqe") else {
+        return;
+    };
     let f = assert_rule(&["invalid-sqe"], "invalid-sqe");
     let f = find(&f, "invalid-sqe");
     assert_eq!(f["severity"], "error");
-    assert!(f["message"].as_str().unwrap().contains("OP_250 (user_data 0x1) rejected at submit with -EINVAL"));
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("OP_250 (user_data 0x1) rejected at submit with -EINVAL"));
 }
 
 #[test]
 fn cq_overflow() {
-    let Some(_g) = require_root("cq_overflow") else { return };
+    let Some(_g) = require_root("cq_overflow") else {
+        return;
+    };
     let f = assert_rule(&["cq-overflow"], "cq-overflow");
     let f = find(&f, "cq-overflow");
-    assert!(f["message"].as_str().unwrap().starts_with("13 CQEs did not fit in the CQ ring (4 entries)"));
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("13 CQEs did not fit in the CQ ring (4 entries)"));
 }
 
 #[test]
 fn sqpoll_missed_wakeup() {
-    let Some(_g) = require_root("sqpoll_missed_wakeup") else { return };
+    let Some(_g) = require_root("sqpoll_missed_wakeup") else {
+        return;
+    };
     let f = assert_rule(&["sqpoll-missed-wakeup"], "sqpoll-missed-wakeup");
     let f = find(&f, "sqpoll-missed-wakeup");
-    assert!(f["message"].as_str().unwrap().starts_with("4 SQEs have waited"), "{}", f["message"]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("4 SQEs have waited"),
+        "{}",
+        f["message"]
+    );
 }
 
 #[test]
 fn sqpoll_chain_split() {
-    let Some(_g) = require_root("sqpoll_chain_split") else { return };
+    let Some(_g) = require_root("sqpoll_chain_split") else {
+        return;
+    };
     let f = assert_rule(&["sqpoll-shared-split"], "sqpoll-chain-split");
     let s = find(&f, "sqpoll-chain-split");
-    assert!(s["message"].as_str().unwrap().contains("cut after 8 members"), "{}", s["message"]);
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut after 8 members"),
+        "{}",
+        s["message"]
+    );
     find(&f, "link-chain-broken");
 }
 
 #[test]
 fn multishot_terminated_and_buffer_exhausted() {
-    let Some(_g) = require_root("multishot_terminated_and_buffer_exhausted") else { return };
+    let Some(_g) = require_root("multishot_terminated_and_buffer_exhausted") else {
+        return;
+    };
     let f = assert_rule(&["multishot-recv"], "buffer-exhausted");
     let m = find(&f, "multishot-terminated");
-    assert!(m["message"].as_str().unwrap().contains("ended after 3 CQEs"), "{}", m["message"]);
+    assert!(
+        m["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended after 3 CQEs"),
+        "{}",
+        m["message"]
+    );
     assert!(m["message"].as_str().unwrap().contains("-ENOBUFS"));
 }
 
 #[test]
 fn iowq_punt_storm() {
-    let Some(_g) = require_root("iowq_punt_storm") else { return };
+    let Some(_g) = require_root("iowq_punt_storm") else {
+        return;
+    };
     let f = assert_rule(&["iowq-splice"], "iowq-punt-storm");
     let f = find(&f, "iowq-punt-storm");
-    assert!(f["message"].as_str().unwrap().starts_with("64 io-wq workers created and 64 requests punted"), "{}", f["message"]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("64 io-wq workers created and 64 requests punted"),
+        "{}",
+        f["message"]
+    );
     assert!(f["message"].as_str().unwrap().contains("SPLICE"));
 }
 
 #[test]
 fn wait_cycle_read_before_write() {
-    let Some(_g) = require_root("wait_cycle_read_before_write") else { return };
+    let Some(_g) = require_root("wait_cycle_read_before_write") else {
+        return;
+    };
     let f = assert_rule(&["pipe-read-before-write"], "wait-cycle");
     let f = find(&f, "wait-cycle");
     let m = f["message"].as_str().unwrap();
     assert!(m.starts_with("READ (user_data 0x1"), "{m}");
     assert!(m.contains("WRITE user_data 0x2"), "{m}");
-    let roles: Vec<_> = f["evidence"]["requests"].as_array().unwrap().iter().map(|r| r["role"].clone()).collect();
+    let roles: Vec<_> = f["evidence"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].clone())
+        .collect();
     assert_eq!(roles, ["waiting", "never issued"]);
 }
 
 #[test]
 fn unsatisfiable_wait() {
-    let Some(_g) = require_root("unsatisfiable_wait") else { return };
+    let Some(_g) = require_root("unsatisfiable_wait") else {
+        return;
+    };
     let f = assert_rule(&["unsatisfiable-wait"], "unsatisfiable-wait");
     let f = find(&f, "unsatisfiable-wait");
-    assert!(f["message"].as_str().unwrap().starts_with("waits for 3 completions on a ring with 1 requests in flight"), "{}", f["message"]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("waits for 3 completions on a ring with 1 requests in flight"),
+        "{}",
+        f["message"]
+    );
 }
 
 #[test]
 fn sqpoll_idle_spin() {
-    let Some(_g) = require_root("sqpoll_idle_spin") else { return };
+    let Some(_g) = require_root("sqpoll_idle_spin") else {
+        return;
+    };
     assert_rule(&["sqpoll-idle-spin"], "sqpoll-idle-spin");
 }
 
 #[test]
 fn request_stalled() {
-    let Some(_g) = require_root("request_stalled") else { return };
+    let Some(_g) = require_root("request_stalled") else {
+        return;
+    };
     let f = assert_rule(&["stalled-request"], "request-stalled");
     let f = find(&f, "request-stalled");
-    assert!(f["message"].as_str().unwrap().contains("SPLICE (user_data 0x1)"), "{}", f["message"]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("SPLICE (user_data 0x1)"),
+        "{}",
+        f["message"]
+    );
 }

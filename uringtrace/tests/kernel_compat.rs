@@ -15,13 +15,19 @@ fn fixtures() -> PathBuf {
 
 /// Non-io_uring tracepoints (syscalls, sched, task) are stable; take them from 6.18.
 fn other_format(name: &str) -> Option<Format> {
-    let text = std::fs::read_to_string(fixtures().join("other-formats").join(format!("{name}.format"))).ok()?;
+    let text = std::fs::read_to_string(
+        fixtures()
+            .join("other-formats")
+            .join(format!("{name}.format")),
+    )
+    .ok()?;
     Some(parse_format(&text).unwrap())
 }
 
 /// kernel → tracepoint → [(field, offset, size)] from tracepoint-offsets-by-kernel.txt.
 fn offset_table() -> BTreeMap<String, BTreeMap<String, Vec<(String, u16, u16)>>> {
-    let text = std::fs::read_to_string(fixtures().join("tracepoint-offsets-by-kernel.txt")).unwrap();
+    let text =
+        std::fs::read_to_string(fixtures().join("tracepoint-offsets-by-kernel.txt")).unwrap();
     let mut out: BTreeMap<String, BTreeMap<String, Vec<(String, u16, u16)>>> = BTreeMap::new();
     let mut kernel = String::new();
     for line in text.lines() {
@@ -29,16 +35,24 @@ fn offset_table() -> BTreeMap<String, BTreeMap<String, Vec<(String, u16, u16)>>>
             kernel = k.trim().to_string();
             continue;
         }
-        let Some((tp, fields)) = line.split_once(": ") else { continue };
+        let Some((tp, fields)) = line.split_once(": ") else {
+            continue;
+        };
         let fields = fields
             .split(", ")
             .map(|f| {
                 let (name, rest) = f.split_once('@').unwrap();
                 let (off, size) = rest.split_once('/').unwrap();
-                (name.to_string(), off.parse().unwrap(), size.parse().unwrap())
+                (
+                    name.to_string(),
+                    off.parse().unwrap(),
+                    size.parse().unwrap(),
+                )
             })
             .collect();
-        out.entry(kernel.clone()).or_default().insert(tp.to_string(), fields);
+        out.entry(kernel.clone())
+            .or_default()
+            .insert(tp.to_string(), fields);
     }
     out
 }
@@ -50,18 +64,28 @@ fn synthesize(name: &str, fields: &[(String, u16, u16)]) -> String {
     s.push_str("\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n");
     for (f, off, size) in fields {
         let signed = matches!(f.as_str(), "res" | "error" | "fd" | "ret" | "got");
-        let ctype = if f == "op_str" { "__data_loc char[]".to_string() } else { format!("u{}", size * 8) };
-        s.push_str(&format!("\tfield:{ctype} {f};\toffset:{off};\tsize:{size};\tsigned:{};\n", u8::from(signed)));
+        let ctype = if f == "op_str" {
+            "__data_loc char[]".to_string()
+        } else {
+            format!("u{}", size * 8)
+        };
+        s.push_str(&format!(
+            "\tfield:{ctype} {f};\toffset:{off};\tsize:{size};\tsigned:{};\n",
+            u8::from(signed)
+        ));
     }
     s
 }
 
 fn synthesized_kernel(kernel: &str) -> KernelEvents {
     let table = offset_table();
-    let tps = table.get(kernel).unwrap_or_else(|| panic!("no kernel {kernel} in the offset table"));
+    let tps = table
+        .get(kernel)
+        .unwrap_or_else(|| panic!("no kernel {kernel} in the offset table"));
     KernelEvents::resolve(|cat, name| {
         if cat == "io_uring" {
-            tps.get(name).map(|f| parse_format(&synthesize(name, f)).unwrap())
+            tps.get(name)
+                .map(|f| parse_format(&synthesize(name, f)).unwrap())
         } else {
             other_format(name)
         }
@@ -82,7 +106,10 @@ fn real_kernel(dir: &str) -> KernelEvents {
 }
 
 fn slot(k: &KernelEvents, kind: EventKind, slot: Slot) -> FieldSpec {
-    k.get(kind).unwrap_or_else(|| panic!("{kind:?} missing")).layout.fields[slot as usize]
+    k.get(kind)
+        .unwrap_or_else(|| panic!("{kind:?} missing"))
+        .layout
+        .fields[slot as usize]
 }
 
 fn degraded(k: &KernelEvents) -> Vec<&'static str> {
@@ -90,7 +117,11 @@ fn degraded(k: &KernelEvents) -> Vec<&'static str> {
 }
 
 const fn fs(offset: u16, size: u8, signed: u8) -> FieldSpec {
-    FieldSpec { offset, size, signed }
+    FieldSpec {
+        offset,
+        size,
+        signed,
+    }
 }
 
 /// Every detector that needs req pointers, fail_link's user_data, req_failed,
@@ -120,7 +151,10 @@ fn linux_5_10_uses_submit_sqe_without_req() {
     assert_eq!(slot(&k, EventKind::Complete, Slot::Req).size, 0);
     assert_eq!(slot(&k, EventKind::Complete, Slot::Cflags).size, 0);
     // 5.10's per-request io_uring_task_run stands in for task_work_run.
-    assert_eq!(k.get(EventKind::TaskWorkRun).unwrap().name, Some("io_uring_task_run"));
+    assert_eq!(
+        k.get(EventKind::TaskWorkRun).unwrap().name,
+        Some("io_uring_task_run")
+    );
     assert!(k.has(EventKind::PollWake));
     assert!(!k.has(EventKind::ReqFailed));
     assert!(!k.has(EventKind::CqeOverflow));
@@ -147,7 +181,10 @@ fn linux_5_15_has_req_at_submit_but_not_at_complete() {
 #[test]
 fn linux_6_1_supports_every_detector() {
     let k = synthesized_kernel("6.1.119");
-    assert_eq!(k.get(EventKind::Submit).unwrap().name, Some("io_uring_submit_sqe"));
+    assert_eq!(
+        k.get(EventKind::Submit).unwrap().name,
+        Some("io_uring_submit_sqe")
+    );
     assert_eq!(slot(&k, EventKind::Submit, Slot::Req), fs(16, 8, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Opcode), fs(32, 1, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(36, 4, 0));
@@ -163,7 +200,10 @@ fn linux_6_1_supports_every_detector() {
 #[test]
 fn linux_6_6_renamed_submit_req() {
     let k = synthesized_kernel("6.6.87");
-    assert_eq!(k.get(EventKind::Submit).unwrap().name, Some("io_uring_submit_req"));
+    assert_eq!(
+        k.get(EventKind::Submit).unwrap().name,
+        Some("io_uring_submit_req")
+    );
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(36, 4, 0));
     assert_eq!(degraded(&k), Vec::<&str>::new());
 }
@@ -174,7 +214,10 @@ fn linux_6_12_widened_flags_to_u64() {
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(40, 8, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Arg1), fs(48, 1, 0));
     assert_eq!(slot(&k, EventKind::QueueAsyncWork, Slot::Aux), fs(40, 8, 0));
-    assert_eq!(slot(&k, EventKind::QueueAsyncWork, Slot::Arg0), fs(56, 4, 0));
+    assert_eq!(
+        slot(&k, EventKind::QueueAsyncWork, Slot::Arg0),
+        fs(56, 4, 0)
+    );
     // task_work_run lost `loops` in 6.9.
     assert_eq!(slot(&k, EventKind::TaskWorkRun, Slot::Arg1).size, 0);
     assert_eq!(degraded(&k), Vec::<&str>::new());
@@ -184,7 +227,10 @@ fn linux_6_12_widened_flags_to_u64() {
 fn real_debian_5_10_has_the_backported_layout() {
     // Debian's 5.10.262 carries the 5.15-era io_uring tracepoints, not 5.10.0's.
     let k = real_kernel("5.10.0-46-cloud-amd64");
-    assert_eq!(k.get(EventKind::Submit).unwrap().name, Some("io_uring_submit_sqe"));
+    assert_eq!(
+        k.get(EventKind::Submit).unwrap().name,
+        Some("io_uring_submit_sqe")
+    );
     assert_eq!(slot(&k, EventKind::Submit, Slot::Req), fs(16, 8, 0));
     assert_eq!(slot(&k, EventKind::Complete, Slot::Req).size, 0);
     assert_eq!(slot(&k, EventKind::Complete, Slot::Res), fs(24, 4, 1));
@@ -195,11 +241,17 @@ fn real_debian_5_10_has_the_backported_layout() {
 #[test]
 fn real_debian_6_1_and_6_12() {
     let k = real_kernel("6.1.0-56-cloud-amd64");
-    assert_eq!(k.get(EventKind::Submit).unwrap().name, Some("io_uring_submit_sqe"));
+    assert_eq!(
+        k.get(EventKind::Submit).unwrap().name,
+        Some("io_uring_submit_sqe")
+    );
     assert_eq!(k.io_uring_count(), 17);
     assert_eq!(degraded(&k), Vec::<&str>::new());
     let k = real_kernel("6.12.117+deb12-cloud-amd64");
-    assert_eq!(k.get(EventKind::Submit).unwrap().name, Some("io_uring_submit_req"));
+    assert_eq!(
+        k.get(EventKind::Submit).unwrap().name,
+        Some("io_uring_submit_req")
+    );
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(40, 8, 0));
     assert_eq!(degraded(&k), Vec::<&str>::new());
 }
@@ -211,13 +263,22 @@ fn real_debian_7_3_hashed_replaces_rw() {
     let f = qaw.format.as_ref().unwrap();
     assert!(f.field("rw").is_none());
     let hashed = f.field("hashed").expect("7.3 has `bool hashed`");
-    assert_eq!(qaw.layout.fields[Slot::Arg0 as usize], fs(hashed.offset, hashed.size as u8, 0));
+    assert_eq!(
+        qaw.layout.fields[Slot::Arg0 as usize],
+        fs(hashed.offset, hashed.size as u8, 0)
+    );
     assert_eq!(degraded(&k), Vec::<&str>::new());
 }
 
 #[test]
 fn a_kernel_without_io_uring_degrades_everything() {
-    let k = KernelEvents::resolve(|cat, name| if cat == "io_uring" { None } else { other_format(name) });
+    let k = KernelEvents::resolve(|cat, name| {
+        if cat == "io_uring" {
+            None
+        } else {
+            other_format(name)
+        }
+    });
     assert_eq!(k.io_uring_count(), 0);
     assert_eq!(k.degraded().len(), 13);
 }

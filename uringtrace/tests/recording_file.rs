@@ -7,7 +7,8 @@ use std::io::Cursor;
 use std::process::Command;
 
 use uringtrace::recording::{
-    ClockBase, Drops, Filter, Header, ReadStatus, Reader, RecordingError, TracepointInfo, Writer, PREAMBLE_LEN,
+    ClockBase, Drops, Filter, Header, ReadStatus, Reader, RecordingError, TracepointInfo, Writer,
+    PREAMBLE_LEN,
 };
 use uringtrace_common::{EventKind, RawEvent};
 
@@ -18,7 +19,11 @@ fn header() -> Header {
         tool_version: "test".into(),
         kernel_release: "6.18.0-test".into(),
         host: "testhost".into(),
-        clock: ClockBase { source: "CLOCK_MONOTONIC".into(), start_monotonic_ns: 1_000, start_realtime_ns: 2_000 },
+        clock: ClockBase {
+            source: "CLOCK_MONOTONIC".into(),
+            start_monotonic_ns: 1_000,
+            start_realtime_ns: 2_000,
+        },
         tracepoints: vec![TracepointInfo {
             kind: "complete".into(),
             tracepoint: "io_uring:io_uring_complete".into(),
@@ -26,7 +31,11 @@ fn header() -> Header {
         }],
         missing: vec![],
         degraded: vec![],
-        filter: Filter { pids: vec![42], command: vec!["app".into()], follow_children: true },
+        filter: Filter {
+            pids: vec![42],
+            command: vec!["app".into()],
+            follow_children: true,
+        },
         ring_bytes: 1 << 24,
         ncpus: 2,
         drops: Drops::default(),
@@ -38,12 +47,20 @@ fn events(n: usize) -> Vec<RawEvent> {
     (0..n)
         .map(|i| {
             let mut comm = [0u8; 16];
-            let name = if i % 3 == 0 { &b"iou-wrk-42"[..] } else { &b"app"[..] };
+            let name = if i % 3 == 0 {
+                &b"iou-wrk-42"[..]
+            } else {
+                &b"app"[..]
+            };
             comm[..name.len()].copy_from_slice(name);
             RawEvent {
                 ts_ns: 10_000 + (i as u64 * 37) % 500, // not monotonic: several CPUs
                 ctx: 0xffff_8880_0000_0000 + (i as u64 % 2) * 0x800,
-                req: if i % 5 == 0 { 0 } else { 0xffff_8881_0000_0000 + i as u64 * 0x40 },
+                req: if i % 5 == 0 {
+                    0
+                } else {
+                    0xffff_8881_0000_0000 + i as u64 * 0x40
+                },
                 user_data: i as u64,
                 aux: (i as u64) << 20,
                 aux2: u64::MAX - i as u64,
@@ -69,7 +86,13 @@ fn write(evs: &[RawEvent], finish: bool) -> Vec<u8> {
         w.write_event(e).unwrap();
     }
     if finish {
-        let drops = Drops { per_cpu: vec![0, 3], total: 3, emitted: evs.len() as u64 + 3, recorded: 0, end_monotonic_ns: 5 };
+        let drops = Drops {
+            per_cpu: vec![0, 3],
+            total: 3,
+            emitted: evs.len() as u64 + 3,
+            recorded: 0,
+            end_monotonic_ns: 5,
+        };
         w.finish(drops).unwrap().into_inner()
     } else {
         w.abandon().unwrap().into_inner()
@@ -134,7 +157,13 @@ fn a_file_cut_anywhere_reads_up_to_its_last_complete_event() {
         if ends.contains(&(cut as u64)) {
             assert_eq!(status, ReadStatus::Unfinished, "cut at {cut}");
         } else {
-            assert!(matches!(status, ReadStatus::Truncated { .. } | ReadStatus::Unfinished), "cut at {cut}: {status:?}");
+            assert!(
+                matches!(
+                    status,
+                    ReadStatus::Truncated { .. } | ReadStatus::Unfinished
+                ),
+                "cut at {cut}: {status:?}"
+            );
         }
     }
 }
@@ -152,7 +181,10 @@ fn a_killed_recording_still_reads() {
 #[test]
 fn foreign_and_damaged_headers_are_named_errors() {
     assert!(matches!(read(b""), Err(RecordingError::NotARecording)));
-    assert!(matches!(read(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"), Err(RecordingError::NotARecording)));
+    assert!(matches!(
+        read(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"),
+        Err(RecordingError::NotARecording)
+    ));
     let good = write(&events(3), true);
     let e = read(&good[..10]).unwrap_err();
     assert_eq!(e.to_string(), "file ends at offset 10, inside the preamble");
@@ -166,7 +198,10 @@ fn foreign_and_damaged_headers_are_named_errors() {
     );
     let mut bad_json = good.clone();
     bad_json[PREAMBLE_LEN as usize] = b'[';
-    assert!(read(&bad_json).unwrap_err().to_string().starts_with("corrupt header at offset 16"));
+    assert!(read(&bad_json)
+        .unwrap_err()
+        .to_string()
+        .starts_with("corrupt header at offset 16"));
 }
 
 #[test]
@@ -177,7 +212,10 @@ fn corrupt_records_name_their_offset_and_never_panic() {
     let mut bad_type = bytes.clone();
     bad_type[data_start] = 0x77;
     let e = read(&bad_type).unwrap_err().to_string();
-    assert_eq!(e, format!("corrupt record at offset {data_start}: unknown record type 119"));
+    assert_eq!(
+        e,
+        format!("corrupt record at offset {data_start}: unknown record type 119")
+    );
     // Flip every byte of the record area in turn: each read ends in Ok or a named
     // error, never a panic.
     for i in data_start..bytes.len() {
@@ -198,20 +236,35 @@ fn dump_names_the_offset_of_a_corrupt_file() {
     let data_start = 16 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     bytes[data_start] = 0x77;
     std::fs::write(&path, &bytes).unwrap();
-    let out = Command::new(common::UT).arg("dump").arg(&path).output().unwrap();
+    let out = Command::new(common::UT)
+        .arg("dump")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("corrupt record at offset {data_start}")), "{err}");
+    assert!(
+        err.contains(&format!("corrupt record at offset {data_start}")),
+        "{err}"
+    );
 
     std::fs::write(&path, b"hello world, not a trace").unwrap();
-    let out = Command::new(common::UT).arg("dump").arg(&path).output().unwrap();
+    let out = Command::new(common::UT)
+        .arg("dump")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a uringtrace recording"));
 
     // Truncated: reads what is there, warns, succeeds.
     let good = write(&events(5), true);
     std::fs::write(&path, &good[..good.len() - 3]).unwrap();
-    let out = Command::new(common::UT).arg("dump").arg(&path).output().unwrap();
+    let out = Command::new(common::UT)
+        .arg("dump")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cut short"));

@@ -11,7 +11,9 @@ use uringtrace::analyzer::AnalyzerConfig;
 use uringtrace::commands::analyze::analyze_file;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings").join(format!("{name}.utr"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(format!("{name}.utr"))
 }
 
 /// (fixture, rules that must fire; nothing else may be a warning or error)
@@ -25,8 +27,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("invalid-sqe", &["invalid-sqe"]),
     ("cq-overflow", &["cq-overflow"]),
     ("sqpoll-missed-wakeup", &["sqpoll-missed-wakeup"]),
-    ("sqpoll-shared-split", &["sqpoll-chain-split", "link-chain-broken"]),
-    ("multishot-recv", &["multishot-terminated", "buffer-exhausted"]),
+    (
+        "sqpoll-shared-split",
+        &["sqpoll-chain-split", "link-chain-broken"],
+    ),
+    (
+        "multishot-recv",
+        &["multishot-terminated", "buffer-exhausted"],
+    ),
     ("iowq-splice", &["iowq-punt-storm"]),
     ("pipe-read-before-write", &["wait-cycle"]),
     ("unsatisfiable-wait", &["unsatisfiable-wait"]),
@@ -37,7 +45,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
 #[test]
 fn every_fixture_gives_exactly_its_findings() {
     for (name, want) in EXPECTED {
-        let report = analyze_file(&fixture(name), AnalyzerConfig::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let report = analyze_file(&fixture(name), AnalyzerConfig::default())
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let got: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
         for rule in *want {
             assert!(got.contains(rule), "{name}: {rule} missing; got {got:?}");
@@ -49,7 +58,10 @@ fn every_fixture_gives_exactly_its_findings() {
             .map(|f| format!("{}: {}", f.rule, f.message))
             .collect();
         assert!(unexpected.is_empty(), "{name}: unexpected {unexpected:#?}");
-        assert!(!report.lost_events.inconclusive(), "{name}: fixture recorded with losses");
+        assert!(
+            !report.lost_events.inconclusive(),
+            "{name}: fixture recorded with losses"
+        );
         assert!(report.findings.iter().all(|f| !f.inconclusive));
     }
 }
@@ -57,12 +69,23 @@ fn every_fixture_gives_exactly_its_findings() {
 #[test]
 fn chain_evidence_names_breaker_and_cancelled() {
     let r = analyze_file(&fixture("chain-broken-error"), AnalyzerConfig::default()).unwrap();
-    let f = r.findings.iter().find(|f| f.rule == "link-chain-broken").unwrap();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "link-chain-broken")
+        .unwrap();
     let got: Vec<(u64, &str, Option<&str>, &str)> = f
         .evidence
         .requests
         .iter()
-        .map(|q| (q.user_data, q.opcode.as_str(), q.result.as_deref(), q.role.as_str()))
+        .map(|q| {
+            (
+                q.user_data,
+                q.opcode.as_str(),
+                q.result.as_deref(),
+                q.role.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -79,12 +102,23 @@ fn chain_evidence_names_breaker_and_cancelled() {
 #[test]
 fn check_exit_codes_on_fixtures() {
     let ut = env!("CARGO_BIN_EXE_uringtrace");
-    let code = |args: &[&str]| Command::new(ut).args(args).output().unwrap().status.code().unwrap();
+    let code = |args: &[&str]| {
+        Command::new(ut)
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .unwrap()
+    };
     let clean = fixture("chain-ok");
     let broken = fixture("chain-broken-error");
     assert_eq!(code(&["check", clean.to_str().unwrap()]), 0);
     assert_eq!(code(&["check", broken.to_str().unwrap()]), 1);
-    assert_eq!(code(&["check", clean.to_str().unwrap(), broken.to_str().unwrap()]), 1);
+    assert_eq!(
+        code(&["check", clean.to_str().unwrap(), broken.to_str().unwrap()]),
+        1
+    );
     assert_eq!(code(&["check", "/nonexistent.utr"]), 2);
 
     // A killed recording (no end record) cannot prove anything: inconclusive.
@@ -97,19 +131,43 @@ fn check_exit_codes_on_fixtures() {
     // Config: disabling the rule makes the broken chain pass.
     let cfg = dir.path().join("uringtrace.toml");
     std::fs::write(&cfg, "[rules]\ndisable = [\"link-chain-broken\"]\n").unwrap();
-    assert_eq!(code(&["check", "--config", cfg.to_str().unwrap(), broken.to_str().unwrap()]), 0);
+    assert_eq!(
+        code(&[
+            "check",
+            "--config",
+            cfg.to_str().unwrap(),
+            broken.to_str().unwrap()
+        ]),
+        0
+    );
     std::fs::write(&cfg, "[rules]\ndisable = [\"no-such-rule\"]\n").unwrap();
-    assert_eq!(code(&["check", "--config", cfg.to_str().unwrap(), broken.to_str().unwrap()]), 2);
+    assert_eq!(
+        code(&[
+            "check",
+            "--config",
+            cfg.to_str().unwrap(),
+            broken.to_str().unwrap()
+        ]),
+        2
+    );
 }
 
 #[test]
 fn junit_lists_every_rule() {
     let ut = env!("CARGO_BIN_EXE_uringtrace");
-    let out = Command::new(ut).args(["check", "--format", "junit"]).arg(fixture("chain-broken-error")).output().unwrap();
+    let out = Command::new(ut)
+        .args(["check", "--format", "junit"])
+        .arg(fixture("chain-broken-error"))
+        .output()
+        .unwrap();
     let xml = String::from_utf8(out.stdout).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
     for r in uringtrace::analyzer::rules::RULES {
-        assert!(xml.contains(&format!("name=\"{}\"", r.slug)), "{} missing", r.slug);
+        assert!(
+            xml.contains(&format!("name=\"{}\"", r.slug)),
+            "{} missing",
+            r.slug
+        );
     }
     assert!(xml.contains("<failure"));
 }

@@ -12,7 +12,9 @@ use uringtrace::recording::Reader;
 use uringtrace_common::EventKind;
 
 fn dir(release: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernels").join(release)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/kernels")
+        .join(release)
 }
 
 const SCENARIOS: &[(&str, &[&str])] = &[
@@ -29,11 +31,20 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 fn check_kernel(release: &str) {
     for (scenario, want) in SCENARIOS {
         let path = dir(release).join(format!("{scenario}.utr"));
-        let report = analyze_file(&path, AnalyzerConfig::default()).unwrap_or_else(|e| panic!("{path:?}: {e:#}"));
-        let degraded: BTreeSet<&str> = report.environment.degraded.iter().map(|d| d.0.as_str()).collect();
+        let report = analyze_file(&path, AnalyzerConfig::default())
+            .unwrap_or_else(|e| panic!("{path:?}: {e:#}"));
+        let degraded: BTreeSet<&str> = report
+            .environment
+            .degraded
+            .iter()
+            .map(|d| d.0.as_str())
+            .collect();
         let found: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
         for rule in *want {
-            assert!(found.contains(rule) || degraded.contains(rule), "{release} {scenario}: {rule} silently missed");
+            assert!(
+                found.contains(rule) || degraded.contains(rule),
+                "{release} {scenario}: {rule} silently missed"
+            );
         }
         let unexpected: Vec<_> = report
             .findings
@@ -41,7 +52,10 @@ fn check_kernel(release: &str) {
             .filter(|f| f.severity >= Severity::Warning && !want.contains(&f.rule.as_str()))
             .map(|f| format!("{}: {}", f.rule, f.message))
             .collect();
-        assert!(unexpected.is_empty(), "{release} {scenario}: {unexpected:#?}");
+        assert!(
+            unexpected.is_empty(),
+            "{release} {scenario}: {unexpected:#?}"
+        );
     }
 }
 
@@ -70,13 +84,23 @@ fn linux_6_1_findings() {
 fn a_bad_fd_fails_the_whole_chain_at_submit_before_5_19() {
     // 5.10 resolves the fd while preparing the SQE, so the chain fails at submit:
     // the head is cancelled too. From 5.19 the fd is resolved at issue.
-    assert_eq!(results("5.10.0-46-cloud-amd64", "chain-broken-error"), [-125, -9, -125, -125]);
-    assert_eq!(results("6.1.0-56-cloud-amd64", "chain-broken-error"), [0, -9, -125, -125]);
+    assert_eq!(
+        results("5.10.0-46-cloud-amd64", "chain-broken-error"),
+        [-125, -9, -125, -125]
+    );
+    assert_eq!(
+        results("6.1.0-56-cloud-amd64", "chain-broken-error"),
+        [0, -9, -125, -125]
+    );
 }
 
 #[test]
 fn linux_5_10_complete_without_req_still_completes_requests() {
-    let report = analyze_file(&dir("5.10.0-46-cloud-amd64").join("nop-storm.utr"), AnalyzerConfig::default()).unwrap();
+    let report = analyze_file(
+        &dir("5.10.0-46-cloud-amd64").join("nop-storm.utr"),
+        AnalyzerConfig::default(),
+    )
+    .unwrap();
     let ring = report.rings.iter().find(|r| r.submitted > 0).unwrap();
     assert_eq!(ring.submitted, ring.completed);
     assert_eq!(ring.in_flight, 0);

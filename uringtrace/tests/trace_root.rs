@@ -12,7 +12,9 @@ use uringtrace_common::{EventKind, RawEvent};
 
 #[test]
 fn nop_storm_gives_exactly_n_submits_and_completions() {
-    let Some(_g) = require_root("nop_storm_gives_exactly_n_submits_and_completions") else { return };
+    let Some(_g) = require_root("nop_storm_gives_exactly_n_submits_and_completions") else {
+        return;
+    };
     const N: u64 = 5000;
     let r = record_workload(&[], &["nop-storm", "--count", &N.to_string()]);
     let pid = r.pid();
@@ -28,11 +30,17 @@ fn nop_storm_gives_exactly_n_submits_and_completions() {
     let expect: Vec<u64> = (1..=N).collect();
     assert_eq!(sub, expect);
     assert_eq!(com, expect);
-    assert!(submits.iter().all(|e| e.opcode == 0 && e.ctx != 0 && e.req != 0));
+    assert!(submits
+        .iter()
+        .all(|e| e.opcode == 0 && e.ctx != 0 && e.req != 0));
     assert!(completes.iter().all(|e| e.res == 0));
     // Filtered to the command: nothing from any other process.
     let others: Vec<_> = r.events.iter().filter(|e| e.tgid != pid).collect();
-    assert!(others.is_empty(), "events from other processes: {:?}", &others[..others.len().min(3)]);
+    assert!(
+        others.is_empty(),
+        "events from other processes: {:?}",
+        &others[..others.len().min(3)]
+    );
     assert_eq!(r.header.drops.total, 0);
     assert_eq!(r.header.drops.recorded, r.events.len() as u64);
     assert_eq!(r.header.filter.pids, vec![pid]);
@@ -40,7 +48,9 @@ fn nop_storm_gives_exactly_n_submits_and_completions() {
 
 #[test]
 fn filter_excludes_a_concurrent_untraced_process() {
-    let Some(_g) = require_root("filter_excludes_a_concurrent_untraced_process") else { return };
+    let Some(_g) = require_root("filter_excludes_a_concurrent_untraced_process") else {
+        return;
+    };
     // An untraced NOP storm runs the whole time the traced one does.
     let mut noise = Command::new(WORKLOAD)
         .args(["nop-storm", "--count", "3000000"])
@@ -59,7 +69,9 @@ fn filter_excludes_a_concurrent_untraced_process() {
 
 #[test]
 fn children_of_the_traced_command_are_followed() {
-    let Some(_g) = require_root("children_of_the_traced_command_are_followed") else { return };
+    let Some(_g) = require_root("children_of_the_traced_command_are_followed") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.utr");
     let script = format!("{WORKLOAD} nop-storm --count 100; {WORKLOAD} nop-storm --count 50");
@@ -69,7 +81,11 @@ fn children_of_the_traced_command_are_followed() {
         .args(["--", "sh", "-c", &script])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, events, _) = read_all(&path);
     let mut per_pid: BTreeMap<u32, usize> = BTreeMap::new();
     for e in events.iter().filter(|e| e.kind == EventKind::Submit as u16) {
@@ -77,35 +93,59 @@ fn children_of_the_traced_command_are_followed() {
     }
     let mut counts: Vec<usize> = per_pid.values().copied().collect();
     counts.sort_unstable();
-    assert_eq!(counts, vec![50, 100], "grandchildren's submits per pid: {per_pid:?}");
-    assert!(events.iter().any(|e| e.kind == EventKind::ProcessFork as u16));
+    assert_eq!(
+        counts,
+        vec![50, 100],
+        "grandchildren's submits per pid: {per_pid:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e.kind == EventKind::ProcessFork as u16));
 }
 
 #[test]
 fn failed_chain_shows_the_kernels_real_sequence() {
-    let Some(_g) = require_root("failed_chain_shows_the_kernels_real_sequence") else { return };
+    let Some(_g) = require_root("failed_chain_shows_the_kernels_real_sequence") else {
+        return;
+    };
     check_failed_chain(&record_workload(&[], &["chain-broken-error"]));
 }
 
 /// Classic tracepoints and tp_btf programs must see the same thing.
 #[test]
 fn classic_tracepoints_see_the_same_chain() {
-    let Some(_g) = require_root("classic_tracepoints_see_the_same_chain") else { return };
+    let Some(_g) = require_root("classic_tracepoints_see_the_same_chain") else {
+        return;
+    };
     let r = record_workload(&["--attach", "tracepoint"], &["chain-broken-error"]);
-    assert!(r.header.tracepoints.iter().all(|t| t.attach_type == "tracepoint"));
+    assert!(r
+        .header
+        .tracepoints
+        .iter()
+        .all(|t| t.attach_type == "tracepoint"));
     check_failed_chain(&r);
 }
 
 fn check_failed_chain(r: &Recorded) {
     let pid = r.pid();
     let submits = r.of_kind_pid(EventKind::Submit, pid);
-    assert_eq!(submits.iter().map(|e| e.user_data).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert_eq!(submits.iter().map(|e| e.opcode).collect::<Vec<_>>(), [0, 22, 0, 0]); // NOP READ NOP NOP
+    assert_eq!(
+        submits.iter().map(|e| e.user_data).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        submits.iter().map(|e| e.opcode).collect::<Vec<_>>(),
+        [0, 22, 0, 0]
+    ); // NOP READ NOP NOP
     let req: Vec<u64> = submits.iter().map(|e| e.req).collect();
 
     // Completion results, in submit order.
     let result_of = |ud: u64| {
-        let c: Vec<_> = r.of_kind_pid(EventKind::Complete, pid).into_iter().filter(|e| e.user_data == ud).collect();
+        let c: Vec<_> = r
+            .of_kind_pid(EventKind::Complete, pid)
+            .into_iter()
+            .filter(|e| e.user_data == ud)
+            .collect();
         assert_eq!(c.len(), 1, "one completion for user_data {ud}");
         c[0].res
     };
@@ -124,13 +164,17 @@ fn check_failed_chain(r: &Recorded) {
     // fail_link: fired for the failed READ, once per cancelled follower.
     let fails = r.of_kind_pid(EventKind::FailLink, pid);
     assert_eq!(fails.len(), 2);
-    assert!(fails.iter().all(|e| e.req == req[1] && e.user_data == 2 && e.opcode == 22));
+    assert!(fails
+        .iter()
+        .all(|e| e.req == req[1] && e.user_data == 2 && e.opcode == 22));
     assert_eq!(fails.iter().map(|e| e.aux).collect::<Vec<_>>(), &req[2..]);
 }
 
 #[test]
 fn cq_overflow_reports_overflow_not_completion() {
-    let Some(_g) = require_root("cq_overflow_reports_overflow_not_completion") else { return };
+    let Some(_g) = require_root("cq_overflow_reports_overflow_not_completion") else {
+        return;
+    };
     let r = record_workload(&[], &["cq-overflow"]);
     let pid = r.pid();
     let before = r.report()["seen_before_flush"].as_u64().unwrap() as usize;
@@ -153,10 +197,16 @@ fn cq_overflow_reports_overflow_not_completion() {
 
 #[test]
 fn record_then_dump_round_trips_every_field() {
-    let Some(_g) = require_root("record_then_dump_round_trips_every_field") else { return };
+    let Some(_g) = require_root("record_then_dump_round_trips_every_field") else {
+        return;
+    };
     let r = record_workload(&[], &["all"]);
     assert_eq!(r.reports.len(), 16);
-    let out = Command::new(UT).args(["dump", "--format", "jsonl"]).arg(&r.path).output().unwrap();
+    let out = Command::new(UT)
+        .args(["dump", "--format", "jsonl"])
+        .arg(&r.path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let dumped: Vec<RawEvent> = String::from_utf8(out.stdout)
         .unwrap()
@@ -185,21 +235,37 @@ fn record_then_dump_round_trips_every_field() {
         EventKind::SchedWaking,
         EventKind::SchedSwitch,
     ] {
-        assert!(r.events.iter().any(|e| e.kind == kind as u16), "no {kind:?} event");
+        assert!(
+            r.events.iter().any(|e| e.kind == kind as u16),
+            "no {kind:?} event"
+        );
     }
     // Text dump: names, not numbers.
     let text = Command::new(UT).arg("dump").arg(&r.path).output().unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    for needle in ["res=-ECANCELED", "res=-EBADF", "op=READ", "flags=IO_LINK", "res=-ENOBUFS", "[sqpoll]", "[io-wq]"] {
+    for needle in [
+        "res=-ECANCELED",
+        "res=-EBADF",
+        "op=READ",
+        "flags=IO_LINK",
+        "res=-ENOBUFS",
+        "[sqpoll]",
+        "[io-wq]",
+    ] {
         assert!(text.contains(needle), "text dump lacks {needle}");
     }
     assert_eq!(text.lines().count(), r.events.len());
-    assert_eq!(text.lines().next().unwrap(), text_line(&r.events[0], r.header.clock.start_monotonic_ns));
+    assert_eq!(
+        text.lines().next().unwrap(),
+        text_line(&r.events[0], r.header.clock.start_monotonic_ns)
+    );
 }
 
 #[test]
 fn sigterm_stops_cleanly_and_detaches() {
-    let Some(_g) = require_root("sigterm_stops_cleanly_and_detaches") else { return };
+    let Some(_g) = require_root("sigterm_stops_cleanly_and_detaches") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.utr");
     let child = Command::new(UT)
@@ -210,23 +276,39 @@ fn sigterm_stops_cleanly_and_detaches() {
         .unwrap();
     // Wait until the header is on disk: the programs are attached by then.
     for _ in 0..200 {
-        if std::fs::metadata(&path).map(|m| m.len() > 16).unwrap_or(false) {
+        if std::fs::metadata(&path)
+            .map(|m| m.len() > 16)
+            .unwrap_or(false)
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let w = Command::new(WORKLOAD).args(["nop-storm", "--count", "100"]).output().unwrap();
+    let w = Command::new(WORKLOAD)
+        .args(["nop-storm", "--count", "100"])
+        .output()
+        .unwrap();
     assert!(w.status.success());
     std::thread::sleep(std::time::Duration::from_millis(100));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (header, events, status) = read_all(&path);
     assert_eq!(status, uringtrace::recording::ReadStatus::Complete);
     assert!(header.finished);
     assert!(header.filter.pids.is_empty(), "host-wide recording");
-    assert!(events.iter().filter(|e| e.kind == EventKind::Submit as u16).count() >= 100);
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Submit as u16)
+            .count()
+            >= 100
+    );
     // Nothing of ours stays loaded in the kernel.
     let ours: Vec<String> = aya::programs::loaded_programs()
         .filter_map(|p| p.ok())
@@ -238,9 +320,18 @@ fn sigterm_stops_cleanly_and_detaches() {
 
 #[test]
 fn doctor_reports_this_kernel() {
-    let Some(_g) = require_root("doctor_reports_this_kernel") else { return };
-    let out = Command::new(UT).args(["doctor", "--format", "json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let Some(_g) = require_root("doctor_reports_this_kernel") else {
+        return;
+    };
+    let out = Command::new(UT)
+        .args(["doctor", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["ebpf_load"]["Ok"].is_string(), "{}", v["ebpf_load"]);
     let n = v["io_uring_tracepoints"].as_u64().unwrap();

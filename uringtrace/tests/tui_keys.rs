@@ -9,7 +9,9 @@ use uringtrace::tui::theme::Theme;
 use uringtrace::tui::App;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings").join(format!("{name}.utr"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(format!("{name}.utr"))
 }
 
 fn load(name: &str) -> App {
@@ -28,7 +30,10 @@ fn typed(app: &mut App, s: &str) {
 
 /// The visible rings, as their short addresses, in display order.
 fn order(app: &App) -> Vec<String> {
-    app.visible.iter().map(|&i| app.snapshot.rings[i].ring.clone()).collect()
+    app.visible
+        .iter()
+        .map(|&i| app.snapshot.rings[i].ring.clone())
+        .collect()
 }
 
 const RING_A: &str = "0xffff88810b7d1000";
@@ -46,7 +51,11 @@ fn s_cycles_every_column_and_capital_s_reverses() {
     seen.sort_by_key(|c| Column::ALL.iter().position(|x| x == c));
     assert_eq!(seen, Column::ALL);
     key(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.ui.sort, Column::Submits, "back to the first sorted column");
+    assert_eq!(
+        app.ui.sort,
+        Column::Submits,
+        "back to the first sorted column"
+    );
 
     // P99: ring B (57µs) is slower than ring A (6µs).
     while app.ui.sort != Column::P99 {
@@ -78,7 +87,10 @@ fn selection_follows_the_ring_when_the_order_changes() {
     key(&mut app, KeyCode::Down); // stays on the last row
     assert_eq!(app.ui.selected_ring, second);
     key(&mut app, KeyCode::Char('S'));
-    assert_eq!(app.ui.selected_ring, second, "selection is the ring, not the row number");
+    assert_eq!(
+        app.ui.selected_ring, second,
+        "selection is the ring, not the row number"
+    );
     assert_eq!(app.selected_index(), Some(0));
     key(&mut app, KeyCode::Char('G'));
     key(&mut app, KeyCode::Char('g'));
@@ -102,7 +114,11 @@ fn filter_by_pid_comm_or_ring() {
     assert_eq!(app.selected_row().map(|r| r.ring.as_str()), Some(RING_B));
 
     key(&mut app, KeyCode::Char('/'));
-    assert_eq!(app.ui.filter_input.as_deref(), Some("7800"), "editing starts from the current filter");
+    assert_eq!(
+        app.ui.filter_input.as_deref(),
+        Some("7800"),
+        "editing starts from the current filter"
+    );
     for _ in 0..4 {
         key(&mut app, KeyCode::Backspace);
     }
@@ -126,7 +142,11 @@ fn filter_by_pid_comm_or_ring() {
     key(&mut app, KeyCode::Enter);
     assert!(app.visible.is_empty());
     assert_eq!(app.ui.selected_ring, None);
-    assert_eq!(key(&mut app, KeyCode::Enter), Action::None, "nothing to open");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        Action::None,
+        "nothing to open"
+    );
     assert_eq!(app.ui.screen, Screen::Main);
 
     // Esc on the main screen clears an applied filter; Esc while typing clears too.
@@ -148,7 +168,10 @@ fn enter_opens_and_esc_goes_back() {
     assert_eq!(app.ui.open_ring, app.ui.selected_ring);
     let d = app.detail.as_ref().expect("ring detail");
     assert_eq!(d.chains.len(), 1);
-    assert_eq!(d.ops.iter().map(|o| o.opcode.as_str()).collect::<Vec<_>>(), ["NOP", "READ"]);
+    assert_eq!(
+        d.ops.iter().map(|o| o.opcode.as_str()).collect::<Vec<_>>(),
+        ["NOP", "READ"]
+    );
     key(&mut app, KeyCode::Esc);
     assert_eq!(app.ui.screen, Screen::Main);
     assert!(app.detail.is_none());
@@ -157,7 +180,10 @@ fn enter_opens_and_esc_goes_back() {
     assert_eq!(app.ui.pane, Pane::Findings);
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.ui.screen, Screen::Finding);
-    assert_eq!(app.ui.open_finding.as_ref().map(|f| f.rule.as_str()), Some("link-chain-broken"));
+    assert_eq!(
+        app.ui.open_finding.as_ref().map(|f| f.rule.as_str()),
+        Some("link-chain-broken")
+    );
     key(&mut app, KeyCode::Char('j'));
     key(&mut app, KeyCode::Char('j'));
     assert_eq!(app.ui.scroll, 2);
@@ -234,7 +260,11 @@ fn help_swallows_other_keys() {
 #[test]
 fn pause_and_step() {
     let mut app = load("chain-ok");
-    assert_eq!(key(&mut app, KeyCode::Char('n')), Action::None, "steps only when paused");
+    assert_eq!(
+        key(&mut app, KeyCode::Char('n')),
+        Action::None,
+        "steps only when paused"
+    );
     assert_eq!(key(&mut app, KeyCode::Char('p')), Action::Pause(true));
     assert!(app.paused);
     assert_eq!(key(&mut app, KeyCode::Char('n')), Action::Step(Step::Batch));

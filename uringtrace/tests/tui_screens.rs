@@ -18,7 +18,9 @@ use uringtrace::tui::{view, App};
 const COLOR: Theme = Theme { color: true };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings").join(format!("{name}.utr"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(format!("{name}.utr"))
 }
 
 fn load(name: &str) -> App {
@@ -59,7 +61,9 @@ fn text(buf: &Buffer) -> String {
 /// Compares with tests/snapshots/NAME.txt. A missing snapshot is written (and the test
 /// fails in CI, where it must already exist); UPDATE_SNAPSHOTS=1 rewrites them all.
 fn snapshot(name: &str, got: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     match std::fs::read_to_string(&path) {
         Ok(want) if !update => assert!(
@@ -96,23 +100,37 @@ fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
 }
 
 fn assert_fg(buf: &Buffer, needle: &str, color: Color) {
-    let (x, y) = find(buf, needle).unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)));
+    let (x, y) =
+        find(buf, needle).unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text(buf)));
     for i in 0..needle.chars().count() as u16 {
         let cell = &buf[(x + i, y)];
-        assert_eq!(cell.fg, color, "{needle:?}: cell {} ({:?}) is {:?}", x + i, cell.symbol(), cell.fg);
+        assert_eq!(
+            cell.fg,
+            color,
+            "{needle:?}: cell {} ({:?}) is {:?}",
+            x + i,
+            cell.symbol(),
+            cell.fg
+        );
     }
 }
 
 #[test]
 fn main_screen_80x24() {
     let mut app = load("sqpoll-shared-split");
-    snapshot("main-80x24-sqpoll-shared-split", &text(&render(&mut app, 80, 24)));
+    snapshot(
+        "main-80x24-sqpoll-shared-split",
+        &text(&render(&mut app, 80, 24)),
+    );
 }
 
 #[test]
 fn main_screen_120x40() {
     let mut app = load("sqpoll-shared-split");
-    snapshot("main-120x40-sqpoll-shared-split", &text(&render(&mut app, 120, 40)));
+    snapshot(
+        "main-120x40-sqpoll-shared-split",
+        &text(&render(&mut app, 120, 40)),
+    );
 }
 
 #[test]
@@ -130,11 +148,20 @@ fn ring_detail_screens() {
     let mut app = load("chain-broken-error");
     press(&mut app, &[KeyCode::Enter]);
     assert_eq!(app.ui.screen, Screen::Ring);
-    snapshot("ring-overview-80x24-chain-broken-error", &text(&render(&mut app, 80, 24)));
-    snapshot("ring-overview-120x40-chain-broken-error", &text(&render(&mut app, 120, 40)));
+    snapshot(
+        "ring-overview-80x24-chain-broken-error",
+        &text(&render(&mut app, 80, 24)),
+    );
+    snapshot(
+        "ring-overview-120x40-chain-broken-error",
+        &text(&render(&mut app, 120, 40)),
+    );
     press(&mut app, &[KeyCode::Tab, KeyCode::Tab]);
     assert_eq!(app.ui.ring_tab, RingTab::InFlight);
-    snapshot("ring-inflight-80x24-chain-broken-error", &text(&render(&mut app, 80, 24)));
+    snapshot(
+        "ring-inflight-80x24-chain-broken-error",
+        &text(&render(&mut app, 80, 24)),
+    );
 }
 
 #[test]
@@ -148,7 +175,10 @@ fn chain_tree_shows_breaker_red_and_cancelled_yellow() {
     let (_, y) = find(&buf, "-EBADF      breaker").expect("breaker row");
     assert!(buf[(10, y)].modifier.contains(Modifier::BOLD));
     assert_fg(&buf, "-ECANCELED  cancelled", Color::Yellow);
-    snapshot("ring-chains-120x40-chain-broken-error", &text(&render(&mut app, 120, 40)));
+    snapshot(
+        "ring-chains-120x40-chain-broken-error",
+        &text(&render(&mut app, 120, 40)),
+    );
 }
 
 #[test]
@@ -170,7 +200,10 @@ fn findings_panel_and_finding_detail() {
     assert!(text(&buf).contains("Explanation"), "{}", text(&buf));
     press(&mut app, &[KeyCode::End]);
     let end = text(&render(&mut app, 120, 40));
-    assert!(end.contains("What to change") || end.contains("IOSQE_IO_HARDLINK"), "{end}");
+    assert!(
+        end.contains("What to change") || end.contains("IOSQE_IO_HARDLINK"),
+        "{end}"
+    );
 }
 
 #[test]
@@ -188,7 +221,11 @@ fn lost_events_are_red_and_none_are_green() {
     let (x, y) = find(&buf, "lost 0").expect("lost count");
     assert_eq!(buf[(x + 5, y)].fg, Color::Green);
 
-    app.set_lost(LostEvents { total: 1234, per_cpu: vec![1000, 234], known: true });
+    app.set_lost(LostEvents {
+        total: 1234,
+        per_cpu: vec![1000, 234],
+        known: true,
+    });
     app.refresh();
     let buf = render(&mut app, 80, 24);
     let (x, y) = find(&buf, "lost 1234").unwrap_or_else(|| panic!("{}", text(&buf)));
@@ -200,8 +237,13 @@ fn lost_events_are_red_and_none_are_green() {
 
 #[test]
 fn no_color_means_no_colour_anywhere() {
-    let mut app = replay::load(&fixture("chain-broken-error"), Theme { color: false }).expect("load");
-    app.set_lost(LostEvents { total: 3, per_cpu: vec![3], known: true });
+    let mut app =
+        replay::load(&fixture("chain-broken-error"), Theme { color: false }).expect("load");
+    app.set_lost(LostEvents {
+        total: 3,
+        per_cpu: vec![3],
+        known: true,
+    });
     app.refresh();
     let mut screens = vec![render(&mut app, 80, 24)];
     press(&mut app, &[KeyCode::Enter, KeyCode::Tab]);
@@ -235,7 +277,11 @@ fn every_fixture_renders_at_small_and_large_sizes() {
             continue;
         }
         let mut app = replay::load(&path, COLOR).expect("load");
-        assert!(!app.snapshot.rings.is_empty(), "{}: no rings", path.display());
+        assert!(
+            !app.snapshot.rings.is_empty(),
+            "{}: no rings",
+            path.display()
+        );
         for (w, h) in [(80, 24), (120, 40), (40, 10), (200, 60)] {
             render(&mut app, w, h);
             press(&mut app, &[KeyCode::Enter]);

@@ -11,14 +11,21 @@ use std::time::{Duration, Instant};
 const UT: &str = env!("CARGO_BIN_EXE_uringtrace");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings").join(format!("{name}.utr"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(format!("{name}.utr"))
 }
 
 fn require_tmux(test: &str) -> bool {
-    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var_os("CI").is_some() {
-            panic!("{test}: needs tmux, and CI must run it (CI is set; scripts/setup.sh installs it)");
+            panic!(
+                "{test}: needs tmux, and CI must run it (CI is set; scripts/setup.sh installs it)"
+            );
         }
         eprintln!("SKIPPED {test}: tmux is not installed (set CI=1 to make this a failure)");
     }
@@ -34,20 +41,45 @@ impl Tmux {
     fn start(name: &str, width: u16, height: u16, command: &str) -> Tmux {
         let socket = format!("uringtrace-test-{}-{name}", std::process::id());
         let t = Tmux { socket };
-        let out = t.tmux(&["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", &width.to_string(), "-y", &height.to_string(), command]);
-        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        let out = t.tmux(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         t
     }
 
     fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux")
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
     }
 
     /// One key (tmux key name: q, Enter, Escape, Tab, C-c). Keys go one at a time: an
     /// Escape followed at once by another key reads as Alt+key.
     fn key(&self, key: &str) {
         let out = self.tmux(&["send-keys", "-t", "t", key]);
-        assert!(out.status.success(), "send-keys {key}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "send-keys {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(150));
     }
 
@@ -63,7 +95,8 @@ impl Tmux {
 
     /// The screen with its SGR escape sequences (colours, bold, ...).
     fn screen_styled(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-e", "-t", "t"]).stdout).into_owned()
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-e", "-t", "t"]).stdout)
+            .into_owned()
     }
 
     fn alternate_screen(&self) -> bool {
@@ -79,7 +112,10 @@ impl Tmux {
             if s.contains(needle) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{needle:?} never appeared; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never appeared; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -101,7 +137,10 @@ fn shell(name: &str, env: &str, top_args: &str) -> String {
 }
 
 fn pidfile(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("uringtrace-tui-test-{}-{name}.pid", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "uringtrace-tui-test-{}-{name}.pid",
+        std::process::id()
+    ))
 }
 
 /// `stty -a` after the program exits shows a cooked terminal: icanon and echo on.
@@ -120,11 +159,23 @@ fn replay_browse_and_quit_restores_the_terminal() {
         return;
     }
     let f = fixture("sqpoll-shared-split");
-    let t = Tmux::start("browse", 120, 40, &shell("browse", "", &format!("--replay {} --speed max", f.display())));
+    let t = Tmux::start(
+        "browse",
+        120,
+        40,
+        &shell(
+            "browse",
+            "",
+            &format!("--replay {} --speed max", f.display()),
+        ),
+    );
     let s = t.wait_for("replay finished");
     assert!(t.alternate_screen());
     assert!(s.contains("Rings (2)") && s.contains("Findings (2)"), "{s}");
-    assert!(s.contains("sqpoll-chain-split") && s.contains("link-chain-broken"), "{s}");
+    assert!(
+        s.contains("sqpoll-chain-split") && s.contains("link-chain-broken"),
+        "{s}"
+    );
 
     // Sort by the next column.
     t.key("s");
@@ -153,7 +204,10 @@ fn replay_browse_and_quit_restores_the_terminal() {
     t.key("Tab");
     t.key("Enter");
     let s = t.wait_for("Explanation");
-    assert!(s.contains("Evidence") && s.contains("uringtrace explain"), "{s}");
+    assert!(
+        s.contains("Evidence") && s.contains("uringtrace explain"),
+        "{s}"
+    );
     t.key("Escape");
     t.wait_for("Findings (2)");
 
@@ -162,7 +216,11 @@ fn replay_browse_and_quit_restores_the_terminal() {
     t.wait_for("Keys");
     t.key("Escape");
     let out = t.tmux(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::thread::sleep(Duration::from_millis(400));
     let s = t.wait_for("Findings (2)");
     assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
@@ -178,7 +236,12 @@ fn ctrl_c_restores_the_terminal() {
         return;
     }
     let f = fixture("chain-broken-error");
-    let t = Tmux::start("ctrlc", 100, 30, &shell("ctrlc", "", &format!("--replay {} --speed 1", f.display())));
+    let t = Tmux::start(
+        "ctrlc",
+        100,
+        30,
+        &shell("ctrlc", "", &format!("--replay {} --speed 1", f.display())),
+    );
     t.wait_for("Rings (1)");
     // In raw mode Ctrl-C is a key, not SIGINT: it must still quit.
     t.key("C-c");
@@ -191,15 +254,31 @@ fn sigterm_restores_the_terminal_and_no_color_has_no_colour() {
         return;
     }
     let f = fixture("cq-overflow");
-    let t = Tmux::start("term", 100, 30, &shell("term", "NO_COLOR=1", &format!("--replay {} --speed max", f.display())));
+    let t = Tmux::start(
+        "term",
+        100,
+        30,
+        &shell(
+            "term",
+            "NO_COLOR=1",
+            &format!("--replay {} --speed max", f.display()),
+        ),
+    );
     t.wait_for("cq-overflow");
     let styled = t.screen_styled();
-    assert!(styled.contains('\x1b'), "expected bold/reverse attributes at least");
+    assert!(
+        styled.contains('\x1b'),
+        "expected bold/reverse attributes at least"
+    );
     for sgr in styled.split("\x1b[").skip(1) {
         let Some(end) = sgr.find('m') else { continue };
         for p in sgr[..end].split(';').filter_map(|p| p.parse::<u32>().ok()) {
             let colour = matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107);
-            assert!(!colour, "colour SGR {p} with NO_COLOR set: {:?}", &sgr[..end]);
+            assert!(
+                !colour,
+                "colour SGR {p} with NO_COLOR set: {:?}",
+                &sgr[..end]
+            );
         }
     }
     let pid = std::fs::read_to_string(pidfile("term")).expect("pid file");

@@ -51,12 +51,18 @@ enum Cmd {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.current_dir(root()).status().with_context(|| format!("starting {cmd:?}"))?;
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -90,7 +96,10 @@ fn main() -> anyhow::Result<()> {
             eprintln!("xtask: recorded demo.utr; its diagnosis:");
             // The findings of every scenario, from the recording (exit code ignored:
             // the demo's scenarios are there to produce findings).
-            let _ = Command::new(&ut).args(["diagnose", "--input", "demo.utr"]).current_dir(root()).status();
+            let _ = Command::new(&ut)
+                .args(["diagnose", "--input", "demo.utr"])
+                .current_dir(root())
+                .status();
             eprintln!("xtask: every event: ./target/release/uringtrace dump demo.utr | less");
             eprintln!("xtask: live view:   ./target/release/uringtrace top --replay demo.utr");
             Ok(())
@@ -103,14 +112,28 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench { count, runs } => bench(count, runs),
         Cmd::KernelMatrix { kernels } => {
             build_release()?;
-            let results = matrix::run(&kernels, &bin("uringtrace"), &bin("uringtrace-workload"), &root())?;
+            let results = matrix::run(
+                &kernels,
+                &bin("uringtrace"),
+                &bin("uringtrace-workload"),
+                &root(),
+            )?;
             matrix::print_table(&results);
             if kernels.is_empty() {
-                let rules = Command::new(bin("uringtrace")).args(["rules", "--format", "json"]).output()?;
-                let rules: serde_json::Value = serde_json::from_slice(&rules.stdout).context("uringtrace rules")?;
+                let rules = Command::new(bin("uringtrace"))
+                    .args(["rules", "--format", "json"])
+                    .output()?;
+                let rules: serde_json::Value =
+                    serde_json::from_slice(&rules.stdout).context("uringtrace rules")?;
                 let detectors: Vec<String> = rules
                     .as_array()
-                    .map(|a| a.iter().filter_map(|r| r["rule"].as_str()).filter(|s| !s.starts_with("budget-")).map(String::from).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|r| r["rule"].as_str())
+                            .filter(|s| !s.starts_with("budget-"))
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let table = matrix::compat_markdown(&results, &detectors);
                 matrix::update_readme(&root().join("README.md"), &table)?;
@@ -122,10 +145,24 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Lint => {
-            run(Command::new("cargo").args(["clippy", "--release", "--all-targets", "--", "-D", "warnings"]))?;
+            run(Command::new("cargo").args([
+                "clippy",
+                "--release",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
             run(Command::new("cargo")
                 .arg(format!("+{EBPF_TOOLCHAIN}"))
-                .args(["clippy", "-p", "uringtrace-ebpf", "--release", "--target", "bpfel-unknown-none"])
+                .args([
+                    "clippy",
+                    "-p",
+                    "uringtrace-ebpf",
+                    "--release",
+                    "--target",
+                    "bpfel-unknown-none",
+                ])
                 .args(["-Z", "build-std=core", "--", "-D", "warnings"]))
         }
     }
@@ -148,8 +185,11 @@ fn bench(count: u64, runs: u32) -> anyhow::Result<()> {
     let mut summary = String::new();
     let tmp = std::env::temp_dir().join("uringtrace-bench.utr");
     for i in 0..runs {
-        let out = Command::new(&wl).args(["nop-storm", "--count", &n]).output()?;
-        let u = ops_per_sec(&String::from_utf8_lossy(&out.stderr)).context("parsing workload output")?;
+        let out = Command::new(&wl)
+            .args(["nop-storm", "--count", &n])
+            .output()?;
+        let u = ops_per_sec(&String::from_utf8_lossy(&out.stderr))
+            .context("parsing workload output")?;
         best_untraced = best_untraced.max(u);
         let t0 = Instant::now();
         let out = Command::new(&ut)
@@ -163,17 +203,34 @@ fn bench(count: u64, runs: u32) -> anyhow::Result<()> {
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         let t = ops_per_sec(&err).context("parsing traced workload output")?;
         best_traced = best_traced.max(t);
-        let last = err.lines().rfind(|l| l.starts_with("uringtrace:")).unwrap_or("").to_string();
-        println!("run {}: untraced {:.2} M ops/s, traced {:.2} M ops/s ({:.1}s wall); {last}", i + 1, u / 1e6, t / 1e6, wall.as_secs_f64());
+        let last = err
+            .lines()
+            .rfind(|l| l.starts_with("uringtrace:"))
+            .unwrap_or("")
+            .to_string();
+        println!(
+            "run {}: untraced {:.2} M ops/s, traced {:.2} M ops/s ({:.1}s wall); {last}",
+            i + 1,
+            u / 1e6,
+            t / 1e6,
+            wall.as_secs_f64()
+        );
         summary = last;
     }
     // Analyzer replay throughput on the last recording (one core).
     let t0 = Instant::now();
-    let out = Command::new(&ut).args(["diagnose", "--format", "json", "--input"]).arg(&tmp).output()?;
+    let out = Command::new(&ut)
+        .args(["diagnose", "--format", "json", "--input"])
+        .arg(&tmp)
+        .output()?;
     let secs = t0.elapsed().as_secs_f64();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing the replay report")?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("parsing the replay report")?;
     let events = report["events"].as_u64().unwrap_or(0);
-    println!("analyzer replay: {events} events in {secs:.2}s ({:.2} M events/s)", events as f64 / secs / 1e6);
+    println!(
+        "analyzer replay: {events} events in {secs:.2}s ({:.2} M events/s)",
+        events as f64 / secs / 1e6
+    );
     let _ = std::fs::remove_file(&tmp);
     println!(
         "\nNOP storm, {count} NOPs, best of {runs}: untraced {:.2} M ops/s, traced while recording {:.2} M ops/s ({:.0}%)\n{summary}",

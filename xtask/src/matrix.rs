@@ -21,10 +21,26 @@ pub struct KernelSpec {
 }
 
 pub const KERNELS: &[KernelSpec] = &[
-    KernelSpec { name: "5.10", meta: "linux-image-cloud-amd64", suite: "bullseye-security" },
-    KernelSpec { name: "6.1", meta: "linux-image-cloud-amd64", suite: "bookworm-security" },
-    KernelSpec { name: "6.12", meta: "linux-image-6.12-cloud-amd64", suite: "bookworm-security" },
-    KernelSpec { name: "7", meta: "linux-image-cloud-amd64", suite: "trixie-backports" },
+    KernelSpec {
+        name: "5.10",
+        meta: "linux-image-cloud-amd64",
+        suite: "bullseye-security",
+    },
+    KernelSpec {
+        name: "6.1",
+        meta: "linux-image-cloud-amd64",
+        suite: "bookworm-security",
+    },
+    KernelSpec {
+        name: "6.12",
+        meta: "linux-image-6.12-cloud-amd64",
+        suite: "bookworm-security",
+    },
+    KernelSpec {
+        name: "7",
+        meta: "linux-image-cloud-amd64",
+        suite: "trixie-backports",
+    },
 ];
 
 /// Scenarios run in every guest, with the rules their diagnosis must show (or name as
@@ -40,7 +56,10 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ("pipe-read-before-write", &["wait-cycle"]),
     ("unsatisfiable-wait", &["unsatisfiable-wait"]),
     ("iowq-splice", &["iowq-punt-storm"]),
-    ("multishot-recv", &["multishot-terminated", "buffer-exhausted"]),
+    (
+        "multishot-recv",
+        &["multishot-terminated", "buffer-exhausted"],
+    ),
 ];
 
 const NOPS: u64 = 500;
@@ -48,20 +67,34 @@ const NOPS: u64 = 500;
 fn sh(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn ensure_host_tools() -> anyhow::Result<()> {
-    let missing: Vec<&str> = [("qemu-system-x86_64", "qemu-system-x86"), ("busybox", "busybox-static"), ("cpio", "cpio")]
-        .iter()
-        .filter(|(bin, _)| Command::new("sh").args(["-c", &format!("command -v {bin}")]).output().map_or(true, |o| !o.status.success()))
-        .map(|(_, pkg)| *pkg)
-        .collect();
+    let missing: Vec<&str> = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("busybox", "busybox-static"),
+        ("cpio", "cpio"),
+    ]
+    .iter()
+    .filter(|(bin, _)| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+    })
+    .map(|(_, pkg)| *pkg)
+    .collect();
     if !missing.is_empty() {
         eprintln!("kernel-matrix: installing {}", missing.join(" "));
-        sh(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))?;
+        sh(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing))?;
     }
     Ok(())
 }
@@ -69,7 +102,12 @@ fn ensure_host_tools() -> anyhow::Result<()> {
 /// A private apt configuration: the host's sources stay untouched.
 fn apt_config(dir: &Path) -> anyhow::Result<PathBuf> {
     let k = "/usr/share/keyrings/debian-archive-keyring.gpg";
-    for d in ["state/lists/partial", "cache/archives/partial", "parts", "prefs"] {
+    for d in [
+        "state/lists/partial",
+        "cache/archives/partial",
+        "parts",
+        "prefs",
+    ] {
         fs::create_dir_all(dir.join(d))?;
     }
     let sources = format!(
@@ -90,14 +128,21 @@ fn apt_config(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn apt(conf: &Path, args: &[&str], cwd: &Path) -> anyhow::Result<String> {
-    sh(Command::new(args[0]).args(&args[1..]).env("APT_CONFIG", conf).current_dir(cwd))
+    sh(Command::new(args[0])
+        .args(&args[1..])
+        .env("APT_CONFIG", conf)
+        .current_dir(cwd))
 }
 
 /// `linux-image-X (= V)` names from a Depends line.
 fn depends(show: &str) -> Vec<String> {
     show.lines()
         .find_map(|l| l.strip_prefix("Depends: "))
-        .map(|d| d.split(',').map(|p| p.trim().split(' ').next().unwrap_or("").to_string()).collect())
+        .map(|d| {
+            d.split(',')
+                .map(|p| p.trim().split(' ').next().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -116,14 +161,21 @@ fn fetch_kernel(k: &KernelSpec, conf: &Path, cache: &Path) -> anyhow::Result<(Pa
         .map(str::trim)
         .with_context(|| format!("{} not found in {}", k.meta, k.suite))?
         .to_string();
-    let show = apt(conf, &["apt-cache", "show", &format!("{}={version}", k.meta)], &dir)?;
+    let show = apt(
+        conf,
+        &["apt-cache", "show", &format!("{}={version}", k.meta)],
+        &dir,
+    )?;
     let image = depends(&show)
         .into_iter()
         .find(|d| d.starts_with("linux-image-") && d != k.meta)
         .context("no linux-image dependency")?;
     let show = apt(conf, &["apt-cache", "show", &image], &dir)?;
     // 7.x: linux-image-* is a stub; the kernel is in linux-binary-*.
-    let pkg = depends(&show).into_iter().find(|d| d.starts_with("linux-binary-")).unwrap_or(image);
+    let pkg = depends(&show)
+        .into_iter()
+        .find(|d| d.starts_with("linux-binary-"))
+        .unwrap_or(image);
     eprintln!("kernel-matrix: downloading {pkg}");
     apt(conf, &["apt-get", "download", "-qq", &pkg], &dir)?;
     let deb = fs::read_dir(&dir)?
@@ -131,7 +183,10 @@ fn fetch_kernel(k: &KernelSpec, conf: &Path, cache: &Path) -> anyhow::Result<(Pa
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .context("download produced no .deb")?;
-    sh(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir.join("root")))?;
+    sh(Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(dir.join("root")))?;
     fs::remove_file(&deb)?;
     find_vmlinuz(&dir).context("no vmlinuz in the package")
 }
@@ -141,14 +196,19 @@ fn find_vmlinuz(dir: &Path) -> Option<(PathBuf, String)> {
     let in_boot = fs::read_dir(dir.join("root/boot")).ok().and_then(|d| {
         d.flatten().find_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("vmlinuz-").map(|rel| (e.path(), rel.to_string()))
+            name.strip_prefix("vmlinuz-")
+                .map(|rel| (e.path(), rel.to_string()))
         })
     });
     in_boot.or_else(|| {
-        fs::read_dir(dir.join("root/usr/lib/modules")).ok()?.flatten().find_map(|e| {
-            let v = e.path().join("vmlinuz");
-            v.is_file().then(|| (v, e.file_name().to_string_lossy().into_owned()))
-        })
+        fs::read_dir(dir.join("root/usr/lib/modules"))
+            .ok()?
+            .flatten()
+            .find_map(|e| {
+                let v = e.path().join("vmlinuz");
+                v.is_file()
+                    .then(|| (v, e.file_name().to_string_lossy().into_owned()))
+            })
     })
 }
 
@@ -185,17 +245,32 @@ poweroff -f
 fn build_initramfs(work: &Path, bins: &[PathBuf]) -> anyhow::Result<PathBuf> {
     let root = work.join("initramfs");
     let _ = fs::remove_dir_all(&root);
-    for d in ["bin", "usr/bin", "proc", "sys", "dev", "tmp", "lib64", "lib/x86_64-linux-gnu"] {
+    for d in [
+        "bin",
+        "usr/bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "lib64",
+        "lib/x86_64-linux-gnu",
+    ] {
         fs::create_dir_all(root.join(d))?;
     }
     fs::copy("/bin/busybox", root.join("bin/busybox"))?;
     let scenarios: Vec<&str> = SCENARIOS.iter().map(|s| s.0).collect();
-    let init = INIT.replace("$SCENARIOS", &scenarios.join(" ")).replace("$NOPS", &NOPS.to_string());
+    let init = INIT
+        .replace("$SCENARIOS", &scenarios.join(" "))
+        .replace("$NOPS", &NOPS.to_string());
     fs::write(root.join("init"), init)?;
     sh(Command::new("chmod").arg("755").arg(root.join("init")))?;
     let mut libs = BTreeSet::new();
     for b in bins {
-        fs::copy(b, root.join("usr/bin").join(b.file_name().context("binary name")?))?;
+        fs::copy(
+            b,
+            root.join("usr/bin")
+                .join(b.file_name().context("binary name")?),
+        )?;
         for line in sh(Command::new("ldd").arg(b))?.lines() {
             // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
             if let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) {
@@ -209,7 +284,11 @@ fn build_initramfs(work: &Path, bins: &[PathBuf]) -> anyhow::Result<PathBuf> {
         fs::copy(&lib, &dest).with_context(|| format!("copying {lib}"))?;
     }
     let out = work.join("initrd.cpio.gz");
-    let cmd = format!("cd {} && find . | cpio -o -H newc --quiet | gzip -1 > {}", root.display(), out.display());
+    let cmd = format!(
+        "cd {} && find . | cpio -o -H newc --quiet | gzip -1 > {}",
+        root.display(),
+        out.display()
+    );
     sh(Command::new("sh").args(["-c", &cmd]))?;
     Ok(out)
 }
@@ -237,8 +316,26 @@ fn boot(vmlinuz: &Path, initrd: &Path, work: &Path) -> anyhow::Result<(String, P
         // Single-threaded TCG: with multi-threaded TCG, the kernel's int3-based code
         // patching (static keys flipped when tracepoints attach) raced with the other
         // vCPU and oopsed in try_to_wake_up ("Oops: int3", 6.12 guest, busy host).
-        .args(["900", "qemu-system-x86_64", "-accel", "tcg,thread=single", "-cpu", "max", "-m", "2G", "-smp", "2"])
-        .args(["-display", "none", "-monitor", "none", "-no-reboot", "-serial"])
+        .args([
+            "900",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg,thread=single",
+            "-cpu",
+            "max",
+            "-m",
+            "2G",
+            "-smp",
+            "2",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-serial",
+        ])
         .arg(format!("file:{}", console.display()))
         .arg("-serial")
         .arg(format!("file:{}", data.display()))
@@ -256,20 +353,30 @@ fn extract(data: &Path, dest: &Path) -> anyhow::Result<()> {
     let _ = fs::remove_dir_all(dest);
     fs::create_dir_all(dest)?;
     // The guest's tty turns \n into \r\n.
-    let cmd = format!("tr -d '\\r' < {} | base64 -d | tar xzf - -C {}", data.display(), dest.display());
+    let cmd = format!(
+        "tr -d '\\r' < {} | base64 -d | tar xzf - -C {}",
+        data.display(),
+        dest.display()
+    );
     sh(Command::new("sh").args(["-c", &cmd])).map(|_| ())
 }
 
 fn jsonl_events(ut: &Path, file: &Path) -> anyhow::Result<Vec<Value>> {
-    let out = sh(Command::new(ut).args(["dump", "--format", "jsonl"]).arg(file))?;
-    out.lines().map(|l| serde_json::from_str(l).context("dump line")).collect()
+    let out = sh(Command::new(ut)
+        .args(["dump", "--format", "jsonl"])
+        .arg(file))?;
+    out.lines()
+        .map(|l| serde_json::from_str(l).context("dump line"))
+        .collect()
 }
 
 /// Host-side checks of one guest's results.
 fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow::Result<()> {
-    let doctor: Value = serde_json::from_slice(&fs::read(dir.join("doctor.json"))?).context("doctor.json")?;
+    let doctor: Value =
+        serde_json::from_slice(&fs::read(dir.join("doctor.json"))?).context("doctor.json")?;
     if doctor["ebpf_load"]["Ok"].is_null() {
-        r.notes.push(format!("eBPF load failed: {}", doctor["ebpf_load"]["Err"]));
+        r.notes
+            .push(format!("eBPF load failed: {}", doctor["ebpf_load"]["Err"]));
         r.passed = false;
         return Ok(());
     }
@@ -290,14 +397,20 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
         .unwrap_or_default();
     let degraded: BTreeSet<String> = doctor["degraded"]
         .as_array()
-        .map(|a| a.iter().filter_map(|d| d["rule"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["rule"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     r.degraded = degraded.iter().cloned().collect();
     for (scenario, rules) in SCENARIOS {
         let rec = dir.join(format!("{scenario}.utr"));
         let exit_ok = console.contains(&format!("MATRIX-RECORD {scenario} exit=0"));
         if console.contains(&format!("MATRIX-HUNG {scenario}")) {
-            r.notes.push(format!("{scenario}: recording did not finish within 120 s (see console.txt)"));
+            r.notes.push(format!(
+                "{scenario}: recording did not finish within 120 s (see console.txt)"
+            ));
             r.passed = false;
             continue;
         }
@@ -305,18 +418,31 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
             // The workload exits non-zero when the kernel lacks the feature (e.g. buffer
             // rings before 5.19): not a uringtrace failure, but say so.
             let err = fs::read_to_string(dir.join(format!("{scenario}.err"))).unwrap_or_default();
-            let why = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-            r.notes.push(format!("{scenario}: workload unsupported here ({why})"));
+            let why = err
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            r.notes
+                .push(format!("{scenario}: workload unsupported here ({why})"));
             continue;
         }
         let events = jsonl_events(ut, &rec)?;
         let report: Value = serde_json::from_str(&sh(Command::new(ut)
             .args(["diagnose", "--format", "json", "--input"])
             .arg(&rec))?)?;
-        let found: BTreeSet<&str> = report["findings"].as_array().unwrap().iter().filter_map(|f| f["rule"].as_str()).collect();
+        let found: BTreeSet<&str> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
         for rule in *rules {
             if !found.contains(rule) && !degraded.contains(*rule) {
-                r.notes.push(format!("{scenario}: {rule} neither found nor reported degraded"));
+                r.notes.push(format!(
+                    "{scenario}: {rule} neither found nor reported degraded"
+                ));
                 r.passed = false;
             }
         }
@@ -324,7 +450,9 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
             .as_array()
             .unwrap()
             .iter()
-            .filter(|f| f["severity"] != "info" && !rules.contains(&f["rule"].as_str().unwrap_or("")))
+            .filter(|f| {
+                f["severity"] != "info" && !rules.contains(&f["rule"].as_str().unwrap_or(""))
+            })
             .map(|f| format!("{}: {}", f["rule"], f["message"]))
             .collect();
         if !serious.is_empty() {
@@ -336,7 +464,9 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
             "nop-storm" => {
                 let (s, c) = (count("submit"), count("complete"));
                 if s != NOPS || c != NOPS {
-                    r.notes.push(format!("nop-storm: {s} submits, {c} completions, want {NOPS} each"));
+                    r.notes.push(format!(
+                        "nop-storm: {s} submits, {c} completions, want {NOPS} each"
+                    ));
                     r.passed = false;
                 }
             }
@@ -344,8 +474,12 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
                 // The kernel's results as the application saw them. They differ by kernel:
                 // before 5.19 a bad fd fails the SQE at submit and the whole chain with it
                 // (-125, -9, -125, -125); later it fails at issue (0, -9, -125, -125).
-                let app: Value = serde_json::from_slice(&fs::read(dir.join("chain-broken-error.json"))?)?;
-                let want: Vec<i64> = app["results"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+                let app: Value =
+                    serde_json::from_slice(&fs::read(dir.join("chain-broken-error.json"))?)?;
+                let want: Vec<i64> = app["results"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                    .unwrap_or_default();
                 let res: Vec<i64> = [1u64, 2, 3, 4]
                     .iter()
                     .map(|ud| {
@@ -367,7 +501,10 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
             }
             "cq-overflow" if !degraded.contains("cq-overflow") => {
                 if count("cqe_overflow") != 13 {
-                    r.notes.push(format!("cq-overflow: {} overflow events, want 13", count("cqe_overflow")));
+                    r.notes.push(format!(
+                        "cq-overflow: {} overflow events, want 13",
+                        count("cqe_overflow")
+                    ));
                     r.passed = false;
                 }
             }
@@ -377,7 +514,12 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
     Ok(())
 }
 
-pub fn run(selected: &[String], ut: &Path, workload: &Path, root: &Path) -> anyhow::Result<Vec<KernelResult>> {
+pub fn run(
+    selected: &[String],
+    ut: &Path,
+    workload: &Path,
+    root: &Path,
+) -> anyhow::Result<Vec<KernelResult>> {
     ensure_host_tools()?;
     let work = root.join("target/kernel-matrix");
     let conf = apt_config(&work.join("apt"))?;
@@ -385,7 +527,10 @@ pub fn run(selected: &[String], ut: &Path, workload: &Path, root: &Path) -> anyh
     apt(&conf, &["apt-get", "update", "-qq"], &work)?;
     let initrd = build_initramfs(&work, &[ut.to_path_buf(), workload.to_path_buf()])?;
     let mut results = Vec::new();
-    for k in KERNELS.iter().filter(|k| selected.is_empty() || selected.iter().any(|s| s == k.name)) {
+    for k in KERNELS
+        .iter()
+        .filter(|k| selected.is_empty() || selected.iter().any(|s| s == k.name))
+    {
         let (vmlinuz, release) = match fetch_kernel(k, &conf, &work.join("cache")) {
             Ok(found) => found,
             Err(e) => {
@@ -422,8 +567,13 @@ pub fn run(selected: &[String], ut: &Path, workload: &Path, root: &Path) -> anyh
         fs::write(dest.join("console.txt"), &console)?;
         if !console.contains("MATRIX-END") {
             r.passed = false;
-            r.notes.push(format!("guest did not finish; console in {}", dest.join("console.txt").display()));
-        } else if let Err(e) = extract(&data, &dest).and_then(|_| verify(ut, &dest, &console, &mut r)) {
+            r.notes.push(format!(
+                "guest did not finish; console in {}",
+                dest.join("console.txt").display()
+            ));
+        } else if let Err(e) =
+            extract(&data, &dest).and_then(|_| verify(ut, &dest, &console, &mut r))
+        {
             r.passed = false;
             r.notes.push(format!("{e:#}"));
         }
@@ -433,7 +583,10 @@ pub fn run(selected: &[String], ut: &Path, workload: &Path, root: &Path) -> anyh
 }
 
 pub fn print_table(results: &[KernelResult]) {
-    println!("\n{:<8} {:<28} {:<6} {:>6} {:>4}  degraded detectors", "kernel", "release", "result", "time", "tps");
+    println!(
+        "\n{:<8} {:<28} {:<6} {:>6} {:>4}  degraded detectors",
+        "kernel", "release", "result", "time", "tps"
+    );
     for r in results {
         println!(
             "{:<8} {:<28} {:<6} {:>5.1}s {:>4}  {}",
@@ -442,7 +595,11 @@ pub fn print_table(results: &[KernelResult]) {
             if r.passed { "PASS" } else { "FAIL" },
             r.boot_secs,
             r.tracepoints,
-            if r.degraded.is_empty() { "none".to_string() } else { r.degraded.join(", ") }
+            if r.degraded.is_empty() {
+                "none".to_string()
+            } else {
+                r.degraded.join(", ")
+            }
         );
         for n in &r.notes {
             println!("           - {n}");
@@ -450,29 +607,47 @@ pub fn print_table(results: &[KernelResult]) {
     }
 }
 
-
-const BEGIN: &str = "<!-- kernel-matrix:begin (generated by `cargo xtask kernel-matrix`; do not edit) -->";
+const BEGIN: &str =
+    "<!-- kernel-matrix:begin (generated by `cargo xtask kernel-matrix`; do not edit) -->";
 const END: &str = "<!-- kernel-matrix:end -->";
 
 /// The compatibility tables (kernel × events, kernel × detectors) as markdown.
 pub fn compat_markdown(results: &[KernelResult], detectors: &[String]) -> String {
     let mut md = String::new();
-    let head: Vec<String> = results.iter().map(|r| format!("{} ({})", r.kernel, r.release)).collect();
-    md.push_str(&format!("| | {} |\n|---|{}\n", head.join(" | "), "---|".repeat(results.len())));
+    let head: Vec<String> = results
+        .iter()
+        .map(|r| format!("{} ({})", r.kernel, r.release))
+        .collect();
+    md.push_str(&format!(
+        "| | {} |\n|---|{}\n",
+        head.join(" | "),
+        "---|".repeat(results.len())
+    ));
     md.push_str(&format!(
         "| **result** | {} |\n",
-        results.iter().map(|r| if r.passed { "PASS" } else { "FAIL" }).collect::<Vec<_>>().join(" | ")
+        results
+            .iter()
+            .map(|r| if r.passed { "PASS" } else { "FAIL" })
+            .collect::<Vec<_>>()
+            .join(" | ")
     ));
     md.push_str(&format!(
         "| **matrix time** | {} |\n",
-        results.iter().map(|r| format!("{:.0} s", r.boot_secs)).collect::<Vec<_>>().join(" | ")
+        results
+            .iter()
+            .map(|r| format!("{:.0} s", r.boot_secs))
+            .collect::<Vec<_>>()
+            .join(" | ")
     ));
-    let kinds: Vec<String> = results.iter().flat_map(|r| r.events.iter().map(|e| e.0.clone())).fold(Vec::new(), |mut v, k| {
-        if !v.contains(&k) {
-            v.push(k);
-        }
-        v
-    });
+    let kinds: Vec<String> = results
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.0.clone()))
+        .fold(Vec::new(), |mut v, k| {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+            v
+        });
     for kind in kinds {
         let cells: Vec<String> = results
             .iter()
@@ -487,7 +662,15 @@ pub fn compat_markdown(results: &[KernelResult], detectors: &[String]) -> String
     for d in detectors {
         let cells: Vec<&str> = results
             .iter()
-            .map(|r| if r.events.is_empty() { "?" } else if r.degraded.contains(d) { "degraded" } else { "yes" })
+            .map(|r| {
+                if r.events.is_empty() {
+                    "?"
+                } else if r.degraded.contains(d) {
+                    "degraded"
+                } else {
+                    "yes"
+                }
+            })
             .collect();
         md.push_str(&format!("| detector `{d}` | {} |\n", cells.join(" | ")));
     }

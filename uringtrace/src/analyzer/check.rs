@@ -69,11 +69,20 @@ pub enum ConfigError {
     #[error("`{key}` must be {expected}")]
     WrongType { key: String, expected: &'static str },
     #[error("`{key}`: unknown rule {slug:?}{hint}; known rules: {known}")]
-    UnknownRule { key: String, slug: String, hint: String, known: String },
+    UnknownRule {
+        key: String,
+        slug: String,
+        hint: String,
+        known: String,
+    },
     #[error("`{key}`: unknown severity {value:?} (expected \"info\", \"warning\" or \"error\")")]
     UnknownSeverity { key: String, value: String },
     #[error("`{key}`: invalid duration {value:?}: {reason}")]
-    BadDuration { key: String, value: String, reason: String },
+    BadDuration {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("`{key}`: unknown opcode {name:?} (use the names of the latency table, e.g. READ, WRITE, RECV)")]
     UnknownOpcode { key: String, name: String },
 }
@@ -86,7 +95,8 @@ impl Config {
     /// Parses the text of a `uringtrace.toml`. Every key is checked: a typo is an
     /// error, not a silently ignored setting that lets CI pass.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         let mut cfg = Config::default();
         for (key, value) in &table {
             match key.as_str() {
@@ -101,28 +111,55 @@ impl Config {
 }
 
 fn unknown_key(key: &str, expected: &'static str) -> ConfigError {
-    ConfigError::UnknownKey { key: key.to_string(), expected }
+    ConfigError::UnknownKey {
+        key: key.to_string(),
+        expected,
+    }
 }
 
 fn as_table<'a>(key: &str, value: &'a toml::Value) -> Result<&'a toml::Table, ConfigError> {
-    value.as_table().ok_or_else(|| ConfigError::WrongType { key: key.into(), expected: "a table" })
+    value.as_table().ok_or_else(|| ConfigError::WrongType {
+        key: key.into(),
+        expected: "a table",
+    })
 }
 
-fn as_str<'a>(key: &str, value: &'a toml::Value, expected: &'static str) -> Result<&'a str, ConfigError> {
-    value.as_str().ok_or_else(|| ConfigError::WrongType { key: key.into(), expected })
+fn as_str<'a>(
+    key: &str,
+    value: &'a toml::Value,
+    expected: &'static str,
+) -> Result<&'a str, ConfigError> {
+    value.as_str().ok_or_else(|| ConfigError::WrongType {
+        key: key.into(),
+        expected,
+    })
 }
 
 fn severity_value(key: &str, value: &toml::Value) -> Result<Severity, ConfigError> {
-    let s = as_str(key, value, "a severity string: \"info\", \"warning\" or \"error\"")?;
-    Severity::parse(s).ok_or_else(|| ConfigError::UnknownSeverity { key: key.into(), value: s.into() })
+    let s = as_str(
+        key,
+        value,
+        "a severity string: \"info\", \"warning\" or \"error\"",
+    )?;
+    Severity::parse(s).ok_or_else(|| ConfigError::UnknownSeverity {
+        key: key.into(),
+        value: s.into(),
+    })
 }
 
 fn known_rule(key: &str, slug: &str) -> Result<String, ConfigError> {
     if rules::rule(slug).is_some() {
         return Ok(slug.to_string());
     }
-    let hint = rules::closest(slug).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-    Err(ConfigError::UnknownRule { key: key.into(), slug: slug.into(), hint, known: rules::slug_list() })
+    let hint = rules::closest(slug)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    Err(ConfigError::UnknownRule {
+        key: key.into(),
+        slug: slug.into(),
+        hint,
+        known: rules::slug_list(),
+    })
 }
 
 fn parse_rules(table: &toml::Table, cfg: &mut Config) -> Result<(), ConfigError> {
@@ -138,10 +175,13 @@ fn parse_rules(table: &toml::Table, cfg: &mut Config) -> Result<(), ConfigError>
 
 fn parse_disable(value: &toml::Value) -> Result<BTreeSet<String>, ConfigError> {
     const KEY: &str = "rules.disable";
-    let list = value
-        .as_array()
-        .ok_or_else(|| ConfigError::WrongType { key: KEY.into(), expected: "an array of rule names" })?;
-    list.iter().map(|v| known_rule(KEY, as_str(KEY, v, "an array of rule names")?)).collect()
+    let list = value.as_array().ok_or_else(|| ConfigError::WrongType {
+        key: KEY.into(),
+        expected: "an array of rule names",
+    })?;
+    list.iter()
+        .map(|v| known_rule(KEY, as_str(KEY, v, "an array of rule names")?))
+        .collect()
 }
 
 fn parse_severities(table: &toml::Table) -> Result<BTreeMap<String, Severity>, ConfigError> {
@@ -159,8 +199,12 @@ fn parse_budgets(table: &toml::Table) -> Result<Budgets, ConfigError> {
     for (key, value) in table {
         match key.as_str() {
             "max_in_flight" => b.max_in_flight = Some(count_value("budgets.max_in_flight", value)?),
-            "max_iowq_workers" => b.max_iowq_workers = Some(count_value("budgets.max_iowq_workers", value)?),
-            "p99_latency" => b.p99_latency_ns = parse_latencies(as_table("budgets.p99_latency", value)?)?,
+            "max_iowq_workers" => {
+                b.max_iowq_workers = Some(count_value("budgets.max_iowq_workers", value)?)
+            }
+            "p99_latency" => {
+                b.p99_latency_ns = parse_latencies(as_table("budgets.p99_latency", value)?)?
+            }
             other => return Err(unknown_key(&format!("budgets.{other}"), BUDGET_KEYS)),
         }
     }
@@ -171,7 +215,10 @@ fn count_value(key: &str, value: &toml::Value) -> Result<u64, ConfigError> {
     value
         .as_integer()
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| ConfigError::WrongType { key: key.into(), expected: "a non-negative integer" })
+        .ok_or_else(|| ConfigError::WrongType {
+            key: key.into(),
+            expected: "a non-negative integer",
+        })
 }
 
 fn parse_latencies(table: &toml::Table) -> Result<BTreeMap<String, u64>, ConfigError> {
@@ -181,8 +228,11 @@ fn parse_latencies(table: &toml::Table) -> Result<BTreeMap<String, u64>, ConfigE
             let key = format!("budgets.p99_latency.{name}");
             let op = canonical_opcode(&key, name)?;
             let text = as_str(&key, v, "a duration string such as \"2ms\"")?;
-            let ns = parse_budget_ns(text)
-                .map_err(|reason| ConfigError::BadDuration { key: key.clone(), value: text.into(), reason })?;
+            let ns = parse_budget_ns(text).map_err(|reason| ConfigError::BadDuration {
+                key: key.clone(),
+                value: text.into(),
+                reason,
+            })?;
             Ok((op, ns))
         })
         .collect()
@@ -196,7 +246,10 @@ fn canonical_opcode(key: &str, name: &str) -> Result<String, ConfigError> {
     let numbered = name.strip_prefix("OP_").and_then(|n| n.parse::<u8>().ok());
     match numbered {
         Some(op) => Ok(opcode_name(op).into_owned()),
-        None => Err(ConfigError::UnknownOpcode { key: key.into(), name: name.into() }),
+        None => Err(ConfigError::UnknownOpcode {
+            key: key.into(),
+            name: name.into(),
+        }),
     }
 }
 
@@ -204,7 +257,12 @@ fn canonical_opcode(key: &str, name: &str) -> Result<String, ConfigError> {
 fn parse_budget_ns(s: &str) -> Result<u64, String> {
     let t = s.trim();
     if let Some(n) = t.strip_suffix("ns") {
-        return n.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| "expected e.g. 500ns".into());
+        return n
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| "expected e.g. 500ns".into());
     }
     if t.chars().last().is_some_and(|c| c.is_ascii_digit()) {
         return Err("a unit is required: ns, us, ms, s or m (e.g. \"2ms\")".into());
@@ -299,7 +357,9 @@ fn latency_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
 }
 
 fn in_flight_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
-    let Some(max) = b.max_in_flight else { return vec![] };
+    let Some(max) = b.max_in_flight else {
+        return vec![];
+    };
     let over = report.rings.iter().filter(|r| r.max_in_flight > max);
     over.map(|r| {
         let message = format!(
@@ -325,7 +385,9 @@ fn in_flight_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
 /// Workers are counted per process; rings only carry their owner's count, so one
 /// finding per process. A count seen for no ring's process still fails, unattributed.
 fn iowq_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
-    let Some(max) = b.max_iowq_workers else { return vec![] };
+    let Some(max) = b.max_iowq_workers else {
+        return vec![];
+    };
     let mut per_pid: BTreeMap<u32, (&str, u64)> = BTreeMap::new();
     for r in &report.rings {
         let e = per_pid.entry(r.pid).or_insert((r.comm.as_str(), 0));
@@ -442,11 +504,19 @@ struct Case {
 }
 
 fn rule_case(slug: &str, findings: &[&Finding], fail_on: Severity) -> Case {
-    let (failing, other): (Vec<&Finding>, Vec<&Finding>) = findings.iter().partition(|f| fails(f, fail_on));
-    let mut xml = format!("    <testcase classname=\"uringtrace\" name=\"{}\"", xml_escape(slug));
+    let (failing, other): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| fails(f, fail_on));
+    let mut xml = format!(
+        "    <testcase classname=\"uringtrace\" name=\"{}\"",
+        xml_escape(slug)
+    );
     if failing.is_empty() && other.is_empty() {
         xml.push_str("/>\n");
-        return Case { xml, failed: false, errored: false };
+        return Case {
+            xml,
+            failed: false,
+            errored: false,
+        };
     }
     xml.push_str(">\n");
     if let Some(first) = failing.first() {
@@ -465,34 +535,63 @@ fn rule_case(slug: &str, findings: &[&Finding], fail_on: Severity) -> Case {
     }
     if !other.is_empty() {
         // Below fail_on: shown, not failing.
-        let _ = writeln!(xml, "      <system-out>{}</system-out>", xml_escape(&findings_body(&other)));
+        let _ = writeln!(
+            xml,
+            "      <system-out>{}</system-out>",
+            xml_escape(&findings_body(&other))
+        );
     }
     xml.push_str("    </testcase>\n");
-    Case { xml, failed: !failing.is_empty(), errored: false }
+    Case {
+        xml,
+        failed: !failing.is_empty(),
+        errored: false,
+    }
 }
 
 fn findings_body(findings: &[&Finding]) -> String {
-    findings.iter().map(|f| finding_text(f)).collect::<Vec<_>>().join("\n")
+    findings
+        .iter()
+        .map(|f| finding_text(f))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn lost_case(lost: &LostEvents) -> Case {
     let mut xml = String::from("    <testcase classname=\"uringtrace\" name=\"lost-events\"");
     if !lost.inconclusive() {
         xml.push_str("/>\n");
-        return Case { xml, failed: false, errored: false };
+        return Case {
+            xml,
+            failed: false,
+            errored: false,
+        };
     }
     let message = match lost.known {
-        false => "lost events unknown: the recording did not end cleanly; verdicts are inconclusive".to_string(),
-        true => format!("{} events were lost in the kernel ring buffer; verdicts are inconclusive", lost.total),
+        false => {
+            "lost events unknown: the recording did not end cleanly; verdicts are inconclusive"
+                .to_string()
+        }
+        true => format!(
+            "{} events were lost in the kernel ring buffer; verdicts are inconclusive",
+            lost.total
+        ),
     };
-    let body = format!("total: {}\nper_cpu: {:?}\nknown: {}", lost.total, lost.per_cpu, lost.known);
+    let body = format!(
+        "total: {}\nper_cpu: {:?}\nknown: {}",
+        lost.total, lost.per_cpu, lost.known
+    );
     let _ = writeln!(
         xml,
         ">\n      <error message=\"{}\" type=\"inconclusive\">{}</error>\n    </testcase>",
         xml_escape(&message),
         xml_escape(&body)
     );
-    Case { xml, failed: false, errored: true }
+    Case {
+        xml,
+        failed: false,
+        errored: true,
+    }
 }
 
 /// The testcases of one file: every rule of the catalog (so a rule that stops firing
@@ -532,7 +631,10 @@ impl Counts {
     }
 
     fn attrs(&self) -> String {
-        format!("tests=\"{}\" failures=\"{}\" errors=\"{}\"", self.tests, self.failures, self.errors)
+        format!(
+            "tests=\"{}\" failures=\"{}\" errors=\"{}\"",
+            self.tests, self.failures, self.errors
+        )
     }
 }
 
@@ -549,7 +651,12 @@ pub fn junit(results: &[(String, Vec<Finding>, LostEvents)], fail_on: Severity) 
         total.tests += counts.tests;
         total.failures += counts.failures;
         total.errors += counts.errors;
-        let _ = writeln!(suites, "  <testsuite name=\"{}\" {} skipped=\"0\">", xml_escape(file), counts.attrs());
+        let _ = writeln!(
+            suites,
+            "  <testsuite name=\"{}\" {} skipped=\"0\">",
+            xml_escape(file),
+            counts.attrs()
+        );
         for c in &cases {
             suites.push_str(&c.xml);
         }
@@ -593,7 +700,11 @@ RECV = "1s"
         assert_eq!(c.budgets.max_iowq_workers, Some(32));
         let lat = &c.budgets.p99_latency_ns;
         assert_eq!(lat.get("READ"), Some(&2_000_000));
-        assert_eq!(lat.get("WRITE"), Some(&500_000), "opcode names are normalised");
+        assert_eq!(
+            lat.get("WRITE"),
+            Some(&500_000),
+            "opcode names are normalised"
+        );
         assert_eq!(lat.get("NOP"), Some(&800));
         assert_eq!(lat.get("RECV"), Some(&1_000_000_000));
     }
@@ -605,13 +716,18 @@ RECV = "1s"
     }
 
     fn err(text: &str) -> String {
-        Config::parse(text).expect_err("must be rejected").to_string()
+        Config::parse(text)
+            .expect_err("must be rejected")
+            .to_string()
     }
 
     #[test]
     fn rejects_unknown_rules_with_a_hint() {
         let e = err("[rules]\ndisable = [\"cq-overflw\"]");
-        assert!(e.contains("rules.disable") && e.contains("\"cq-overflw\""), "{e}");
+        assert!(
+            e.contains("rules.disable") && e.contains("\"cq-overflw\""),
+            "{e}"
+        );
         assert!(e.contains("did you mean \"cq-overflow\""), "{e}");
         let e = err("[rules.severity]\nno-such-rule = \"error\"");
         assert!(e.contains("rules.severity.no-such-rule"), "{e}");
@@ -623,7 +739,10 @@ RECV = "1s"
         let e = err("failon = \"error\"");
         assert!(e.contains("unknown key `failon`"), "{e}");
         let e = err("[budgets]\nmax_inflight = 3");
-        assert!(e.contains("`budgets.max_inflight`") && e.contains("max_in_flight"), "{e}");
+        assert!(
+            e.contains("`budgets.max_inflight`") && e.contains("max_in_flight"),
+            "{e}"
+        );
         let e = err("[rules]\nenable = []");
         assert!(e.contains("`rules.enable`"), "{e}");
     }
@@ -631,7 +750,10 @@ RECV = "1s"
     #[test]
     fn rejects_bad_values() {
         let e = err("[budgets.p99_latency]\nREAD = \"2 parsecs\"");
-        assert!(e.contains("budgets.p99_latency.READ") && e.contains("2 parsecs"), "{e}");
+        assert!(
+            e.contains("budgets.p99_latency.READ") && e.contains("2 parsecs"),
+            "{e}"
+        );
         let e = err("[budgets.p99_latency]\nREAD = \"2\"");
         assert!(e.contains("unit is required"), "{e}");
         let e = err("[budgets.p99_latency]\nREAD = 2");
@@ -666,13 +788,26 @@ RECV = "1s"
     fn latency_budget() {
         let mut r = report();
         r.findings.clear();
-        r.latency.push(OpLatency { opcode: "WRITE".into(), count: 5, p50_ns: 1, p99_ns: 10, max_ns: 10 });
-        let c = Config::parse("[budgets.p99_latency]\nREAD = \"10us\"\nWRITE = \"1ms\"").expect("valid");
+        r.latency.push(OpLatency {
+            opcode: "WRITE".into(),
+            count: 5,
+            p50_ns: 1,
+            p99_ns: 10,
+            max_ns: 10,
+        });
+        let c = Config::parse("[budgets.p99_latency]\nREAD = \"10us\"\nWRITE = \"1ms\"")
+            .expect("valid");
         let out = apply(&c, &r);
         assert_eq!(slugs(&out), ["budget-p99-latency"]);
         let f = &out[0];
         assert_eq!(f.severity, Severity::Error);
-        assert!(f.message.contains("READ") && f.message.contains("12.3µs") && f.message.contains("10µs"), "{}", f.message);
+        assert!(
+            f.message.contains("READ")
+                && f.message.contains("12.3µs")
+                && f.message.contains("10µs"),
+            "{}",
+            f.message
+        );
         assert!(f.evidence.facts.contains(&("budget".into(), "10µs".into())));
         // The report lost events: the budget verdict is marked like the others.
         assert!(f.inconclusive);
@@ -685,8 +820,15 @@ RECV = "1s"
         let c = Config::parse("[budgets]\nmax_in_flight = 16").expect("valid");
         let out = apply(&c, &r);
         assert_eq!(slugs(&out), ["budget-in-flight"]);
-        assert_eq!((out[0].pid, out[0].ring.as_str()), (1234, "0xffff888012345000"));
-        assert!(out[0].message.contains("17") && out[0].message.contains("16"), "{}", out[0].message);
+        assert_eq!(
+            (out[0].pid, out[0].ring.as_str()),
+            (1234, "0xffff888012345000")
+        );
+        assert!(
+            out[0].message.contains("17") && out[0].message.contains("16"),
+            "{}",
+            out[0].message
+        );
         let c = Config::parse("[budgets]\nmax_in_flight = 17").expect("valid");
         assert!(apply(&c, &r).is_empty(), "at the budget is within it");
     }
@@ -707,38 +849,65 @@ RECV = "1s"
         assert_eq!(out[0].pid, 0);
         assert!(out[0].message.contains("40"));
         // A budget override applies to budget findings too.
-        let c = Config::parse("[budgets]\nmax_iowq_workers = 1\n[rules.severity]\nbudget-iowq-workers = \"info\"")
-            .expect("valid");
+        let c = Config::parse(
+            "[budgets]\nmax_iowq_workers = 1\n[rules.severity]\nbudget-iowq-workers = \"info\"",
+        )
+        .expect("valid");
         assert_eq!(apply(&c, &r)[0].severity, Severity::Info);
     }
 
     #[test]
     fn verdicts() {
-        let clean = LostEvents { total: 0, per_cpu: vec![0, 0], known: true };
-        let lossy = LostEvents { total: 3, per_cpu: vec![3], known: true };
-        let unknown = LostEvents { total: 0, per_cpu: vec![], known: false };
+        let clean = LostEvents {
+            total: 0,
+            per_cpu: vec![0, 0],
+            known: true,
+        };
+        let lossy = LostEvents {
+            total: 3,
+            per_cpu: vec![3],
+            known: true,
+        };
+        let unknown = LostEvents {
+            total: 0,
+            per_cpu: vec![],
+            known: false,
+        };
         let c = Config::default();
         let warn = [finding("cq-overflow", Severity::Warning)];
         let info = [finding("multishot-terminated", Severity::Info)];
         assert_eq!(verdict(&c, &[], &clean), Verdict::Pass);
         assert_eq!(verdict(&c, &info, &clean), Verdict::Pass);
         assert_eq!(verdict(&c, &warn, &clean), Verdict::Fail);
-        assert_eq!(verdict(&c, &warn, &lossy), Verdict::Fail, "seen failures are real");
+        assert_eq!(
+            verdict(&c, &warn, &lossy),
+            Verdict::Fail,
+            "seen failures are real"
+        );
         assert_eq!(verdict(&c, &info, &lossy), Verdict::Inconclusive);
         assert_eq!(verdict(&c, &[], &unknown), Verdict::Inconclusive);
-        let lenient = Config { fail_on: Severity::Error, ..Config::default() };
+        let lenient = Config {
+            fail_on: Severity::Error,
+            ..Config::default()
+        };
         assert_eq!(verdict(&lenient, &warn, &clean), Verdict::Pass);
         assert_eq!(
             [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive].map(Verdict::exit_code),
             [0, 1, 2]
         );
         assert_eq!(Verdict::Fail.max(Verdict::Inconclusive), Verdict::Fail);
-        assert_eq!(Verdict::Pass.max(Verdict::Inconclusive), Verdict::Inconclusive);
+        assert_eq!(
+            Verdict::Pass.max(Verdict::Inconclusive),
+            Verdict::Inconclusive
+        );
     }
 
     #[test]
     fn xml_escaping() {
-        assert_eq!(xml_escape(r#"a&b<c>d"e'f"#), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+        assert_eq!(
+            xml_escape(r#"a&b<c>d"e'f"#),
+            "a&amp;b&lt;c&gt;d&quot;e&apos;f"
+        );
         assert_eq!(xml_escape("x\u{1}y\nz"), "x\u{FFFD}y\nz");
     }
 
@@ -749,23 +918,53 @@ RECV = "1s"
             finding("wait-cycle", Severity::Error),
             finding("multishot-terminated", Severity::Info),
         ];
-        let lossy = LostEvents { total: 3, per_cpu: vec![3], known: true };
-        let clean = LostEvents { total: 0, per_cpu: vec![0], known: true };
+        let lossy = LostEvents {
+            total: 3,
+            per_cpu: vec![3],
+            known: true,
+        };
+        let clean = LostEvents {
+            total: 0,
+            per_cpu: vec![0],
+            known: true,
+        };
         let results = vec![
             ("traces/a&b.utr".to_string(), findings, lossy),
             ("clean.utr".to_string(), vec![], clean),
         ];
         let x = junit(&results, Severity::Warning);
         let n = RULES.len() + 1;
-        assert!(x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"), "{x}");
-        assert!(x.contains(&format!("<testsuites name=\"uringtrace check\" tests=\"{}\" failures=\"1\" errors=\"1\">", 2 * n)), "{x}");
-        assert!(x.contains(&format!("<testsuite name=\"traces/a&amp;b.utr\" tests=\"{n}\" failures=\"1\" errors=\"1\"")), "{x}");
-        assert!(x.contains(&format!("<testsuite name=\"clean.utr\" tests=\"{n}\" failures=\"0\" errors=\"0\"")), "{x}");
+        assert!(
+            x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"),
+            "{x}"
+        );
+        assert!(
+            x.contains(&format!(
+                "<testsuites name=\"uringtrace check\" tests=\"{}\" failures=\"1\" errors=\"1\">",
+                2 * n
+            )),
+            "{x}"
+        );
+        assert!(
+            x.contains(&format!(
+                "<testsuite name=\"traces/a&amp;b.utr\" tests=\"{n}\" failures=\"1\" errors=\"1\""
+            )),
+            "{x}"
+        );
+        assert!(
+            x.contains(&format!(
+                "<testsuite name=\"clean.utr\" tests=\"{n}\" failures=\"0\" errors=\"0\""
+            )),
+            "{x}"
+        );
         assert!(x.contains("<failure message=\"2 findings; first: wait-cycle happened | with a pipe &amp; &lt;angle&gt; &quot;quotes&quot;\" type=\"error\">"), "{x}");
         assert!(x.contains("<testcase classname=\"uringtrace\" name=\"cq-overflow\"/>"));
         assert!(x.contains("<error message=\"3 events were lost"), "{x}");
         // Info is below fail_on: reported, not failing.
-        assert!(x.contains("<system-out>  INFO    multishot-terminated"), "{x}");
+        assert!(
+            x.contains("<system-out>  INFO    multishot-terminated"),
+            "{x}"
+        );
         // No raw specials survive in the message text.
         assert!(!x.contains("<angle>"));
         assert_eq!(x.matches("<testcase ").count(), 2 * n);

@@ -22,9 +22,21 @@ fn ms(ns: u64) -> String {
     format!("{:.1} ms", ns as f64 / 1e6)
 }
 
-fn finding(st: &State, slug: &str, pid: u32, ctx: u64, message: String, fix: &str, evidence: Evidence) -> Finding {
+fn finding(
+    st: &State,
+    slug: &str,
+    pid: u32,
+    ctx: u64,
+    message: String,
+    fix: &str,
+    evidence: Evidence,
+) -> Finding {
     let r = rule(slug).unwrap_or_else(|| panic!("rule {slug} missing from the catalog"));
-    let comm = st.comms.get(&pid).map(|(_, c)| c.clone()).unwrap_or_default();
+    let comm = st
+        .comms
+        .get(&pid)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default();
     Finding {
         rule: slug.into(),
         severity: r.severity,
@@ -38,7 +50,14 @@ fn finding(st: &State, slug: &str, pid: u32, ctx: u64, message: String, fix: &st
     }
 }
 
-fn req_ev(user_data: u64, opcode: u8, res: Option<i32>, role: &str, sub: Option<u64>, done: Option<u64>) -> RequestEvidence {
+fn req_ev(
+    user_data: u64,
+    opcode: u8,
+    res: Option<i32>,
+    role: &str,
+    sub: Option<u64>,
+    done: Option<u64>,
+) -> RequestEvidence {
     RequestEvidence {
         user_data,
         opcode: opcode_name(opcode).into_owned(),
@@ -50,7 +69,10 @@ fn req_ev(user_data: u64, opcode: u8, res: Option<i32>, role: &str, sub: Option<
 }
 
 fn facts(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// Owner pid of a ring, for findings about it.
@@ -61,9 +83,13 @@ fn owner(st: &State, ctx: u64, fallback: u32) -> u32 {
 /// Converts an observation into findings (called as observations happen).
 pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Vec<Finding> {
     match o {
-        Observation::SlowCompletion { req, chain, start_ns, done_ns, res } => {
-            slow_completion(st, cfg, req, chain.as_ref(), *start_ns, *done_ns, *res)
-        }
+        Observation::SlowCompletion {
+            req,
+            chain,
+            start_ns,
+            done_ns,
+            res,
+        } => slow_completion(st, cfg, req, chain.as_ref(), *start_ns, *done_ns, *res),
         Observation::InvalidSqe(ev) => {
             let msg = format!(
                 "{} (user_data {:#x}) rejected at submit with {}",
@@ -72,7 +98,14 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
                 result_name(ev.res)
             );
             let ev_ = Evidence {
-                requests: vec![req_ev(ev.user_data, ev.opcode, Some(ev.res), "rejected", Some(ev.ts_ns), None)],
+                requests: vec![req_ev(
+                    ev.user_data,
+                    ev.opcode,
+                    Some(ev.res),
+                    "rejected",
+                    Some(ev.ts_ns),
+                    None,
+                )],
                 facts: facts(&[
                     ("error", result_name(ev.res)),
                     ("sqe_flags", sqe_flags(ev.cflags.into())),
@@ -93,17 +126,30 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         }
         Observation::ChainDone(c) => chain_findings(st, c),
         Observation::RingRetired(ring) => vec![overflow_finding(st, ring)],
-        Observation::MissedWakeup { tgid, fd, samples, thread_state } => {
-            missed_wakeup_finding(st, *tgid, *fd, samples, thread_state).into_iter().collect()
-        }
-        Observation::IdleSpin { tgid, fd, samples } => idle_spin_finding(st, *tgid, *fd, samples).into_iter().collect(),
-        Observation::MultishotEnded { ev, intermediate, opcode } => {
+        Observation::MissedWakeup {
+            tgid,
+            fd,
+            samples,
+            thread_state,
+        } => missed_wakeup_finding(st, *tgid, *fd, samples, thread_state)
+            .into_iter()
+            .collect(),
+        Observation::IdleSpin { tgid, fd, samples } => idle_spin_finding(st, *tgid, *fd, samples)
+            .into_iter()
+            .collect(),
+        Observation::MultishotEnded {
+            ev,
+            intermediate,
+            opcode,
+        } => {
             let cause = match ev.res {
                 -105 => "the provided-buffer ring ran empty (-ENOBUFS)".to_string(),
                 -125 => "it was cancelled (-ECANCELED)".to_string(),
                 0 => "end of stream (result 0: peer closed or EOF)".to_string(),
                 r if r < 0 => format!("error {}", result_name(r)),
-                r => format!("a final result {r} without IORING_CQE_F_MORE (CQ full, or a length limit)"),
+                r => format!(
+                    "a final result {r} without IORING_CQE_F_MORE (CQ full, or a length limit)"
+                ),
             };
             let msg = format!(
                 "multishot {} (user_data {:#x}) ended after {} CQEs: {cause}",
@@ -112,8 +158,18 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
                 intermediate + 1
             );
             let e = Evidence {
-                requests: vec![req_ev(ev.user_data, *opcode, Some(ev.res), "terminated", None, Some(ev.ts_ns))],
-                facts: facts(&[("cqes", (intermediate + 1).to_string()), ("final_result", result_name(ev.res))]),
+                requests: vec![req_ev(
+                    ev.user_data,
+                    *opcode,
+                    Some(ev.res),
+                    "terminated",
+                    None,
+                    Some(ev.ts_ns),
+                )],
+                facts: facts(&[
+                    ("cqes", (intermediate + 1).to_string()),
+                    ("final_result", result_name(ev.res)),
+                ]),
                 first_ns: ev.ts_ns,
                 last_ns: ev.ts_ns,
             };
@@ -134,7 +190,14 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
                 ev.user_data
             );
             let e = Evidence {
-                requests: vec![req_ev(ev.user_data, *opcode, Some(ev.res), "no buffer", None, Some(ev.ts_ns))],
+                requests: vec![req_ev(
+                    ev.user_data,
+                    *opcode,
+                    Some(ev.res),
+                    "no buffer",
+                    None,
+                    Some(ev.ts_ns),
+                )],
                 facts: vec![],
                 first_ns: ev.ts_ns,
                 last_ns: ev.ts_ns,
@@ -149,7 +212,11 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
                 e,
             )]
         }
-        Observation::UnsatisfiableWait { ev, in_flight, ready } => {
+        Observation::UnsatisfiableWait {
+            ev,
+            in_flight,
+            ready,
+        } => {
             let msg = format!(
                 "waits for {} completions on a ring with {} requests in flight and at most {} unreaped CQEs",
                 ev.args[0], in_flight, ready
@@ -182,7 +249,14 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
                 result_name(ev.res)
             );
             let e = Evidence {
-                requests: vec![req_ev(ev.user_data, 0, Some(ev.res), "dropped", None, Some(ev.ts_ns))],
+                requests: vec![req_ev(
+                    ev.user_data,
+                    0,
+                    Some(ev.res),
+                    "dropped",
+                    None,
+                    Some(ev.ts_ns),
+                )],
                 facts: vec![],
                 first_ns: ev.ts_ns,
                 last_ns: ev.ts_ns,
@@ -214,14 +288,35 @@ fn chain_evidence(c: &Chain, breaker: Option<usize>) -> Evidence {
             .members
             .iter()
             .enumerate()
-            .map(|(i, m)| req_ev(m.user_data, m.opcode, m.res, member_role(c, i, breaker), Some(m.submit_ns), m.complete_ns))
+            .map(|(i, m)| {
+                req_ev(
+                    m.user_data,
+                    m.opcode,
+                    m.res,
+                    member_role(c, i, breaker),
+                    Some(m.submit_ns),
+                    m.complete_ns,
+                )
+            })
             .collect(),
         facts: vec![
             ("members".into(), c.members.len().to_string()),
-            ("links".into(), if c.members.iter().any(|m| m.hard) { "hard".into() } else { "soft".into() }),
+            (
+                "links".into(),
+                if c.members.iter().any(|m| m.hard) {
+                    "hard".into()
+                } else {
+                    "soft".into()
+                },
+            ),
         ],
         first_ns: c.members.first().map_or(0, |m| m.submit_ns),
-        last_ns: c.members.iter().filter_map(|m| m.complete_ns).max().unwrap_or(0),
+        last_ns: c
+            .members
+            .iter()
+            .filter_map(|m| m.complete_ns)
+            .max()
+            .unwrap_or(0),
     }
 }
 
@@ -231,11 +326,20 @@ pub fn chain_findings(st: &State, c: &Chain) -> Vec<Finding> {
     // The breaker: named by fail_link, or else the first member that failed while its
     // followers came back -ECANCELED (CQE_SKIP_SUCCESS can hide fail_link's target).
     let breaker = c.breaker.or_else(|| {
-        let first_bad = c.members.iter().position(|m| m.res.is_some_and(|r| r < 0 && r != -125))?;
-        c.members[first_bad + 1..].iter().any(|m| m.res == Some(-125)).then_some(first_bad)
+        let first_bad = c
+            .members
+            .iter()
+            .position(|m| m.res.is_some_and(|r| r < 0 && r != -125))?;
+        c.members[first_bad + 1..]
+            .iter()
+            .any(|m| m.res == Some(-125))
+            .then_some(first_bad)
     });
     if let Some(b) = breaker {
-        let cancelled: Vec<_> = c.members[b + 1..].iter().filter(|m| m.res == Some(-125)).collect();
+        let cancelled: Vec<_> = c.members[b + 1..]
+            .iter()
+            .filter(|m| m.res == Some(-125))
+            .collect();
         let bm = &c.members[b];
         if !cancelled.is_empty() && !bm.hard {
             let cause = match bm.res {
@@ -270,7 +374,8 @@ pub fn chain_findings(st: &State, c: &Chain) -> Vec<Finding> {
             c.members.len()
         );
         let mut e = chain_evidence(c, breaker);
-        e.facts.push(("cut_after".into(), c.members.len().to_string()));
+        e.facts
+            .push(("cut_after".into(), c.members.len().to_string()));
         out.push(finding(
             st,
             "sqpoll-chain-split",
@@ -298,7 +403,8 @@ fn slow_completion(
     if let Some(c) = chain {
         let i = c.index_of(r.req).unwrap_or(0);
         let feeder = c.members[i + 1..].iter().find(|m| {
-            (is_read_like(r.opcode) && r.waited_on_poll && is_write_like(m.opcode)) || (r.opcode == 51 && m.opcode == 52)
+            (is_read_like(r.opcode) && r.waited_on_poll && is_write_like(m.opcode))
+                || (r.opcode == 51 && m.opcode == 52)
         });
         if let Some(f) = feeder {
             let msg = format!(
@@ -344,8 +450,19 @@ fn slow_completion(
         if r.punted { ", blocked in io-wq" } else { "" }
     );
     let e = Evidence {
-        requests: vec![req_ev(r.user_data, r.opcode, Some(res), if r.punted { "in io-wq" } else { "slow" }, Some(r.submit_ns), Some(done))],
-        facts: facts(&[("took", ms(waited)), ("threshold", ms(cfg.stall_ns)), ("fd", r.fd.map_or("?".into(), |f| f.to_string()))]),
+        requests: vec![req_ev(
+            r.user_data,
+            r.opcode,
+            Some(res),
+            if r.punted { "in io-wq" } else { "slow" },
+            Some(r.submit_ns),
+            Some(done),
+        )],
+        facts: facts(&[
+            ("took", ms(waited)),
+            ("threshold", ms(cfg.stall_ns)),
+            ("fd", r.fd.map_or("?".into(), |f| f.to_string())),
+        ]),
         first_ns: start,
         last_ns: done,
     };
@@ -370,32 +487,52 @@ fn is_write_like(op: u8) -> bool {
 
 /// Chains that can never finish: a member waits for something only a later member
 /// of the same chain would provide. Returns findings and the requests they explain.
-fn wait_cycles(st: &State, cfg: &AnalyzerConfig, now: u64, explained: &mut HashSet<(u64, u64)>) -> Vec<Finding> {
+fn wait_cycles(
+    st: &State,
+    cfg: &AnalyzerConfig,
+    now: u64,
+    explained: &mut HashSet<(u64, u64)>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for c in st.chains.values() {
-        let Some(ring) = st.rings.get(&c.ctx) else { continue };
-        let Some(wi) = c.members.iter().position(|m| m.res.is_none()) else { continue };
+        let Some(ring) = st.rings.get(&c.ctx) else {
+            continue;
+        };
+        let Some(wi) = c.members.iter().position(|m| m.res.is_none()) else {
+            continue;
+        };
         let w = &c.members[wi];
-        let Some(wr) = ring.inflight.get(&w.req) else { continue };
+        let Some(wr) = ring.inflight.get(&w.req) else {
+            continue;
+        };
         if now.saturating_sub(w.submit_ns) < cfg.cycle_min_ns {
             continue;
         }
         let later = &c.members[wi + 1..];
         let (feeder, why) = if is_read_like(w.opcode) && (wr.poll_armed || wr.issued) {
             match later.iter().find(|m| is_write_like(m.opcode)) {
-                Some(f) => (f, "waits for data that only the linked write after it would provide"),
+                Some(f) => (
+                    f,
+                    "waits for data that only the linked write after it would provide",
+                ),
                 None => continue,
             }
         } else if w.opcode == 51 {
             match later.iter().find(|m| m.opcode == 52) {
-                Some(f) => (f, "waits on a futex that only the FUTEX_WAKE linked after it would wake"),
+                Some(f) => (
+                    f,
+                    "waits on a futex that only the FUTEX_WAKE linked after it would wake",
+                ),
                 None => continue,
             }
         } else {
             continue;
         };
         let fr = ring.inflight.get(&feeder.req);
-        let fd_of = |r: Option<&Request>| r.and_then(|r| r.fd).map_or("?".to_string(), |f| f.to_string());
+        let fd_of = |r: Option<&Request>| {
+            r.and_then(|r| r.fd)
+                .map_or("?".to_string(), |f| f.to_string())
+        };
         let msg = format!(
             "{} (user_data {:#x}, fd {}) {why} ({} user_data {:#x}, fd {}): a link runs only after its \
              predecessor completes, so neither can ever complete",
@@ -416,8 +553,12 @@ fn wait_cycles(st: &State, cfg: &AnalyzerConfig, now: u64, explained: &mut HashS
                 r.role.clone()
             };
         }
-        e.facts.push(("waiting_for".into(), ms(now.saturating_sub(w.submit_ns))));
-        e.facts.push(("feeder_issued".into(), fr.is_some_and(|r| r.issued).to_string()));
+        e.facts
+            .push(("waiting_for".into(), ms(now.saturating_sub(w.submit_ns))));
+        e.facts.push((
+            "feeder_issued".into(),
+            fr.is_some_and(|r| r.issued).to_string(),
+        ));
         e.last_ns = now;
         for m in &c.members {
             explained.insert((c.ctx, m.req));
@@ -443,7 +584,11 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
 
     // Chains still open but already broken (e.g. a CQE_SKIP_SUCCESS member never posts).
     for c in st.chains.values().filter(|c| c.breaker.is_some()) {
-        out.extend(chain_findings(st, c).into_iter().filter(|f| f.rule == "link-chain-broken"));
+        out.extend(
+            chain_findings(st, c)
+                .into_iter()
+                .filter(|f| f.rule == "link-chain-broken"),
+        );
     }
 
     for ring in st.rings.values().filter(|r| r.overflowed > 0) {
@@ -451,19 +596,28 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
     }
 
     // Rings whose SQEs nobody picks up: their in-flight requests are explained.
-    let stuck_rings: HashSet<(u32, u32)> =
-        st.samples.iter().filter(|(_, s)| s.missed_reported && s.pending_since_ns.is_some()).map(|(k, _)| *k).collect();
+    let stuck_rings: HashSet<(u32, u32)> = st
+        .samples
+        .iter()
+        .filter(|(_, s)| s.missed_reported && s.pending_since_ns.is_some())
+        .map(|(k, _)| *k)
+        .collect();
 
     // Requests in flight too long with nothing explaining it.
     for ring in st.rings.values() {
-        if stuck_rings.iter().any(|&(t, fd)| t == ring.tgid && ring.fd == Some(fd as i32)) {
+        if stuck_rings
+            .iter()
+            .any(|&(t, fd)| t == ring.tgid && ring.fd == Some(fd as i32))
+        {
             continue;
         }
         let mut stalled: Vec<&Request> = ring
             .inflight
             .values()
             .filter(|r| now.saturating_sub(r.submit_ns) >= cfg.stall_ns)
-            .filter(|r| !r.poll_armed && r.multishot_cqes == 0 && !explained.contains(&(ring.ctx, r.req)))
+            .filter(|r| {
+                !r.poll_armed && r.multishot_cqes == 0 && !explained.contains(&(ring.ctx, r.req))
+            })
             .filter(|r| !queued_behind(st, r))
             .collect();
         if stalled.is_empty() {
@@ -478,15 +632,31 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
             opcode_name(oldest.opcode),
             oldest.user_data,
             ms(now.saturating_sub(oldest.submit_ns)),
-            if oldest.punted { ", running in io-wq" } else { "" }
+            if oldest.punted {
+                ", running in io-wq"
+            } else {
+                ""
+            }
         );
         let e = Evidence {
             requests: stalled
                 .iter()
                 .take(8)
-                .map(|r| req_ev(r.user_data, r.opcode, None, if r.punted { "in io-wq" } else { "in flight" }, Some(r.submit_ns), None))
+                .map(|r| {
+                    req_ev(
+                        r.user_data,
+                        r.opcode,
+                        None,
+                        if r.punted { "in io-wq" } else { "in flight" },
+                        Some(r.submit_ns),
+                        None,
+                    )
+                })
                 .collect(),
-            facts: facts(&[("threshold", ms(cfg.stall_ns)), ("stalled", stalled.len().to_string())]),
+            facts: facts(&[
+                ("threshold", ms(cfg.stall_ns)),
+                ("stalled", stalled.len().to_string()),
+            ]),
             first_ns: oldest.submit_ns,
             last_ns: now,
         };
@@ -508,20 +678,36 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
     tgids.dedup();
     for tgid in tgids {
         let workers = st.iowq_workers.get(&tgid).copied().unwrap_or(0);
-        let mut by: Vec<((u8, i32), u64)> =
-            st.punts.iter().filter(|(k, _)| k.0 == tgid).map(|(k, v)| ((k.1, k.2), *v)).collect();
+        let mut by: Vec<((u8, i32), u64)> = st
+            .punts
+            .iter()
+            .filter(|(k, _)| k.0 == tgid)
+            .map(|(k, v)| ((k.1, k.2), *v))
+            .collect();
         let punts: u64 = by.iter().map(|x| x.1).sum();
         if workers < cfg.iowq_workers && punts < cfg.iowq_punts {
             continue;
         }
         by.sort_by(|a, b| b.1.cmp(&a.1));
-        let top = by.first().map(|((op, fd), n)| format!("{n} × {} on fd {fd}", opcode_name(*op))).unwrap_or_default();
-        let msg = format!("{workers} io-wq workers created and {punts} requests punted to io-wq; most: {top}");
-        let mut f = facts(&[("workers_created", workers.to_string()), ("punts", punts.to_string())]);
+        let top = by
+            .first()
+            .map(|((op, fd), n)| format!("{n} × {} on fd {fd}", opcode_name(*op)))
+            .unwrap_or_default();
+        let msg = format!(
+            "{workers} io-wq workers created and {punts} requests punted to io-wq; most: {top}"
+        );
+        let mut f = facts(&[
+            ("workers_created", workers.to_string()),
+            ("punts", punts.to_string()),
+        ]);
         for ((op, fd), n) in by.iter().take(3) {
             f.push((format!("punts {} fd {fd}", opcode_name(*op)), n.to_string()));
         }
-        let ctx = st.rings.values().find(|r| r.tgid == tgid && r.punted > 0).map_or(0, |r| r.ctx);
+        let ctx = st
+            .rings
+            .values()
+            .find(|r| r.tgid == tgid && r.punted > 0)
+            .map_or(0, |r| r.ctx);
         out.push(finding(
             st,
             "iowq-punt-storm",
@@ -537,7 +723,13 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
 }
 
 /// SQPOLL: SQEs published, thread asleep, nobody woke it.
-fn missed_wakeup_finding(st: &State, tgid: u32, fd: u32, s: &RingSamples, thread_state: &str) -> Option<Finding> {
+fn missed_wakeup_finding(
+    st: &State,
+    tgid: u32,
+    fd: u32,
+    s: &RingSamples,
+    thread_state: &str,
+) -> Option<Finding> {
     let (since, last) = (s.pending_since_ns?, s.last.as_ref()?);
     let sq_tid = last.aux as u32;
     let msg = format!(
@@ -612,17 +804,26 @@ fn overflow_finding(st: &State, ring: &super::state::Ring) -> Finding {
     let msg = format!(
         "{} CQEs did not fit in the CQ ring{} and went to the overflow list",
         ring.overflowed,
-        ring.cq_entries.map(|n| format!(" ({n} entries)")).unwrap_or_default()
+        ring.cq_entries
+            .map(|n| format!(" ({n} entries)"))
+            .unwrap_or_default()
     );
     let mut f = facts(&[
         ("overflowed", ring.overflowed.to_string()),
         ("completed", ring.completed.to_string()),
-        ("overflow_span", ms(ring.last_overflow_ns.saturating_sub(first))),
+        (
+            "overflow_span",
+            ms(ring.last_overflow_ns.saturating_sub(first)),
+        ),
     ]);
     if let Some(n) = ring.cq_entries {
         f.push(("cq_entries".into(), n.to_string()));
     }
-    let uds: Vec<String> = ring.overflow_user_data.iter().map(|u| format!("{u:#x}")).collect();
+    let uds: Vec<String> = ring
+        .overflow_user_data
+        .iter()
+        .map(|u| format!("{u:#x}"))
+        .collect();
     f.push(("first_overflowed_user_data".into(), uds.join(",")));
     finding(
         st,
@@ -637,7 +838,11 @@ fn overflow_finding(st: &State, ring: &super::state::Ring) -> Finding {
 
 /// A chain follower that cannot start before an earlier member completes.
 fn queued_behind(st: &State, r: &Request) -> bool {
-    let Some(c) = r.chain.and_then(|id| st.chains.get(&id)) else { return false };
-    let Some(i) = c.index_of(r.req) else { return false };
+    let Some(c) = r.chain.and_then(|id| st.chains.get(&id)) else {
+        return false;
+    };
+    let Some(i) = c.index_of(r.req) else {
+        return false;
+    };
     c.members[..i].iter().any(|m| m.res.is_none())
 }

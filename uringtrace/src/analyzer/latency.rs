@@ -14,7 +14,11 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            max: 0,
+        }
     }
 }
 
@@ -76,7 +80,20 @@ mod tests {
     #[test]
     fn buckets_are_monotonic_and_tight() {
         let mut last = 0;
-        for v in [0u64, 1, 31, 32, 33, 63, 64, 100, 1000, 123_456, 1 << 40, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            31,
+            32,
+            33,
+            63,
+            64,
+            100,
+            1000,
+            123_456,
+            1 << 40,
+            u64::MAX,
+        ] {
             let b = bucket(v);
             assert!(b >= last);
             last = b;

@@ -106,7 +106,10 @@ impl Analyzer {
             reorder: BinaryHeap::new(),
             seq: 0,
             max_ts: 0,
-            lost: LostEvents { known: true, ..LostEvents::default() },
+            lost: LostEvents {
+                known: true,
+                ..LostEvents::default()
+            },
             end_ns: None,
         }
     }
@@ -119,12 +122,18 @@ impl Analyzer {
     pub fn push(&mut self, ev: RawEvent) {
         self.max_ts = self.max_ts.max(ev.ts_ns);
         self.seq += 1;
-        self.reorder.push(Reverse(Pending { ts: ev.ts_ns, seq: self.seq, ev: RawEventOrd(ev) }));
+        self.reorder.push(Reverse(Pending {
+            ts: ev.ts_ns,
+            seq: self.seq,
+            ev: RawEventOrd(ev),
+        }));
         while let Some(Reverse(top)) = self.reorder.peek() {
             if top.ts + self.cfg.reorder_window_ns > self.max_ts {
                 break;
             }
-            let Some(Reverse(p)) = self.reorder.pop() else { break };
+            let Some(Reverse(p)) = self.reorder.pop() else {
+                break;
+            };
             self.apply(&p.ev.0);
         }
     }
@@ -134,7 +143,8 @@ impl Analyzer {
         if !self.state.observations.is_empty() {
             let obs = std::mem::take(&mut self.state.observations);
             for o in &obs {
-                self.findings.extend(detect::from_observation(&self.state, &self.cfg, o));
+                self.findings
+                    .extend(detect::from_observation(&self.state, &self.cfg, o));
             }
         }
     }
@@ -148,7 +158,9 @@ impl Analyzer {
             if top.ts + self.cfg.reorder_window_ns > now_ns {
                 break;
             }
-            let Some(Reverse(p)) = self.reorder.pop() else { break };
+            let Some(Reverse(p)) = self.reorder.pop() else {
+                break;
+            };
             self.apply(&p.ev.0);
         }
     }
@@ -180,18 +192,29 @@ impl Analyzer {
         for f in &mut findings {
             f.inconclusive = inconclusive;
         }
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.evidence.first_ns.cmp(&b.evidence.first_ns)));
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.evidence.first_ns.cmp(&b.evidence.first_ns))
+        });
         let st = &self.state;
         let mut rings: Vec<RingSummary> = st
             .rings
             .values()
             .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
             .map(|r| {
-                let sq_state = r.sqpoll_tid.and_then(|t| st.threads.get(&t)).map(|t| t.state.to_string());
+                let sq_state = r
+                    .sqpoll_tid
+                    .and_then(|t| st.threads.get(&t))
+                    .map(|t| t.state.to_string());
                 RingSummary {
                     ring: format!("{:#x}", r.ctx),
                     pid: r.tgid,
-                    comm: st.comms.get(&r.tgid).map(|c| c.1.clone()).unwrap_or_default(),
+                    comm: st
+                        .comms
+                        .get(&r.tgid)
+                        .map(|c| c.1.clone())
+                        .unwrap_or_default(),
                     fd: r.fd,
                     sq_entries: r.sq_entries,
                     cq_entries: r.cq_entries,
@@ -245,9 +268,16 @@ impl Analyzer {
 fn dedupe(findings: &mut Vec<Finding>) {
     let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
     for f in findings.drain(..) {
-        if let Some(prev) = out.iter_mut().find(|p| p.rule == f.rule && p.ring == f.ring && p.message == f.message) {
+        if let Some(prev) = out
+            .iter_mut()
+            .find(|p| p.rule == f.rule && p.ring == f.ring && p.message == f.message)
+        {
             prev.evidence.last_ns = prev.evidence.last_ns.max(f.evidence.last_ns);
-            let n = prev.evidence.facts.iter_mut().find(|(k, _)| k == "occurrences");
+            let n = prev
+                .evidence
+                .facts
+                .iter_mut()
+                .find(|(k, _)| k == "occurrences");
             match n {
                 Some((_, v)) => *v = (v.parse::<u64>().unwrap_or(1) + 1).to_string(),
                 None => prev.evidence.facts.push(("occurrences".into(), "2".into())),

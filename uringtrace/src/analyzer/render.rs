@@ -38,7 +38,11 @@ fn count_of(n: usize, sev: Severity) -> String {
 /// The final line: "N findings: E errors, W warnings, I info".
 pub fn summary(findings: &[Finding]) -> String {
     let n = |sev| findings.iter().filter(|f| f.severity == sev).count();
-    let noun = if findings.len() == 1 { "finding" } else { "findings" };
+    let noun = if findings.len() == 1 {
+        "finding"
+    } else {
+        "findings"
+    };
     format!(
         "{} {noun}: {}, {}, {}",
         findings.len(),
@@ -105,7 +109,11 @@ fn ring_cells(r: &RingSummary) -> Vec<String> {
         who(r.pid, &r.comm),
         or_dash(r.fd),
         sq_cq,
-        if r.setup_flags.is_empty() { "-".into() } else { r.setup_flags.clone() },
+        if r.setup_flags.is_empty() {
+            "-".into()
+        } else {
+            r.setup_flags.clone()
+        },
         r.submitted.to_string(),
         r.completed.to_string(),
         overflowed,
@@ -116,8 +124,17 @@ fn ring_cells(r: &RingSummary) -> Vec<String> {
 }
 
 const RING_HEADERS: &[&str] = &[
-    "ring", "pid/comm", "fd", "sq/cq", "setup flags", "submitted", "completed", "overflowed",
-    "in flight", "sqpoll", "io-wq workers",
+    "ring",
+    "pid/comm",
+    "fd",
+    "sq/cq",
+    "setup flags",
+    "submitted",
+    "completed",
+    "overflowed",
+    "in flight",
+    "sqpoll",
+    "io-wq workers",
 ];
 
 fn request_cells(r: &RequestEvidence) -> Vec<String> {
@@ -132,7 +149,13 @@ fn request_cells(r: &RequestEvidence) -> Vec<String> {
 const REQUEST_HEADERS: &[&str] = &["user_data", "opcode", "result", "role"];
 
 fn latency_cells(l: &OpLatency) -> Vec<String> {
-    vec![l.opcode.clone(), l.count.to_string(), human_ns(l.p50_ns), human_ns(l.p99_ns), human_ns(l.max_ns)]
+    vec![
+        l.opcode.clone(),
+        l.count.to_string(),
+        human_ns(l.p50_ns),
+        human_ns(l.p99_ns),
+        human_ns(l.max_ns),
+    ]
 }
 
 const LATENCY_HEADERS: &[&str] = &["opcode", "count", "p50", "p99", "max"];
@@ -145,11 +168,20 @@ fn lost_line(lost: &LostEvents) -> String {
     if lost.total == 0 {
         return "none".into();
     }
-    let cpus: Vec<String> =
-        lost.per_cpu.iter().enumerate().filter(|(_, n)| **n > 0).map(|(c, n)| format!("cpu{c}: {n}")).collect();
+    let cpus: Vec<String> = lost
+        .per_cpu
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("cpu{c}: {n}"))
+        .collect();
     match cpus.is_empty() {
         true => format!("{} events lost in the kernel ring buffer", lost.total),
-        false => format!("{} events lost in the kernel ring buffer ({})", lost.total, cpus.join(", ")),
+        false => format!(
+            "{} events lost in the kernel ring buffer ({})",
+            lost.total,
+            cpus.join(", ")
+        ),
     }
 }
 
@@ -158,14 +190,23 @@ const INCONCLUSIVE_WARNING: &str =
 
 fn environment_pairs(report: &Report) -> Vec<(&'static str, String)> {
     let env = &report.environment;
-    let unknown = |s: &str| if s.is_empty() { "unknown".to_string() } else { s.to_string() };
+    let unknown = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     vec![
         ("kernel", unknown(&env.kernel_release)),
         ("host", unknown(&env.host)),
         ("source", unknown(&env.source)),
         ("io_uring_disabled", unknown(&env.io_uring_disabled)),
         ("uringtrace", unknown(&env.tool_version)),
-        ("events", format!("{} over {}", report.events, human_ns(report.duration_ns))),
+        (
+            "events",
+            format!("{} over {}", report.events, human_ns(report.duration_ns)),
+        ),
     ]
 }
 
@@ -280,7 +321,11 @@ fn finding_block(f: &Finding, st: Style) -> String {
     let _ = writeln!(out, "{head}");
     let _ = writeln!(out, "    {}", f.message);
     if f.inconclusive {
-        let _ = writeln!(out, "    {}", st.warning("(inconclusive: events were lost)"));
+        let _ = writeln!(
+            out,
+            "    {}",
+            st.warning("(inconclusive: events were lost)")
+        );
     }
     evidence_text(&mut out, f);
     if !f.fix.is_empty() {
@@ -320,7 +365,11 @@ fn text_lost(out: &mut String, lost: &LostEvents, st: Style) {
     let _ = writeln!(out, "{}", st.heading("Lost events"));
     let _ = writeln!(out, "  {}", lost_line(lost));
     if lost.inconclusive() {
-        let _ = writeln!(out, "  {}", st.warning(&format!("warning: {INCONCLUSIVE_WARNING}")));
+        let _ = writeln!(
+            out,
+            "  {}",
+            st.warning(&format!("warning: {INCONCLUSIVE_WARNING}"))
+        );
     }
     out.push('\n');
 }
@@ -332,7 +381,9 @@ fn text_lost(out: &mut String, lost: &LostEvents, st: Style) {
 /// Text outside code spans: angle brackets would be taken for HTML tags, and a line
 /// break would end a list item.
 fn md_text(s: &str) -> String {
-    s.replace('<', "&lt;").replace('>', "&gt;").replace(['\r', '\n'], " ")
+    s.replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\r', '\n'], " ")
 }
 
 /// A table cell: also pipes escaped, which would otherwise split the cell.
@@ -364,10 +415,21 @@ pub fn markdown(report: &Report) -> String {
 
 fn md_environment(out: &mut String, report: &Report) {
     out.push_str("## Environment\n\n");
-    let mut rows: Vec<Vec<String>> =
-        environment_pairs(report).into_iter().map(|(k, v)| vec![k.to_string(), v]).collect();
-    let degraded: Vec<String> = report.environment.degraded.iter().map(|(r, why)| format!("{r}: {why}")).collect();
-    let degraded = if degraded.is_empty() { "none".to_string() } else { degraded.join("; ") };
+    let mut rows: Vec<Vec<String>> = environment_pairs(report)
+        .into_iter()
+        .map(|(k, v)| vec![k.to_string(), v])
+        .collect();
+    let degraded: Vec<String> = report
+        .environment
+        .degraded
+        .iter()
+        .map(|(r, why)| format!("{r}: {why}"))
+        .collect();
+    let degraded = if degraded.is_empty() {
+        "none".to_string()
+    } else {
+        degraded.join("; ")
+    };
     rows.push(vec!["degraded detectors".into(), degraded]);
     out.push_str(&md_table(&["", ""], &rows));
     out.push('\n');
@@ -398,12 +460,19 @@ fn md_findings(out: &mut String, findings: &[Finding]) {
                 f.severity.name().to_string(),
                 format!("`{}`", f.rule),
                 who(f.pid, &f.comm),
-                if f.ring.is_empty() { "-".into() } else { format!("`{}`", f.ring) },
+                if f.ring.is_empty() {
+                    "-".into()
+                } else {
+                    format!("`{}`", f.ring)
+                },
                 f.message.clone(),
             ]
         })
         .collect();
-    out.push_str(&md_table(&["severity", "rule", "pid/comm", "ring", "message"], &rows));
+    out.push_str(&md_table(
+        &["severity", "rule", "pid/comm", "ring", "message"],
+        &rows,
+    ));
     out.push('\n');
     for (i, f) in sorted.iter().enumerate() {
         md_finding_details(out, i + 1, f);
@@ -515,7 +584,10 @@ pub(crate) mod tests {
                 host: "box".into(),
                 source: "app.utr".into(),
                 io_uring_disabled: String::new(),
-                degraded: vec![("cqe-dropped".into(), "no io_uring_cqe_overflow before 5.19".into())],
+                degraded: vec![(
+                    "cqe-dropped".into(),
+                    "no io_uring_cqe_overflow before 5.19".into(),
+                )],
                 tool_version: "0.1.0".into(),
             },
             rings: vec![RingSummary {
@@ -542,8 +614,18 @@ pub(crate) mod tests {
                 finding("cq-overflow", Severity::Warning),
                 finding("wait-cycle", Severity::Error),
             ],
-            latency: vec![OpLatency { opcode: "READ".into(), count: 100, p50_ns: 850, p99_ns: 12_345, max_ns: 3_000_000 }],
-            lost_events: LostEvents { total: 12, per_cpu: vec![10, 0, 0, 2], known: true },
+            latency: vec![OpLatency {
+                opcode: "READ".into(),
+                count: 100,
+                p50_ns: 850,
+                p99_ns: 12_345,
+                max_ns: 3_000_000,
+            }],
+            lost_events: LostEvents {
+                total: 12,
+                per_cpu: vec![10, 0, 0, 2],
+                known: true,
+            },
             events: 1000,
             duration_ns: 1_500_000_000,
             max_iowq_workers: 2,
@@ -562,7 +644,10 @@ pub(crate) mod tests {
     #[test]
     fn summary_counts() {
         let r = report();
-        assert_eq!(summary(&r.findings), "3 findings: 1 error, 1 warning, 1 info");
+        assert_eq!(
+            summary(&r.findings),
+            "3 findings: 1 error, 1 warning, 1 info"
+        );
         assert_eq!(summary(&[]), "0 findings: 0 errors, 0 warnings, 0 info");
     }
 
@@ -590,7 +675,9 @@ pub(crate) mod tests {
         ] {
             assert!(t.contains(needle), "missing {needle:?} in\n{t}");
         }
-        assert!(t.trim_end().ends_with("3 findings: 1 error, 1 warning, 1 info"));
+        assert!(t
+            .trim_end()
+            .ends_with("3 findings: 1 error, 1 warning, 1 info"));
         // Errors first.
         let (e, i) = (t.find("ERROR"), t.find("INFO"));
         assert!(e < i, "{t}");
@@ -608,7 +695,11 @@ pub(crate) mod tests {
     fn text_marks_inconclusive_and_unknown_losses() {
         let mut r = report();
         r.findings[0].inconclusive = true;
-        r.lost_events = LostEvents { total: 0, per_cpu: vec![], known: false };
+        r.lost_events = LostEvents {
+            total: 0,
+            per_cpu: vec![],
+            known: false,
+        };
         let t = text(&r, false);
         assert!(t.contains("(inconclusive: events were lost)"));
         assert!(t.contains("unknown: the recording did not end cleanly"));
@@ -622,10 +713,16 @@ pub(crate) mod tests {
     #[test]
     fn markdown_has_tables() {
         let m = markdown(&report());
-        assert!(m.contains("| severity | rule | pid/comm | ring | message |"), "{m}");
+        assert!(
+            m.contains("| severity | rule | pid/comm | ring | message |"),
+            "{m}"
+        );
         assert!(m.contains("| error | `wait-cycle` | 1234/app |"), "{m}");
         // A pipe in a message must not split the cell.
-        assert!(m.contains("happened \\| with a pipe & &lt;angle&gt;"), "{m}");
+        assert!(
+            m.contains("happened \\| with a pipe & &lt;angle&gt;"),
+            "{m}"
+        );
         assert!(!m.contains("<angle>"), "{m}");
         assert!(m.contains("| user_data | opcode | result | role |"));
         assert!(m.contains("| READ | 100 | 850ns | 12.3µs | 3ms |"), "{m}");
@@ -636,11 +733,29 @@ pub(crate) mod tests {
     fn json_has_the_documented_shape() {
         let r = report();
         let v = json(&r);
-        for key in ["findings", "lost_events", "environment", "rings", "latency", "events", "duration_ns"] {
+        for key in [
+            "findings",
+            "lost_events",
+            "environment",
+            "rings",
+            "latency",
+            "events",
+            "duration_ns",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         let f = &v["findings"][0];
-        for key in ["rule", "severity", "pid", "comm", "ring", "message", "evidence", "fix", "inconclusive"] {
+        for key in [
+            "rule",
+            "severity",
+            "pid",
+            "comm",
+            "ring",
+            "message",
+            "evidence",
+            "fix",
+            "inconclusive",
+        ] {
             assert!(f.get(key).is_some(), "finding lacks {key}");
         }
         assert_eq!(f["severity"], "info");

@@ -468,7 +468,8 @@ mod tests {
             && !s.starts_with('-')
             && !s.ends_with('-')
             && !s.contains("--")
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }
 
     #[test]
@@ -484,11 +485,19 @@ mod tests {
     fn explanations_are_real_and_wrapped() {
         for r in RULES {
             let e = r.explanation;
-            assert!(!e.trim().is_empty() && !e.contains("TODO"), "{}: no explanation", r.slug);
+            assert!(
+                !e.trim().is_empty() && !e.contains("TODO"),
+                "{}: no explanation",
+                r.slug
+            );
             let lines = e.lines().count();
             assert!((8..=30).contains(&lines), "{}: {lines} lines", r.slug);
             for line in e.lines() {
-                assert!(line.chars().count() <= 92, "{}: line too long: {line}", r.slug);
+                assert!(
+                    line.chars().count() <= 92,
+                    "{}: line too long: {line}",
+                    r.slug
+                );
                 assert!(!line.starts_with('#'), "{}: markdown header", r.slug);
                 assert_eq!(line, line.trim_end(), "{}: trailing space", r.slug);
             }
@@ -498,8 +507,16 @@ mod tests {
 
     #[test]
     fn budget_rules_are_errors() {
-        for slug in ["budget-p99-latency", "budget-in-flight", "budget-iowq-workers"] {
-            assert_eq!(rule(slug).map(|r| r.severity), Some(Severity::Error), "{slug}");
+        for slug in [
+            "budget-p99-latency",
+            "budget-in-flight",
+            "budget-iowq-workers",
+        ] {
+            assert_eq!(
+                rule(slug).map(|r| r.severity),
+                Some(Severity::Error),
+                "{slug}"
+            );
         }
     }
 

@@ -146,7 +146,9 @@ pub const RECENT_CHAINS: usize = 16;
 
 impl Ring {
     pub fn has_sqpoll(&self) -> bool {
-        self.setup_flags.is_some_and(|f| f & crate::names::SETUP_SQPOLL != 0) || self.sqpoll_tid.is_some()
+        self.setup_flags
+            .is_some_and(|f| f & crate::names::SETUP_SQPOLL != 0)
+            || self.sqpoll_tid.is_some()
     }
 }
 
@@ -195,19 +197,45 @@ pub struct RingSamples {
 pub enum Observation {
     InvalidSqe(RawEvent),
     ChainDone(Chain),
-    MultishotEnded { ev: RawEvent, intermediate: u64, opcode: u8 },
-    NoBufs { ev: RawEvent, opcode: u8 },
-    UnsatisfiableWait { ev: RawEvent, in_flight: u64, ready: u64 },
+    MultishotEnded {
+        ev: RawEvent,
+        intermediate: u64,
+        opcode: u8,
+    },
+    NoBufs {
+        ev: RawEvent,
+        opcode: u8,
+    },
+    UnsatisfiableWait {
+        ev: RawEvent,
+        in_flight: u64,
+        ready: u64,
+    },
     DroppedCqe(RawEvent),
     /// A ring whose ctx address was reused by a new ring, with what it showed.
     RingRetired(Box<Ring>),
     /// SQEs pending past the threshold while the SQPOLL thread was not running.
-    MissedWakeup { tgid: u32, fd: u32, samples: RingSamples, thread_state: &'static str },
+    MissedWakeup {
+        tgid: u32,
+        fd: u32,
+        samples: RingSamples,
+        thread_state: &'static str,
+    },
     /// The SQPOLL thread's fdinfo times show it spinning with no work.
-    IdleSpin { tgid: u32, fd: u32, samples: RingSamples },
+    IdleSpin {
+        tgid: u32,
+        fd: u32,
+        samples: RingSamples,
+    },
     /// A request completed at least `slow_ns` after it could start (its submission,
     /// or its chain predecessor's completion).
-    SlowCompletion { req: Request, chain: Option<Chain>, start_ns: u64, done_ns: u64, res: i32 },
+    SlowCompletion {
+        req: Request,
+        chain: Option<Chain>,
+        start_ns: u64,
+        done_ns: u64,
+        res: i32,
+    },
 }
 
 #[derive(Default)]
@@ -237,15 +265,27 @@ pub struct State {
 
 impl State {
     pub fn comm_of(&self, tid: u32) -> String {
-        self.comms.get(&tid).map(|(_, c)| c.clone()).unwrap_or_default()
+        self.comms
+            .get(&tid)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
     }
 
     fn ring(&mut self, ctx: u64, tgid: u32) -> &mut Ring {
-        self.rings.entry(ctx).or_insert_with(|| Ring { ctx, tgid, ..Ring::default() })
+        self.rings.entry(ctx).or_insert_with(|| Ring {
+            ctx,
+            tgid,
+            ..Ring::default()
+        })
     }
 
     fn thread(&mut self, tid: u32, tgid: u32) -> &mut Thread {
-        self.threads.entry(tid).or_insert_with(|| Thread { tid, tgid, state: "unknown", ..Thread::default() })
+        self.threads.entry(tid).or_insert_with(|| Thread {
+            tid,
+            tgid,
+            state: "unknown",
+            ..Thread::default()
+        })
     }
 
     /// Ring of `tgid` whose fd is `fd`, when the ring was created during the trace.
@@ -272,7 +312,9 @@ impl State {
                 }
             }
         }
-        let Some(kind) = EventKind::from_u16(ev.kind) else { return };
+        let Some(kind) = EventKind::from_u16(ev.kind) else {
+            return;
+        };
         use EventKind::*;
         match kind {
             Create => self.on_create(ev),
@@ -283,7 +325,11 @@ impl State {
             CqeOverflow => self.on_overflow(ev),
             ReqFailed => self.observations.push(Observation::InvalidSqe(*ev)),
             FileGet => {
-                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                if let Some(r) = self
+                    .rings
+                    .get_mut(&ev.ctx)
+                    .and_then(|r| r.inflight.get_mut(&ev.req))
+                {
                     r.issued = true;
                     r.fd = Some(ev.args[0] as i32);
                 }
@@ -299,13 +345,21 @@ impl State {
                 *self.punts.entry(key).or_default() += 1;
             }
             PollArm => {
-                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                if let Some(r) = self
+                    .rings
+                    .get_mut(&ev.ctx)
+                    .and_then(|r| r.inflight.get_mut(&ev.req))
+                {
                     r.poll_armed = true;
                     r.waited_on_poll = true;
                 }
             }
             TaskAdd | PollWake => {
-                if let Some(r) = self.rings.get_mut(&ev.ctx).and_then(|r| r.inflight.get_mut(&ev.req)) {
+                if let Some(r) = self
+                    .rings
+                    .get_mut(&ev.ctx)
+                    .and_then(|r| r.inflight.get_mut(&ev.req))
+                {
                     r.poll_armed = false;
                 }
             }
@@ -335,10 +389,12 @@ impl State {
     fn on_create(&mut self, ev: &RawEvent) {
         if let Some(old) = self.rings.remove(&ev.ctx) {
             if old.overflowed > 0 {
-                self.observations.push(Observation::RingRetired(Box::new(old)));
+                self.observations
+                    .push(Observation::RingRetired(Box::new(old)));
             }
             self.chains.retain(|_, c| c.ctx != ev.ctx);
-            self.samples.retain(|k, _| k.0 != ev.tgid || Some(k.1 as i32) != Some(ev.args[0] as i32));
+            self.samples
+                .retain(|k, _| k.0 != ev.tgid || Some(k.1 as i32) != Some(ev.args[0] as i32));
         }
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.tgid = ev.tgid;
@@ -372,8 +428,12 @@ impl State {
     /// The request submitted after an open chain got no link event: the batch ended
     /// with the chain unterminated. Close that chain; the request may start a new one.
     fn resolve_pending(&mut self, ctx: u64) {
-        let Some(ring) = self.rings.get_mut(&ctx) else { return };
-        let Some(p) = ring.pending_append.take() else { return };
+        let Some(ring) = self.rings.get_mut(&ctx) else {
+            return;
+        };
+        let Some(p) = ring.pending_append.take() else {
+            return;
+        };
         if let Some(open) = ring.open_chain.take() {
             if let Some(c) = self.chains.get_mut(&open) {
                 c.closed = true;
@@ -446,7 +506,9 @@ impl State {
     /// `target` is the previous member (6.12+) or the chain head (before): either
     /// way it identifies the chain, so both kernel semantics rebuild the same chain.
     fn on_link(&mut self, ev: &RawEvent) {
-        let Some(ring) = self.rings.get_mut(&ev.ctx) else { return };
+        let Some(ring) = self.rings.get_mut(&ev.ctx) else {
+            return;
+        };
         if ring.pending_append == Some(ev.req) {
             ring.pending_append = None;
         }
@@ -456,10 +518,14 @@ impl State {
             .and_then(|t| t.chain)
             .or(ring.open_chain);
         let Some(id) = chain_id else { return };
-        let Some(r) = ring.inflight.get_mut(&ev.req) else { return };
+        let Some(r) = ring.inflight.get_mut(&ev.req) else {
+            return;
+        };
         r.chain = Some(id);
         let r = r.clone();
-        let Some(chain) = self.chains.get_mut(&id) else { return };
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return;
+        };
         chain.members.push(Member::of(&r));
         if !r.links() {
             chain.closed = true;
@@ -472,13 +538,20 @@ impl State {
     /// fail_link names the failed request (often completed and gone from the in-flight
     /// set by now) and the cancelled follower (still in flight): find the chain by either.
     fn on_fail_link(&mut self, ev: &RawEvent) {
-        let Some(ring) = self.rings.get(&ev.ctx) else { return };
+        let Some(ring) = self.rings.get(&ev.ctx) else {
+            return;
+        };
         let id = ring
             .inflight
             .get(&ev.aux)
             .and_then(|r| r.chain)
             .or_else(|| ring.inflight.get(&ev.req).and_then(|r| r.chain))
-            .or_else(|| self.chains.values().find(|c| c.ctx == ev.ctx && c.index_of(ev.req).is_some()).map(|c| c.id));
+            .or_else(|| {
+                self.chains
+                    .values()
+                    .find(|c| c.ctx == ev.ctx && c.index_of(ev.req).is_some())
+                    .map(|c| c.id)
+            });
         let Some(id) = id else { return };
         if let Some(c) = self.chains.get_mut(&id) {
             if c.breaker.is_none() {
@@ -492,7 +565,9 @@ impl State {
 
     /// A request's final completion, from the CQ ring or the overflow list.
     fn finish_request(&mut self, ctx: u64, req: u64, res: i32, ts: u64) {
-        let Some(ring) = self.rings.get_mut(&ctx) else { return };
+        let Some(ring) = self.rings.get_mut(&ctx) else {
+            return;
+        };
         if ring.pending_append == Some(req) {
             ring.pending_append = None;
             if let Some(id) = ring.open_chain.take() {
@@ -503,20 +578,39 @@ impl State {
                 self.maybe_finish_chain(id);
             }
         }
-        let Some(ring) = self.rings.get_mut(&ctx) else { return };
-        let Some(r) = ring.inflight.remove(&req) else { return };
+        let Some(ring) = self.rings.get_mut(&ctx) else {
+            return;
+        };
+        let Some(r) = ring.inflight.remove(&req) else {
+            return;
+        };
         if ring.by_user_data.get(&r.user_data) == Some(&req) {
             ring.by_user_data.remove(&r.user_data);
         }
-        self.latency.entry(r.opcode).or_default().record(ts.saturating_sub(r.submit_ns));
+        self.latency
+            .entry(r.opcode)
+            .or_default()
+            .record(ts.saturating_sub(r.submit_ns));
         // Per-ring copies for `uringtrace top`.
         if let Some(ring) = self.rings.get_mut(&ctx) {
-            ring.latency.entry(r.opcode).or_default().record(ts.saturating_sub(r.submit_ns));
+            ring.latency
+                .entry(r.opcode)
+                .or_default()
+                .record(ts.saturating_sub(r.submit_ns));
             ring.latency_all.record(ts.saturating_sub(r.submit_ns));
         }
         if res == -105 {
             self.observations.push(Observation::NoBufs {
-                ev: RawEvent { ctx, req, user_data: r.user_data, res, ts_ns: ts, pid: r.tid, tgid: r.tgid, ..RawEvent::default() },
+                ev: RawEvent {
+                    ctx,
+                    req,
+                    user_data: r.user_data,
+                    res,
+                    ts_ns: ts,
+                    pid: r.tid,
+                    tgid: r.tgid,
+                    ..RawEvent::default()
+                },
                 opcode: r.opcode,
             });
         }
@@ -526,7 +620,10 @@ impl State {
             if let Some(c) = self.chains.get_mut(&id) {
                 if let Some(i) = c.index_of(req) {
                     // A follower cannot start before its predecessors complete.
-                    start = c.members[..i].iter().filter_map(|m| m.complete_ns).fold(start, u64::max);
+                    start = c.members[..i]
+                        .iter()
+                        .filter_map(|m| m.complete_ns)
+                        .fold(start, u64::max);
                     c.members[i].res = Some(res);
                     c.members[i].complete_ns = Some(ts);
                 }
@@ -548,7 +645,10 @@ impl State {
     }
 
     fn maybe_finish_chain(&mut self, id: ChainId) {
-        let done = self.chains.get(&id).is_some_and(|c| c.closed && c.all_done());
+        let done = self
+            .chains
+            .get(&id)
+            .is_some_and(|c| c.closed && c.all_done());
         if done {
             if let Some(c) = self.chains.remove(&id) {
                 // Kept per ring for `uringtrace top`'s chain tree.
@@ -581,7 +681,11 @@ impl State {
                 let multishot = ring.inflight.get(&req).map_or(0, |r| r.multishot_cqes);
                 if multishot > 0 {
                     let opcode = ring.inflight.get(&req).map_or(0, |r| r.opcode);
-                    self.observations.push(Observation::MultishotEnded { ev: *ev, intermediate: multishot, opcode });
+                    self.observations.push(Observation::MultishotEnded {
+                        ev: *ev,
+                        intermediate: multishot,
+                        opcode,
+                    });
                 }
                 self.finish_request(ev.ctx, req, ev.res, ev.ts_ns);
             }
@@ -589,20 +693,31 @@ impl State {
         }
         if ev.req == 0 || more {
             // Multishot intermediate CQE (or MSG_RING delivery): the request goes on.
-            let req = if ev.req != 0 { Some(ev.req) } else { ring.by_user_data.get(&ev.user_data).copied() };
+            let req = if ev.req != 0 {
+                Some(ev.req)
+            } else {
+                ring.by_user_data.get(&ev.user_data).copied()
+            };
             if let Some(r) = req.and_then(|q| ring.inflight.get_mut(&q)) {
                 r.multishot_cqes += 1;
             }
             if ev.res == -105 {
-                let opcode = req.and_then(|q| ring.inflight.get(&q)).map_or(0, |r| r.opcode);
-                self.observations.push(Observation::NoBufs { ev: *ev, opcode });
+                let opcode = req
+                    .and_then(|q| ring.inflight.get(&q))
+                    .map_or(0, |r| r.opcode);
+                self.observations
+                    .push(Observation::NoBufs { ev: *ev, opcode });
             }
             return;
         }
         if let Some(r) = ring.inflight.get(&ev.req) {
             if r.multishot_cqes > 0 {
                 let (intermediate, opcode) = (r.multishot_cqes, r.opcode);
-                self.observations.push(Observation::MultishotEnded { ev: *ev, intermediate, opcode });
+                self.observations.push(Observation::MultishotEnded {
+                    ev: *ev,
+                    intermediate,
+                    opcode,
+                });
             }
         }
         self.finish_request(ev.ctx, ev.req, ev.res, ev.ts_ns);
@@ -640,7 +755,13 @@ impl State {
     }
 
     fn on_enter(&mut self, ev: &RawEvent) {
-        let e = Enter { fd: ev.args[0], to_submit: ev.args[1], min_complete: ev.args[2], flags: ev.cflags, ts: ev.ts_ns };
+        let e = Enter {
+            fd: ev.args[0],
+            to_submit: ev.args[1],
+            min_complete: ev.args[2],
+            flags: ev.cflags,
+            ts: ev.ts_ns,
+        };
         self.enters.insert(ev.pid, e);
         if e.flags & crate::names::ENTER_SQ_WAKEUP != 0 {
             if let Some(ctx) = self.ring_by_fd(ev.tgid, e.fd) {
@@ -655,7 +776,9 @@ impl State {
     }
 
     fn on_enter_exit(&mut self, ev: &RawEvent) {
-        let Some(e) = self.enters.remove(&ev.pid) else { return };
+        let Some(e) = self.enters.remove(&ev.pid) else {
+            return;
+        };
         // The submit batch of this enter is over: an open chain with a request still
         // waiting for its link event was cut at the batch end.
         let rings: Vec<u64> = self
@@ -665,7 +788,10 @@ impl State {
             .map(|r| r.ctx)
             .collect();
         for ctx in rings {
-            let pending_tid = self.rings[&ctx].pending_append.and_then(|p| self.rings[&ctx].inflight.get(&p)).map(|r| r.tid);
+            let pending_tid = self.rings[&ctx]
+                .pending_append
+                .and_then(|p| self.rings[&ctx].inflight.get(&p))
+                .map(|r| r.tid);
             if pending_tid == Some(ev.pid) {
                 self.resolve_pending(ctx);
             }
@@ -678,7 +804,9 @@ impl State {
     }
 
     fn on_cqring_wait(&mut self, ev: &RawEvent) {
-        let Some(ring) = self.rings.get(&ev.ctx) else { return };
+        let Some(ring) = self.rings.get(&ev.ctx) else {
+            return;
+        };
         let in_flight = ring.inflight.len() as u64;
         // Only rings whose CQ reaping we can follow (created during the trace), and
         // not SQPOLL rings, whose thread may submit more at any time.
@@ -691,12 +819,19 @@ impl State {
         // With nothing in flight, a wait with a timeout (EXT_ARG) is a timed sleep, a
         // common event-loop idiom; without one, or with some requests in flight but
         // fewer than asked for, the wait cannot be satisfied.
-        let timed = self.enters.get(&ev.pid).is_some_and(|e| e.flags & ENTER_EXT_ARG != 0);
+        let timed = self
+            .enters
+            .get(&ev.pid)
+            .is_some_and(|e| e.flags & ENTER_EXT_ARG != 0);
         if timed && in_flight == 0 {
             return;
         }
         if wanted > in_flight + ring.cq_ready {
-            self.observations.push(Observation::UnsatisfiableWait { ev: *ev, in_flight, ready: ring.cq_ready });
+            self.observations.push(Observation::UnsatisfiableWait {
+                ev: *ev,
+                in_flight,
+                ready: ring.cq_ready,
+            });
         }
     }
 
@@ -714,7 +849,11 @@ impl State {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
         }
         // prev_state 0 is TASK_RUNNING: preempted, not sleeping.
-        t.state = if prev_state == 0 { "preempted" } else { "asleep" };
+        t.state = if prev_state == 0 {
+            "preempted"
+        } else {
+            "asleep"
+        };
         t.state_since_ns = ev.ts_ns;
         let n = self.thread(next, 0);
         n.state = "running";
@@ -767,26 +906,47 @@ impl State {
         if sq_tid == 0 {
             return;
         }
-        let state = self.threads.get(&sq_tid).map_or("asleep (no scheduler events)", |t| t.state);
-        let s = self.samples.get_mut(&(ev.tgid, fd)).expect("inserted above");
+        let state = self
+            .threads
+            .get(&sq_tid)
+            .map_or("asleep (no scheduler events)", |t| t.state);
+        let s = self
+            .samples
+            .get_mut(&(ev.tgid, fd))
+            .expect("inserted above");
         if let Some(since) = s.pending_since_ns {
             let stuck = ev.ts_ns.saturating_sub(since) >= self.missed_wakeup_ns;
             if stuck && !s.missed_reported && state != "running" && state != "woken" {
                 s.missed_reported = true;
                 let samples = s.clone();
-                self.observations.push(Observation::MissedWakeup { tgid: ev.tgid, fd, samples, thread_state: state });
+                self.observations.push(Observation::MissedWakeup {
+                    tgid: ev.tgid,
+                    fd,
+                    samples,
+                    thread_state: state,
+                });
             }
         }
-        let s = self.samples.get_mut(&(ev.tgid, fd)).expect("inserted above");
+        let s = self
+            .samples
+            .get_mut(&(ev.tgid, fd))
+            .expect("inserted above");
         if !s.spin_reported {
             if let (Some(a), Some(b)) = (s.first, s.last) {
                 let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
                 let total_us = b.aux2.saturating_sub(a.aux2);
                 let work_us = b.user_data.saturating_sub(a.user_data);
-                if wall_us >= self.idle_spin_min_ns / 1000 && total_us * 2 >= wall_us && work_us * 20 <= total_us {
+                if wall_us >= self.idle_spin_min_ns / 1000
+                    && total_us * 2 >= wall_us
+                    && work_us * 20 <= total_us
+                {
                     s.spin_reported = true;
                     let samples = s.clone();
-                    self.observations.push(Observation::IdleSpin { tgid: ev.tgid, fd, samples });
+                    self.observations.push(Observation::IdleSpin {
+                        tgid: ev.tgid,
+                        fd,
+                        samples,
+                    });
                 }
             }
         }

@@ -12,27 +12,59 @@ const PID: u32 = 100;
 fn ev(kind: EventKind, ts: u64) -> RawEvent {
     let mut comm = [0u8; 16];
     comm[..3].copy_from_slice(b"app");
-    RawEvent { kind: kind as u16, ts_ns: ts, pid: PID, tgid: PID, ctx: CTX, comm, ..RawEvent::default() }
+    RawEvent {
+        kind: kind as u16,
+        ts_ns: ts,
+        pid: PID,
+        tgid: PID,
+        ctx: CTX,
+        comm,
+        ..RawEvent::default()
+    }
 }
 
 fn create(ts: u64) -> RawEvent {
-    RawEvent { args: [3, 8, 16, 0], ..ev(EventKind::Create, ts) }
+    RawEvent {
+        args: [3, 8, 16, 0],
+        ..ev(EventKind::Create, ts)
+    }
 }
 
 fn submit(ts: u64, req: u64, ud: u64, op: u8, flags: u64) -> RawEvent {
-    RawEvent { req, user_data: ud, opcode: op, aux: flags, ..ev(EventKind::Submit, ts) }
+    RawEvent {
+        req,
+        user_data: ud,
+        opcode: op,
+        aux: flags,
+        ..ev(EventKind::Submit, ts)
+    }
 }
 
 fn link(ts: u64, req: u64, target: u64) -> RawEvent {
-    RawEvent { req, aux: target, ..ev(EventKind::Link, ts) }
+    RawEvent {
+        req,
+        aux: target,
+        ..ev(EventKind::Link, ts)
+    }
 }
 
 fn complete(ts: u64, req: u64, ud: u64, res: i32) -> RawEvent {
-    RawEvent { req, user_data: ud, res, ..ev(EventKind::Complete, ts) }
+    RawEvent {
+        req,
+        user_data: ud,
+        res,
+        ..ev(EventKind::Complete, ts)
+    }
 }
 
 fn fail_link(ts: u64, req: u64, ud: u64, cancelled: u64) -> RawEvent {
-    RawEvent { req, user_data: ud, opcode: 22, aux: cancelled, ..ev(EventKind::FailLink, ts) }
+    RawEvent {
+        req,
+        user_data: ud,
+        opcode: 22,
+        aux: cancelled,
+        ..ev(EventKind::FailLink, ts)
+    }
 }
 
 fn run(events: &[RawEvent]) -> Report {
@@ -70,7 +102,11 @@ fn broken_chain(target: impl Fn(usize) -> u64) -> Vec<RawEvent> {
 }
 
 fn assert_broken_chain(r: &Report) {
-    let broken: Vec<_> = r.findings.iter().filter(|f| f.rule == "link-chain-broken").collect();
+    let broken: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "link-chain-broken")
+        .collect();
     assert_eq!(broken.len(), 1, "{:#?}", r.findings);
     let f = broken[0];
     assert_eq!(f.pid, PID);
@@ -78,8 +114,17 @@ fn assert_broken_chain(r: &Report) {
     assert!(f.message.contains("member 2 of 4"), "{}", f.message);
     assert!(f.message.contains("READ"), "{}", f.message);
     assert!(f.message.contains("-EBADF"), "{}", f.message);
-    assert!(f.message.contains("2 follower(s) cancelled"), "{}", f.message);
-    let roles: Vec<_> = f.evidence.requests.iter().map(|q| q.role.as_str()).collect();
+    assert!(
+        f.message.contains("2 follower(s) cancelled"),
+        "{}",
+        f.message
+    );
+    let roles: Vec<_> = f
+        .evidence
+        .requests
+        .iter()
+        .map(|q| q.role.as_str())
+        .collect();
     assert_eq!(roles, ["ok", "breaker", "cancelled", "cancelled"]);
     let uds: Vec<_> = f.evidence.requests.iter().map(|q| q.user_data).collect();
     assert_eq!(uds, [1, 2, 3, 4]);
@@ -139,19 +184,33 @@ fn overflowed_cqes_complete_their_requests() {
     }
     for i in 4..6u64 {
         // Overflowed CQEs carry no req; ocqe (aux) is the allocated entry.
-        v.push(RawEvent { user_data: i + 1, aux: 0xffff_0000, ..ev(EventKind::CqeOverflow, 30 + i) });
+        v.push(RawEvent {
+            user_data: i + 1,
+            aux: 0xffff_0000,
+            ..ev(EventKind::CqeOverflow, 30 + i)
+        });
     }
     let r = run(&v);
     let ring = &r.rings[0];
     assert_eq!((ring.completed, ring.overflowed, ring.in_flight), (6, 2, 0));
     let f: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(f, ["cq-overflow"]);
-    assert!(r.findings[0].message.starts_with("2 CQEs did not fit in the CQ ring (16 entries)"));
+    assert!(r.findings[0]
+        .message
+        .starts_with("2 CQEs did not fit in the CQ ring (16 entries)"));
 }
 
 #[test]
 fn a_dropped_cqe_is_an_error() {
-    let r = run(&[create(1), submit(10, R[0], 7, 0, 0), RawEvent { user_data: 7, aux: 0, ..ev(EventKind::CqeOverflow, 20) }]);
+    let r = run(&[
+        create(1),
+        submit(10, R[0], 7, 0, 0),
+        RawEvent {
+            user_data: 7,
+            aux: 0,
+            ..ev(EventKind::CqeOverflow, 20)
+        },
+    ]);
     let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["cqe-dropped", "cq-overflow"]);
 }
@@ -169,16 +228,40 @@ fn events_out_of_order_across_cpus_are_reordered() {
 fn invalid_sqe_and_multishot_end() {
     let r = run(&[
         create(1),
-        RawEvent { user_data: 9, opcode: 250, res: -22, ..ev(EventKind::ReqFailed, 10) },
+        RawEvent {
+            user_data: 9,
+            opcode: 250,
+            res: -22,
+            ..ev(EventKind::ReqFailed, 10)
+        },
         submit(20, R[0], 5, 27, 0),
-        RawEvent { req: 0, user_data: 5, res: 16, cflags: 3, ..ev(EventKind::Complete, 30) },
-        RawEvent { req: 0, user_data: 5, res: 16, cflags: 0x10003, ..ev(EventKind::Complete, 31) },
+        RawEvent {
+            req: 0,
+            user_data: 5,
+            res: 16,
+            cflags: 3,
+            ..ev(EventKind::Complete, 30)
+        },
+        RawEvent {
+            req: 0,
+            user_data: 5,
+            res: 16,
+            cflags: 0x10003,
+            ..ev(EventKind::Complete, 31)
+        },
         complete(32, R[0], 5, -105),
     ]);
     let mut rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
     rules.sort_unstable();
-    assert_eq!(rules, ["buffer-exhausted", "invalid-sqe", "multishot-terminated"]);
-    let ms = r.findings.iter().find(|f| f.rule == "multishot-terminated").unwrap();
+    assert_eq!(
+        rules,
+        ["buffer-exhausted", "invalid-sqe", "multishot-terminated"]
+    );
+    let ms = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "multishot-terminated")
+        .unwrap();
     assert!(ms.message.contains("after 3 CQEs"), "{}", ms.message);
     assert!(ms.message.contains("-ENOBUFS"), "{}", ms.message);
 }
@@ -189,7 +272,11 @@ fn lost_events_make_every_finding_inconclusive() {
     for e in broken_chain(|i| R[i - 1]) {
         a.push(e);
     }
-    a.set_lost(super::report::LostEvents { total: 5, per_cpu: vec![5, 0], known: true });
+    a.set_lost(super::report::LostEvents {
+        total: 5,
+        per_cpu: vec![5, 0],
+        known: true,
+    });
     let r = a.finish();
     assert!(!r.findings.is_empty());
     assert!(r.findings.iter().all(|f| f.inconclusive));
@@ -200,9 +287,19 @@ fn memory_is_bounded_by_what_is_in_flight() {
     let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
     a.push(create(1));
     for i in 0..100_000u64 {
-        a.push(submit(10 + 2 * i, 0x1000 + (i % 64) * 0x40, i, 0, if i % 2 == 0 { LINK } else { 0 }));
+        a.push(submit(
+            10 + 2 * i,
+            0x1000 + (i % 64) * 0x40,
+            i,
+            0,
+            if i % 2 == 0 { LINK } else { 0 },
+        ));
         if i % 2 == 1 {
-            a.push(link(10 + 2 * i, 0x1000 + (i % 64) * 0x40, 0x1000 + ((i - 1) % 64) * 0x40));
+            a.push(link(
+                10 + 2 * i,
+                0x1000 + (i % 64) * 0x40,
+                0x1000 + ((i - 1) % 64) * 0x40,
+            ));
         }
         a.push(complete(11 + 2 * i, 0x1000 + (i % 64) * 0x40, i, 0));
     }
@@ -217,15 +314,38 @@ fn a_reused_ctx_address_starts_a_new_ring_and_keeps_the_old_findings() {
     let r = run(&[
         create(1),
         submit(10, R[0], 1, 0, 0),
-        RawEvent { user_data: 1, aux: 0xffff_0000, ..ev(EventKind::CqeOverflow, 20) },
+        RawEvent {
+            user_data: 1,
+            aux: 0xffff_0000,
+            ..ev(EventKind::CqeOverflow, 20)
+        },
         // The ring is freed; a new ring (another process) gets the same ctx address.
-        RawEvent { tgid: 200, pid: 200, ..create(30) },
-        RawEvent { tgid: 200, pid: 200, ..submit(40, R[1], 9, 0, 0) },
-        RawEvent { tgid: 200, pid: 200, ..complete(50, R[1], 9, 0) },
+        RawEvent {
+            tgid: 200,
+            pid: 200,
+            ..create(30)
+        },
+        RawEvent {
+            tgid: 200,
+            pid: 200,
+            ..submit(40, R[1], 9, 0, 0)
+        },
+        RawEvent {
+            tgid: 200,
+            pid: 200,
+            ..complete(50, R[1], 9, 0)
+        },
     ]);
     assert_eq!(r.rings.len(), 1);
     let ring = &r.rings[0];
-    assert_eq!((ring.pid, ring.submitted, ring.completed, ring.overflowed), (200, 1, 1, 0));
-    let f: Vec<_> = r.findings.iter().map(|f| (f.rule.as_str(), f.pid)).collect();
+    assert_eq!(
+        (ring.pid, ring.submitted, ring.completed, ring.overflowed),
+        (200, 1, 1, 0)
+    );
+    let f: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.pid))
+        .collect();
     assert_eq!(f, [("cq-overflow", PID)]);
 }

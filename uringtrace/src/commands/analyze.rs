@@ -16,12 +16,19 @@ pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> 
     let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
     let env = Environment::from_header(reader.header(), &path.display().to_string());
     let mut an = Analyzer::new(cfg, env);
-    while let Some(ev) = reader.next_event().with_context(|| format!("reading {}", path.display()))? {
+    while let Some(ev) = reader
+        .next_event()
+        .with_context(|| format!("reading {}", path.display()))?
+    {
         an.push(ev);
     }
     let complete = *reader.status() == ReadStatus::Complete;
     let drops = reader.drops().clone();
-    an.set_lost(LostEvents { total: drops.total, per_cpu: drops.per_cpu.clone(), known: complete });
+    an.set_lost(LostEvents {
+        total: drops.total,
+        per_cpu: drops.per_cpu.clone(),
+        known: complete,
+    });
     if drops.end_monotonic_ns > 0 {
         an.set_end(drops.end_monotonic_ns);
     }
@@ -46,10 +53,20 @@ pub fn live_environment() -> Environment {
 }
 
 /// Traces live (host, pids, or a command) until a stop condition, then reports.
-pub fn analyze_live(opts: &SessionOptions, cfg: AnalyzerConfig, quiet: bool) -> anyhow::Result<(Report, StopReason)> {
+pub fn analyze_live(
+    opts: &SessionOptions,
+    cfg: AnalyzerConfig,
+    quiet: bool,
+) -> anyhow::Result<(Report, StopReason)> {
     let mut session = Session::start(opts).context("starting the trace")?;
     let mut env = live_environment();
-    env.degraded = session.tracer.events.degraded().into_iter().map(|d| (d.rule.to_string(), d.reason)).collect();
+    env.degraded = session
+        .tracer
+        .events
+        .degraded()
+        .into_iter()
+        .map(|d| (d.rule.to_string(), d.reason))
+        .collect();
     if !quiet {
         eprintln!(
             "uringtrace: tracing {}; Ctrl-C to stop and report",
@@ -68,7 +85,11 @@ pub fn analyze_live(opts: &SessionOptions, cfg: AnalyzerConfig, quiet: bool) -> 
         Ok(Flow::Continue)
     })?;
     let c = session.counters().context("reading the drop counters")?;
-    an.set_lost(LostEvents { total: c.total_dropped(), per_cpu: c.dropped.clone(), known: true });
+    an.set_lost(LostEvents {
+        total: c.total_dropped(),
+        per_cpu: c.dropped.clone(),
+        known: true,
+    });
     an.set_end(system::monotonic_ns());
     drop(session);
     Ok((an.finish(), stop))

@@ -12,7 +12,8 @@ use super::diagnose::{analyzer_config, use_color};
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Config::parse(&text).with_context(|| format!("in {}", p.display()))?
         }
         None => Config::default(),
@@ -39,13 +40,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             })),
             CheckFormat::Junit => {}
         }
-        results.push((file.display().to_string(), report.findings, report.lost_events));
+        results.push((
+            file.display().to_string(),
+            report.findings,
+            report.lost_events,
+        ));
     }
     match args.format {
         CheckFormat::Text => print!("{text}"),
         CheckFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"verdict": overall.name(), "files": json}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"verdict": overall.name(), "files": json})
+            )?
         ),
         CheckFormat::Junit => print!("{}", check::junit(&results, config.fail_on)),
     }

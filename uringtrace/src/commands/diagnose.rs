@@ -10,7 +10,10 @@ use super::analyze::{analyze_file, analyze_live};
 use super::record::session_options;
 
 pub fn analyzer_config(stall: std::time::Duration) -> AnalyzerConfig {
-    AnalyzerConfig { stall_ns: stall.as_nanos() as u64, ..AnalyzerConfig::default() }
+    AnalyzerConfig {
+        stall_ns: stall.as_nanos() as u64,
+        ..AnalyzerConfig::default()
+    }
 }
 
 /// Colour only on a terminal, and never when NO_COLOR is set.
@@ -30,7 +33,9 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Json => serde_json::to_string_pretty(&render::json(&report))? + "\n",
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -36,7 +36,10 @@ pub struct DoctorReport {
 }
 
 /// Builds the tracepoint table and degraded list from resolved events (pure).
-pub fn tracepoint_rows(events: &KernelEvents, plan: Option<&crate::trace::btf::BtfPlan>) -> Vec<TracepointRow> {
+pub fn tracepoint_rows(
+    events: &KernelEvents,
+    plan: Option<&crate::trace::btf::BtfPlan>,
+) -> Vec<TracepointRow> {
     events
         .resolved
         .iter()
@@ -44,7 +47,9 @@ pub fn tracepoint_rows(events: &KernelEvents, plan: Option<&crate::trace::btf::B
             kind: r.spec.kind.name().into(),
             tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
             wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
-            attach_type: r.name.map(|_| crate::trace::loader::attach_type_for(r.spec.kind, plan).into()),
+            attach_type: r
+                .name
+                .map(|_| crate::trace::loader::attach_type_for(r.spec.kind, plan).into()),
         })
         .collect()
 }
@@ -64,8 +69,17 @@ pub fn gather() -> DoctorReport {
         match Tracefs::find() {
             Some(root) => (Ok(Tracefs::at(root)), false),
             None => match Tracefs::mount_point() {
-                Some(p) => (Err(format!("mounted at {}, but not readable by this user (needs root)", p.display())), false),
-                None => (Err("not mounted (uringtrace mounts it when run as root)".into()), false),
+                Some(p) => (
+                    Err(format!(
+                        "mounted at {}, but not readable by this user (needs root)",
+                        p.display()
+                    )),
+                    false,
+                ),
+                None => (
+                    Err("not mounted (uringtrace mounts it when run as root)".into()),
+                    false,
+                ),
             },
         }
     };
@@ -76,8 +90,14 @@ pub fn gather() -> DoctorReport {
     let ebpf_load = if let Some(m) = &privileges_missing {
         Err(m.clone())
     } else {
-        match Tracer::load(&TraceOptions { filter: true, ..TraceOptions::default() }) {
-            Ok(t) => Ok(format!("loaded and attached {} programs, then detached them", t.attachments.len())),
+        match Tracer::load(&TraceOptions {
+            filter: true,
+            ..TraceOptions::default()
+        }) {
+            Ok(t) => Ok(format!(
+                "loaded and attached {} programs, then detached them",
+                t.attachments.len()
+            )),
             Err(e) => Err(format!("{e:#}")),
         }
     };
@@ -85,7 +105,10 @@ pub fn gather() -> DoctorReport {
     DoctorReport {
         kernel_release: system::kernel_release(),
         btf: system::has_btf(),
-        tracefs: tracefs.as_ref().map(|t| t.root.display().to_string()).map_err(Clone::clone),
+        tracefs: tracefs
+            .as_ref()
+            .map(|t| t.root.display().to_string())
+            .map_err(Clone::clone),
         tracefs_mounted_by_uringtrace: mounted,
         privileges,
         privileges_missing,
@@ -121,13 +144,21 @@ pub fn render_text(r: &DoctorReport) -> String {
     line(format!(
         "[{}] BTF: {}",
         mark(r.btf),
-        if r.btf { "/sys/kernel/btf/vmlinux present" } else { "absent (only classic tracepoints can be used)" }
+        if r.btf {
+            "/sys/kernel/btf/vmlinux present"
+        } else {
+            "absent (only classic tracepoints can be used)"
+        }
     ));
     match &r.tracefs {
         Ok(p) => line(format!(
             "[{}] tracefs at {p}{}",
             mark(true),
-            if r.tracefs_mounted_by_uringtrace { " (was not mounted: mounted it now)" } else { "" }
+            if r.tracefs_mounted_by_uringtrace {
+                " (was not mounted: mounted it now)"
+            } else {
+                ""
+            }
         )),
         Err(e) => line(format!("[{}] tracefs: {e}", mark(false))),
     }
@@ -139,7 +170,10 @@ pub fn render_text(r: &DoctorReport) -> String {
         yn(p.cap_sys_admin),
         yn(p.cap_bpf),
         yn(p.cap_perfmon),
-        r.privileges_missing.as_deref().map(|m| format!("\n       {m}")).unwrap_or_default()
+        r.privileges_missing
+            .as_deref()
+            .map(|m| format!("\n       {m}"))
+            .unwrap_or_default()
     ));
     line(format!(
         "[{}] kernel.io_uring_disabled: {}",
@@ -147,7 +181,10 @@ pub fn render_text(r: &DoctorReport) -> String {
         r.io_uring_disabled_meaning
     ));
     match &r.io_uring_setup {
-        Ok(()) => line(format!("[{}] io_uring_setup works for this process", mark(true))),
+        Ok(()) => line(format!(
+            "[{}] io_uring_setup works for this process",
+            mark(true)
+        )),
         Err(e) => line(format!("[{}] {e}", mark(false))),
     }
     match &r.ebpf_load {
@@ -155,7 +192,10 @@ pub fn render_text(r: &DoctorReport) -> String {
         Err(e) => line(format!("[{}] eBPF: {e}", mark(false))),
     }
     line(String::new());
-    line(format!("Tracepoints ({} io_uring tracepoints on this kernel):", r.io_uring_tracepoints));
+    line(format!(
+        "Tracepoints ({} io_uring tracepoints on this kernel):",
+        r.io_uring_tracepoints
+    ));
     for t in &r.tracepoints {
         match (&t.tracepoint, &t.attach_type) {
             (Some(tp), Some(at)) => line(format!("  {:<17} {:<45} {at}", t.kind, tp)),
@@ -188,6 +228,12 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         DoctorFormat::Text => print!("{}", render_text(&report)),
         DoctorFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
-    let ok = report.privileges_missing.is_none() && report.ebpf_load.is_ok() && report.io_uring_tracepoints > 0;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let ok = report.privileges_missing.is_none()
+        && report.ebpf_load.is_ok()
+        && report.io_uring_tracepoints > 0;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

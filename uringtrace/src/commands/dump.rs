@@ -8,13 +8,16 @@ use crate::display::{json_value, text_line};
 use crate::recording::{ReadStatus, Reader};
 
 pub fn run(args: DumpArgs) -> anyhow::Result<ExitCode> {
-    let mut reader = Reader::open(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mut reader =
+        Reader::open(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let base = reader.header().clock.start_monotonic_ns;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut n = 0u64;
     loop {
-        let ev = reader.next_event().with_context(|| format!("reading {}", args.file.display()))?;
+        let ev = reader
+            .next_event()
+            .with_context(|| format!("reading {}", args.file.display()))?;
         let Some(ev) = ev else { break };
         let r = match args.format {
             DumpFormat::Text => writeln!(out, "{}", text_line(&ev, base)),

@@ -55,8 +55,17 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
             .filter(|r| r.name.is_none())
             .map(|r| format!("{}:{}", r.spec.category, r.spec.names.join("|")))
             .collect(),
-        degraded: tracer.events.degraded().into_iter().map(|d| (d.rule.to_string(), d.reason)).collect(),
-        filter: Filter { pids, command: t.command.clone(), follow_children: true },
+        degraded: tracer
+            .events
+            .degraded()
+            .into_iter()
+            .map(|d| (d.rule.to_string(), d.reason))
+            .collect(),
+        filter: Filter {
+            pids,
+            command: t.command.clone(),
+            follow_children: true,
+        },
         ring_bytes: t.ring_size,
         ncpus: system::ncpus(),
         drops: Drops::default(),
@@ -75,7 +84,8 @@ pub fn drops_from(c: &KernelCounters) -> Drops {
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let mut session = Session::start(&session_options(&args.trace)).context("starting the trace")?;
+    let mut session =
+        Session::start(&session_options(&args.trace)).context("starting the trace")?;
     let header = header_for(&session.tracer, &args.trace, session.child_pid());
     let mut writer = Writer::create(&args.output, header)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -104,7 +114,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         }
         if progress && last_progress.elapsed() >= Duration::from_secs(1) {
             let dropped = tracer.counters().map(|c| c.total_dropped()).unwrap_or(0);
-            eprint!("\r  {} events, {} dropped, {}   ", writer.events(), dropped, human_bytes(writer.bytes()));
+            eprint!(
+                "\r  {} events, {} dropped, {}   ",
+                writer.events(),
+                dropped,
+                human_bytes(writer.bytes())
+            );
             let _ = std::io::stderr().flush();
             last_progress = Instant::now();
         }
@@ -119,7 +134,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let drops = drops_from(&counters);
     let events = writer.events();
     let bytes = writer.bytes();
-    writer.finish(drops.clone()).context("finishing the recording")?;
+    writer
+        .finish(drops.clone())
+        .context("finishing the recording")?;
     let secs = elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "uringtrace: {events} events in {:.2}s ({:.0}/s), {} lost in the ring buffer; {} on disk ({:.1} bytes/event)",

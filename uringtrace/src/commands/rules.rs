@@ -11,7 +11,11 @@ use crate::analyzer::rules::{self, Rule, RULES};
 
 /// Lists every rule: slug, default severity, title (a table, or a JSON array).
 pub fn run_rules(format_json: bool) -> anyhow::Result<ExitCode> {
-    let out = if format_json { rules_json() } else { rules_table() };
+    let out = if format_json {
+        rules_json()
+    } else {
+        rules_table()
+    };
     print(&out)
 }
 
@@ -22,8 +26,16 @@ pub fn run_explain(rule: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_table() -> String {
-    let rows: Vec<Vec<String>> =
-        RULES.iter().map(|r| vec![r.slug.to_string(), r.severity.name().to_string(), r.title.to_string()]).collect();
+    let rows: Vec<Vec<String>> = RULES
+        .iter()
+        .map(|r| {
+            vec![
+                r.slug.to_string(),
+                r.severity.name().to_string(),
+                r.title.to_string(),
+            ]
+        })
+        .collect();
     let mut out = table(&["rule", "severity", "title"], &rows, "");
     out.push_str("\nuringtrace explain RULE prints what the kernel does, how it shows in a trace, and the fix.\n");
     out
@@ -38,12 +50,23 @@ fn rules_json() -> String {
 }
 
 fn explain_text(r: &Rule) -> String {
-    format!("{} ({})\n{}\n\n{}\n", r.slug, r.severity.name(), r.title, r.explanation.trim_end())
+    format!(
+        "{} ({})\n{}\n\n{}\n",
+        r.slug,
+        r.severity.name(),
+        r.title,
+        r.explanation.trim_end()
+    )
 }
 
 fn unknown_rule(rule: &str) -> anyhow::Error {
-    let hint = rules::closest(rule).map(|s| format!("; did you mean {s:?}?")).unwrap_or_default();
-    anyhow::anyhow!("unknown rule {rule:?}{hint}\nknown rules: {}", rules::slug_list())
+    let hint = rules::closest(rule)
+        .map(|s| format!("; did you mean {s:?}?"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "unknown rule {rule:?}{hint}\nknown rules: {}",
+        rules::slug_list()
+    )
 }
 
 /// Writes to stdout; a closed pipe (`uringtrace rules | head`) is normal use.
@@ -83,8 +106,14 @@ mod tests {
         let t = explain_text(r);
         assert!(t.starts_with("cq-overflow (warning)\n") && t.contains("IORING_SETUP_CQSIZE"));
         let e = unknown_rule("cq-overflw").to_string();
-        assert!(e.contains("did you mean \"cq-overflow\"") && e.contains("wait-cycle"), "{e}");
+        assert!(
+            e.contains("did you mean \"cq-overflow\"") && e.contains("wait-cycle"),
+            "{e}"
+        );
         let e = unknown_rule("zzz").to_string();
-        assert!(!e.contains("did you mean") && e.contains("known rules:"), "{e}");
+        assert!(
+            !e.contains("did you mean") && e.contains("known rules:"),
+            "{e}"
+        );
     }
 }

@@ -24,8 +24,13 @@ use super::record::session_options;
 
 pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let quit = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(sig, Arc::clone(&quit)).context("installing the signal handler")?;
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&quit))
+            .context("installing the signal handler")?;
     }
     let cfg = analyzer_config(args.stall_threshold);
     let theme = Theme::from_env();
@@ -35,7 +40,8 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
             let (mut app, slicer) = replay::open(path, args.speed, cfg, theme)?;
             require_terminal()?;
             let ctl = Arc::new(Control::default());
-            replay::spawn(slicer, args.speed, Arc::clone(&ctl), tx.clone()).context("starting the replay thread")?;
+            replay::spawn(slicer, args.speed, Arc::clone(&ctl), tx.clone())
+                .context("starting the replay thread")?;
             let exit = ui(&mut app, tx, rx, Some(&ctl), &quit);
             ctl.stop();
             (exit, app)
@@ -61,9 +67,17 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "uringtrace: {} events, {} lost, {} findings{}",
         s.events,
-        if s.lost.known { s.lost.total.to_string() } else { "unknown".into() },
+        if s.lost.known {
+            s.lost.total.to_string()
+        } else {
+            "unknown".into()
+        },
         s.findings.len(),
-        if exit == Exit::Signal { " (stopped by a signal)" } else { "" }
+        if exit == Exit::Signal {
+            " (stopped by a signal)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -80,14 +94,20 @@ fn require_terminal() -> anyhow::Result<()> {
 /// gives it /dev/null as input, then execs it: same pid, so tracing is unchanged.
 /// Returns the log's path.
 fn quiet_command(command: &mut Vec<String>) -> anyhow::Result<Option<PathBuf>> {
-    let Some(program) = command.first() else { return Ok(None) };
+    let Some(program) = command.first() else {
+        return Ok(None);
+    };
     // sh would only report a missing program in the log: say it here instead.
     if !on_path(program) {
         anyhow::bail!("cannot start {program:?}: no such file or directory");
     }
     let log = std::env::temp_dir().join(format!("uringtrace-top-{}.log", std::process::id()));
     std::fs::write(&log, "").with_context(|| format!("creating {}", log.display()))?;
-    let mut wrapped = vec!["sh".to_string(), "-c".into(), r#"exec "$@" >>"$0" 2>&1 </dev/null"#.into()];
+    let mut wrapped = vec![
+        "sh".to_string(),
+        "-c".into(),
+        r#"exec "$@" >>"$0" 2>&1 </dev/null"#.into(),
+    ];
     wrapped.push(log.display().to_string());
     wrapped.append(command);
     *command = wrapped;
@@ -97,11 +117,15 @@ fn quiet_command(command: &mut Vec<String>) -> anyhow::Result<Option<PathBuf>> {
 /// Whether `program` names an executable file, directly or through PATH.
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if program.contains('/') {
         return executable(Path::new(program));
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| executable(&d.join(program))))
 }
 
 /// Takes the terminal, runs the loop, and gives the terminal back (also on error).

@@ -225,7 +225,11 @@ mod tests {
 
     #[test]
     fn zero_fields_cost_nothing() {
-        let ev = RawEvent { kind: 10, pid: 1, ..RawEvent::default() };
+        let ev = RawEvent {
+            kind: 10,
+            pid: 1,
+            ..RawEvent::default()
+        };
         let mut p = Vec::new();
         encode_event(&ev, 0, &mut p);
         assert_eq!(p.len(), 7); // kind, ts, cpu, pid, role (1 byte each), 2-byte mask

@@ -9,7 +9,9 @@ use thiserror::Error;
 use uringtrace_common::RawEvent;
 
 use super::codec::{decode_event, decode_task, TaskTable};
-use super::{Drops, Header, FORMAT_VERSION, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END, REC_EVENT, REC_TASK};
+use super::{
+    Drops, Header, FORMAT_VERSION, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END, REC_EVENT, REC_TASK,
+};
 
 #[derive(Debug, Error)]
 pub enum RecordingError {
@@ -81,12 +83,16 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 impl<R: Read> Reader<R> {
     pub fn new(mut input: R) -> Result<Self, RecordingError> {
         let mut pre = [0u8; PREAMBLE_LEN as usize];
-        let n = read_full(&mut input, &mut pre).map_err(|source| RecordingError::Io { offset: 0, source })?;
+        let n = read_full(&mut input, &mut pre)
+            .map_err(|source| RecordingError::Io { offset: 0, source })?;
         if n < 8 || &pre[..8] != MAGIC {
             return Err(RecordingError::NotARecording);
         }
         if n < pre.len() {
-            return Err(RecordingError::TruncatedHeader { offset: n as u64, what: "preamble" });
+            return Err(RecordingError::TruncatedHeader {
+                offset: n as u64,
+                what: "preamble",
+            });
         }
         let version = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
@@ -100,19 +106,30 @@ impl<R: Read> Reader<R> {
             });
         }
         let mut json = vec![0u8; capacity as usize];
-        let n = read_full(&mut input, &mut json)
-            .map_err(|source| RecordingError::Io { offset: PREAMBLE_LEN, source })?;
-        if n < json.len() {
-            return Err(RecordingError::TruncatedHeader { offset: PREAMBLE_LEN + n as u64, what: "header" });
-        }
-        let header: Header = serde_json::from_slice(json.trim_ascii_end()).map_err(|e| RecordingError::BadHeader {
+        let n = read_full(&mut input, &mut json).map_err(|source| RecordingError::Io {
             offset: PREAMBLE_LEN,
-            reason: e.to_string(),
+            source,
+        })?;
+        if n < json.len() {
+            return Err(RecordingError::TruncatedHeader {
+                offset: PREAMBLE_LEN + n as u64,
+                what: "header",
+            });
+        }
+        let header: Header = serde_json::from_slice(json.trim_ascii_end()).map_err(|e| {
+            RecordingError::BadHeader {
+                offset: PREAMBLE_LEN,
+                reason: e.to_string(),
+            }
         })?;
         if header.format != Header::FORMAT {
             return Err(RecordingError::BadHeader {
                 offset: PREAMBLE_LEN,
-                reason: format!("format is {:?}, expected {:?}", header.format, Header::FORMAT),
+                reason: format!(
+                    "format is {:?}, expected {:?}",
+                    header.format,
+                    Header::FORMAT
+                ),
             });
         }
         Ok(Reader {
@@ -147,7 +164,10 @@ impl<R: Read> Reader<R> {
     }
 
     fn corrupt(&self, offset: u64, reason: impl Into<String>) -> RecordingError {
-        RecordingError::Corrupt { offset, reason: reason.into() }
+        RecordingError::Corrupt {
+            offset,
+            reason: reason.into(),
+        }
     }
 
     /// The next event, `Ok(None)` at the end (see [`Reader::status`] for how it ended).
@@ -165,7 +185,10 @@ impl<R: Read> Reader<R> {
                 return Ok(None);
             }
             let start = self.offset;
-            let io = |source| RecordingError::Io { offset: start, source };
+            let io = |source| RecordingError::Io {
+                offset: start,
+                source,
+            };
             let mut kind = [0u8; 1];
             if read_full(&mut self.input, &mut kind).map_err(io)? == 0 {
                 self.status = ReadStatus::Unfinished;
@@ -192,7 +215,10 @@ impl<R: Read> Reader<R> {
                 }
             }
             if len > MAX_PAYLOAD {
-                return Err(self.corrupt(start, format!("record length {len} exceeds the maximum {MAX_PAYLOAD}")));
+                return Err(self.corrupt(
+                    start,
+                    format!("record length {len} exceeds the maximum {MAX_PAYLOAD}"),
+                ));
             }
             self.buf.resize(len as usize, 0);
             let n = read_full(&mut self.input, &mut self.buf).map_err(io)?;
@@ -203,8 +229,8 @@ impl<R: Read> Reader<R> {
             self.offset = start + header_len + len;
             match kind[0] {
                 REC_TASK => {
-                    let (tid, tgid, comm) =
-                        decode_task(&self.buf).ok_or_else(|| self.corrupt(start, "malformed task record"))?;
+                    let (tid, tgid, comm) = decode_task(&self.buf)
+                        .ok_or_else(|| self.corrupt(start, "malformed task record"))?;
                     self.tasks.set(tid, tgid, comm);
                 }
                 REC_EVENT => {

@@ -102,7 +102,12 @@ impl Btf {
         if data.len() < t_end || data.len() < str_start + str_len {
             return Err(BtfError::Truncated(data.len()));
         }
-        let mut types = vec![Type { name_off: 0, info: 0, size_or_type: 0, extra: 0 }];
+        let mut types = vec![Type {
+            name_off: 0,
+            info: 0,
+            size_or_type: 0,
+            extra: 0,
+        }];
         let mut pos = t_start;
         while pos < t_end {
             let t = Type {
@@ -114,21 +119,34 @@ impl Btf {
             let vlen = t.vlen();
             let extra_len = match t.kind() {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
-                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC
-                | KIND_FLOAT | KIND_TYPE_TAG => 0,
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
                 KIND_ARRAY => 12,
                 KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
                 KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
-                kind => return Err(BtfError::UnknownKind { id: types.len() as u32, kind }),
+                kind => {
+                    return Err(BtfError::UnknownKind {
+                        id: types.len() as u32,
+                        kind,
+                    })
+                }
             };
             types.push(t);
             pos = t.extra + extra_len;
         }
-        let mut btf = Btf { data, str_start, str_len, types, by_name: HashMap::new() };
+        let mut btf = Btf {
+            data,
+            str_start,
+            str_len,
+            types,
+            by_name: HashMap::new(),
+        };
         let mut by_name = HashMap::new();
         for (id, t) in btf.types.iter().enumerate().skip(1) {
             if matches!(t.kind(), KIND_STRUCT | KIND_UNION | KIND_TYPEDEF) && t.name_off != 0 {
-                by_name.entry((t.kind(), btf.name(t.name_off).to_string())).or_insert(id as u32);
+                by_name
+                    .entry((t.kind(), btf.name(t.name_off).to_string()))
+                    .or_insert(id as u32);
             }
         }
         btf.by_name = by_name;
@@ -167,7 +185,9 @@ impl Btf {
         let id = self.resolve(id);
         let t = self.ty(id)?;
         match t.kind() {
-            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => Some(t.size_or_type),
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => {
+                Some(t.size_or_type)
+            }
             KIND_PTR => Some(8),
             KIND_ARRAY => {
                 let elem = u32_at(&self.data, t.extra).ok()?;
@@ -210,7 +230,11 @@ impl Btf {
             let name_off = u32_at(&self.data, m).ok()?;
             let mtype = u32_at(&self.data, m + 4).ok()?;
             let raw = u32_at(&self.data, m + 8).ok()?;
-            let (bit_off, bitfield) = if t.kind_flag() { (raw & 0xff_ffff, raw >> 24) } else { (raw, 0) };
+            let (bit_off, bitfield) = if t.kind_flag() {
+                (raw & 0xff_ffff, raw >> 24)
+            } else {
+                (raw, 0)
+            };
             if name_off == 0 {
                 if let Some((o, ty)) = self.find_member(mtype, want) {
                     return Some((bit_off / 8 + o, ty));
@@ -230,7 +254,9 @@ impl Btf {
     /// A C-ish name for a type, e.g. `struct io_kiocb *`, `void *`, `int`.
     pub fn type_name(&self, id: u32) -> String {
         let id = self.resolve(id);
-        let Some(t) = self.ty(id) else { return "?".into() };
+        let Some(t) = self.ty(id) else {
+            return "?".into();
+        };
         match t.kind() {
             0 => "void".into(),
             KIND_PTR => format!("{} *", self.type_name(t.size_or_type)),
@@ -243,7 +269,9 @@ impl Btf {
     /// The argument types of a raw tracepoint (`btf_trace_<name>` typedef), without
     /// the leading `void *__data`. None when the kernel has no such tracepoint.
     pub fn tracepoint_args(&self, tp: &str) -> Option<Vec<String>> {
-        let td = *self.by_name.get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
+        let td = *self
+            .by_name
+            .get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
         let ptr = self.ty(td)?.size_or_type;
         let proto_id = self.ty(ptr)?.size_or_type;
         let proto = *self.ty(proto_id)?;
@@ -273,7 +301,11 @@ fn spec(m: Option<Member>, signed: bool) -> Option<uringtrace_common::FieldSpec>
     if !matches!(m.size, 1 | 2 | 4 | 8) || m.offset > u32::from(u16::MAX) {
         return None;
     }
-    Some(uringtrace_common::FieldSpec { offset: m.offset as u16, size: m.size as u8, signed: u8::from(signed) })
+    Some(uringtrace_common::FieldSpec {
+        offset: m.offset as u16,
+        size: m.size as u8,
+        signed: u8::from(signed),
+    })
 }
 
 impl BtfPlan {
@@ -285,7 +317,10 @@ impl BtfPlan {
         let l = &mut plan.layout;
         // io_uring_complete(ctx, req, cqe): the cqe-pointer prototype is 6.3+.
         let complete_proto = ["struct io_ring_ctx *", "void *", "struct io_uring_cqe *"];
-        if btf.tracepoint_args("io_uring_complete").is_some_and(|a| a == complete_proto) {
+        if btf
+            .tracepoint_args("io_uring_complete")
+            .is_some_and(|a| a == complete_proto)
+        {
             if let (Some(ud), Some(res), Some(fl)) = (
                 spec(btf.member("io_uring_cqe", &["user_data"]), false),
                 spec(btf.member("io_uring_cqe", &["res"]), true),
@@ -295,7 +330,10 @@ impl BtfPlan {
                 plan.complete = true;
             }
         }
-        if btf.tracepoint_args("io_uring_submit_req").is_some_and(|a| a == ["struct io_kiocb *"]) {
+        if btf
+            .tracepoint_args("io_uring_submit_req")
+            .is_some_and(|a| a == ["struct io_kiocb *"])
+        {
             if let (Some(ctx), Some(op), Some(fl), Some(ud)) = (
                 spec(btf.member("io_kiocb", &["ctx"]), false),
                 spec(btf.member("io_kiocb", &["opcode"]), false),
@@ -304,7 +342,8 @@ impl BtfPlan {
             ) {
                 (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
                 l.req_fd = spec(btf.member("io_kiocb", &["cqe", "fd"]), true).unwrap_or_default();
-                l.ctx_flags = spec(btf.member("io_ring_ctx", &["flags"]), false).unwrap_or_default();
+                l.ctx_flags =
+                    spec(btf.member("io_ring_ctx", &["flags"]), false).unwrap_or_default();
                 plan.submit = true;
             }
         }
@@ -359,7 +398,13 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(&0xeb9fu16.to_le_bytes());
         out.extend_from_slice(&[1, 0]);
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&t);
@@ -370,10 +415,25 @@ mod tests {
     #[test]
     fn finds_members_through_anonymous_unions() {
         let btf = Btf::parse(blob()).unwrap();
-        assert_eq!(btf.member("inner", &["a"]), Some(Member { offset: 0, size: 8 }));
-        assert_eq!(btf.member("inner", &["fd"]), Some(Member { offset: 8, size: 4 }));
-        assert_eq!(btf.member("outer", &["in", "fd"]), Some(Member { offset: 16, size: 4 }));
-        assert_eq!(btf.member("outer", &["p"]), Some(Member { offset: 0, size: 8 }));
+        assert_eq!(
+            btf.member("inner", &["a"]),
+            Some(Member { offset: 0, size: 8 })
+        );
+        assert_eq!(
+            btf.member("inner", &["fd"]),
+            Some(Member { offset: 8, size: 4 })
+        );
+        assert_eq!(
+            btf.member("outer", &["in", "fd"]),
+            Some(Member {
+                offset: 16,
+                size: 4
+            })
+        );
+        assert_eq!(
+            btf.member("outer", &["p"]),
+            Some(Member { offset: 0, size: 8 })
+        );
         assert_eq!(btf.member("outer", &["nope"]), None);
         assert_eq!(btf.member("nope", &["a"]), None);
     }
@@ -381,7 +441,10 @@ mod tests {
     #[test]
     fn reads_tracepoint_prototypes() {
         let btf = Btf::parse(blob()).unwrap();
-        assert_eq!(btf.tracepoint_args("tp"), Some(vec!["struct outer *".to_string()]));
+        assert_eq!(
+            btf.tracepoint_args("tp"),
+            Some(vec!["struct outer *".to_string()])
+        );
         assert_eq!(btf.tracepoint_args("other"), None);
     }
 
@@ -398,9 +461,21 @@ mod tests {
     fn reads_this_kernels_btf_when_present() {
         let Ok(btf) = Btf::from_sys_fs() else { return };
         // UAPI: struct io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; }
-        assert_eq!(btf.member("io_uring_cqe", &["user_data"]), Some(Member { offset: 0, size: 8 }));
-        assert_eq!(btf.member("io_uring_cqe", &["res"]), Some(Member { offset: 8, size: 4 }));
-        assert_eq!(btf.member("io_uring_cqe", &["flags"]), Some(Member { offset: 12, size: 4 }));
+        assert_eq!(
+            btf.member("io_uring_cqe", &["user_data"]),
+            Some(Member { offset: 0, size: 8 })
+        );
+        assert_eq!(
+            btf.member("io_uring_cqe", &["res"]),
+            Some(Member { offset: 8, size: 4 })
+        );
+        assert_eq!(
+            btf.member("io_uring_cqe", &["flags"]),
+            Some(Member {
+                offset: 12,
+                size: 4
+            })
+        );
         // Whatever this kernel is, a plan either has all the offsets or none.
         let plan = BtfPlan::from_btf(&btf);
         if plan.submit {
@@ -412,4 +487,3 @@ mod tests {
         }
     }
 }
-

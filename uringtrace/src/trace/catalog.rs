@@ -19,11 +19,21 @@ pub struct FieldMap {
 }
 
 const fn f(name: &'static str, slot: Slot) -> FieldMap {
-    FieldMap { name, slot, skip: 0, size: 0 }
+    FieldMap {
+        name,
+        slot,
+        skip: 0,
+        size: 0,
+    }
 }
 
 const fn part(name: &'static str, slot: Slot, skip: u16, size: u8) -> FieldMap {
-    FieldMap { name, slot, skip, size }
+    FieldMap {
+        name,
+        slot,
+        skip,
+        size,
+    }
 }
 
 /// One attachable event family.
@@ -46,21 +56,38 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_create",
         category: "io_uring",
         names: &["io_uring_create"],
-        fields: &[f("ctx", Ctx), f("fd", Arg0), f("sq_entries", Arg1), f("cq_entries", Arg2), f("flags", Cflags)],
+        fields: &[
+            f("ctx", Ctx),
+            f("fd", Arg0),
+            f("sq_entries", Arg1),
+            f("cq_entries", Arg2),
+            f("flags", Cflags),
+        ],
     },
     TracepointSpec {
         kind: EventKind::Register,
         program: "tp_register",
         category: "io_uring",
         names: &["io_uring_register"],
-        fields: &[f("ctx", Ctx), f("opcode", Arg0), f("nr_files", Arg1), f("nr_bufs", Arg2), f("ret", Res)],
+        fields: &[
+            f("ctx", Ctx),
+            f("opcode", Arg0),
+            f("nr_files", Arg1),
+            f("nr_bufs", Arg2),
+            f("ret", Res),
+        ],
     },
     TracepointSpec {
         kind: EventKind::FileGet,
         program: "tp_file_get",
         category: "io_uring",
         names: &["io_uring_file_get"],
-        fields: &[f("ctx", Ctx), f("req", Req), f("user_data", UserData), f("fd", Arg0)],
+        fields: &[
+            f("ctx", Ctx),
+            f("req", Req),
+            f("user_data", UserData),
+            f("fd", Arg0),
+        ],
     },
     TracepointSpec {
         kind: EventKind::QueueAsyncWork,
@@ -84,7 +111,12 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_defer",
         category: "io_uring",
         names: &["io_uring_defer"],
-        fields: &[f("ctx", Ctx), f("req", Req), f("data", UserData), f("opcode", Opcode)],
+        fields: &[
+            f("ctx", Ctx),
+            f("req", Req),
+            f("data", UserData),
+            f("opcode", Opcode),
+        ],
     },
     TracepointSpec {
         kind: EventKind::Link,
@@ -105,7 +137,13 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_fail_link",
         category: "io_uring",
         names: &["io_uring_fail_link"],
-        fields: &[f("ctx", Ctx), f("req", Req), f("user_data", UserData), f("opcode", Opcode), f("link", Aux)],
+        fields: &[
+            f("ctx", Ctx),
+            f("req", Req),
+            f("user_data", UserData),
+            f("opcode", Opcode),
+            f("link", Aux),
+        ],
     },
     TracepointSpec {
         kind: EventKind::Complete,
@@ -157,7 +195,13 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_task_add",
         category: "io_uring",
         names: &["io_uring_task_add"],
-        fields: &[f("ctx", Ctx), f("req", Req), f("user_data", UserData), f("opcode", Opcode), f("mask", Arg0)],
+        fields: &[
+            f("ctx", Ctx),
+            f("req", Req),
+            f("user_data", UserData),
+            f("opcode", Opcode),
+            f("mask", Arg0),
+        ],
     },
     TracepointSpec {
         kind: EventKind::ReqFailed,
@@ -184,7 +228,13 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_cqe_overflow",
         category: "io_uring",
         names: &["io_uring_cqe_overflow"],
-        fields: &[f("ctx", Ctx), f("user_data", UserData), f("res", Res), f("cflags", Cflags), f("ocqe", Aux)],
+        fields: &[
+            f("ctx", Ctx),
+            f("user_data", UserData),
+            f("res", Res),
+            f("cflags", Cflags),
+            f("ocqe", Aux),
+        ],
     },
     TracepointSpec {
         kind: EventKind::TaskWorkRun,
@@ -207,7 +257,12 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_short_write",
         category: "io_uring",
         names: &["io_uring_short_write"],
-        fields: &[f("ctx", Ctx), f("fpos", Aux), f("wanted", Aux2), f("got", Res)],
+        fields: &[
+            f("ctx", Ctx),
+            f("fpos", Aux),
+            f("wanted", Aux2),
+            f("got", Res),
+        ],
     },
     TracepointSpec {
         kind: EventKind::LocalWorkRun,
@@ -222,7 +277,12 @@ pub static CATALOG: &[TracepointSpec] = &[
         category: "io_uring",
         // Only before 5.13; task_add replaced it.
         names: &["io_uring_poll_wake"],
-        fields: &[f("ctx", Ctx), f("opcode", Opcode), f("user_data", UserData), f("mask", Arg0)],
+        fields: &[
+            f("ctx", Ctx),
+            f("opcode", Opcode),
+            f("user_data", UserData),
+            f("mask", Arg0),
+        ],
     },
     TracepointSpec {
         kind: EventKind::EnterEnter,
@@ -277,7 +337,11 @@ pub static CATALOG: &[TracepointSpec] = &[
         program: "tp_task_rename",
         category: "task",
         names: &["task_rename"],
-        fields: &[f("pid", Arg0), part("newcomm", Aux, 0, 8), part("newcomm", Aux2, 8, 8)],
+        fields: &[
+            f("pid", Arg0),
+            part("newcomm", Aux, 0, 8),
+            part("newcomm", Aux2, 8, 8),
+        ],
     },
     TracepointSpec {
         kind: EventKind::ProcessFork,
@@ -301,11 +365,17 @@ pub fn layout_for(spec: &TracepointSpec, format: &Format) -> KindLayout {
         if layout.fields[idx].size != 0 {
             continue; // an earlier alternative name already filled this slot
         }
-        let Some(field) = format.field(m.name) else { continue };
+        let Some(field) = format.field(m.name) else {
+            continue;
+        };
         if field.ctype.starts_with("__data_loc") {
             continue;
         }
-        let size = if m.size != 0 { m.size as u16 } else { field.size };
+        let size = if m.size != 0 {
+            m.size as u16
+        } else {
+            field.size
+        };
         if !matches!(size, 1 | 2 | 4 | 8) || m.skip + size > field.size {
             continue;
         }
@@ -326,7 +396,12 @@ mod tests {
     #[test]
     fn every_kind_has_one_spec_and_unique_program() {
         for s in CATALOG {
-            assert_eq!(CATALOG.iter().filter(|o| o.kind == s.kind).count(), 1, "{:?}", s.kind);
+            assert_eq!(
+                CATALOG.iter().filter(|o| o.kind == s.kind).count(),
+                1,
+                "{:?}",
+                s.kind
+            );
             assert_eq!(CATALOG.iter().filter(|o| o.program == s.program).count(), 1);
         }
     }
@@ -340,8 +415,29 @@ mod tests {
         )
         .unwrap();
         let l = layout_for(spec_for(EventKind::TaskRename).unwrap(), &fmt);
-        assert_eq!(l.fields[Slot::Arg0 as usize], FieldSpec { offset: 8, size: 4, signed: 1 });
-        assert_eq!(l.fields[Slot::Aux as usize], FieldSpec { offset: 28, size: 8, signed: 0 });
-        assert_eq!(l.fields[Slot::Aux2 as usize], FieldSpec { offset: 36, size: 8, signed: 0 });
+        assert_eq!(
+            l.fields[Slot::Arg0 as usize],
+            FieldSpec {
+                offset: 8,
+                size: 4,
+                signed: 1
+            }
+        );
+        assert_eq!(
+            l.fields[Slot::Aux as usize],
+            FieldSpec {
+                offset: 28,
+                size: 8,
+                signed: 0
+            }
+        );
+        assert_eq!(
+            l.fields[Slot::Aux2 as usize],
+            FieldSpec {
+                offset: 36,
+                size: 8,
+                signed: 0
+            }
+        );
     }
 }

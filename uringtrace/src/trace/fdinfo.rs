@@ -26,7 +26,9 @@ pub fn parse_fdinfo(text: &str) -> Option<RingInfo> {
     let mut info = RingInfo::default();
     let mut saw_sq = false;
     for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         let v = v.trim();
         match k.trim() {
             "SqHead" => {
@@ -36,7 +38,9 @@ pub fn parse_fdinfo(text: &str) -> Option<RingInfo> {
             "SqTail" => info.sq_tail = v.parse().ok()?,
             "CqHead" => info.cq_head = v.parse().ok()?,
             "CqTail" => info.cq_tail = v.parse().ok()?,
-            "SqThread" => info.sq_thread = v.parse::<i64>().ok().filter(|t| *t > 0).map(|t| t as u32),
+            "SqThread" => {
+                info.sq_thread = v.parse::<i64>().ok().filter(|t| *t > 0).map(|t| t as u32)
+            }
             "SqTotalTime" => info.sq_total_us = v.parse().unwrap_or(0),
             "SqWorkTime" => info.sq_work_us = v.parse().unwrap_or(0),
             _ => {}
@@ -51,7 +55,12 @@ pub fn ring_state_event(ts_ns: u64, tgid: u32, fd: u32, info: &RingInfo) -> RawE
         pid: tgid,
         tgid,
         kind: EventKind::RingState as u16,
-        args: [fd, info.sq_head, info.sq_tail, info.cq_tail.wrapping_sub(info.cq_head)],
+        args: [
+            fd,
+            info.sq_head,
+            info.sq_tail,
+            info.cq_tail.wrapping_sub(info.cq_head),
+        ],
         aux: info.sq_thread.map_or(0, u64::from),
         aux2: info.sq_total_us,
         user_data: info.sq_work_us,
@@ -61,9 +70,13 @@ pub fn ring_state_event(ts_ns: u64, tgid: u32, fd: u32, info: &RingInfo) -> RawE
 
 /// The io_uring ring fds of a process.
 pub fn ring_fds(tgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else {
+        return Vec::new();
+    };
     dir.flatten()
-        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]"))
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]")
+        })
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect()
 }
@@ -73,7 +86,9 @@ pub fn sample(tgids: &BTreeSet<u32>, now_ns: u64) -> Vec<RawEvent> {
     let mut out = Vec::new();
     for &tgid in tgids {
         for fd in ring_fds(tgid) {
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}")) else { continue };
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}")) else {
+                continue;
+            };
             if let Some(info) = parse_fdinfo(&text) {
                 out.push(ring_state_event(now_ns, tgid, fd, &info));
             }
@@ -88,7 +103,8 @@ mod tests {
 
     #[test]
     fn parses_a_618_fdinfo() {
-        let text = "pos:\t0\nflags:\t02000002\nSqMask:\t0x7\nSqHead:\t0\nSqTail:\t4\nCachedSqHead:\t0\n\
+        let text =
+            "pos:\t0\nflags:\t02000002\nSqMask:\t0x7\nSqHead:\t0\nSqTail:\t4\nCachedSqHead:\t0\n\
                     CqMask:\t0xf\nCqHead:\t3\nCqTail:\t5\nSQEs:\t4\n    0: opcode:NOP, fd:-1\n\
                     SqThread:\t19359\nSqThreadCpu:\t1\nSqTotalTime:\t1200\nSqWorkTime:\t7\n";
         let i = parse_fdinfo(text).unwrap();

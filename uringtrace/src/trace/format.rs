@@ -59,7 +59,11 @@ pub fn parse_format(text: &str) -> Result<Format, FormatError> {
             break;
         }
     }
-    Ok(Format { name: name.ok_or(FormatError::NoName)?, id, fields })
+    Ok(Format {
+        name: name.ok_or(FormatError::NoName)?,
+        id,
+        fields,
+    })
 }
 
 fn parse_field(line: &str) -> Option<Field> {
@@ -91,7 +95,13 @@ fn parse_field(line: &str) -> Option<Field> {
     if name.is_empty() {
         return None;
     }
-    Some(Field { name: name.to_string(), ctype, offset: offset?, size: size?, signed })
+    Some(Field {
+        name: name.to_string(),
+        ctype,
+        offset: offset?,
+        size: size?,
+        signed,
+    })
 }
 
 #[cfg(test)]
@@ -121,7 +131,10 @@ print fmt: \"ring %p\", REC->ctx
         assert_eq!(f.name, "io_uring_complete");
         assert_eq!(f.id, Some(2141));
         let names: Vec<_> = f.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["ctx", "req", "user_data", "res", "cflags", "op_str", "comm"]);
+        assert_eq!(
+            names,
+            ["ctx", "req", "user_data", "res", "cflags", "op_str", "comm"]
+        );
         let res = f.field("res").unwrap();
         assert_eq!((res.offset, res.size, res.signed), (32, 4, true));
         assert_eq!(res.ctype, "int");
@@ -134,6 +147,9 @@ print fmt: \"ring %p\", REC->ctx
     fn rejects_garbage() {
         assert_eq!(parse_format("hello"), Err(FormatError::NoName));
         let bad = "name: x\nformat:\n\tfield:int;\toffset:8;\tsize:4;\tsigned:1;\n";
-        assert!(matches!(parse_format(bad), Err(FormatError::BadField { line: 3, .. })));
+        assert!(matches!(
+            parse_format(bad),
+            Err(FormatError::BadField { line: 3, .. })
+        ));
     }
 }

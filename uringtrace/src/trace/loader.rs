@@ -63,7 +63,12 @@ pub struct TraceOptions {
 
 impl Default for TraceOptions {
     fn default() -> Self {
-        TraceOptions { ring_bytes: 16 << 20, pids: Vec::new(), filter: false, btf: true }
+        TraceOptions {
+            ring_bytes: 16 << 20,
+            pids: Vec::new(),
+            filter: false,
+            btf: true,
+        }
     }
 }
 
@@ -142,7 +147,11 @@ impl Tracer {
             config.kinds[r.spec.kind as usize] = r.layout;
         }
 
-        let btf = if opts.btf { Btf::from_sys_fs().ok() } else { None };
+        let btf = if opts.btf {
+            Btf::from_sys_fs().ok()
+        } else {
+            None
+        };
         let plan = btf.as_ref().map(BtfPlan::from_btf);
         if let Some(p) = &plan {
             config.btf = p.layout;
@@ -159,7 +168,11 @@ impl Tracer {
         for r in &events.resolved {
             let Some(name) = r.name else { continue };
             let tracepoint = format!("{}:{}", r.spec.category, name);
-            let err = |source| LoadError::Program { program: r.spec.program, tracepoint: tracepoint.clone(), source };
+            let err = |source| LoadError::Program {
+                program: r.spec.program,
+                tracepoint: tracepoint.clone(),
+                source,
+            };
             let attach_type = attach_type_for(r.spec.kind, plan.as_ref());
             if attach_type == "tp_btf" {
                 let program = match r.spec.kind {
@@ -167,10 +180,15 @@ impl Tracer {
                     _ => "btf_submit",
                 };
                 if aya_btf.is_none() {
-                    aya_btf = Some(aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?);
+                    aya_btf =
+                        Some(aya::Btf::from_sys_fs().map_err(|e| LoadError::Btf(e.to_string()))?);
                 }
                 let aya_btf = aya_btf.as_ref().expect("just set");
-                let err = |source| LoadError::Program { program, tracepoint: tracepoint.clone(), source };
+                let err = |source| LoadError::Program {
+                    program,
+                    tracepoint: tracepoint.clone(),
+                    source,
+                };
                 let prog: &mut BtfTracePoint = ebpf
                     .program_mut(program)
                     .ok_or(LoadError::MissingMap(program))?
@@ -178,7 +196,11 @@ impl Tracer {
                     .map_err(err)?;
                 prog.load(name, aya_btf).map_err(err)?;
                 prog.attach().map_err(err)?;
-                attachments.push(Attachment { kind: r.spec.kind, tracepoint, attach_type });
+                attachments.push(Attachment {
+                    kind: r.spec.kind,
+                    tracepoint,
+                    attach_type,
+                });
                 continue;
             }
             let prog: &mut TracePoint = ebpf
@@ -188,12 +210,28 @@ impl Tracer {
                 .map_err(err)?;
             prog.load().map_err(err)?;
             prog.attach(r.spec.category, name).map_err(err)?;
-            attachments.push(Attachment { kind: r.spec.kind, tracepoint, attach_type: "tracepoint" });
+            attachments.push(Attachment {
+                kind: r.spec.kind,
+                tracepoint,
+                attach_type: "tracepoint",
+            });
         }
 
-        let ring = RingBuf::try_from(ebpf.take_map("EVENTS").ok_or(LoadError::MissingMap("EVENTS"))?)
-            .map_err(|source| LoadError::Map { name: "EVENTS", source })?;
-        let mut tracer = Tracer { ebpf, ring, events, attachments, tracefs };
+        let ring = RingBuf::try_from(
+            ebpf.take_map("EVENTS")
+                .ok_or(LoadError::MissingMap("EVENTS"))?,
+        )
+        .map_err(|source| LoadError::Map {
+            name: "EVENTS",
+            source,
+        })?;
+        let mut tracer = Tracer {
+            ebpf,
+            ring,
+            events,
+            attachments,
+            tracefs,
+        };
         for &pid in &opts.pids {
             tracer.add_pid(pid)?;
         }
@@ -203,19 +241,30 @@ impl Tracer {
     /// Adds a process to the filter, and registers its existing io threads (SQPOLL,
     /// io-wq), which were created before tracing started.
     pub fn add_pid(&mut self, pid: u32) -> Result<(), LoadError> {
-        let map = |source| LoadError::Map { name: "TGIDS", source };
-        let mut tgids: BpfHashMap<_, u32, u32> =
-            BpfHashMap::try_from(self.ebpf.map_mut("TGIDS").ok_or(LoadError::MissingMap("TGIDS"))?)
-                .map_err(map)?;
+        let map = |source| LoadError::Map {
+            name: "TGIDS",
+            source,
+        };
+        let mut tgids: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
+            self.ebpf
+                .map_mut("TGIDS")
+                .ok_or(LoadError::MissingMap("TGIDS"))?,
+        )
+        .map_err(map)?;
         tgids.insert(pid, 1, 0).map_err(map)?;
         self.register_io_threads(Some(pid))
     }
 
     /// Registers io threads already running (of `pid`, or of every process).
     pub fn register_io_threads(&mut self, pid: Option<u32>) -> Result<(), LoadError> {
-        let map_err = |source| LoadError::Map { name: "IOTHREADS", source };
+        let map_err = |source| LoadError::Map {
+            name: "IOTHREADS",
+            source,
+        };
         let mut threads: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
-            self.ebpf.map_mut("IOTHREADS").ok_or(LoadError::MissingMap("IOTHREADS"))?,
+            self.ebpf
+                .map_mut("IOTHREADS")
+                .ok_or(LoadError::MissingMap("IOTHREADS"))?,
         )
         .map_err(map_err)?;
         for (tid, tgid) in existing_io_threads(pid) {
@@ -239,10 +288,16 @@ impl Tracer {
     }
 
     pub fn counters(&self) -> Result<KernelCounters, LoadError> {
-        let map_err = |source| LoadError::Map { name: "COUNTERS", source };
-        let arr: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(self.ebpf.map("COUNTERS").ok_or(LoadError::MissingMap("COUNTERS"))?)
-                .map_err(map_err)?;
+        let map_err = |source| LoadError::Map {
+            name: "COUNTERS",
+            source,
+        };
+        let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map("COUNTERS")
+                .ok_or(LoadError::MissingMap("COUNTERS"))?,
+        )
+        .map_err(map_err)?;
         let mut c = KernelCounters::default();
         for i in 0..NR_COUNTERS {
             let v: Vec<u64> = arr.get(&i, 0).map_err(map_err)?.iter().copied().collect();
@@ -257,14 +312,20 @@ impl Tracer {
     }
 
     pub fn attach_types(&self) -> BTreeMap<String, String> {
-        self.attachments.iter().map(|a| (a.tracepoint.clone(), a.attach_type.to_string())).collect()
+        self.attachments
+            .iter()
+            .map(|a| (a.tracepoint.clone(), a.attach_type.to_string()))
+            .collect()
     }
 }
 
 /// Pre-5.11 kernels charge BPF maps to RLIMIT_MEMLOCK; later ones use memcg and the
 /// call may fail without CAP_SYS_RESOURCE, which is harmless there.
 fn raise_memlock() {
-    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: valid pointer to a stack struct.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
 }
@@ -274,16 +335,25 @@ pub fn existing_io_threads(pid: Option<u32>) -> Vec<(u32, u32)> {
     let pids: Vec<u32> = match pid {
         Some(p) => vec![p],
         None => std::fs::read_dir("/proc")
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     let mut out = Vec::new();
     for p in pids {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
         for t in tasks.flatten() {
-            let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            let Some(tid) = t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if uringtrace_common::Role::from_comm(comm.trim().as_bytes()) != uringtrace_common::Role::Submitter {
+            if uringtrace_common::Role::from_comm(comm.trim().as_bytes())
+                != uringtrace_common::Role::Submitter
+            {
                 out.push((tid, p));
             }
         }

@@ -76,6 +76,9 @@ mod tests {
         let msg = p.missing().unwrap();
         assert!(msg.contains("lacks CAP_PERFMON"), "{msg}");
         let none = Privileges::from_status(1000, "CapEff:\t0000000000000000\n");
-        assert!(none.missing().unwrap().contains("lacks CAP_BPF and CAP_PERFMON"));
+        assert!(none
+            .missing()
+            .unwrap()
+            .contains("lacks CAP_BPF and CAP_PERFMON"));
     }
 }

@@ -40,17 +40,29 @@ impl KernelEvents {
                 for name in spec.names {
                     if let Some(format) = lookup(spec.category, name) {
                         let layout = layout_for(spec, &format);
-                        return Resolved { spec, name: Some(name), format: Some(format), layout };
+                        return Resolved {
+                            spec,
+                            name: Some(name),
+                            format: Some(format),
+                            layout,
+                        };
                     }
                 }
-                Resolved { spec, name: None, format: None, layout: KindLayout::default() }
+                Resolved {
+                    spec,
+                    name: None,
+                    format: None,
+                    layout: KindLayout::default(),
+                }
             })
             .collect();
         KernelEvents { resolved }
     }
 
     pub fn get(&self, kind: EventKind) -> Option<&Resolved> {
-        self.resolved.iter().find(|r| r.spec.kind == kind && r.name.is_some())
+        self.resolved
+            .iter()
+            .find(|r| r.spec.kind == kind && r.name.is_some())
     }
 
     pub fn has(&self, kind: EventKind) -> bool {
@@ -75,11 +87,18 @@ impl KernelEvents {
         let mut out = Vec::new();
         let mut need = |rule: &'static str, ok: bool, why: &str| {
             if !ok {
-                out.push(Degraded { rule, reason: why.to_string() });
+                out.push(Degraded {
+                    rule,
+                    reason: why.to_string(),
+                });
             }
         };
         let overflow = self.has(CqeOverflow);
-        need("cq-overflow", overflow, "no io_uring_cqe_overflow tracepoint (added in 5.19)");
+        need(
+            "cq-overflow",
+            overflow,
+            "no io_uring_cqe_overflow tracepoint (added in 5.19)",
+        );
         need(
             "cqe-dropped",
             self.has_slot(CqeOverflow, Slot::Aux),
@@ -106,7 +125,11 @@ impl KernelEvents {
             reqs && self.has(Link),
             "needs req pointers in submit and complete, and io_uring_link",
         );
-        need("invalid-sqe", self.has(ReqFailed), "no io_uring_req_failed tracepoint (added in 5.17)");
+        need(
+            "invalid-sqe",
+            self.has(ReqFailed),
+            "no io_uring_req_failed tracepoint (added in 5.17)",
+        );
         need(
             "wait-cycle",
             self.has(PollArm) && self.has_slot(FileGet, Slot::Req),
@@ -117,13 +140,21 @@ impl KernelEvents {
             self.has(EnterEnter) && self.has(CqringWait),
             "needs syscalls:sys_enter_io_uring_enter and io_uring_cqring_wait",
         );
-        need("request-stalled", reqs, "needs req pointers in submit and complete (5.19+ for complete)");
+        need(
+            "request-stalled",
+            reqs,
+            "needs req pointers in submit and complete (5.19+ for complete)",
+        );
         need(
             "multishot-terminated",
             self.has_slot(Complete, Slot::Req),
             "io_uring_complete has no req pointer before 5.19: intermediate and final CQEs look alike",
         );
-        need("buffer-exhausted", self.has(Complete), "no io_uring_complete tracepoint");
+        need(
+            "buffer-exhausted",
+            self.has(Complete),
+            "no io_uring_complete tracepoint",
+        );
         need(
             "iowq-punt-storm",
             self.has(QueueAsyncWork) && self.has(TaskNewtask),
@@ -137,7 +168,12 @@ impl KernelEvents {
         self.resolved
             .iter()
             .filter_map(|r| {
-                r.name.map(|n| (format!("{}:{}", r.spec.category, n), "tracepoint".to_string()))
+                r.name.map(|n| {
+                    (
+                        format!("{}:{}", r.spec.category, n),
+                        "tracepoint".to_string(),
+                    )
+                })
             })
             .collect()
     }

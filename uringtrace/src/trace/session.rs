@@ -94,8 +94,20 @@ impl Session {
         } else {
             Some(spawn_traced(&opts.command, &mut tracer)?)
         };
-        let ring_owners = child.as_ref().map(|c: &TracedChild| c.id()).into_iter().chain(opts.trace.pids.iter().copied()).collect();
-        Ok(Session { tracer, child, stop, started: Instant::now(), duration: opts.duration, ring_owners })
+        let ring_owners = child
+            .as_ref()
+            .map(|c: &TracedChild| c.id())
+            .into_iter()
+            .chain(opts.trace.pids.iter().copied())
+            .collect();
+        Ok(Session {
+            tracer,
+            child,
+            stop,
+            started: Instant::now(),
+            duration: opts.duration,
+            ring_owners,
+        })
     }
 
     pub fn child_pid(&self) -> Option<u32> {
@@ -129,8 +141,12 @@ impl Session {
             }
             if last_sample.elapsed() >= FDINFO_INTERVAL {
                 last_sample = Instant::now();
-                self.ring_owners.retain(|t| std::path::Path::new(&format!("/proc/{t}")).exists());
-                batch.extend(fdinfo::sample(&self.ring_owners, crate::system::monotonic_ns()));
+                self.ring_owners
+                    .retain(|t| std::path::Path::new(&format!("/proc/{t}")).exists());
+                batch.extend(fdinfo::sample(
+                    &self.ring_owners,
+                    crate::system::monotonic_ns(),
+                ));
             }
             if sink(&batch, &self.tracer)? == Flow::Stop {
                 return Ok(StopReason::Sink);
@@ -164,7 +180,10 @@ impl Session {
 
     /// Drains what is already in the ring buffer. Bounded in time: on a busy host-wide
     /// trace events never stop arriving, and stopping must not wait for a quiet moment.
-    fn final_drain(&mut self, sink: &mut impl FnMut(&[RawEvent], &Tracer) -> io::Result<Flow>) -> io::Result<()> {
+    fn final_drain(
+        &mut self,
+        sink: &mut impl FnMut(&[RawEvent], &Tracer) -> io::Result<Flow>,
+    ) -> io::Result<()> {
         let mut batch = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(1);
         while self.tracer.drain(&mut batch) > 0 && Instant::now() < deadline {
@@ -190,7 +209,6 @@ impl Drop for Session {
         }
     }
 }
-
 
 /// A traced command we forked ourselves (std's `Command::spawn` waits for exec, which
 /// cannot work with a child that waits for our go-ahead before exec).
@@ -218,7 +236,11 @@ impl TracedChild {
         if r == 0 {
             return Ok(None);
         }
-        let code = if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) };
+        let code = if libc::WIFEXITED(st) {
+            libc::WEXITSTATUS(st)
+        } else {
+            128 + libc::WTERMSIG(st)
+        };
         self.status = Some(code);
         Ok(self.status)
     }
@@ -249,7 +271,10 @@ fn pipe() -> io::Result<(i32, i32)> {
 /// `perf record -- CMD`). Exec failures (no such command) come back as errors.
 fn spawn_traced(command: &[String], tracer: &mut Tracer) -> Result<TracedChild, SessionError> {
     use std::ffi::CString;
-    let spawn_err = |error| SessionError::Spawn { command: command.join(" "), error };
+    let spawn_err = |error| SessionError::Spawn {
+        command: command.join(" "),
+        error,
+    };
     let argv: Vec<CString> = command
         .iter()
         .map(|a| CString::new(a.as_bytes()))

@@ -16,7 +16,10 @@ pub enum TracefsError {
     )]
     MountFailed(std::io::Error),
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Parse { path: PathBuf, source: FormatError },
 }
@@ -32,10 +35,16 @@ impl Tracefs {
     /// Finds tracefs; mounts it at /sys/kernel/tracing when it is missing.
     pub fn find_or_mount() -> Result<Tracefs, TracefsError> {
         if let Some(root) = Self::find() {
-            return Ok(Tracefs { root, mounted_by_us: false });
+            return Ok(Tracefs {
+                root,
+                mounted_by_us: false,
+            });
         }
         mount_tracefs().map_err(TracefsError::MountFailed)?;
-        Ok(Tracefs { root: PathBuf::from(CANDIDATES[0]), mounted_by_us: true })
+        Ok(Tracefs {
+            root: PathBuf::from(CANDIDATES[0]),
+            mounted_by_us: true,
+        })
     }
 
     /// Finds a mounted tracefs without changing anything.
@@ -58,7 +67,10 @@ impl Tracefs {
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Tracefs {
-        Tracefs { root: root.into(), mounted_by_us: false }
+        Tracefs {
+            root: root.into(),
+            mounted_by_us: false,
+        }
     }
 
     pub fn exists(&self, category: &str, name: &str) -> bool {
@@ -67,8 +79,10 @@ impl Tracefs {
 
     pub fn format(&self, category: &str, name: &str) -> Result<Format, TracefsError> {
         let path = self.event_dir(category, name).join("format");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| TracefsError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| TracefsError::Read {
+            path: path.clone(),
+            source,
+        })?;
         parse_format(&text).map_err(|source| TracefsError::Parse { path, source })
     }
 
@@ -80,9 +94,21 @@ impl Tracefs {
 fn mount_tracefs() -> std::io::Result<()> {
     let target = Path::new(CANDIDATES[0]);
     let c = |s: &str| std::ffi::CString::new(s).expect("static string");
-    let (src, tgt, fstype) = (c("tracefs"), c(target.to_str().unwrap_or_default()), c("tracefs"));
+    let (src, tgt, fstype) = (
+        c("tracefs"),
+        c(target.to_str().unwrap_or_default()),
+        c("tracefs"),
+    );
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            tgt.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {

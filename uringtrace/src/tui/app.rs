@@ -10,8 +10,8 @@ use crate::analyzer::finding::Finding;
 use crate::analyzer::report::{Environment, LostEvents};
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 
-use super::history::History;
 use super::detail::{self, RingDetail};
+use super::history::History;
 use super::snapshot::{self, RingRow, Snapshot};
 use super::sort::visible_rows;
 pub use super::sort::Column;
@@ -30,7 +30,10 @@ impl Speed {
         if s.eq_ignore_ascii_case("max") {
             return Ok(Speed::Max);
         }
-        let f: f64 = s.trim_end_matches(['x', 'X']).parse().map_err(|_| format!("{s:?} is not a speed (e.g. 1, 0.5, 10, max)"))?;
+        let f: f64 = s
+            .trim_end_matches(['x', 'X'])
+            .parse()
+            .map_err(|_| format!("{s:?} is not a speed (e.g. 1, 0.5, 10, max)"))?;
         match f {
             0.0 => Ok(Speed::Max),
             f if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
@@ -118,7 +121,10 @@ pub enum Cost {
     Unavailable(String),
     /// Waiting for a second sample.
     Pending,
-    Rate { cpu_percent: f64, ns_per_run: Option<u64> },
+    Rate {
+        cpu_percent: f64,
+        ns_per_run: Option<u64>,
+    },
 }
 
 /// A cumulative BPF run-time sample of our programs.
@@ -200,7 +206,13 @@ pub struct App {
 
 impl App {
     /// `start_ns`: when the trace started, on the trace's (monotonic) clock.
-    pub fn new(source: Source, env: Environment, cfg: AnalyzerConfig, start_ns: u64, theme: Theme) -> App {
+    pub fn new(
+        source: Source,
+        env: Environment,
+        cfg: AnalyzerConfig,
+        start_ns: u64,
+        theme: Theme,
+    ) -> App {
         let cost = match source {
             Source::Live => Cost::Pending,
             Source::Replay { .. } => Cost::Unavailable("n/a (replay)".into()),
@@ -298,25 +310,38 @@ impl App {
         }
         self.analyzer.set_end(now);
         let report = self.analyzer.report();
-        self.snapshot = snapshot::take(self.analyzer.state(), report, &mut self.history, now, self.start_ns);
+        self.snapshot = snapshot::take(
+            self.analyzer.state(),
+            report,
+            &mut self.history,
+            now,
+            self.start_ns,
+        );
         self.after_snapshot_change();
     }
 
     /// Keeps the derived state (visible rows, selection, open views) consistent with
     /// the snapshot, the sort and the filter.
     pub(super) fn after_snapshot_change(&mut self) {
-        self.visible = visible_rows(&self.snapshot.rings, &self.ui.filter, self.ui.sort, self.ui.sort_desc);
-        let selected_present = self
-            .ui
-            .selected_ring
-            .is_some_and(|ctx| self.visible.iter().any(|&i| self.snapshot.rings[i].ctx == ctx));
+        self.visible = visible_rows(
+            &self.snapshot.rings,
+            &self.ui.filter,
+            self.ui.sort,
+            self.ui.sort_desc,
+        );
+        let selected_present = self.ui.selected_ring.is_some_and(|ctx| {
+            self.visible
+                .iter()
+                .any(|&i| self.snapshot.rings[i].ctx == ctx)
+        });
         if !selected_present {
             self.ui.selected_ring = self.visible.first().map(|&i| self.snapshot.rings[i].ctx);
         }
         let n = self.snapshot.findings.len();
         self.ui.selected_finding = self.ui.selected_finding.min(n.saturating_sub(1));
         if let Some(open) = &self.ui.open_finding {
-            let same = |f: &&Finding| f.rule == open.rule && f.ring == open.ring && f.pid == open.pid;
+            let same =
+                |f: &&Finding| f.rule == open.rule && f.ring == open.ring && f.pid == open.pid;
             if let Some(f) = self.snapshot.findings.iter().find(same) {
                 self.ui.open_finding = Some(f.clone());
             }
@@ -325,10 +350,9 @@ impl App {
     }
 
     pub(super) fn refresh_detail(&mut self) {
-        self.detail = self
-            .ui
-            .open_ring
-            .map(|ctx| detail::ring_detail(self.analyzer.state(), ctx, &self.history, self.clock_ns));
+        self.detail = self.ui.open_ring.map(|ctx| {
+            detail::ring_detail(self.analyzer.state(), ctx, &self.history, self.clock_ns)
+        });
     }
 
     /// The row of the selected ring, if shown.
@@ -340,10 +364,11 @@ impl App {
     /// Position of the selected ring among the visible rows.
     pub fn selected_index(&self) -> Option<usize> {
         let ctx = self.ui.selected_ring?;
-        self.visible.iter().position(|&i| self.snapshot.rings[i].ctx == ctx)
+        self.visible
+            .iter()
+            .position(|&i| self.snapshot.rings[i].ctx == ctx)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

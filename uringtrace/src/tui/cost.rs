@@ -31,14 +31,20 @@ impl BpfStats {
         let mut progs: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") {
             for entry in dir.flatten() {
-                let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+                let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
                 if let Some((id, time, count)) = parse_prog_fdinfo(&text) {
                     progs.insert(id, (time, count));
                 }
             }
         }
         let (run_time_ns, run_count) = progs.values().fold((0, 0), |(t, n), (a, b)| (t + a, n + b));
-        CostSample { at_ns, run_time_ns, run_count }
+        CostSample {
+            at_ns,
+            run_time_ns,
+            run_count,
+        }
     }
 }
 
@@ -50,7 +56,13 @@ fn sysctl_enabled() -> bool {
 /// fd (links name a prog_id too, but carry no run time).
 pub fn parse_prog_fdinfo(text: &str) -> Option<(u64, u64, u64)> {
     let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok())
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(':')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
     };
     Some((field("prog_id")?, field("run_time_ns")?, field("run_cnt")?))
 }

@@ -118,7 +118,11 @@ pub struct InFlightRow {
 /// The ring screen's data for ring `ctx` (empty when the analyzer does not know it).
 pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDetail {
     let Some(ring) = st.rings.get(&ctx) else {
-        return RingDetail { ctx, ring: format!("{ctx:#x}"), ..RingDetail::default() };
+        return RingDetail {
+            ctx,
+            ring: format!("{ctx:#x}"),
+            ..RingDetail::default()
+        };
     };
     let h = history.rings.get(&ctx);
     let ops = ring
@@ -137,7 +141,12 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
     let chains = open
         .into_iter()
         .map(|c| chain_view(c, true))
-        .chain(ring.recent_chains.iter().rev().map(|c| chain_view(c, false)))
+        .chain(
+            ring.recent_chains
+                .iter()
+                .rev()
+                .map(|c| chain_view(c, false)),
+        )
         .collect();
     let mut oldest: Vec<_> = ring.inflight.values().collect();
     oldest.sort_by_key(|r| (r.submit_ns, r.req));
@@ -166,7 +175,11 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
         ctx,
         ring: format!("{ctx:#x}"),
         pid: ring.tgid,
-        comm: st.comms.get(&ring.tgid).map(|c| c.1.clone()).unwrap_or_default(),
+        comm: st
+            .comms
+            .get(&ring.tgid)
+            .map(|c| c.1.clone())
+            .unwrap_or_default(),
         fd: ring.fd,
         sq_entries: ring.sq_entries,
         cq_entries: ring.cq_entries,
@@ -178,7 +191,9 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
         in_flight: ring.inflight.len() as u64,
         max_in_flight: ring.max_in_flight,
         ops,
-        occupancy: h.map(|h| h.occupancy.iter().copied().collect()).unwrap_or_default(),
+        occupancy: h
+            .map(|h| h.occupancy.iter().copied().collect())
+            .unwrap_or_default(),
         sqpoll: sqpoll_view(st, ring, h, now),
         chains,
         oldest,
@@ -189,7 +204,10 @@ fn chain_view(c: &Chain, open: bool) -> ChainView {
     // fail_link names the breaker; without it (an event lost, an old kernel), the
     // member before the first cancelled one is the best guess.
     let breaker = c.breaker.or_else(|| {
-        let first_cancelled = c.members.iter().position(|m| m.cancelled || m.res == Some(ECANCELED))?;
+        let first_cancelled = c
+            .members
+            .iter()
+            .position(|m| m.cancelled || m.res == Some(ECANCELED))?;
         first_cancelled.checked_sub(1)
     });
     let members = c
@@ -217,7 +235,12 @@ fn chain_view(c: &Chain, open: bool) -> ChainView {
             }
         })
         .collect();
-    ChainView { id: c.id, open, cut_at_batch_end: c.cut_at_batch_end, members }
+    ChainView {
+        id: c.id,
+        open,
+        cut_at_batch_end: c.cut_at_batch_end,
+        members,
+    }
 }
 
 fn sqpoll_view(st: &State, ring: &Ring, h: Option<&RingHistory>, now: u64) -> Option<SqpollView> {
@@ -226,7 +249,9 @@ fn sqpoll_view(st: &State, ring: &Ring, h: Option<&RingHistory>, now: u64) -> Op
     let ends = h.and_then(|h| h.sqpoll.ends());
     let sched_cpu = ends
         .filter(|(_, (_, b))| b.runtime_ns > 0)
-        .map(|((t0, a), (t1, b))| b.runtime_ns.saturating_sub(a.runtime_ns) as f64 * 100.0 / (t1 - t0) as f64);
+        .map(|((t0, a), (t1, b))| {
+            b.runtime_ns.saturating_sub(a.runtime_ns) as f64 * 100.0 / (t1 - t0) as f64
+        });
     // fdinfo times (6.9+): ran, and ran with work. Running without work is spinning.
     let fd_times = ends.and_then(|((t0, a), (t1, b))| {
         let total = b.total_us?.saturating_sub(a.total_us?);
@@ -251,7 +276,9 @@ fn sqpoll_view(st: &State, ring: &Ring, h: Option<&RingHistory>, now: u64) -> Op
     Some(SqpollView {
         tid,
         state: state.to_string(),
-        for_ns: t.filter(|_| known.is_some()).map(|t| now.saturating_sub(t.state_since_ns)),
+        for_ns: t
+            .filter(|_| known.is_some())
+            .map(|t| now.saturating_sub(t.state_since_ns)),
         cpu_percent,
     })
 }
@@ -259,7 +286,10 @@ fn sqpoll_view(st: &State, ring: &Ring, h: Option<&RingHistory>, now: u64) -> Op
 /// How the members are linked (the last member's flag does not link anything).
 pub fn chain_links(c: &ChainView) -> &'static str {
     let linking = &c.members[..c.members.len().saturating_sub(1)];
-    match (linking.iter().all(|m| m.hard), linking.iter().any(|m| m.hard)) {
+    match (
+        linking.iter().all(|m| m.hard),
+        linking.iter().any(|m| m.hard),
+    ) {
         _ if linking.is_empty() => "single",
         (true, _) => "hard links",
         (false, true) => "soft and hard links",

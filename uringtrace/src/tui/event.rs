@@ -31,12 +31,19 @@ pub const CAPACITY: usize = MAX_QUEUED_BATCHES + 24;
 pub enum Event {
     /// Events in arrival order, and the input's clock (monotonic ns) when the batch
     /// was cut: nothing older than it minus the reorder window can still come.
-    Batch { events: Vec<RawEvent>, clock_ns: u64, slot: BatchSlot },
+    Batch {
+        events: Vec<RawEvent>,
+        clock_ns: u64,
+        slot: BatchSlot,
+    },
     Lost(LostEvents),
     Cost(CostSample),
     CostUnavailable(String),
     /// The input ended (replay done, traced command exited, ...).
-    Ended { reason: String, end_ns: Option<u64> },
+    Ended {
+        reason: String,
+        end_ns: Option<u64>,
+    },
     /// A producer failed; the loop stops and reports it.
     Failed(String),
     Tick,
@@ -68,7 +75,10 @@ pub struct BatchSender {
 
 impl BatchSender {
     pub fn new(tx: SyncSender<Event>) -> BatchSender {
-        BatchSender { tx, queued: Arc::new(AtomicUsize::new(0)) }
+        BatchSender {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Waits while the batch places are taken; false once the loop is gone.
@@ -76,12 +86,20 @@ impl BatchSender {
         let since = Instant::now();
         // A discarded channel frees its slots; the time limit is only a safety net
         // (a blocking send below then fails if the loop is gone).
-        while self.queued.load(Ordering::Acquire) >= MAX_QUEUED_BATCHES && since.elapsed() < Duration::from_secs(1) {
+        while self.queued.load(Ordering::Acquire) >= MAX_QUEUED_BATCHES
+            && since.elapsed() < Duration::from_secs(1)
+        {
             thread::sleep(Duration::from_micros(500));
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
         let slot = BatchSlot(Arc::clone(&self.queued));
-        self.tx.send(Event::Batch { events, clock_ns, slot }).is_ok()
+        self.tx
+            .send(Event::Batch {
+                events,
+                clock_ns,
+                slot,
+            })
+            .is_ok()
     }
 
     /// The plain channel, for the other messages (losses, cost, end).
@@ -92,42 +110,46 @@ impl BatchSender {
 
 /// Sends a Tick every `every` until the loop is gone.
 pub fn spawn_ticks(tx: SyncSender<Event>, every: Duration) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new().name("top-tick".into()).spawn(move || loop {
-        thread::sleep(every);
-        match tx.try_send(Event::Tick) {
-            Ok(()) | Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => return,
-        }
-    })
+    thread::Builder::new()
+        .name("top-tick".into())
+        .spawn(move || loop {
+            thread::sleep(every);
+            match tx.try_send(Event::Tick) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        })
 }
 
 /// Reads keys and resizes from the terminal until `stop` is set. Polls, so that it
 /// stops reading before the terminal is handed back to the shell.
 pub fn spawn_keys(tx: SyncSender<Event>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
     use crossterm::event::{poll, read, Event as Term};
-    thread::Builder::new().name("top-keys".into()).spawn(move || {
-        let _notice = PanicNotice::new(tx.clone(), "key reader");
-        while !stop.load(Ordering::Relaxed) {
-            match poll(Duration::from_millis(50)) {
-                Ok(false) => continue,
-                Ok(true) => {}
-                Err(e) => {
-                    let _ = tx.send(Event::Failed(format!("reading the terminal: {e}")));
+    thread::Builder::new()
+        .name("top-keys".into())
+        .spawn(move || {
+            let _notice = PanicNotice::new(tx.clone(), "key reader");
+            while !stop.load(Ordering::Relaxed) {
+                match poll(Duration::from_millis(50)) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => {
+                        let _ = tx.send(Event::Failed(format!("reading the terminal: {e}")));
+                        return;
+                    }
+                }
+                let ev = match read() {
+                    Ok(Term::Key(k)) => Event::Key(k),
+                    Ok(Term::Resize(w, h)) => Event::Resize(w, h),
+                    Ok(_) => continue,
+                    Err(e) => Event::Failed(format!("reading the terminal: {e}")),
+                };
+                let failed = matches!(ev, Event::Failed(_));
+                if tx.send(ev).is_err() || failed {
                     return;
                 }
             }
-            let ev = match read() {
-                Ok(Term::Key(k)) => Event::Key(k),
-                Ok(Term::Resize(w, h)) => Event::Resize(w, h),
-                Ok(_) => continue,
-                Err(e) => Event::Failed(format!("reading the terminal: {e}")),
-            };
-            let failed = matches!(ev, Event::Failed(_));
-            if tx.send(ev).is_err() || failed {
-                return;
-            }
-        }
-    })
+        })
 }
 
 /// Lives on a producer thread's stack: if the thread panics, the loop hears of it and
@@ -146,7 +168,9 @@ impl PanicNotice {
 impl Drop for PanicNotice {
     fn drop(&mut self) {
         if thread::panicking() {
-            let _ = self.tx.send(Event::Failed(format!("the {} thread panicked", self.name)));
+            let _ = self
+                .tx
+                .send(Event::Failed(format!("the {} thread panicked", self.name)));
         }
     }
 }

@@ -127,7 +127,9 @@ mod tests {
 
     #[test]
     fn rates_fit_six_columns() {
-        for r in [0.0, 0.04, 3.44, 12.0, 9999.0, 12_345.0, 999_949.0, 1.2e6, 5e9] {
+        for r in [
+            0.0, 0.04, 3.44, 12.0, 9999.0, 12_345.0, 999_949.0, 1.2e6, 5e9,
+        ] {
             assert!(rate(Some(r)).chars().count() <= 6, "{r}: {}", rate(Some(r)));
         }
         assert_eq!(rate(Some(12_345.0)), "12.3k");
@@ -136,8 +138,24 @@ mod tests {
 
     #[test]
     fn latencies_fit_seven_columns() {
-        for ns in [0, 999, 1_000, 9_994, 99_949, 999_499, 999_500, 494_930_000, 999_499_999, 1_250_000_000, u64::MAX] {
-            assert!(latency(Some(ns)).chars().count() <= 7, "{ns}: {}", latency(Some(ns)));
+        for ns in [
+            0,
+            999,
+            1_000,
+            9_994,
+            99_949,
+            999_499,
+            999_500,
+            494_930_000,
+            999_499_999,
+            1_250_000_000,
+            u64::MAX,
+        ] {
+            assert!(
+                latency(Some(ns)).chars().count() <= 7,
+                "{ns}: {}",
+                latency(Some(ns))
+            );
         }
         assert_eq!(latency(Some(494_930_000)), "495ms");
         assert_eq!(latency(Some(12_340)), "12.3µs");

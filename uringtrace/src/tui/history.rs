@@ -21,7 +21,9 @@ pub struct Window<T> {
 
 impl<T> Default for Window<T> {
     fn default() -> Self {
-        Window { samples: VecDeque::new() }
+        Window {
+            samples: VecDeque::new(),
+        }
     }
 }
 
@@ -111,7 +113,11 @@ impl History {
     /// the previous sample (or `start_ns`), so its first rate covers its first tick.
     pub fn ring(&mut self, ctx: u64, start_ns: u64) -> &mut RingHistory {
         if !self.rings.contains_key(&ctx) && self.rings.len() >= MAX_RINGS {
-            let idle = self.rings.iter().min_by_key(|(_, h)| h.last_active_ns).map(|(c, _)| *c);
+            let idle = self
+                .rings
+                .iter()
+                .min_by_key(|(_, h)| h.last_active_ns)
+                .map(|(c, _)| *c);
             if let Some(c) = idle {
                 self.rings.remove(&c);
             }
@@ -131,7 +137,14 @@ impl History {
 }
 
 impl RingHistory {
-    pub fn record(&mut self, now: u64, c: RingCounters, occ: Occupancy, sq: Option<SqpollCounters>, new_time: bool) {
+    pub fn record(
+        &mut self,
+        now: u64,
+        c: RingCounters,
+        occ: Occupancy,
+        sq: Option<SqpollCounters>,
+        new_time: bool,
+    ) {
         if self.rates.last().is_some_and(|(_, prev)| prev != c) {
             self.last_active_ns = now;
         }

@@ -14,7 +14,9 @@ impl App {
             return Action::None;
         }
         // Raw mode turns Ctrl-C into a key instead of SIGINT: it must still quit.
-        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c' | 'C')) {
+        if key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('c' | 'C'))
+        {
             return Action::Quit;
         }
         if self.ui.filter_input.is_some() {
@@ -56,7 +58,9 @@ impl App {
     }
 
     fn filter_key(&mut self, key: KeyEvent) {
-        let Some(input) = self.ui.filter_input.as_mut() else { return };
+        let Some(input) = self.ui.filter_input.as_mut() else {
+            return;
+        };
         match key.code {
             KeyCode::Enter => {
                 self.ui.filter = std::mem::take(input).trim().to_string();
@@ -72,7 +76,9 @@ impl App {
                 input.pop();
             }
             // A filter is a pid or a name: nothing longer makes sense.
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) && input.chars().count() < 64 => {
+            KeyCode::Char(c)
+                if !key.modifiers.contains(KeyModifiers::CONTROL) && input.chars().count() < 64 =>
+            {
                 input.push(c);
             }
             _ => {}
@@ -81,7 +87,11 @@ impl App {
 
     fn main_key(&mut self, key: KeyEvent) {
         match key.code {
-            KeyCode::Tab | KeyCode::BackTab | KeyCode::Char('h' | 'l') | KeyCode::Left | KeyCode::Right => {
+            KeyCode::Tab
+            | KeyCode::BackTab
+            | KeyCode::Char('h' | 'l')
+            | KeyCode::Left
+            | KeyCode::Right => {
                 self.ui.pane = match self.ui.pane {
                     Pane::Rings => Pane::Findings,
                     Pane::Findings => Pane::Rings,
@@ -135,7 +145,10 @@ impl App {
 
     fn ring_key(&mut self, key: KeyEvent) {
         let tabs = RingTab::ALL;
-        let i = tabs.iter().position(|t| *t == self.ui.ring_tab).unwrap_or(0);
+        let i = tabs
+            .iter()
+            .position(|t| *t == self.ui.ring_tab)
+            .unwrap_or(0);
         match key.code {
             KeyCode::Esc | KeyCode::Backspace => self.back_to_main(),
             KeyCode::Tab | KeyCode::Char('l') | KeyCode::Right => {
@@ -152,7 +165,9 @@ impl App {
 
     fn finding_key(&mut self, key: KeyEvent) {
         match key.code {
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') | KeyCode::Left => self.back_to_main(),
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') | KeyCode::Left => {
+                self.back_to_main()
+            }
             _ => self.scroll_key(key),
         }
     }
@@ -180,7 +195,9 @@ impl App {
             Screen::Main => 0,
             Screen::Finding => {
                 let width = columns.saturating_sub(2) as usize;
-                self.ui.open_finding.as_ref().map_or(0, |f| super::view::finding::text_lines(f, self.theme, width).len())
+                self.ui.open_finding.as_ref().map_or(0, |f| {
+                    super::view::finding::text_lines(f, self.theme, width).len()
+                })
             }
             Screen::Ring => self.detail.as_ref().map_or(0, |d| match self.ui.ring_tab {
                 RingTab::Overview => 0,
@@ -204,7 +221,11 @@ impl App {
     }
 
     fn move_selection(&mut self, delta: isize) {
-        let step = |cur: usize, len: usize| (cur as isize).saturating_add(delta).clamp(0, len as isize - 1) as usize;
+        let step = |cur: usize, len: usize| {
+            (cur as isize)
+                .saturating_add(delta)
+                .clamp(0, len as isize - 1) as usize
+        };
         match self.ui.pane {
             Pane::Rings => {
                 if self.visible.is_empty() {
@@ -230,7 +251,11 @@ impl App {
 
     /// The sort column as the header shows it, e.g. "P99 ▼".
     pub fn sort_label(&self) -> String {
-        format!("{} {}", self.ui.sort.header(), if self.ui.sort_desc { "▼" } else { "▲" })
+        format!(
+            "{} {}",
+            self.ui.sort.header(),
+            if self.ui.sort_desc { "▼" } else { "▲" }
+        )
     }
 
     pub fn sort_column(&self) -> Column {

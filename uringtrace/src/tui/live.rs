@@ -45,12 +45,18 @@ impl Live {
                 let mut session = match Session::start(&opts) {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(anyhow::Error::new(e).context("starting the trace")));
+                        let _ =
+                            ready_tx.send(Err(anyhow::Error::new(e).context("starting the trace")));
                         return;
                     }
                 };
-                let degraded: Vec<(String, String)> =
-                    session.tracer.events.degraded().into_iter().map(|d| (d.rule.to_string(), d.reason)).collect();
+                let degraded: Vec<(String, String)> = session
+                    .tracer
+                    .events
+                    .degraded()
+                    .into_iter()
+                    .map(|d| (d.rule.to_string(), d.reason))
+                    .collect();
                 let _ = ready_tx.send(Ok((session.stop_handle(), session.child_pid(), degraded)));
                 trace(&mut session, &tx);
                 // Dropping the session here detaches every program.
@@ -62,7 +68,12 @@ impl Live {
         };
         let mut env = live_environment();
         env.degraded = degraded;
-        Ok(Live { stop, thread: Some(thread), env, child_pid })
+        Ok(Live {
+            stop,
+            thread: Some(thread),
+            env,
+            child_pid,
+        })
     }
 
     /// Stops tracing and waits until the programs are detached.
@@ -91,7 +102,11 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
     let mut last_counters: Option<Instant> = None;
     let result = session.run(|batch, tracer| {
         pending.extend_from_slice(batch);
-        let due = if pending.is_empty() { IDLE_EVERY } else { BATCH_EVERY };
+        let due = if pending.is_empty() {
+            IDLE_EVERY
+        } else {
+            BATCH_EVERY
+        };
         if pending.len() >= MAX_BATCH || last_send.elapsed() >= due {
             let events = std::mem::take(&mut pending);
             // The receiver is gone: the UI quit.
@@ -103,7 +118,11 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
         if last_counters.is_none_or(|t| t.elapsed() >= COUNTERS_EVERY) {
             last_counters = Some(Instant::now());
             if let Ok(c) = tracer.counters() {
-                let lost = LostEvents { total: c.total_dropped(), per_cpu: c.dropped.clone(), known: true };
+                let lost = LostEvents {
+                    total: c.total_dropped(),
+                    per_cpu: c.dropped.clone(),
+                    known: true,
+                };
                 if tx.send(Event::Lost(lost)).is_err() {
                     return Ok(Flow::Stop);
                 }
@@ -116,10 +135,16 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
     });
     let _ = batches.send(pending, monotonic_ns());
     if let Ok(c) = session.counters() {
-        let _ = tx.send(Event::Lost(LostEvents { total: c.total_dropped(), per_cpu: c.dropped.clone(), known: true }));
+        let _ = tx.send(Event::Lost(LostEvents {
+            total: c.total_dropped(),
+            per_cpu: c.dropped.clone(),
+            known: true,
+        }));
     }
     let ended = match result {
-        Ok(StopReason::CommandExited(Some(code))) => format!("command exited with status {code}; trace stopped"),
+        Ok(StopReason::CommandExited(Some(code))) => {
+            format!("command exited with status {code}; trace stopped")
+        }
         Ok(StopReason::CommandExited(None)) => "command exited; trace stopped".into(),
         Ok(StopReason::Duration) => "--duration reached; trace stopped".into(),
         Ok(StopReason::Signal) => "stopped by a signal".into(),
@@ -129,5 +154,8 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
             return;
         }
     };
-    let _ = tx.send(Event::Ended { reason: ended, end_ns: Some(monotonic_ns()) });
+    let _ = tx.send(Event::Ended {
+        reason: ended,
+        end_ns: Some(monotonic_ns()),
+    });
 }

@@ -41,7 +41,11 @@ impl<R: Read> Slicer<R> {
         let next = reader.next_event()?;
         // Start at the first event: a recording may begin with a long quiet stretch.
         let clock_ns = next.map_or(reader.header().clock.start_monotonic_ns, |e| e.ts_ns);
-        Ok(Slicer { reader, next, clock_ns })
+        Ok(Slicer {
+            reader,
+            next,
+            clock_ns,
+        })
     }
 
     pub fn reader(&self) -> &Reader<R> {
@@ -61,7 +65,9 @@ impl<R: Read> Slicer<R> {
                 break;
             }
             if out.len() == max {
-                self.clock_ns = self.clock_ns.max(out.last().map_or(0, |e: &RawEvent| e.ts_ns));
+                self.clock_ns = self
+                    .clock_ns
+                    .max(out.last().map_or(0, |e: &RawEvent| e.ts_ns));
                 return Ok(out);
             }
             out.push(ev);
@@ -89,11 +95,17 @@ impl<R: Read> Slicer<R> {
     pub fn finish(&self) -> (LostEvents, Option<u64>, String) {
         let complete = *self.reader.status() == ReadStatus::Complete;
         let d = self.reader.drops();
-        let lost = LostEvents { total: d.total, per_cpu: d.per_cpu.clone(), known: complete };
+        let lost = LostEvents {
+            total: d.total,
+            per_cpu: d.per_cpu.clone(),
+            known: complete,
+        };
         let end = (d.end_monotonic_ns > 0).then_some(d.end_monotonic_ns);
         let reason = match self.reader.status() {
             ReadStatus::Complete => "replay finished".to_string(),
-            ReadStatus::Truncated { offset } => format!("replay finished: file cut short at offset {offset}"),
+            ReadStatus::Truncated { offset } => {
+                format!("replay finished: file cut short at offset {offset}")
+            }
             _ => "replay finished: the recording did not end cleanly".to_string(),
         };
         (lost, end, reason)
@@ -116,7 +128,10 @@ pub fn open(
     let env = environment(&reader, path);
     let start = reader.header().clock.start_monotonic_ns;
     let slicer = Slicer::new(reader).with_context(|| format!("reading {}", path.display()))?;
-    let source = Source::Replay { path: path.display().to_string(), speed };
+    let source = Source::Replay {
+        path: path.display().to_string(),
+        speed,
+    };
     let app = App::new(source, env, cfg, start.min(slicer.clock_ns), theme);
     Ok((app, slicer))
 }
@@ -128,7 +143,9 @@ pub fn load(path: &Path, theme: Theme) -> anyhow::Result<App> {
     let slice = TICK.as_nanos() as u64;
     while !s.is_done() {
         let until = s.clock_ns + slice;
-        let events = s.take_until(until, usize::MAX).with_context(|| format!("reading {}", path.display()))?;
+        let events = s
+            .take_until(until, usize::MAX)
+            .with_context(|| format!("reading {}", path.display()))?;
         app.ingest(&events, s.clock_ns);
         app.tick();
     }
@@ -164,7 +181,10 @@ impl Control {
     }
 
     fn take_step(&self) -> Option<Step> {
-        self.steps.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 }
 
@@ -175,16 +195,23 @@ pub fn spawn<R: Read + Send + 'static>(
     ctl: Arc<Control>,
     tx: SyncSender<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
-    thread::Builder::new().name("top-replay".into()).spawn(move || {
-        let _notice = PanicNotice::new(tx.clone(), "replay");
-        let batches = BatchSender::new(tx.clone());
-        if let Err(e) = pace(slicer, speed, &ctl, &batches) {
-            let _ = tx.send(Event::Failed(format!("replay: {e}")));
-        }
-    })
+    thread::Builder::new()
+        .name("top-replay".into())
+        .spawn(move || {
+            let _notice = PanicNotice::new(tx.clone(), "replay");
+            let batches = BatchSender::new(tx.clone());
+            if let Err(e) = pace(slicer, speed, &ctl, &batches) {
+                let _ = tx.send(Event::Failed(format!("replay: {e}")));
+            }
+        })
 }
 
-fn pace<R: Read>(mut s: Slicer<R>, speed: Speed, ctl: &Control, batches: &BatchSender) -> Result<(), RecordingError> {
+fn pace<R: Read>(
+    mut s: Slicer<R>,
+    speed: Speed,
+    ctl: &Control,
+    batches: &BatchSender,
+) -> Result<(), RecordingError> {
     let tx = batches.events();
     // Wall time and trace time pacing counts from; reset by every pause.
     let mut base: Option<(Instant, u64)> = None;
@@ -200,7 +227,9 @@ fn pace<R: Read>(mut s: Slicer<R>, speed: Speed, ctl: &Control, batches: &BatchS
             base = None;
             let events = match ctl.take_step() {
                 Some(Step::Event) => s.take_events(1)?,
-                Some(Step::Batch) => s.take_until(s.clock_ns + TICK.as_nanos() as u64, MAX_BATCH)?,
+                Some(Step::Batch) => {
+                    s.take_until(s.clock_ns + TICK.as_nanos() as u64, MAX_BATCH)?
+                }
                 None => {
                     thread::sleep(Duration::from_millis(10));
                     continue;

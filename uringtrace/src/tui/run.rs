@@ -43,7 +43,9 @@ where
         let mut redraw = false;
         match rx.recv_timeout(TICK) {
             // The batch (and its slot) is dropped here: the producer may send another.
-            Ok(Event::Batch { events, clock_ns, .. }) => app.ingest(&events, clock_ns),
+            Ok(Event::Batch {
+                events, clock_ns, ..
+            }) => app.ingest(&events, clock_ns),
             Ok(Event::Lost(lost)) => app.set_lost(lost),
             Ok(Event::Cost(sample)) => app.add_cost_sample(sample),
             Ok(Event::CostUnavailable(why)) => app.set_cost(Cost::Unavailable(why)),

@@ -9,7 +9,6 @@ use crate::names::setup_flags;
 
 use super::history::{per_second, History, Occupancy, RingCounters, RingHistory, SqpollCounters};
 
-
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub now_ns: u64,
@@ -45,10 +44,20 @@ pub struct RingRow {
 }
 
 /// Takes this tick's snapshot and records the tick in `history`.
-pub fn take(st: &State, report: Report, history: &mut History, now: u64, start_ns: u64) -> Snapshot {
+pub fn take(
+    st: &State,
+    report: Report,
+    history: &mut History,
+    now: u64,
+    start_ns: u64,
+) -> Snapshot {
     let new_time = history.is_new_time(now);
     let mut rings = Vec::new();
-    for ring in st.rings.values().filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0) {
+    for ring in st
+        .rings
+        .values()
+        .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
+    {
         let counters = RingCounters {
             submitted: ring.submitted,
             completed: ring.completed,
@@ -56,7 +65,13 @@ pub fn take(st: &State, report: Report, history: &mut History, now: u64, start_n
             punted: ring.punted,
         };
         let h = history.ring(ring.ctx, start_ns);
-        h.record(now, counters, occupancy(st, ring), sqpoll_counters(st, ring), new_time);
+        h.record(
+            now,
+            counters,
+            occupancy(st, ring),
+            sqpoll_counters(st, ring),
+            new_time,
+        );
         rings.push(ring_row(st, ring, h, &report.findings));
     }
     if history.events.last().is_none() {
@@ -64,7 +79,10 @@ pub fn take(st: &State, report: Report, history: &mut History, now: u64, start_n
         history.events.push(start_ns, 0);
     }
     history.events.push(now, st.events);
-    let events_per_s = history.events.ends().map(|((t0, a), (t1, b))| per_second(a, b, t1 - t0));
+    let events_per_s = history
+        .events
+        .ends()
+        .map(|((t0, a), (t1, b))| per_second(a, b, t1 - t0));
     history.last_ns = Some(now);
     Snapshot {
         now_ns: now,
@@ -79,14 +97,24 @@ pub fn take(st: &State, report: Report, history: &mut History, now: u64, start_n
 
 fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> RingRow {
     let ends = h.rates.ends();
-    let rate = |f: fn(&RingCounters) -> u64| ends.map(|((t0, a), (t1, b))| per_second(f(&a), f(&b), t1 - t0));
+    let rate = |f: fn(&RingCounters) -> u64| {
+        ends.map(|((t0, a), (t1, b))| per_second(f(&a), f(&b), t1 - t0))
+    };
     let hex = format!("{:#x}", ring.ctx);
-    let finding = findings.iter().filter(|f| f.ring == hex).map(|f| f.severity).max();
+    let finding = findings
+        .iter()
+        .filter(|f| f.ring == hex)
+        .map(|f| f.severity)
+        .max();
     let lat = &ring.latency_all;
     RingRow {
         ctx: ring.ctx,
         pid: ring.tgid,
-        comm: st.comms.get(&ring.tgid).map(|c| c.1.clone()).unwrap_or_default(),
+        comm: st
+            .comms
+            .get(&ring.tgid)
+            .map(|c| c.1.clone())
+            .unwrap_or_default(),
         flags: flag_names(ring.setup_flags),
         submits_per_s: rate(|c| c.submitted),
         completions_per_s: rate(|c| c.completed),
@@ -103,7 +131,10 @@ fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> R
 
 /// IORING_SETUP_* names; "" for none or unknown.
 pub(super) fn flag_names(flags: Option<u32>) -> String {
-    flags.filter(|f| *f != 0).map(setup_flags).unwrap_or_default()
+    flags
+        .filter(|f| *f != 0)
+        .map(setup_flags)
+        .unwrap_or_default()
 }
 
 /// The fdinfo sample of a ring, when its fd is known (rings created during the trace).
@@ -122,14 +153,20 @@ fn occupancy(st: &State, ring: &Ring) -> Occupancy {
 }
 
 pub(super) fn sqpoll_tid(st: &State, ring: &Ring) -> Option<u32> {
-    ring.sqpoll_tid.or_else(|| fdinfo_sample(st, ring).map(|e| e.aux as u32).filter(|t| *t != 0))
+    ring.sqpoll_tid.or_else(|| {
+        fdinfo_sample(st, ring)
+            .map(|e| e.aux as u32)
+            .filter(|t| *t != 0)
+    })
 }
 
 fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
     let tid = sqpoll_tid(st, ring)?;
     let t = st.threads.get(&tid);
     // A running thread's current slice counts too: its switch-out has not happened yet.
-    let runtime_ns = t.map_or(0, |t| t.runtime_ns + t.run_start_ns.map_or(0, |s| st.last_ns.saturating_sub(s)));
+    let runtime_ns = t.map_or(0, |t| {
+        t.runtime_ns + t.run_start_ns.map_or(0, |s| st.last_ns.saturating_sub(s))
+    });
     let s = fdinfo_sample(st, ring);
     Some(SqpollCounters {
         runtime_ns,
@@ -138,5 +175,3 @@ fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
         submits: t.map_or(0, |t| t.submits),
     })
 }
-
-

@@ -88,11 +88,15 @@ pub fn matches_filter(row: &RingRow, filter: &str) -> bool {
     if f.is_empty() {
         return true;
     }
-    row.pid.to_string().starts_with(&f) || row.comm.to_ascii_lowercase().contains(&f) || row.ring.contains(&f)
+    row.pid.to_string().starts_with(&f)
+        || row.comm.to_ascii_lowercase().contains(&f)
+        || row.ring.contains(&f)
 }
 
 pub fn visible_rows(rows: &[RingRow], filter: &str, sort: Column, desc: bool) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..rows.len()).filter(|&i| matches_filter(&rows[i], filter)).collect();
+    let mut v: Vec<usize> = (0..rows.len())
+        .filter(|&i| matches_filter(&rows[i], filter))
+        .collect();
     v.sort_by(|&a, &b| {
         let (x, y) = (&rows[a], &rows[b]);
         let ord = compare(x, y, sort);

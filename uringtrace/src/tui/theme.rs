@@ -13,7 +13,9 @@ pub struct Theme {
 impl Theme {
     /// Colour unless NO_COLOR is set (to anything, as no-color.org says).
     pub fn from_env() -> Theme {
-        Theme { color: std::env::var_os("NO_COLOR").is_none() }
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none(),
+        }
     }
 
     fn fg(self, c: Color) -> Style {
@@ -43,7 +45,8 @@ impl Theme {
     /// Lost events: red when any were lost, so nobody misses that data is missing.
     pub fn lost(self, lost: u64, known: bool) -> Style {
         if lost > 0 || !known {
-            self.fg(Color::Red).add_modifier(Modifier::BOLD | Modifier::REVERSED)
+            self.fg(Color::Red)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED)
         } else {
             self.fg(Color::Green)
         }
@@ -97,7 +100,8 @@ impl Theme {
     }
 
     pub fn paused(self) -> Style {
-        self.fg(Color::Yellow).add_modifier(Modifier::BOLD | Modifier::REVERSED)
+        self.fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD | Modifier::REVERSED)
     }
 
     pub fn bar(self) -> Style {

@@ -1,14 +1,12 @@
 //! Stalls: requests and waits that cannot make progress on their own.
 
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use io_uring::{opcode, squeue::Flags, types};
 
-use super::{
-    leaked_buffer, neg_errno, pipe, results_for, timespec, write_all, Report, Ring, RingOpts,
-};
+use super::{leaked_buffer, pipe, results_for, write_all, Report, Ring, RingOpts};
 
 /// READ(pipe, 64) linked to the WRITE(pipe, "deadlock") that would feed it.
 /// The pipe is empty, so the READ is poll-armed, and the WRITE is held back
@@ -44,18 +42,7 @@ pub fn pipe_read_before_write() -> Result<Report> {
         .submit()
         .context("io_uring_enter(submit READ -> WRITE)")?;
 
-    let ts = timespec(Duration::from_secs(1));
-    let start = Instant::now();
-    let wait = ring
-        .uring
-        .submitter()
-        .submit_with_args(1, &types::SubmitArgs::new().timespec(&ts));
-    let wait_ms = start.elapsed().as_millis() as u64;
-    let wait_ret = match wait {
-        Ok(n) => n as i64,
-        Err(e) if e.raw_os_error() == Some(libc::ETIME) => neg_errno(&e),
-        Err(e) => return Err(e).context("io_uring_enter(GETEVENTS, 1 s timeout)"),
-    };
+    let (wait_ret, wait_ms) = ring.wait_with_timeout(1, Duration::from_secs(1), "1 s timeout")?;
     let mut cqes = Vec::new();
     let completed_before_release = ring.drain(&mut cqes) as u64;
 
@@ -109,18 +96,8 @@ pub fn unsatisfiable_wait() -> Result<Report> {
     unsafe { ring.push(&[read])? };
     submitted += ring.uring.submit().context("io_uring_enter(submit READ)")? as u64;
 
-    let ts = timespec(Duration::from_millis(500));
-    let start = Instant::now();
-    let wait = ring
-        .uring
-        .submitter()
-        .submit_with_args(3, &types::SubmitArgs::new().timespec(&ts));
-    let wait_ms = start.elapsed().as_millis() as u64;
-    let wait_ret = match wait {
-        Ok(n) => n as i64,
-        Err(e) if e.raw_os_error() == Some(libc::ETIME) => neg_errno(&e),
-        Err(e) => return Err(e).context("io_uring_enter(GETEVENTS, min_complete=3, 500 ms)"),
-    };
+    let (wait_ret, wait_ms) =
+        ring.wait_with_timeout(3, Duration::from_millis(500), "min_complete=3, 500 ms")?;
     // Only the READ is still in flight; it must not have completed.
     let completed_before_release = ring.drain(&mut cqes) as u64;
 

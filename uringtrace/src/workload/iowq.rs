@@ -3,12 +3,11 @@
 use std::fs::{self, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context as _, Result};
-use io_uring::{opcode, types};
 
-use super::{neg_errno, pipe, results_for, timespec, write_all, Report, Ring, RingOpts};
+use super::{pipe, results_for, splice_to, write_all, Report, Ring, RingOpts};
 
 /// Threads of this process whose name starts with "iou-wrk" (io-wq workers
 /// are threads of the submitting process).
@@ -45,18 +44,7 @@ pub fn iowq_splice(count: u32) -> Result<Report> {
     let sqes: Vec<_> = pipes
         .iter()
         .zip(1u64..)
-        .map(|((rd, _), ud)| {
-            // Offsets -1: use the file position, as for pipes the kernel requires.
-            opcode::Splice::new(
-                types::Fd(rd.as_raw_fd()),
-                -1,
-                types::Fd(devnull.as_raw_fd()),
-                -1,
-                4096,
-            )
-            .build()
-            .user_data(ud)
-        })
+        .map(|((rd, _), ud)| splice_to(rd.as_raw_fd(), devnull.as_raw_fd(), ud))
         .collect();
     // SAFETY: SPLICE references only fds, which stay open until the end.
     unsafe { ring.push(&sqes)? };
@@ -113,16 +101,7 @@ pub fn stalled_request() -> Result<Report> {
         .context("open /dev/null")?;
     let (rd, wr) = pipe()?;
     let mut ring = Ring::new(RingOpts::entries(4))?;
-    // Offsets -1: use the file position, as for pipes the kernel requires.
-    let sqe = opcode::Splice::new(
-        types::Fd(rd.as_raw_fd()),
-        -1,
-        types::Fd(devnull.as_raw_fd()),
-        -1,
-        4096,
-    )
-    .build()
-    .user_data(1);
+    let sqe = splice_to(rd.as_raw_fd(), devnull.as_raw_fd(), 1);
     // SAFETY: SPLICE references only fds, which stay open until the end.
     unsafe { ring.push(&[sqe])? };
     let submitted = ring
@@ -130,18 +109,7 @@ pub fn stalled_request() -> Result<Report> {
         .submit()
         .context("io_uring_enter(submit SPLICE)")?;
 
-    let ts = timespec(STALL);
-    let start = Instant::now();
-    let wait = ring
-        .uring
-        .submitter()
-        .submit_with_args(1, &types::SubmitArgs::new().timespec(&ts));
-    let wait_ms = start.elapsed().as_millis() as u64;
-    let wait_ret = match wait {
-        Ok(n) => n as i64,
-        Err(e) if e.raw_os_error() == Some(libc::ETIME) => neg_errno(&e),
-        Err(e) => return Err(e).context("io_uring_enter(GETEVENTS, 1.5 s timeout)"),
-    };
+    let (wait_ret, wait_ms) = ring.wait_with_timeout(1, STALL, "1.5 s timeout")?;
     let iou_wrk_threads = count_iou_wrk_threads();
     let mut cqes = Vec::new();
     let completed_before_release = ring.drain(&mut cqes) as u64;

@@ -398,6 +398,29 @@ impl Ring {
         self.uring.as_raw_fd()
     }
 
+    /// io_uring_enter(GETEVENTS, min_complete = `want`) bounded by `timeout`.
+    /// Returns the kernel's return value (-ETIME on timeout) and how long it took.
+    pub fn wait_with_timeout(
+        &mut self,
+        want: usize,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<(i64, u64)> {
+        let ts = timespec(timeout);
+        let start = Instant::now();
+        let wait = self
+            .uring
+            .submitter()
+            .submit_with_args(want, &types::SubmitArgs::new().timespec(&ts));
+        let wait_ms = start.elapsed().as_millis() as u64;
+        let ret = match wait {
+            Ok(n) => n as i64,
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => neg_errno(&e),
+            Err(e) => return Err(e).context(format!("io_uring_enter(GETEVENTS, {what})")),
+        };
+        Ok((ret, wait_ms))
+    }
+
     /// Queue SQEs and publish the SQ tail, without entering the kernel.
     ///
     /// Safety: every buffer and fd the entries point to must stay valid until
@@ -464,6 +487,14 @@ fn setup_error(e: io::Error, opts: &RingOpts) -> anyhow::Error {
         _ => "io_uring_setup failed",
     };
     anyhow!(e).context(format!("io_uring_setup({opts:?}): {hint}"))
+}
+
+/// SPLICE of 4096 bytes from a pipe's read end to `out`.
+pub(crate) fn splice_to(rd: RawFd, out: RawFd, user_data: u64) -> squeue::Entry {
+    // Offsets -1: use the file position, as for pipes the kernel requires.
+    io_uring::opcode::Splice::new(types::Fd(rd), -1, types::Fd(out), -1, 4096)
+        .build()
+        .user_data(user_data)
 }
 
 pub(crate) fn timespec(d: Duration) -> types::Timespec {

@@ -51,11 +51,17 @@ impl Recorded {
     }
 
     pub fn of_kind(&self, kind: EventKind) -> Vec<&RawEvent> {
-        self.events.iter().filter(|e| e.kind == kind as u16).collect()
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind as u16)
+            .collect()
     }
 
     pub fn of_kind_pid(&self, kind: EventKind, tgid: u32) -> Vec<&RawEvent> {
-        self.events.iter().filter(|e| e.kind == kind as u16 && e.tgid == tgid).collect()
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind as u16 && e.tgid == tgid)
+            .collect()
     }
 }
 
@@ -73,7 +79,12 @@ pub fn record_workload(extra: &[&str], workload_args: &[&str]) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.utr");
     let mut cmd = Command::new(UT);
-    cmd.args(["record", "-q", "-o"]).arg(&path).args(extra).arg("--").arg(WORKLOAD).args(workload_args);
+    cmd.args(["record", "-q", "-o"])
+        .arg(&path)
+        .args(extra)
+        .arg("--")
+        .arg(WORKLOAD)
+        .args(workload_args);
     let output = cmd.output().expect("run uringtrace record");
     assert!(
         output.status.success(),
@@ -87,6 +98,17 @@ pub fn record_workload(extra: &[&str], workload_args: &[&str]) -> Recorded {
         .map(|l| serde_json::from_str(l).expect("workload JSON"))
         .collect();
     let (header, events, status) = read_all(&path);
-    assert_eq!(status, ReadStatus::Complete, "recording not finished cleanly");
-    Recorded { path, header, events, reports, output, _dir: dir }
+    assert_eq!(
+        status,
+        ReadStatus::Complete,
+        "recording not finished cleanly"
+    );
+    Recorded {
+        path,
+        header,
+        events,
+        reports,
+        output,
+        _dir: dir,
+    }
 }

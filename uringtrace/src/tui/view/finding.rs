@@ -47,7 +47,11 @@ pub fn wrap(s: &str, width: usize, indent: usize) -> Vec<String> {
 }
 
 fn wrapped(out: &mut Vec<Line<'static>>, s: &str, style: Style, width: usize, indent: usize) {
-    out.extend(wrap(s, width, indent).into_iter().map(|l| Line::styled(l, style)));
+    out.extend(
+        wrap(s, width, indent)
+            .into_iter()
+            .map(|l| Line::styled(l, style)),
+    );
 }
 
 /// The screen's text for a `width`-column pane, one Line per screen line (so the
@@ -55,7 +59,10 @@ fn wrapped(out: &mut Vec<Line<'static>>, s: &str, style: Style, width: usize, in
 pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     out.push(Line::from(vec![
-        Span::styled(format!("{} ", severity_tag(f.severity)), t.severity(f.severity)),
+        Span::styled(
+            format!("{} ", severity_tag(f.severity)),
+            t.severity(f.severity),
+        ),
         Span::styled(f.rule.clone(), t.value()),
         Span::styled(format!("  seen {}×", occurrences(f)), t.label()),
     ]));
@@ -73,7 +80,10 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
     }
     wrapped(&mut out, &f.message, Style::new(), width, 2);
     if f.inconclusive {
-        out.push(Line::styled("inconclusive: events were lost, a problem may hide in them", t.error()));
+        out.push(Line::styled(
+            "inconclusive: events were lost, a problem may hide in them",
+            t.error(),
+        ));
     }
     let ev = &f.evidence;
     if !ev.facts.is_empty() || !ev.requests.is_empty() {
@@ -105,7 +115,11 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
                 .collect();
             let text = table(&["user_data", "opcode", "result", "role"], &rows, "  ");
             for (i, line) in text.lines().enumerate() {
-                let style = match i.checked_sub(1).and_then(|r| ev.requests.get(r)).map(|r| r.role.as_str()) {
+                let style = match i
+                    .checked_sub(1)
+                    .and_then(|r| ev.requests.get(r))
+                    .map(|r| r.role.as_str())
+                {
                     None => t.header_row(),
                     Some("breaker") => t.breaker(),
                     Some("cancelled") => t.cancelled(),

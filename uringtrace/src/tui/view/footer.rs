@@ -19,9 +19,30 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let keys: &[(&str, &str)] = match app.ui.screen {
-        Screen::Main => &[("q", "quit"), ("?", "help"), ("p", "pause"), ("s", "sort"), ("/", "filter"), ("Tab", "pane"), ("Enter", "open")],
-        Screen::Ring => &[("Esc", "back"), ("Tab", "next tab"), ("j/k", "scroll"), ("p", "pause"), ("?", "help"), ("q", "quit")],
-        Screen::Finding => &[("Esc", "back"), ("j/k", "scroll"), ("p", "pause"), ("?", "help"), ("q", "quit")],
+        Screen::Main => &[
+            ("q", "quit"),
+            ("?", "help"),
+            ("p", "pause"),
+            ("s", "sort"),
+            ("/", "filter"),
+            ("Tab", "pane"),
+            ("Enter", "open"),
+        ],
+        Screen::Ring => &[
+            ("Esc", "back"),
+            ("Tab", "next tab"),
+            ("j/k", "scroll"),
+            ("p", "pause"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
+        Screen::Finding => &[
+            ("Esc", "back"),
+            ("j/k", "scroll"),
+            ("p", "pause"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
     };
     let mut spans = Vec::new();
     for (k, what) in keys {

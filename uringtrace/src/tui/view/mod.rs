@@ -2,8 +2,8 @@
 //! does I/O, so a frame is a function of the App alone (and snapshot tests can
 //! render any state).
 
-mod footer;
 pub mod finding;
+mod footer;
 mod header;
 mod help;
 mod main_screen;
@@ -16,8 +16,12 @@ use super::app::{App, Screen};
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
-    let [head, body, foot] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
     header::draw(frame, head, app);
     match app.ui.screen {
         Screen::Main => main_screen::draw(frame, body, app),
@@ -34,5 +38,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }

@@ -9,20 +9,31 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Tabs};
 use ratatui::Frame;
 
 use crate::tui::app::{App, RingTab};
-use crate::tui::format::{bar, count, elapsed, fit, human_ns, sparkline, who};
 use crate::tui::detail::{chain_links, MemberRole, RingDetail};
+use crate::tui::format::{bar, count, elapsed, fit, human_ns, sparkline, who};
 use crate::tui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = app.theme;
     let Some(d) = &app.detail else { return };
-    let [summary, tabs, body] =
-        Layout::vertical([Constraint::Length(2), Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let [summary, tabs, body] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
     frame.render_widget(Paragraph::new(summary_lines(d, t)), summary);
     let titles: Vec<&str> = RingTab::ALL.iter().map(|x| x.title()).collect();
-    let selected = RingTab::ALL.iter().position(|x| *x == app.ui.ring_tab).unwrap_or(0);
+    let selected = RingTab::ALL
+        .iter()
+        .position(|x| *x == app.ui.ring_tab)
+        .unwrap_or(0);
     frame.render_widget(
-        Tabs::new(titles).select(selected).style(t.label()).highlight_style(t.selected()).divider("│"),
+        Tabs::new(titles)
+            .select(selected)
+            .style(t.label())
+            .highlight_style(t.selected())
+            .divider("│"),
         tabs,
     );
     match app.ui.ring_tab {
@@ -37,19 +48,44 @@ fn or_dash<T: ToString>(v: Option<T>) -> String {
 }
 
 fn summary_lines(d: &RingDetail, t: Theme) -> Vec<Line<'static>> {
-    let kv = |k: &str, v: String, style: Style| vec![Span::styled(format!("  {k} "), t.label()), Span::styled(v, style)];
+    let kv = |k: &str, v: String, style: Style| {
+        vec![
+            Span::styled(format!("  {k} "), t.label()),
+            Span::styled(v, style),
+        ]
+    };
     let mut first = vec![Span::styled(format!(" ring {}", d.ring), t.title())];
     first.extend(kv("pid", who(d.pid, &d.comm), t.value()));
     first.extend(kv("fd", or_dash(d.fd), t.value()));
-    first.extend(kv("sq/cq", format!("{}/{}", or_dash(d.sq_entries), or_dash(d.cq_entries)), t.value()));
-    first.extend(kv("flags", if d.flags.is_empty() { "-".into() } else { d.flags.clone() }, t.value()));
+    first.extend(kv(
+        "sq/cq",
+        format!("{}/{}", or_dash(d.sq_entries), or_dash(d.cq_entries)),
+        t.value(),
+    ));
+    first.extend(kv(
+        "flags",
+        if d.flags.is_empty() {
+            "-".into()
+        } else {
+            d.flags.clone()
+        },
+        t.value(),
+    ));
     let warn = |bad: bool| if bad { t.error() } else { t.value() };
     let mut second = Vec::new();
     second.extend(kv("submitted", count(d.submitted), t.value()));
     second.extend(kv("completed", count(d.completed), t.value()));
     second.extend(kv("errors", count(d.errors), warn(d.errors > 0)));
-    second.extend(kv("overflowed", count(d.overflowed), warn(d.overflowed > 0)));
-    second.extend(kv("in flight", format!("{} (max {})", d.in_flight, d.max_in_flight), t.value()));
+    second.extend(kv(
+        "overflowed",
+        count(d.overflowed),
+        warn(d.overflowed > 0),
+    ));
+    second.extend(kv(
+        "in flight",
+        format!("{} (max {})", d.in_flight, d.max_in_flight),
+        t.value(),
+    ));
     vec![Line::from(first), Line::from(second)]
 }
 
@@ -81,27 +117,58 @@ fn draw_overview(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
             Span::styled(" thread ", t.label()),
             Span::styled(s.tid.to_string(), t.value()),
             Span::styled("  state ", t.label()),
-            Span::styled(s.state.clone(), if s.state == "spinning" { t.error() } else { t.value() }),
+            Span::styled(
+                s.state.clone(),
+                if s.state == "spinning" {
+                    t.error()
+                } else {
+                    t.value()
+                },
+            ),
         ];
         if let Some(ns) = s.for_ns {
             line.push(Span::styled(format!(" for {}", elapsed(ns)), t.label()));
         }
         line.push(Span::styled("  cpu ", t.label()));
-        line.push(Span::styled(s.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")), t.value()));
-        frame.render_widget(Paragraph::new(Line::from(line)).block(block("SQPOLL thread", t)), sq);
+        line.push(Span::styled(
+            s.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
+            t.value(),
+        ));
+        frame.render_widget(
+            Paragraph::new(Line::from(line)).block(block("SQPOLL thread", t)),
+            sq,
+        );
     }
 }
 
 fn draw_ops(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
     let b = block("Latency per opcode (submit to completion)", t);
     if d.ops.is_empty() {
-        frame.render_widget(Paragraph::new(Line::styled(" no completions yet", t.label())).block(b), area);
+        frame.render_widget(
+            Paragraph::new(Line::styled(" no completions yet", t.label())).block(b),
+            area,
+        );
         return;
     }
     let right = |s: String| Cell::from(Line::from(s).alignment(Alignment::Right));
     let header = Row::new(
-        ["OPCODE", "COUNT", "P50", "P99", "MAX", "P99 (bar: of the slowest)"]
-            .map(|h| Cell::from(Line::from(h).alignment(if h == "OPCODE" || h.starts_with("P99 (") { Alignment::Left } else { Alignment::Right })))
+        [
+            "OPCODE",
+            "COUNT",
+            "P50",
+            "P99",
+            "MAX",
+            "P99 (bar: of the slowest)",
+        ]
+        .map(|h| {
+            Cell::from(
+                Line::from(h).alignment(if h == "OPCODE" || h.starts_with("P99 (") {
+                    Alignment::Left
+                } else {
+                    Alignment::Right
+                }),
+            )
+        }),
     )
     .style(t.header_row());
     let bar_w = area.width.saturating_sub(2 + 14 + 7 + 8 * 3 + 5) as usize;
@@ -128,7 +195,13 @@ fn draw_ops(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
         Constraint::Length(8),
         Constraint::Min(0),
     ];
-    frame.render_widget(Table::new(rows, widths).header(header).block(b).column_spacing(1), area);
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(b)
+            .column_spacing(1),
+        area,
+    );
 }
 
 fn draw_occupancy(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
@@ -136,16 +209,35 @@ fn draw_occupancy(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
     let inner_w = area.width.saturating_sub(2) as usize;
     let spark_w = inner_w.saturating_sub(12 + 20);
     let series: [(&str, Vec<Option<u64>>); 3] = [
-        ("in flight", d.occupancy.iter().map(|o| Some(o.in_flight)).collect()),
-        ("SQ pending", d.occupancy.iter().map(|o| o.sq_pending.map(u64::from)).collect()),
-        ("CQ pending", d.occupancy.iter().map(|o| o.cq_pending.map(u64::from)).collect()),
+        (
+            "in flight",
+            d.occupancy.iter().map(|o| Some(o.in_flight)).collect(),
+        ),
+        (
+            "SQ pending",
+            d.occupancy
+                .iter()
+                .map(|o| o.sq_pending.map(u64::from))
+                .collect(),
+        ),
+        (
+            "CQ pending",
+            d.occupancy
+                .iter()
+                .map(|o| o.cq_pending.map(u64::from))
+                .collect(),
+        ),
     ];
     let lines: Vec<Line> = series
         .iter()
         .map(|(name, v)| {
             let label = Span::styled(format!(" {name:<11}"), t.label());
             if !v.iter().any(Option::is_some) {
-                let why = if name.starts_with("in") { "no samples yet" } else { "no fdinfo samples for this ring" };
+                let why = if name.starts_with("in") {
+                    "no samples yet"
+                } else {
+                    "no fdinfo samples for this ring"
+                };
                 return Line::from(vec![label, Span::styled(why, t.label())]);
             }
             let vals: Vec<u64> = v.iter().map(|x| x.unwrap_or(0)).collect();
@@ -165,33 +257,62 @@ fn draw_occupancy(frame: &mut Frame, area: Rect, d: &RingDetail, t: Theme) {
 pub fn chain_lines(d: &RingDetail, t: Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     if d.chains.is_empty() {
-        out.push(Line::styled(" no link chains on this ring yet (the last 16 finished are kept)", t.label()));
+        out.push(Line::styled(
+            " no link chains on this ring yet (the last 16 finished are kept)",
+            t.label(),
+        ));
         return out;
     }
     for c in &d.chains {
         let mut head = vec![
             Span::styled(format!(" chain #{}", c.id), t.value()),
-            Span::styled(format!("  {} members, {}", c.members.len(), chain_links(c)), t.label()),
+            Span::styled(
+                format!("  {} members, {}", c.members.len(), chain_links(c)),
+                t.label(),
+            ),
         ];
         if c.open {
             head.push(Span::styled("  open", t.label()));
         }
         if c.cut_at_batch_end {
-            head.push(Span::styled("  cut at the end of a submit batch", t.severity(crate::analyzer::finding::Severity::Warning)));
-        }
-        if let Some((i, m)) = c.members.iter().enumerate().find(|(_, m)| m.role == MemberRole::Breaker) {
             head.push(Span::styled(
-                format!("  broken by member {} ({} {})", i + 1, m.opcode, m.result.as_deref().unwrap_or("?")),
+                "  cut at the end of a submit batch",
+                t.severity(crate::analyzer::finding::Severity::Warning),
+            ));
+        }
+        if let Some((i, m)) = c
+            .members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.role == MemberRole::Breaker)
+        {
+            head.push(Span::styled(
+                format!(
+                    "  broken by member {} ({} {})",
+                    i + 1,
+                    m.opcode,
+                    m.result.as_deref().unwrap_or("?")
+                ),
                 t.breaker(),
             ));
         }
         out.push(Line::from(head));
-        let op_w = c.members.iter().map(|m| m.opcode.len()).max().unwrap_or(0).max(6);
+        let op_w = c
+            .members
+            .iter()
+            .map(|m| m.opcode.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         let n = c.members.len();
         let mixed = chain_links(c) == "soft and hard links";
         for (i, m) in c.members.iter().enumerate() {
             let branch = if i + 1 == n { "└─" } else { "├─" };
-            let hard = if mixed && m.hard && i + 1 < n { "  (hard link)" } else { "" };
+            let hard = if mixed && m.hard && i + 1 < n {
+                "  (hard link)"
+            } else {
+                ""
+            };
             let text = format!(
                 "   {branch} {:>2} {:<op_w$} {:<10} {:<11} {}{hard}",
                 i + 1,
@@ -216,16 +337,26 @@ pub fn chain_lines(d: &RingDetail, t: Theme) -> Vec<Line<'static>> {
 
 fn draw_chains(frame: &mut Frame, area: Rect, d: &RingDetail, scroll: u16, t: Theme) {
     let lines = chain_lines(d, t);
-    let max_scroll = lines.len().saturating_sub(area.height.saturating_sub(2) as usize);
+    let max_scroll = lines
+        .len()
+        .saturating_sub(area.height.saturating_sub(2) as usize);
     let scroll = (scroll as usize).min(max_scroll) as u16;
     let title = "Recent link chains, newest first (breaker red, cancelled yellow)";
-    frame.render_widget(Paragraph::new(lines).block(block(title, t)).scroll((scroll, 0)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block(title, t))
+            .scroll((scroll, 0)),
+        area,
+    );
 }
 
 fn draw_in_flight(frame: &mut Frame, area: Rect, d: &RingDetail, scroll: u16, t: Theme) {
     let b = block("Oldest requests in flight", t);
     if d.oldest.is_empty() {
-        frame.render_widget(Paragraph::new(Line::styled(" nothing in flight", t.label())).block(b), area);
+        frame.render_widget(
+            Paragraph::new(Line::styled(" nothing in flight", t.label())).block(b),
+            area,
+        );
         return;
     }
     let visible = area.height.saturating_sub(3) as usize;
@@ -245,7 +376,18 @@ fn draw_in_flight(frame: &mut Frame, area: Rect, d: &RingDetail, scroll: u16, t:
             ])
         })
         .collect();
-    let widths =
-        [Constraint::Length(18), Constraint::Length(14), Constraint::Length(8), Constraint::Length(5), Constraint::Min(0)];
-    frame.render_widget(Table::new(rows, widths).header(header).block(b).column_spacing(1), area);
+    let widths = [
+        Constraint::Length(18),
+        Constraint::Length(14),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Min(0),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(b)
+            .column_spacing(1),
+        area,
+    );
 }

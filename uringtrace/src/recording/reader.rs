@@ -1,5 +1,9 @@
 //! Recording reader: validates everything, never panics, names the offset of any
-//! problem.
+//! problem. Reads format versions 1 and 2.
+//!
+//! Records are decoded straight out of a large buffer (no per-record reads or
+//! allocations): the buffer is refilled only when fewer than [`LOOKAHEAD`] bytes are
+//! left, so a record never has to be decoded twice.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -9,8 +13,10 @@ use thiserror::Error;
 use uringtrace_common::RawEvent;
 
 use super::codec::{decode_event, decode_task, TaskTable};
+use super::codec2::{self, DecErr, LOOKAHEAD, TAG_END, TAG_MAX_KIND, TAG_RING, TAG_TASK};
 use super::{
-    Drops, Header, FORMAT_VERSION, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END, REC_EVENT, REC_TASK,
+    Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END,
+    REC_EVENT, REC_TASK,
 };
 
 #[derive(Debug, Error)]
@@ -23,7 +29,7 @@ pub enum RecordingError {
     },
     #[error("not a uringtrace recording (bad magic at offset 0)")]
     NotARecording,
-    #[error("recording format version {0} is not supported (this uringtrace reads version {FORMAT_VERSION})")]
+    #[error("recording format version {0} is not supported (this uringtrace reads versions {FORMAT_VERSION_V1} to {FORMAT_VERSION})")]
     Version(u32),
     #[error("file ends at offset {offset}, inside the {what}")]
     TruncatedHeader { offset: u64, what: &'static str },
@@ -48,21 +54,87 @@ pub enum ReadStatus {
     Failed,
 }
 
+/// Initial size of the read buffer; it grows (up to one maximal record) only for an
+/// end record or a version-1 record longer than what it holds.
+const BUF_LEN: usize = 256 << 10;
+
+/// The input, buffered: `buf[pos..end]` are the unread bytes, `base` is the file
+/// offset of `buf[0]`.
+struct Input<R> {
+    r: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    base: u64,
+    eof: bool,
+}
+
+impl<R: Read> Input<R> {
+    #[inline(always)]
+    fn avail(&self) -> usize {
+        self.end - self.pos
+    }
+
+    #[inline(always)]
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Makes at least `want` bytes available, unless the input ends first; reads as
+    /// much as fits while at it.
+    fn fill(&mut self, want: usize) -> io::Result<()> {
+        if self.avail() >= want || self.eof {
+            return Ok(());
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if want > self.buf.len() {
+            self.buf.resize(want, 0);
+        }
+        while self.end < want {
+            match self.r.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-version decoding state.
+enum Codec {
+    V1 { tasks: TaskTable, prev_ts: u64 },
+    V2(Box<codec2::State>),
+}
+
 pub struct Reader<R: Read> {
-    input: R,
+    input: Input<R>,
     header: Header,
-    offset: u64,
-    tasks: TaskTable,
-    prev_ts: u64,
+    version: u32,
+    codec: Codec,
     status: ReadStatus,
     final_drops: Option<Drops>,
-    buf: Vec<u8>,
 }
 
 impl Reader<BufReader<File>> {
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
         let f = File::open(path).map_err(|source| RecordingError::Io { offset: 0, source })?;
-        Reader::new(BufReader::with_capacity(1 << 20, f))
+        // The reader keeps its own large buffer; reads into it mostly bypass this one.
+        Reader::new(BufReader::with_capacity(64 << 10, f))
     }
 }
 
@@ -80,6 +152,44 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Outcome of decoding a record header with a length (every version-1 record, the
+/// version-2 end record) from the buffer.
+enum RecordHead {
+    /// (type, header length, payload length)
+    Ok(u8, usize, usize),
+    Short,
+    Bad(String),
+}
+
+fn record_head(p: &[u8]) -> RecordHead {
+    let Some(&kind) = p.first() else {
+        return RecordHead::Short;
+    };
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    let mut i = 1;
+    loop {
+        let Some(&b) = p.get(i) else {
+            return RecordHead::Short;
+        };
+        i += 1;
+        len |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 56 {
+            return RecordHead::Bad("record length is not a valid varint".into());
+        }
+    }
+    if len > MAX_PAYLOAD {
+        return RecordHead::Bad(format!(
+            "record length {len} exceeds the maximum {MAX_PAYLOAD}"
+        ));
+    }
+    RecordHead::Ok(kind, i, len as usize)
+}
+
 impl<R: Read> Reader<R> {
     pub fn new(mut input: R) -> Result<Self, RecordingError> {
         let mut pre = [0u8; PREAMBLE_LEN as usize];
@@ -95,9 +205,14 @@ impl<R: Read> Reader<R> {
             });
         }
         let version = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
-            return Err(RecordingError::Version(version));
-        }
+        let codec = match version {
+            FORMAT_VERSION_V1 => Codec::V1 {
+                tasks: TaskTable::default(),
+                prev_ts: 0,
+            },
+            FORMAT_VERSION => Codec::V2(Box::default()),
+            v => return Err(RecordingError::Version(v)),
+        };
         let capacity = u32::from_le_bytes(pre[12..16].try_into().expect("4 bytes"));
         if u64::from(capacity) > MAX_PAYLOAD * 16 {
             return Err(RecordingError::BadHeader {
@@ -105,12 +220,16 @@ impl<R: Read> Reader<R> {
                 reason: format!("header length {capacity} is implausible"),
             });
         }
-        let mut json = vec![0u8; capacity as usize];
-        let n = read_full(&mut input, &mut json).map_err(|source| RecordingError::Io {
-            offset: PREAMBLE_LEN,
-            source,
-        })?;
-        if n < json.len() {
+        // Read in steps, so a corrupt length in a short file allocates little.
+        let mut json = Vec::new();
+        let n = (&mut input)
+            .take(capacity.into())
+            .read_to_end(&mut json)
+            .map_err(|source| RecordingError::Io {
+                offset: PREAMBLE_LEN,
+                source,
+            })?;
+        if n < capacity as usize {
             return Err(RecordingError::TruncatedHeader {
                 offset: PREAMBLE_LEN + n as u64,
                 what: "header",
@@ -133,19 +252,29 @@ impl<R: Read> Reader<R> {
             });
         }
         Ok(Reader {
-            input,
+            input: Input {
+                r: input,
+                buf: vec![0; BUF_LEN],
+                pos: 0,
+                end: 0,
+                base: PREAMBLE_LEN + u64::from(capacity),
+                eof: false,
+            },
             header,
-            offset: PREAMBLE_LEN + u64::from(capacity),
-            tasks: TaskTable::default(),
-            prev_ts: 0,
+            version,
+            codec,
             status: ReadStatus::Reading,
             final_drops: None,
-            buf: Vec::with_capacity(256),
         })
     }
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The file's format version (1 or 2).
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     pub fn status(&self) -> &ReadStatus {
@@ -160,10 +289,10 @@ impl<R: Read> Reader<R> {
 
     /// Offset of the next record.
     pub fn offset(&self) -> u64 {
-        self.offset
+        self.input.offset()
     }
 
-    fn corrupt(&self, offset: u64, reason: impl Into<String>) -> RecordingError {
+    fn corrupt(offset: u64, reason: impl Into<String>) -> RecordingError {
         RecordingError::Corrupt {
             offset,
             reason: reason.into(),
@@ -171,82 +300,167 @@ impl<R: Read> Reader<R> {
     }
 
     /// The next event, `Ok(None)` at the end (see [`Reader::status`] for how it ended).
+    #[inline]
     pub fn next_event(&mut self) -> Result<Option<RawEvent>, RecordingError> {
-        let r = self.read_record();
+        if self.status != ReadStatus::Reading {
+            return Ok(None);
+        }
+        let r = match self.codec {
+            Codec::V2(_) => self.read_v2(),
+            Codec::V1 { .. } => self.read_v1(),
+        };
         if r.is_err() {
             self.status = ReadStatus::Failed;
         }
         r
     }
 
-    fn read_record(&mut self) -> Result<Option<RawEvent>, RecordingError> {
+    fn io_error(&self, source: io::Error) -> RecordingError {
+        RecordingError::Io {
+            offset: self.input.offset(),
+            source,
+        }
+    }
+
+    #[inline(always)]
+    fn read_v2(&mut self) -> Result<Option<RawEvent>, RecordingError> {
+        let Codec::V2(st) = &mut self.codec else {
+            unreachable!("read_v2 on a version-2 file only")
+        };
         loop {
-            if self.status != ReadStatus::Reading {
-                return Ok(None);
+            if self.input.avail() < LOOKAHEAD {
+                if let Err(e) = self.input.fill(LOOKAHEAD) {
+                    return Err(RecordingError::Io {
+                        offset: self.input.offset(),
+                        source: e,
+                    });
+                }
             }
-            let start = self.offset;
-            let io = |source| RecordingError::Io {
-                offset: start,
-                source,
+            let p = self.input.bytes();
+            let Some(&tag) = p.first() else {
+                self.status = ReadStatus::Unfinished;
+                return Ok(None);
             };
-            let mut kind = [0u8; 1];
-            if read_full(&mut self.input, &mut kind).map_err(io)? == 0 {
+            let (r, what) = if tag <= TAG_MAX_KIND {
+                match st.decode_event(p) {
+                    Ok((ev, n)) => {
+                        self.input.pos += n;
+                        return Ok(Some(ev));
+                    }
+                    Err(e) => (Err(e), "event"),
+                }
+            } else if tag == TAG_TASK {
+                (st.decode_task(p), "task")
+            } else if tag == TAG_RING {
+                (st.decode_ring(p), "ring")
+            } else if tag == TAG_END {
+                return self.read_end_v2();
+            } else {
+                return Err(Self::corrupt(
+                    self.input.offset(),
+                    format!("unknown record type {tag}"),
+                ));
+            };
+            match r {
+                Ok(n) => self.input.pos += n,
+                Err(e) => return self.record_error(e, what),
+            }
+        }
+    }
+
+    /// A record that did not decode: cut short (at the end of the file) or corrupt.
+    fn record_error(&mut self, e: DecErr, what: &str) -> Result<Option<RawEvent>, RecordingError> {
+        let offset = self.input.offset();
+        match e {
+            // With LOOKAHEAD bytes in hand a record cannot run short: only at the end.
+            DecErr::Short if self.input.eof => {
+                self.status = ReadStatus::Truncated { offset };
+                Ok(None)
+            }
+            DecErr::Short => Err(Self::corrupt(offset, format!("{what} record too long"))),
+            DecErr::Bad(reason) => Err(Self::corrupt(
+                offset,
+                format!("malformed {what} record: {reason}"),
+            )),
+        }
+    }
+
+    /// End record (version 2): tag, length varint, JSON (the same shape as a version-1
+    /// record).
+    fn read_end_v2(&mut self) -> Result<Option<RawEvent>, RecordingError> {
+        let offset = self.input.offset();
+        match record_head(self.input.bytes()) {
+            RecordHead::Ok(_, hdr, len) => self.finish_end(offset, hdr, len),
+            RecordHead::Short => self.record_error(DecErr::Short, "end"),
+            RecordHead::Bad(reason) => Err(Self::corrupt(offset, reason)),
+        }
+    }
+
+    /// Reads the JSON payload of an end record whose header (`hdr` bytes) is in hand.
+    fn finish_end(
+        &mut self,
+        offset: u64,
+        hdr: usize,
+        len: usize,
+    ) -> Result<Option<RawEvent>, RecordingError> {
+        self.input.fill(hdr + len).map_err(|e| self.io_error(e))?;
+        if self.input.avail() < hdr + len {
+            self.status = ReadStatus::Truncated { offset };
+            return Ok(None);
+        }
+        let payload = &self.input.bytes()[hdr..hdr + len];
+        let drops: Drops = serde_json::from_slice(payload)
+            .map_err(|e| Self::corrupt(offset, format!("malformed end record: {e}")))?;
+        self.input.pos += hdr + len;
+        self.final_drops = Some(drops);
+        self.status = ReadStatus::Complete;
+        Ok(None)
+    }
+
+    fn read_v1(&mut self) -> Result<Option<RawEvent>, RecordingError> {
+        loop {
+            let start = self.input.offset();
+            // Type byte and a length varint of at most 9 bytes.
+            self.input.fill(16).map_err(|e| self.io_error(e))?;
+            if self.input.avail() == 0 {
                 self.status = ReadStatus::Unfinished;
                 return Ok(None);
             }
-            // Payload length varint, byte by byte.
-            let mut len: u64 = 0;
-            let mut shift = 0;
-            let mut header_len = 1u64;
-            loop {
-                let mut b = [0u8; 1];
-                if read_full(&mut self.input, &mut b).map_err(io)? == 0 {
+            let (kind, hdr, len) = match record_head(self.input.bytes()) {
+                RecordHead::Ok(kind, hdr, len) => (kind, hdr, len),
+                RecordHead::Short => {
                     self.status = ReadStatus::Truncated { offset: start };
                     return Ok(None);
                 }
-                header_len += 1;
-                len |= u64::from(b[0] & 0x7f) << shift;
-                if b[0] & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-                if shift > 56 {
-                    return Err(self.corrupt(start, "record length is not a valid varint"));
-                }
+                RecordHead::Bad(reason) => return Err(Self::corrupt(start, reason)),
+            };
+            if kind == REC_END {
+                return self.finish_end(start, hdr, len);
             }
-            if len > MAX_PAYLOAD {
-                return Err(self.corrupt(
-                    start,
-                    format!("record length {len} exceeds the maximum {MAX_PAYLOAD}"),
-                ));
-            }
-            self.buf.resize(len as usize, 0);
-            let n = read_full(&mut self.input, &mut self.buf).map_err(io)?;
-            if n < len as usize {
+            self.input.fill(hdr + len).map_err(|e| self.io_error(e))?;
+            if self.input.avail() < hdr + len {
                 self.status = ReadStatus::Truncated { offset: start };
                 return Ok(None);
             }
-            self.offset = start + header_len + len;
-            match kind[0] {
+            let Codec::V1 { tasks, prev_ts } = &mut self.codec else {
+                unreachable!("read_v1 on a version-1 file only")
+            };
+            let payload = &self.input.buf[self.input.pos + hdr..self.input.pos + hdr + len];
+            match kind {
                 REC_TASK => {
-                    let (tid, tgid, comm) = decode_task(&self.buf)
-                        .ok_or_else(|| self.corrupt(start, "malformed task record"))?;
-                    self.tasks.set(tid, tgid, comm);
+                    let (tid, tgid, comm) = decode_task(payload)
+                        .ok_or_else(|| Self::corrupt(start, "malformed task record"))?;
+                    tasks.set(tid, tgid, comm);
+                    self.input.pos += hdr + len;
                 }
                 REC_EVENT => {
-                    let ev = decode_event(&self.buf, self.prev_ts, &self.tasks)
-                        .ok_or_else(|| self.corrupt(start, "malformed event record"))?;
-                    self.prev_ts = ev.ts_ns;
+                    let ev = decode_event(payload, *prev_ts, tasks)
+                        .ok_or_else(|| Self::corrupt(start, "malformed event record"))?;
+                    *prev_ts = ev.ts_ns;
+                    self.input.pos += hdr + len;
                     return Ok(Some(ev));
                 }
-                REC_END => {
-                    let drops: Drops = serde_json::from_slice(&self.buf)
-                        .map_err(|e| self.corrupt(start, format!("malformed end record: {e}")))?;
-                    self.final_drops = Some(drops);
-                    self.status = ReadStatus::Complete;
-                    return Ok(None);
-                }
-                other => return Err(self.corrupt(start, format!("unknown record type {other}"))),
+                other => return Err(Self::corrupt(start, format!("unknown record type {other}"))),
             }
         }
     }

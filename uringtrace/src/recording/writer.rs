@@ -1,24 +1,30 @@
-//! Streaming recording writer.
+//! Streaming recording writer (format version 2).
+//!
+//! Records are encoded straight into one large buffer, written out when it fills up or
+//! on [`Writer::flush`]: no per-event allocation or write call.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use uringtrace_common::RawEvent;
 
-use super::codec::{encode_event, encode_task, TaskTable};
+use super::codec2::{Encoder, LOOKAHEAD, TAG_END};
 use super::varint::put_u64;
-use super::{Drops, Header, FORMAT_VERSION, MAGIC, PREAMBLE_LEN, REC_END, REC_EVENT, REC_TASK};
+use super::{Drops, Header, FORMAT_VERSION, MAGIC, PREAMBLE_LEN};
+
+/// Buffered bytes that trigger a write to the file.
+const FLUSH_AT: usize = 1 << 20;
 
 pub struct Writer<W: Write + Seek> {
-    out: BufWriter<W>,
+    /// None only once `finish` or `abandon` took it.
+    out: Option<W>,
+    buf: Vec<u8>,
     header: Header,
     capacity: u32,
-    tasks: TaskTable,
-    prev_ts: u64,
-    scratch: Vec<u8>,
-    payload: Vec<u8>,
-    bytes: u64,
+    enc: Box<Encoder>,
+    /// Bytes already handed to `out`.
+    written: u64,
     events: u64,
 }
 
@@ -29,56 +35,59 @@ impl Writer<File> {
 }
 
 impl<W: Write + Seek> Writer<W> {
-    pub fn new(inner: W, header: Header) -> io::Result<Writer<W>> {
+    pub fn new(mut inner: W, mut header: Header) -> io::Result<Writer<W>> {
+        header.format_version = FORMAT_VERSION;
         let json = serde_json::to_vec(&header).map_err(io::Error::other)?;
         // Room for the final drop counters (one number per CPU) and other growth.
         let capacity = (json.len() + 4096 + 24 * header.ncpus as usize) as u32;
-        let mut out = BufWriter::with_capacity(1 << 20, inner);
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        out.write_all(&capacity.to_le_bytes())?;
-        write_padded(&mut out, &json, capacity)?;
+        let mut pre = Vec::with_capacity(PREAMBLE_LEN as usize + capacity as usize);
+        pre.extend_from_slice(MAGIC);
+        pre.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        pre.extend_from_slice(&capacity.to_le_bytes());
+        push_padded(&mut pre, &json, capacity);
+        inner.write_all(&pre)?;
         Ok(Writer {
-            out,
+            out: Some(inner),
+            buf: Vec::with_capacity(FLUSH_AT + 2 * LOOKAHEAD),
             header,
             capacity,
-            tasks: TaskTable::default(),
-            prev_ts: 0,
-            scratch: Vec::with_capacity(128),
-            payload: Vec::with_capacity(128),
-            bytes: PREAMBLE_LEN + u64::from(capacity),
+            enc: Box::default(),
+            written: pre.len() as u64,
             events: 0,
         })
     }
 
-    fn record(&mut self, kind: u8) -> io::Result<()> {
-        self.scratch.clear();
-        self.scratch.push(kind);
-        put_u64(&mut self.scratch, self.payload.len() as u64);
-        self.out.write_all(&self.scratch)?;
-        self.out.write_all(&self.payload)?;
-        self.bytes += (self.scratch.len() + self.payload.len()) as u64;
+    #[inline]
+    pub fn write_event(&mut self, ev: &RawEvent) -> io::Result<()> {
+        self.enc.encode_event(ev, &mut self.buf);
+        self.events += 1;
+        if self.buf.len() >= FLUSH_AT {
+            self.write_buf()?;
+        }
         Ok(())
     }
 
-    pub fn write_event(&mut self, ev: &RawEvent) -> io::Result<()> {
-        if !self.tasks.is_current(ev) {
-            self.payload.clear();
-            encode_task(ev.pid, ev.tgid, &ev.comm, &mut self.payload);
-            self.record(REC_TASK)?;
-            self.tasks.set(ev.pid, ev.tgid, ev.comm);
+    fn write_buf(&mut self) -> io::Result<()> {
+        let out = self
+            .out
+            .as_mut()
+            .expect("output present until finish/abandon");
+        let r = out.write_all(&self.buf);
+        if r.is_ok() {
+            self.written += self.buf.len() as u64;
         }
-        self.payload.clear();
-        encode_event(ev, self.prev_ts, &mut self.payload);
-        self.record(REC_EVENT)?;
-        self.prev_ts = ev.ts_ns;
-        self.events += 1;
-        Ok(())
+        // Even after an error: never write the same records twice.
+        self.buf.clear();
+        r
     }
 
     /// Pushes buffered records to the file so a crash loses at most what came since.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.write_buf()?;
+        self.out
+            .as_mut()
+            .expect("output present until finish/abandon")
+            .flush()
     }
 
     pub fn events(&self) -> u64 {
@@ -87,14 +96,17 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Bytes written so far, header included.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.written + self.buf.len() as u64
     }
 
     /// Flushes and gives the output back without an end record or final header: what
     /// a recorder killed mid-flight leaves behind (used to test readers).
     pub fn abandon(mut self) -> io::Result<W> {
-        self.out.flush()?;
-        self.out.into_inner().map_err(|e| e.into_error())
+        self.flush()?;
+        Ok(self
+            .out
+            .take()
+            .expect("output present until finish/abandon"))
     }
 
     /// Writes the end record and the final header (drop counters, finished = true).
@@ -103,21 +115,39 @@ impl<W: Write + Seek> Writer<W> {
         self.header.drops = drops;
         self.header.finished = true;
         let json = serde_json::to_vec(&self.header).map_err(io::Error::other)?;
-        self.payload = serde_json::to_vec(&self.header.drops).map_err(io::Error::other)?;
-        self.record(REC_END)?;
-        self.out.flush()?;
+        let end = serde_json::to_vec(&self.header.drops).map_err(io::Error::other)?;
+        self.buf.push(TAG_END);
+        put_u64(&mut self.buf, end.len() as u64);
+        self.buf.extend_from_slice(&end);
+        self.flush()?;
+        let mut out = self
+            .out
+            .take()
+            .expect("output present until finish/abandon");
         if json.len() <= self.capacity as usize {
-            self.out.seek(SeekFrom::Start(PREAMBLE_LEN))?;
-            write_padded(&mut self.out, &json, self.capacity)?;
-            self.out.flush()?;
+            let mut hdr = Vec::with_capacity(self.capacity as usize);
+            push_padded(&mut hdr, &json, self.capacity);
+            out.seek(SeekFrom::Start(PREAMBLE_LEN))?;
+            out.write_all(&hdr)?;
+            out.flush()?;
         }
         // Otherwise the end record alone carries the counters (the reader uses it).
-        self.out.into_inner().map_err(|e| e.into_error())
+        Ok(out)
     }
 }
 
-fn write_padded(out: &mut impl Write, json: &[u8], capacity: u32) -> io::Result<()> {
-    out.write_all(json)?;
-    let pad = capacity as usize - json.len();
-    out.write_all(&vec![b' '; pad])
+impl<W: Write + Seek> Drop for Writer<W> {
+    /// A writer dropped without `finish` (an error path, a panic) still writes what it
+    /// buffered, as a `BufWriter` would: the file reads as unfinished, not shorter.
+    fn drop(&mut self) {
+        if let Some(out) = &mut self.out {
+            let _ = out.write_all(&self.buf);
+            let _ = out.flush();
+        }
+    }
+}
+
+fn push_padded(out: &mut Vec<u8>, json: &[u8], capacity: u32) {
+    out.extend_from_slice(json);
+    out.resize(out.len() + (capacity as usize - json.len()), b' ');
 }

@@ -65,6 +65,12 @@ kinds! {
     // Not from the kernel's tracepoints: a userspace sample of /proc/<pid>/fdinfo/<ring fd>
     // (SQ/CQ head and tail, SQPOLL thread times), which no tracepoint exposes.
     RingState = 39 => "ring_state",
+    // Not from tracepoints: aggregating mode's per-CPU statistics, read by userspace and
+    // turned into deltas. agg_ops: ctx, tgid, opcode, aux = requests only counted,
+    // aux2 = their summed latency (ns). agg_latency: ctx, tgid, opcode, args[0] =
+    // latency bucket (`aggregate::lat_bucket`), aux = requests in it.
+    AggOps = 40 => "agg_ops",
+    AggLatency = 41 => "agg_latency",
 }
 
 const _: () = {

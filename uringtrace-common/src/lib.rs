@@ -5,6 +5,7 @@
 //! any accidental change a compile error on both sides.
 #![no_std]
 
+pub mod aggregate;
 pub mod decode;
 pub mod kind;
 
@@ -181,9 +182,26 @@ pub struct BtfLayout {
     pub cqe_user_data: FieldSpec,
     pub cqe_res: FieldSpec,
     pub cqe_flags: FieldSpec,
-    pub _reserved: [FieldSpec; 3],
+    /// `ctx->rings` (struct io_rings *), and in it `cq.head` / `cq.tail`: CQEs ready
+    /// for the application at a wait (aggregating mode's unsatisfiable-wait input).
+    pub ctx_rings: FieldSpec,
+    pub rings_cq_head: FieldSpec,
+    pub rings_cq_tail: FieldSpec,
 }
 const _: () = assert!(core::mem::size_of::<BtfLayout>() == 48);
+
+/// What the kernel programs do with what they see.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelMode {
+    /// Every event goes to userspace (`record`).
+    Stream = 0,
+    /// Fast successful requests are only counted in per-CPU maps; everything a
+    /// detector needs is streamed (`top`, `diagnose`).
+    Aggregate = 1,
+    /// The hot-path programs return at once: the pure attach cost (benchmarks).
+    Floor = 2,
+}
 
 /// Global configuration passed to the eBPF programs as read-only data.
 #[repr(C)]
@@ -195,8 +213,13 @@ pub struct Config {
     pub self_tgid: u32,
     pub kinds: [KindLayout; MAX_KINDS],
     pub btf: BtfLayout,
+    /// [`KernelMode`].
+    pub mode: u32,
+    pub _pad: u32,
+    /// Aggregating mode: requests slower than this are streamed in full.
+    pub slow_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 48);
+const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 48 + 16);
 
 impl Config {
     pub const fn zeroed() -> Config {
@@ -220,8 +243,13 @@ impl Config {
                 cqe_user_data: FieldSpec::NONE,
                 cqe_res: FieldSpec::NONE,
                 cqe_flags: FieldSpec::NONE,
-                _reserved: [FieldSpec::NONE; 3],
+                ctx_rings: FieldSpec::NONE,
+                rings_cq_head: FieldSpec::NONE,
+                rings_cq_tail: FieldSpec::NONE,
             },
+            mode: KernelMode::Stream as u32,
+            _pad: 0,
+            slow_ns: 10_000_000,
         }
     }
 }
@@ -238,8 +266,13 @@ pub enum Counter {
     Filtered = 2,
     /// A tracepoint field could not be read (bpf_probe_read failed).
     ReadErrors = 3,
+    /// Aggregating mode: requests only counted into the per-CPU statistics.
+    Aggregated = 4,
+    /// Aggregating mode: requests first held back, then streamed (slow, failed, punted,
+    /// multishot, or evicted from the in-flight table while still running).
+    Promoted = 5,
 }
-pub const NR_COUNTERS: u32 = 4;
+pub const NR_COUNTERS: u32 = 6;
 
 /// `clone_flags` bit for io threads (io-wq workers, SQPOLL threads since 5.12).
 pub const CLONE_IO: u64 = 0x8000_0000;
@@ -254,4 +287,10 @@ mod pod {
     unsafe impl aya::Pod for super::FieldSpec {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::BtfLayout {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::aggregate::Inflight {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::aggregate::RingAgg {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::aggregate::OpAgg {}
 }

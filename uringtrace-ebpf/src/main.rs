@@ -6,19 +6,24 @@
 //! whose tracepoint does not exist on the running kernel is simply not loaded.
 #![no_std]
 #![no_main]
+// atomic_xadd: core's atomic types have no fetch_add on the BPF target.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
+    bindings::{BPF_F_MMAPABLE, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
     },
     macros::{btf_tracepoint, map, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
     EbpfContext as _,
 };
 use uringtrace_common::{
-    Config, Counter, EventKind, FieldSpec, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS, NR_SLOTS,
+    aggregate::{self as agg, Inflight, OpAgg, RingAgg, INFLIGHT_SLOTS, OPCODE_SLOTS, RING_SLOTS},
+    Config, Counter, EventKind, FieldSpec, KernelMode, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS,
+    NR_SLOTS,
 };
 
 /// Filled by userspace at load time (read-only for the programs).
@@ -46,6 +51,25 @@ static CTXS: HashMap<u64, u32> = HashMap::with_max_entries(8192, 0);
 /// Their sched events are traced; no other task's are.
 #[map]
 static IOTHREADS: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
+
+/// Aggregating mode: requests in flight, direct-mapped by request pointer. Userspace
+/// maps it to find requests that are still running long after their submit.
+#[map]
+static INFLIGHT: Array<Inflight> = Array::with_max_entries(INFLIGHT_SLOTS, BPF_F_MMAPABLE);
+
+/// Aggregating mode: per-ring submit/complete counts (atomic adds).
+#[map]
+static RINGS: Array<RingAgg> = Array::with_max_entries(RING_SLOTS, 0);
+
+/// Aggregating mode: per-CPU count and latency histogram per (ring slot, opcode).
+#[map]
+static OPSTATS: PerCpuArray<OpAgg> = PerCpuArray::with_max_entries(RING_SLOTS * OPCODE_SLOTS, 0);
+
+/// Aggregating mode: the ring whose link chain is being submitted on this CPU. A
+/// chain is built inside one io_uring_enter under the ring's lock; its last member
+/// carries no link flag, so it is recognised by following a linked submit.
+#[map]
+static CHAIN: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
 fn count(c: Counter) {
@@ -194,6 +218,58 @@ fn emit(ev: &RawEvent) {
 /// byte-wise memcpy that the verifier rejects when a source field was spilled from a
 /// register ("invalid size of register fill", seen on 6.18 with tp_btf arguments).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn store_fields(
+    dst: *mut RawEvent,
+    ts: u64,
+    ctx: u64,
+    req: u64,
+    user_data: u64,
+    args: [u32; 4],
+    res: i32,
+    kind: u16,
+    opcode: u8,
+    comm: [u8; 16],
+) {
+    use core::ptr::{addr_of_mut, write_volatile as w};
+    unsafe {
+        w(addr_of_mut!((*dst).ts_ns), ts);
+        w(addr_of_mut!((*dst).ctx), ctx);
+        w(addr_of_mut!((*dst).req), req);
+        w(addr_of_mut!((*dst).user_data), user_data);
+        w(addr_of_mut!((*dst).aux), 0);
+        w(addr_of_mut!((*dst).aux2), 0);
+        w(addr_of_mut!((*dst).pid), 0);
+        w(addr_of_mut!((*dst).tgid), 0);
+        w(addr_of_mut!((*dst).res), res);
+        w(addr_of_mut!((*dst).cflags), 0);
+        let a = addr_of_mut!((*dst).args) as *mut u32;
+        w(a, args[0]);
+        w(a.add(1), args[1]);
+        w(a.add(2), args[2]);
+        w(a.add(3), args[3]);
+        w(addr_of_mut!((*dst).kind), kind);
+        w(addr_of_mut!((*dst).cpu), 0);
+        w(addr_of_mut!((*dst).opcode), opcode);
+        w(addr_of_mut!((*dst).role), 0);
+        w(addr_of_mut!((*dst)._pad) as *mut u16, 0);
+        let c = addr_of_mut!((*dst).comm) as *mut u64;
+        w(
+            c,
+            u64::from_ne_bytes([
+                comm[0], comm[1], comm[2], comm[3], comm[4], comm[5], comm[6], comm[7],
+            ]),
+        );
+        w(
+            c.add(1),
+            u64::from_ne_bytes([
+                comm[8], comm[9], comm[10], comm[11], comm[12], comm[13], comm[14], comm[15],
+            ]),
+        );
+    }
+}
+
+#[inline(always)]
 unsafe fn store(dst: *mut RawEvent, ev: &RawEvent) {
     use core::ptr::{addr_of_mut, write_volatile as w};
     unsafe {
@@ -224,10 +300,86 @@ unsafe fn store(dst: *mut RawEvent, ev: &RawEvent) {
     }
 }
 
+/// A zeroed event. `RawEvent::default()` compiles to a call of a byte-by-byte memset
+/// subprogram (7% of a NOP storm's CPU time in a profile, 6.18); volatile stores of
+/// whole fields cannot be merged into one.
 #[inline(always)]
-fn base_event(kind: EventKind, pid_tgid: u64) -> RawEvent {
-    let mut ev = RawEvent::default();
-    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+fn blank() -> RawEvent {
+    let mut ev = core::mem::MaybeUninit::<RawEvent>::uninit();
+    let p = ev.as_mut_ptr();
+    // SAFETY: every byte of the event is written by `store` before it is read.
+    unsafe {
+        store_fields(p, 0, 0, 0, 0, [0; 4], 0, 0, 0, [0; 16]);
+        ev.assume_init()
+    }
+}
+
+/// What every event needs about the current task, cached per CPU: looking up the
+/// process filter (a hash map) and copying the comm on every io_uring event cost more
+/// than the rest of a tp_btf program on a NOP storm.
+#[repr(C)]
+pub struct TaskCache {
+    pid_tgid: u64,
+    /// FILTER_GEN when this entry was filled.
+    gen: u64,
+    /// The ring most recently registered in CTXS by this task.
+    last_ctx: u64,
+    traced: u32,
+    role: u32,
+    comm: [u8; 16],
+}
+
+#[map]
+static TASK: PerCpuArray<TaskCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// Bumped whenever the filter or a task's comm changes, which invalidates every
+/// CPU's TaskCache (userspace bumps it after adding pids).
+#[map]
+static FILTER_GEN: Array<u64> = Array::with_max_entries(1, 0);
+
+#[inline(always)]
+fn filter_gen() -> u64 {
+    FILTER_GEN.get(0).copied().unwrap_or(0)
+}
+
+/// The current task, with its filter verdict, role and comm.
+#[inline(always)]
+fn current_task(pid_tgid: u64) -> Option<&'static mut TaskCache> {
+    let c = TASK.get_ptr_mut(0)?;
+    // SAFETY: per-CPU value; programs do not nest on one CPU for these tracepoints.
+    let c = unsafe { &mut *c };
+    let gen = filter_gen();
+    if c.pid_tgid != pid_tgid || c.gen != gen {
+        c.pid_tgid = pid_tgid;
+        c.gen = gen;
+        c.last_ctx = 0;
+        c.traced = tgid_traced((pid_tgid >> 32) as u32) as u32;
+        c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        c.role = role_of(&c.comm) as u32;
+    }
+    Some(c)
+}
+
+#[inline(always)]
+fn base_event(kind: EventKind, pid_tgid: u64, task: &TaskCache, ts_ns: u64) -> RawEvent {
+    let mut ev = blank();
+    ev.ts_ns = ts_ns;
+    ev.pid = pid_tgid as u32;
+    ev.tgid = (pid_tgid >> 32) as u32;
+    ev.kind = kind as u16;
+    // SAFETY: plain helper call.
+    ev.cpu = unsafe { bpf_get_smp_processor_id() } as u16;
+    ev.role = task.role as u8;
+    ev.comm = task.comm;
+    ev
+}
+
+/// An event of a rarely hit tracepoint (fork, io-thread creation, sched of io
+/// threads): no cache, the comm is read directly.
+#[inline(always)]
+fn fresh_event(kind: EventKind, pid_tgid: u64) -> RawEvent {
+    let mut ev = blank();
+    ev.ts_ns = now();
     ev.pid = pid_tgid as u32;
     ev.tgid = (pid_tgid >> 32) as u32;
     ev.kind = kind as u16;
@@ -240,12 +392,25 @@ fn base_event(kind: EventKind, pid_tgid: u64) -> RawEvent {
     ev
 }
 
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: plain helper call.
+    unsafe { bpf_ktime_get_ns() }
+}
+
 /// The io_uring tracepoints and io_uring_enter: filtered by process (or by ring).
 #[inline(always)]
 fn handle_io_uring(ctx: &TracePointContext, kind: EventKind) {
-    let mut ev = base_event(kind, bpf_get_current_pid_tgid());
+    if mode() == KernelMode::Floor as u32 {
+        return;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return;
+    };
+    let mut ev = base_event(kind, pid_tgid, task, now());
     fill(ctx, kind, &mut ev);
-    finish_io_uring(&mut ev);
+    finish_io_uring(&mut ev, task);
 }
 
 macro_rules! io_uring_programs {
@@ -307,7 +472,7 @@ pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
     if unsafe { TGIDS.get(&tgid).is_none() } {
         return 0;
     }
-    let mut ev = base_event(EventKind::ProcessFork, pid_tgid);
+    let mut ev = fresh_event(EventKind::ProcessFork, pid_tgid);
     fill(&ctx, EventKind::ProcessFork, &mut ev);
     let child = ev.args[1];
     if child != 0 {
@@ -323,7 +488,7 @@ pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
 pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let mut ev = base_event(EventKind::TaskNewtask, pid_tgid);
+    let mut ev = fresh_event(EventKind::TaskNewtask, pid_tgid);
     fill(&ctx, EventKind::TaskNewtask, &mut ev);
     if ev.aux & CLONE_IO == 0 || !tgid_traced(tgid) {
         return 0;
@@ -339,8 +504,12 @@ pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
 pub fn tp_task_rename(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let mut ev = base_event(EventKind::TaskRename, pid_tgid);
+    let mut ev = fresh_event(EventKind::TaskRename, pid_tgid);
     fill(&ctx, EventKind::TaskRename, &mut ev);
+    // Cached comms and roles are stale now.
+    if let Some(g) = FILTER_GEN.get_ptr_mut(0) {
+        atomic_inc(g);
+    }
     if role_of_prefix(ev.aux) == Role::Submitter || !tgid_traced(tgid) {
         return 0;
     }
@@ -367,7 +536,7 @@ pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
     if !is_iothread(target) {
         return 0;
     }
-    let mut ev = base_event(EventKind::SchedWaking, bpf_get_current_pid_tgid());
+    let mut ev = fresh_event(EventKind::SchedWaking, bpf_get_current_pid_tgid());
     fill(&ctx, EventKind::SchedWaking, &mut ev);
     emit(&ev);
     0
@@ -381,7 +550,7 @@ pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
     if !is_iothread(prev) && !is_iothread(next) {
         return 0;
     }
-    let mut ev = base_event(EventKind::SchedSwitch, bpf_get_current_pid_tgid());
+    let mut ev = fresh_event(EventKind::SchedSwitch, bpf_get_current_pid_tgid());
     fill(&ctx, EventKind::SchedSwitch, &mut ev);
     emit(&ev);
     0
@@ -406,62 +575,492 @@ fn btf_spec(s: &FieldSpec) -> FieldSpec {
 
 /// Emits an io_uring event after the process filter (classic and tp_btf programs).
 #[inline(always)]
-fn finish_io_uring(ev: &mut RawEvent) {
-    let tgid = ev.tgid;
-    if !tgid_traced(tgid) {
+fn finish_io_uring(ev: &mut RawEvent, task: &mut TaskCache) {
+    if !passes_filter(task, ev.tgid, ev.ctx, ev.kind) {
+        return;
+    }
+    if mode() == KernelMode::Aggregate as u32 {
+        aggregate(ev);
+    } else {
+        emit(ev);
+    }
+}
+
+/// The process filter, by task or by ring; remembers the rings of traced tasks.
+#[inline(always)]
+fn passes_filter(task: &mut TaskCache, tgid: u32, ctx: u64, kind: u16) -> bool {
+    if task.traced == 0 {
         let via_ring = tgid != cfg_u32(&CONFIG.self_tgid)
-            && ev.ctx != 0
+            && ctx != 0
             // SAFETY: presence test only.
-            && unsafe { CTXS.get(&ev.ctx).is_some() };
+            && unsafe { CTXS.get(&ctx).is_some() };
         if !via_ring {
             count(Counter::Filtered);
-            return;
         }
-    } else if (ev.kind == EventKind::Submit as u16 || ev.kind == EventKind::Create as u16)
-        && cfg_u32(&CONFIG.filter_enabled) != 0
-        && ev.ctx != 0
-        // SAFETY: presence test only.
-        && unsafe { CTXS.get(&ev.ctx).is_none() }
-    {
-        let _ = CTXS.insert(&ev.ctx, &tgid, 0);
+        return via_ring;
     }
-    emit(ev);
+    if (kind == EventKind::Submit as u16 || kind == EventKind::Create as u16)
+        && ctx != 0
+        && ctx != task.last_ctx
+        && cfg_u32(&CONFIG.filter_enabled) != 0
+    {
+        task.last_ctx = ctx;
+        // SAFETY: presence test only.
+        if unsafe { CTXS.get(&ctx).is_none() } {
+            let _ = CTXS.insert(&ctx, &tgid, 0);
+        }
+    }
+    true
+}
+
+#[inline(always)]
+fn mode() -> u32 {
+    cfg_u32(&CONFIG.mode)
+}
+
+#[inline(always)]
+fn slow_ns() -> u64 {
+    // SAFETY: see cfg_u32.
+    unsafe { core::ptr::read_volatile(&CONFIG.slow_ns) }
+}
+
+#[inline(always)]
+fn atomic_inc(p: *mut u64) {
+    // SAFETY: p points into a map value, 8-byte aligned; the result is unused, so this
+    // compiles to BPF_XADD, which every kernel we support accepts.
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            p, 1,
+        )
+    };
+}
+
+/// The ring's aggregation slot, claimed on first use. None: another ring holds it
+/// (this ring is then streamed in full).
+#[inline(always)]
+fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
+    let r = RINGS.get_ptr_mut(agg::ring_index(ctx))?;
+    // SAFETY: r points at a RINGS value; racing claims are benign (one ctx wins and
+    // the loser is streamed).
+    unsafe {
+        if (*r).ctx == ctx {
+            return Some(r);
+        }
+        if (*r).ctx == 0 {
+            (*r).ctx = ctx;
+            (*r).tgid = tgid;
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// Streams the submit of a request that was held back in the in-flight table. Its
+/// timestamp is the real submit time.
+#[inline(always)]
+fn promote(slot: *mut Inflight) {
+    // SAFETY: slot points at an INFLIGHT value.
+    let s = unsafe { &mut *slot };
+    let mut ev = blank();
+    ev.ts_ns = s.ts_ns;
+    ev.ctx = s.ctx;
+    ev.req = s.req;
+    ev.user_data = s.user_data;
+    ev.aux = s.flags;
+    ev.pid = s.pid;
+    ev.tgid = s.tgid;
+    // The ring's SQPOLL bit, as the classic submit tracepoint's `sq_thread`.
+    let setup = read_struct(s.ctx, btf_spec(&CONFIG.btf.ctx_flags));
+    ev.args[1] = ((setup >> 1) & 1) as u32;
+    ev.args[2] = s.fd;
+    ev.args[3] = agg::SUBMIT_FROM_TABLE;
+    ev.kind = EventKind::Submit as u16;
+    // SAFETY: plain helper call.
+    ev.cpu = unsafe { bpf_get_smp_processor_id() } as u16;
+    ev.opcode = s.opcode;
+    ev.role = s.role;
+    s.streamed = 1;
+    count(Counter::Promoted);
+    emit(&ev);
+}
+
+/// The in-flight slot of `req` when it holds that request.
+#[inline(always)]
+fn inflight_of(req: u64) -> Option<*mut Inflight> {
+    if req == 0 {
+        return None;
+    }
+    let slot = INFLIGHT.get_ptr_mut(agg::inflight_index(req))?;
+    // SAFETY: slot points at an INFLIGHT value.
+    if unsafe { (*slot).req } == req {
+        Some(slot)
+    } else {
+        None
+    }
+}
+
+/// Aggregating mode: successful fast requests are only counted; everything a
+/// detector needs reaches userspace.
+#[inline(always)]
+fn aggregate(ev: &mut RawEvent) {
+    const SUBMIT: u16 = EventKind::Submit as u16;
+    const COMPLETE: u16 = EventKind::Complete as u16;
+    const TASK_ADD: u16 = EventKind::TaskAdd as u16;
+    const CQRING_WAIT: u16 = EventKind::CqringWait as u16;
+    const CQE_OVERFLOW: u16 = EventKind::CqeOverflow as u16;
+    const LINK: u16 = EventKind::Link as u16;
+    const FAIL_LINK: u16 = EventKind::FailLink as u16;
+    const ASYNC: u16 = EventKind::QueueAsyncWork as u16;
+    const POLL_ARM: u16 = EventKind::PollArm as u16;
+    const DEFER: u16 = EventKind::Defer as u16;
+    const SHORT_WRITE: u16 = EventKind::ShortWrite as u16;
+    match ev.kind {
+        SUBMIT => {
+            let sub = Sub {
+                ts: ev.ts_ns,
+                ctx: ev.ctx,
+                req: ev.req,
+                user_data: ev.user_data,
+                flags: ev.aux,
+                pid_tgid: ((ev.tgid as u64) << 32) | ev.pid as u64,
+                fd: ev.args[2],
+                opcode: ev.opcode,
+                role: ev.role,
+            };
+            if agg_submit(&sub) {
+                emit(ev);
+            }
+        }
+        COMPLETE => {
+            let c = Comp {
+                ts: ev.ts_ns,
+                ctx: ev.ctx,
+                req: ev.req,
+                res: ev.res,
+                cflags: ev.cflags,
+                tgid: ev.tgid,
+            };
+            if agg_complete(&c) {
+                emit(ev);
+            }
+        }
+        // What happens to a held-back request that detectors follow: stream it.
+        LINK | FAIL_LINK | ASYNC | POLL_ARM | DEFER | SHORT_WRITE => {
+            if let Some(slot) = inflight_of(ev.req) {
+                // SAFETY: slot points at an INFLIGHT value.
+                if unsafe { (*slot).streamed } == 0 {
+                    promote(slot);
+                }
+            }
+            emit(ev);
+        }
+        // Task work of a request that is only counted.
+        TASK_ADD => {
+            if let Some(slot) = inflight_of(ev.req) {
+                // SAFETY: slot points at an INFLIGHT value.
+                if unsafe { (*slot).streamed } == 0 {
+                    return;
+                }
+            }
+            emit(ev);
+        }
+        CQRING_WAIT => {
+            wait_counts(ev);
+            emit(ev);
+        }
+        CQE_OVERFLOW => {
+            // An overflowed CQE completes its request without io_uring_complete.
+            if let Some(r) = ring_slot(ev.ctx, ev.tgid) {
+                // SAFETY: r points at a RINGS value.
+                atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+            }
+            emit(ev);
+        }
+        _ => emit(ev),
+    }
+}
+
+/// What aggregating mode needs from a submit.
+struct Sub {
+    ts: u64,
+    ctx: u64,
+    req: u64,
+    user_data: u64,
+    flags: u64,
+    pid_tgid: u64,
+    fd: u32,
+    opcode: u8,
+    role: u8,
+}
+
+/// Records a submit in the in-flight table. Returns true when the submit must be
+/// streamed (linked requests, rings that could not get an aggregation slot).
+#[inline(always)]
+fn agg_submit(s: &Sub) -> bool {
+    let tgid = (s.pid_tgid >> 32) as u32;
+    let ring = ring_slot(s.ctx, tgid);
+    if let Some(r) = ring {
+        // SAFETY: r points at a RINGS value.
+        atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).submitted) });
+    }
+    let linked = s.flags & agg::REQ_LINK_FLAGS != 0;
+    let mut in_chain = false;
+    if let Some(c) = CHAIN.get_ptr_mut(0) {
+        // SAFETY: per-CPU value, only this CPU writes it.
+        unsafe {
+            in_chain = *c == s.ctx;
+            *c = if linked { s.ctx } else { 0 };
+        }
+    }
+    let stream = linked || in_chain || ring.is_none();
+    if let Some(slot) = INFLIGHT.get_ptr_mut(agg::inflight_index(s.req)) {
+        // SAFETY: slot points at an INFLIGHT value.
+        let e = unsafe { &mut *slot };
+        // Another request still holds the slot: when it is already slow, stream it
+        // now, or it would vanish without a trace.
+        if e.req != 0 && e.streamed == 0 && s.ts.wrapping_sub(e.ts_ns) >= slow_ns() {
+            promote(slot);
+        }
+        e.req = s.req;
+        e.ts_ns = s.ts;
+        e.ctx = s.ctx;
+        e.user_data = s.user_data;
+        e.flags = s.flags;
+        e.pid = s.pid_tgid as u32;
+        e.tgid = tgid;
+        e.fd = s.fd;
+        e.opcode = s.opcode;
+        e.role = s.role;
+        e.streamed = stream as u8;
+    }
+    stream
+}
+
+/// What aggregating mode needs from a completion.
+struct Comp {
+    ts: u64,
+    ctx: u64,
+    req: u64,
+    res: i32,
+    cflags: u32,
+    tgid: u32,
+}
+
+/// Counts a completion when its request is fast and successful. Returns true when
+/// the completion must be streamed (its submit has then been streamed too).
+#[inline(always)]
+fn agg_complete(c: &Comp) -> bool {
+    let Some(slot) = inflight_of(c.req) else {
+        // Submitted before tracing began, or its slot was taken: stream it.
+        return true;
+    };
+    // SAFETY: slot points at an INFLIGHT value.
+    let s = unsafe { &mut *slot };
+    let more = c.cflags & agg::CQE_F_MORE != 0;
+    let ring = ring_slot(c.ctx, c.tgid);
+    if !more {
+        if let Some(r) = ring {
+            // SAFETY: r points at a RINGS value.
+            atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+        }
+    }
+    let lat = c.ts.wrapping_sub(s.ts_ns);
+    if s.streamed != 0 || c.res < 0 || more || lat >= slow_ns() || ring.is_none() {
+        if s.streamed == 0 {
+            promote(slot);
+        }
+        if !more {
+            s.req = 0;
+        }
+        return true;
+    }
+    s.req = 0;
+    let Some(op) = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(c.ctx), s.opcode)) else {
+        return false;
+    };
+    // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+    let op = unsafe { &mut *op };
+    if op.ctx != c.ctx {
+        op.ctx = c.ctx;
+        op.tgid = s.tgid;
+        op.opcode = s.opcode as u32;
+    }
+    op.count += 1;
+    op.lat_sum_ns += lat;
+    let b = agg::lat_bucket(lat);
+    if b < agg::LAT_BUCKETS {
+        op.hist[b] += 1;
+    }
+    count(Counter::Aggregated);
+    false
+}
+
+/// A wait in aggregating mode: userspace cannot count what is in flight or ready
+/// (fast requests are only counted), so the kernel says it.
+#[inline(always)]
+fn wait_counts(ev: &mut RawEvent) {
+    let Some(r) = RINGS.get_ptr_mut(agg::ring_index(ev.ctx)) else {
+        return;
+    };
+    // SAFETY: r points at a RINGS value.
+    let r = unsafe { &*r };
+    if r.ctx != ev.ctx {
+        return;
+    }
+    let b = &CONFIG.btf;
+    let rings_spec = btf_spec(&b.ctx_rings);
+    if rings_spec.size == 0 {
+        return;
+    }
+    let rings = read_struct(ev.ctx, rings_spec);
+    let head = read_struct(rings, btf_spec(&b.rings_cq_head)) as u32;
+    let tail = read_struct(rings, btf_spec(&b.rings_cq_tail)) as u32;
+    ev.aux = r.submitted.saturating_sub(r.completed);
+    ev.aux2 = tail.wrapping_sub(head) as u64;
+    ev.args[3] = agg::WAIT_WITH_COUNTS;
+}
+
+/// Reads a member of a kernel struct through a BTF-typed pointer: a plain load that
+/// the verifier checks against the struct's BTF, far cheaper than
+/// bpf_probe_read_kernel. `s` comes from the kernel's own BTF (read-only data, so the
+/// verifier knows offset and size and drops the other arms).
+#[inline(always)]
+fn load(base: *const u8, s: FieldSpec) -> u64 {
+    // SAFETY: base is a tp_btf argument of the struct `s` was computed for.
+    unsafe {
+        let p = base.add(s.offset as usize);
+        let signed = s.signed != 0;
+        match s.size {
+            1 if signed => core::ptr::read_volatile(p as *const i8) as i64 as u64,
+            1 => core::ptr::read_volatile(p) as u64,
+            2 if signed => core::ptr::read_volatile(p as *const i16) as i64 as u64,
+            2 => core::ptr::read_volatile(p as *const u16) as u64,
+            4 if signed => core::ptr::read_volatile(p as *const i32) as i64 as u64,
+            4 => core::ptr::read_volatile(p as *const u32) as u64,
+            8 => core::ptr::read_volatile(p as *const u64),
+            _ => 0,
+        }
+    }
+}
+
+/// The first tp_btf argument as a number. The verifier types it as a trusted pointer
+/// and forbids arithmetic other than adding offsets, so hashing it (for the
+/// aggregation tables) needs a copy through the helper.
+#[inline(always)]
+fn arg0_value(ctx: &BtfTracePointContext) -> u64 {
+    read_u64(ctx.as_ptr() as u64, &mut 0)
 }
 
 /// io_uring_complete(ctx, req, cqe) as tp_btf (6.3+ prototype): no trace record is
 /// built, which makes this the cheapest way to see every completion.
 #[btf_tracepoint(function = "io_uring_complete")]
 pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
-    let mut ev = base_event(EventKind::Complete, bpf_get_current_pid_tgid());
-    let ring: u64 = ctx.arg(0);
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
     let req: u64 = ctx.arg(1);
-    let cqe: u64 = ctx.arg(2);
+    let tgid = (pid_tgid >> 32) as u32;
+    // A traced task's request held in the in-flight table names its ring there,
+    // which saves reading the typed ctx argument through the helper.
+    let held_ctx = if task.traced != 0 {
+        // SAFETY: slot points at an INFLIGHT value.
+        inflight_of(req).map(|s| unsafe { (*s).ctx })
+    } else {
+        None
+    };
+    let ring = match held_ctx {
+        Some(c) => c,
+        None => arg0_value(&ctx),
+    };
+    if !passes_filter(task, tgid, ring, EventKind::Complete as u16) {
+        return 0;
+    }
+    let cqe: *const u8 = ctx.arg(2);
     let b = &CONFIG.btf;
+    let res = load(cqe, btf_spec(&b.cqe_res)) as i32;
+    let cflags = load(cqe, btf_spec(&b.cqe_flags)) as u32;
+    let ts = now();
+    if mode() == KernelMode::Aggregate as u32 {
+        let c = Comp {
+            ts,
+            ctx: ring,
+            req,
+            res,
+            cflags,
+            tgid,
+        };
+        if !agg_complete(&c) {
+            return 0;
+        }
+    }
+    let mut ev = base_event(EventKind::Complete, pid_tgid, task, ts);
     ev.ctx = ring;
     ev.req = req;
-    ev.user_data = read_struct(cqe, btf_spec(&b.cqe_user_data));
-    ev.res = read_struct(cqe, btf_spec(&b.cqe_res)) as i32;
-    ev.cflags = read_struct(cqe, btf_spec(&b.cqe_flags)) as u32;
-    finish_io_uring(&mut ev);
+    ev.user_data = load(cqe, btf_spec(&b.cqe_user_data));
+    ev.res = res;
+    ev.cflags = cflags;
+    emit(&ev);
     0
 }
 
 /// io_uring_submit_req(req) as tp_btf (6.4+): fields read from struct io_kiocb.
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
-    let mut ev = base_event(EventKind::Submit, bpf_get_current_pid_tgid());
-    let req: u64 = ctx.arg(0);
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    // Submits run in the owner's threads (its own, SQPOLL, io-wq): no ring lookup.
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let req = arg0_value(&ctx);
+    let req_ptr: *const u8 = ctx.arg(0);
     let b = &CONFIG.btf;
+    // req->ctx is a pointer member: a direct load would give a typed pointer again.
+    let ring = read_struct(req, btf_spec(&b.req_ctx));
+    let tgid = (pid_tgid >> 32) as u32;
+    passes_filter(task, tgid, ring, EventKind::Submit as u16);
+    let opcode = load(req_ptr, btf_spec(&b.req_opcode)) as u8;
+    let flags = load(req_ptr, btf_spec(&b.req_flags));
+    let user_data = load(req_ptr, btf_spec(&b.req_user_data));
+    let fd = load(req_ptr, btf_spec(&b.req_fd)) as u32;
+    let ts = now();
+    if mode() == KernelMode::Aggregate as u32 {
+        let sub = Sub {
+            ts,
+            ctx: ring,
+            req,
+            user_data,
+            flags,
+            pid_tgid,
+            fd,
+            opcode,
+            role: task.role as u8,
+        };
+        if !agg_submit(&sub) {
+            return 0;
+        }
+    }
+    let mut ev = base_event(EventKind::Submit, pid_tgid, task, ts);
     ev.req = req;
-    ev.ctx = read_struct(req, btf_spec(&b.req_ctx));
-    ev.opcode = read_struct(req, btf_spec(&b.req_opcode)) as u8;
-    ev.aux = read_struct(req, btf_spec(&b.req_flags));
-    ev.user_data = read_struct(req, btf_spec(&b.req_user_data));
-    ev.args[2] = read_struct(req, btf_spec(&b.req_fd)) as u32;
+    ev.ctx = ring;
+    ev.opcode = opcode;
+    ev.aux = flags;
+    ev.user_data = user_data;
+    ev.args[2] = fd;
     // Same meaning as the classic tracepoint's `sq_thread`: the ring has SQPOLL.
-    let setup = read_struct(ev.ctx, btf_spec(&b.ctx_flags));
+    let setup = read_struct(ring, btf_spec(&b.ctx_flags));
     ev.args[1] = ((setup >> 1) & 1) as u32;
-    finish_io_uring(&mut ev);
+    emit(&ev);
     0
 }
 

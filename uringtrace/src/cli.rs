@@ -124,9 +124,41 @@ pub struct DiagnoseArgs {
     /// A request in flight this long with nothing explaining it is reported
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub stall_threshold: Duration,
+    #[command(flatten)]
+    pub kernel: KernelModeArgs,
     /// No progress messages on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelModeArgs {
+    /// What the kernel programs send up: `aggregate` counts fast successful requests
+    /// in per-CPU maps (latency histograms included) and streams only what the
+    /// detectors need — failures, links, overflows, waits, io-wq and SQPOLL activity,
+    /// requests slower than 10 ms — at a fraction of the cost; `stream` sends every
+    /// event (what `record` does). Both give the same findings
+    #[arg(long, value_enum, default_value_t = KernelModeArg::Aggregate)]
+    pub kernel_mode: KernelModeArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelModeArg {
+    Aggregate,
+    Stream,
+    /// Attach the hot-path programs but return at once: the cost floor (benchmarks).
+    #[value(hide = true)]
+    Floor,
+}
+
+impl From<KernelModeArg> for uringtrace_common::KernelMode {
+    fn from(m: KernelModeArg) -> Self {
+        match m {
+            KernelModeArg::Aggregate => uringtrace_common::KernelMode::Aggregate,
+            KernelModeArg::Stream => uringtrace_common::KernelMode::Stream,
+            KernelModeArg::Floor => uringtrace_common::KernelMode::Floor,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -176,6 +208,8 @@ pub struct TopArgs {
     /// A request in flight this long with nothing explaining it is reported
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub stall_threshold: Duration,
+    #[command(flatten)]
+    pub kernel: KernelModeArgs,
 }
 
 #[derive(Debug, Args)]

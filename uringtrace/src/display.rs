@@ -189,6 +189,19 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
                 f.push(("sq_work_us", ev.user_data.to_string()));
             }
         }
+        AggOps => {
+            ring(&mut f);
+            f.push(("opcode", crate::names::opcode_name(ev.opcode).to_string()));
+            f.push(("requests", ev.aux.to_string()));
+            f.push(("latency_sum_ns", ev.aux2.to_string()));
+        }
+        AggLatency => {
+            ring(&mut f);
+            f.push(("opcode", crate::names::opcode_name(ev.opcode).to_string()));
+            let low = uringtrace_common::aggregate::lat_bucket_low(ev.args[0] as usize);
+            f.push(("latency_from_ns", low.to_string()));
+            f.push(("requests", ev.aux.to_string()));
+        }
     }
     f
 }

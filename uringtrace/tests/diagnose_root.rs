@@ -10,13 +10,25 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-/// `uringtrace diagnose --format json -- workload <args>`
-/// (The traced command shares stdout, so the report goes to a file.)
+/// `uringtrace diagnose --format json -- workload <args>` in the default kernel mode
+/// (aggregating). The traced command shares stdout, so the report goes to a file.
 fn diagnose_live(args: &[&str]) -> Value {
+    diagnose_live_in("aggregate", args)
+}
+
+fn diagnose_live_in(mode: &str, args: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let out = Command::new(UT)
-        .args(["diagnose", "-q", "--format", "json", "-o"])
+        .args([
+            "diagnose",
+            "-q",
+            "--format",
+            "json",
+            "--kernel-mode",
+            mode,
+            "-o",
+        ])
         .arg(&report)
         .arg("--")
         .arg(WORKLOAD)
@@ -104,6 +116,79 @@ fn assert_rule(args: &[&str], rule: &str) -> Value {
     assert_eq!(code, 1, "check must fail on {rule}");
     let _ = file;
     live
+}
+
+/// How many findings of each rule.
+fn rule_counts(findings: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for f in findings.as_array().unwrap() {
+        *m.entry(f["rule"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// The aggregating kernel mode (default of diagnose and top) holds fast successful
+/// requests back; it must still produce every finding streaming mode produces.
+/// `all` runs every scenario in one process (rings, fds and ctx addresses reused).
+#[test]
+fn aggregating_mode_finds_what_streaming_finds() {
+    let Some(_g) = require_root("aggregating_mode_finds_what_streaming_finds") else {
+        return;
+    };
+    let streamed = diagnose_live_in("stream", &["all"]);
+    let aggregated = diagnose_live_in("aggregate", &["all"]);
+    assert_eq!(streamed["lost_events"]["total"], 0);
+    assert_eq!(aggregated["lost_events"]["total"], 0);
+    let s = rule_counts(&streamed["findings"]);
+    let a = rule_counts(&aggregated["findings"]);
+    // Every rule but cqe-dropped (which needs a kernel allocation failure).
+    assert_eq!(s.len(), 12, "streaming found every rule: {s:?}");
+    assert_eq!(a, s, "aggregating vs streaming findings");
+    // Far fewer events reach userspace, and the counted requests are not lost.
+    assert!(
+        aggregated["events"].as_u64().unwrap() < streamed["events"].as_u64().unwrap(),
+        "aggregating mode streamed {} events, streaming {}",
+        aggregated["events"],
+        streamed["events"]
+    );
+}
+
+/// Counts and latency of requests that were only counted in the kernel: exact.
+#[test]
+fn aggregating_mode_counts_every_request() {
+    let Some(_g) = require_root("aggregating_mode_counts_every_request") else {
+        return;
+    };
+    for mode in ["aggregate", "stream"] {
+        let v = diagnose_live_in(mode, &["nop-storm", "--count", "100000"]);
+        let nops = v["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["opcode"] == "NOP")
+            .unwrap_or_else(|| panic!("{mode}: no NOP latency in {v:#}"));
+        assert_eq!(nops["count"], 100_000, "{mode}");
+        assert!(nops["p50_ns"].as_u64().unwrap() > 0, "{mode}");
+        let ring = &v["rings"][0];
+        assert_eq!(ring["submitted"], 100_000, "{mode}");
+        assert_eq!(ring["completed"], 100_000, "{mode}");
+        assert_eq!(ring["in_flight"], 0, "{mode}");
+        if mode == "aggregate" {
+            // Only the io_uring_enter calls (and ring setup) are streamed.
+            assert!(
+                v["events"].as_u64().unwrap() < 10_000,
+                "{mode}: {}",
+                v["events"]
+            );
+        } else {
+            assert!(
+                v["events"].as_u64().unwrap() >= 200_000,
+                "{mode}: {}",
+                v["events"]
+            );
+        }
+    }
 }
 
 #[test]

@@ -688,7 +688,7 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Finding> {
         if workers < cfg.iowq_workers && punts < cfg.iowq_punts {
             continue;
         }
-        by.sort_by(|a, b| b.1.cmp(&a.1));
+        by.sort_by_key(|x| std::cmp::Reverse(x.1));
         let top = by
             .first()
             .map(|((op, fd), n)| format!("{n} × {} on fd {fd}", opcode_name(*op)))

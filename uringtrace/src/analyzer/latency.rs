@@ -5,21 +5,13 @@ const SUB_BITS: u32 = 5;
 const SUB: usize = 1 << SUB_BITS;
 const BUCKETS: usize = 64 * SUB;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
+    /// Up to the highest bucket recorded so far (at most BUCKETS): every ring keeps a
+    /// few histograms, and latencies seldom reach the upper buckets.
     counts: Vec<u64>,
     total: u64,
     max: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-            max: 0,
-        }
-    }
 }
 
 fn bucket(v: u64) -> usize {
@@ -42,10 +34,50 @@ fn bucket_low(b: usize) -> u64 {
 }
 
 impl Histogram {
+    #[inline]
     pub fn record(&mut self, v: u64) {
-        self.counts[bucket(v)] += 1;
+        self.record_in(bucket(v), v);
+    }
+
+    /// The bucket of `v`, for [`Histogram::record_in`]: one computation for several
+    /// histograms recording the same value.
+    #[inline]
+    pub(crate) fn bucket_of(v: u64) -> usize {
+        bucket(v)
+    }
+
+    /// Records `v`, whose bucket is `b` (from [`Histogram::bucket_of`]).
+    #[inline]
+    pub(crate) fn record_in(&mut self, b: usize, v: u64) {
+        *self.slot(b) += 1;
         self.total += 1;
         self.max = self.max.max(v);
+    }
+
+    /// Records `n` samples of value `v` (aggregated statistics from the kernel).
+    pub fn record_n(&mut self, v: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        *self.slot(bucket(v)) += n;
+        self.total += n;
+        self.max = self.max.max(v);
+    }
+
+    #[inline]
+    fn slot(&mut self, b: usize) -> &mut u64 {
+        if b >= self.counts.len() {
+            self.grow(b);
+        }
+        &mut self.counts[b]
+    }
+
+    #[cold]
+    fn grow(&mut self, b: usize) {
+        debug_assert!(b < BUCKETS);
+        // A power of two's sub-buckets at a time, eight to start with.
+        let len = (b + 1).next_multiple_of(SUB).max(8 * SUB);
+        self.counts.resize(len.min(BUCKETS), 0);
     }
 
     pub fn count(&self) -> u64 {
@@ -116,5 +148,21 @@ mod tests {
         let p99 = h.quantile(0.99);
         assert!((960_000..=990_000).contains(&p99), "{p99}");
         assert_eq!(Histogram::default().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn buckets_are_added_as_values_need_them() {
+        let mut h = Histogram::default();
+        assert!(h.counts.is_empty());
+        h.record(5);
+        assert_eq!(h.counts.len(), 8 * SUB);
+        h.record(u64::MAX);
+        assert!(h.counts.len() <= BUCKETS);
+        h.record_n(1 << 20, 2);
+        assert_eq!(h.count(), 4);
+        assert_eq!(h.quantile(0.25), 5);
+        assert_eq!(h.quantile(0.5), 1 << 20);
+        assert_eq!(h.quantile(0.75), 1 << 20);
+        assert_eq!(h.quantile(1.0), bucket_low(bucket(u64::MAX)));
     }
 }

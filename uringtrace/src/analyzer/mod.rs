@@ -1,23 +1,27 @@
 //! The analyzer: a pure library. Events in (live or from a recording, through the same
 //! [`Analyzer::push`]), state and findings out. No I/O.
 
+mod aggregate;
 pub mod check;
 mod detect;
 pub mod finding;
+pub mod index;
 pub mod latency;
 pub mod render;
 pub mod report;
 pub mod rules;
 pub mod state;
+pub mod synthetic;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 
 use uringtrace_common::RawEvent;
 
 use finding::Finding;
 use report::{Environment, LostEvents, OpLatency, Report, RingSummary};
-use state::State;
+use state::{Map, State};
 
 use crate::display::comm_str;
 use crate::names::{opcode_name, setup_flags};
@@ -55,26 +59,123 @@ impl Default for AnalyzerConfig {
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Pending {
-    ts: u64,
-    seq: u64,
-    ev: RawEventOrd,
+/// The reorder window: events wait here until no earlier one can still arrive, and
+/// leave in (timestamp, arrival) order.
+///
+/// Events mostly arrive in timestamp order (one CPU, or per-CPU buffers drained in
+/// step): those are appended to `run`, a queue that is sorted by construction. Only
+/// an event older than the newest one in `run` goes to `late`, a heap of small keys
+/// whose events wait in `slab`. The next event out is the smaller head of the two, so
+/// the order is exactly that of one heap over all events, at queue cost in the common
+/// case.
+///
+/// On equal timestamps `run`'s head goes first: it arrived before any `late` event
+/// with its timestamp. (A `late` event L went there because `run` held a newer event
+/// X; X stays in `run` until after L leaves, so anything arriving while L waits with
+/// L's timestamp also finds X, and goes to `late` too.)
+#[derive(Default)]
+struct Reorder {
+    /// Sorted by (ts, arrival).
+    run: Fifo,
+    /// (ts, seq, slot in `slab`), min first.
+    late: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slab: Vec<RawEvent>,
+    free: Vec<u32>,
 }
 
-/// RawEvent with a total order that never decides (ts, seq come first).
-#[derive(PartialEq, Eq)]
-struct RawEventOrd(RawEvent);
+impl Reorder {
+    #[inline]
+    fn push(&mut self, seq: u64, ev: RawEvent) {
+        if self.run.back_ts().is_none_or(|b| ev.ts_ns >= b) {
+            self.run.push_back(ev);
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = ev;
+                s
+            }
+            None => {
+                self.slab.push(ev);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.late.push(Reverse((ev.ts_ns, seq, slot)));
+    }
 
-impl PartialOrd for RawEventOrd {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    /// Whether the next event out may leave (its timestamp plus `window` is at most
+    /// `until`), and if so whether it is `late`'s (else `run`'s front).
+    #[inline]
+    fn ready(&self, window: u64, until: u64) -> Option<bool> {
+        let run = self.run.front().map(|ev| ev.ts_ns);
+        let (ts, late) = match self.late.peek() {
+            None => (run?, false),
+            Some(Reverse((ts, _, _))) => match run {
+                Some(r) if r <= *ts => (r, false),
+                _ => (*ts, true),
+            },
+        };
+        (ts.saturating_add(window) <= until).then_some(late)
+    }
+
+    fn pop_late(&mut self) -> RawEvent {
+        let Reverse((_, _, slot)) = self.late.pop().expect("ready() saw it");
+        self.free.push(slot);
+        self.slab[slot as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.run.len + self.late.len()
     }
 }
 
-impl Ord for RawEventOrd {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
+/// A queue of events in a power-of-two ring: less index arithmetic per event than
+/// `VecDeque`, which counts at ten million events a second.
+#[derive(Default)]
+struct Fifo {
+    /// Empty, or a power of two long.
+    buf: Vec<RawEvent>,
+    head: usize,
+    len: usize,
+}
+
+impl Fifo {
+    #[inline]
+    fn back_ts(&self) -> Option<u64> {
+        (self.len > 0).then(|| self.buf[(self.head + self.len - 1) & (self.buf.len() - 1)].ts_ns)
+    }
+
+    #[inline]
+    fn front(&self) -> Option<&RawEvent> {
+        (self.len > 0).then(|| &self.buf[self.head])
+    }
+
+    #[inline]
+    fn push_back(&mut self, ev: RawEvent) {
+        if self.len == self.buf.len() {
+            self.grow();
+        }
+        let i = (self.head + self.len) & (self.buf.len() - 1);
+        self.buf[i] = ev;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop_front(&mut self) {
+        debug_assert!(self.len > 0);
+        self.head = (self.head + 1) & (self.buf.len() - 1);
+        self.len -= 1;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let cap = (self.buf.len() * 2).max(1024);
+        let mut buf = Vec::with_capacity(cap);
+        let mask = self.buf.len().wrapping_sub(1);
+        buf.extend((0..self.len).map(|i| self.buf[(self.head + i) & mask]));
+        buf.resize(cap, RawEvent::default());
+        self.buf = buf;
+        self.head = 0;
     }
 }
 
@@ -82,8 +183,8 @@ pub struct Analyzer {
     cfg: AnalyzerConfig,
     env: Environment,
     state: State,
-    findings: Vec<Finding>,
-    reorder: BinaryHeap<Reverse<Pending>>,
+    findings: Findings,
+    reorder: Reorder,
     seq: u64,
     max_ts: u64,
     lost: LostEvents,
@@ -102,8 +203,8 @@ impl Analyzer {
             cfg,
             env,
             state,
-            findings: Vec::new(),
-            reorder: BinaryHeap::new(),
+            findings: Findings::default(),
+            reorder: Reorder::default(),
             seq: 0,
             max_ts: 0,
             lost: LostEvents {
@@ -119,32 +220,37 @@ impl Analyzer {
     }
 
     /// Feeds one event. Events are applied once no earlier one can still arrive.
+    #[inline]
     pub fn push(&mut self, ev: RawEvent) {
         self.max_ts = self.max_ts.max(ev.ts_ns);
         self.seq += 1;
-        self.reorder.push(Reverse(Pending {
-            ts: ev.ts_ns,
-            seq: self.seq,
-            ev: RawEventOrd(ev),
-        }));
-        while let Some(Reverse(top)) = self.reorder.peek() {
-            if top.ts + self.cfg.reorder_window_ns > self.max_ts {
-                break;
-            }
-            let Some(Reverse(p)) = self.reorder.pop() else {
-                break;
-            };
-            self.apply(&p.ev.0);
-        }
+        self.reorder.push(self.seq, ev);
+        self.drain(self.cfg.reorder_window_ns, self.max_ts);
     }
 
-    fn apply(&mut self, ev: &RawEvent) {
-        self.state.apply(ev);
-        if !self.state.observations.is_empty() {
-            let obs = std::mem::take(&mut self.state.observations);
-            for o in &obs {
-                self.findings
-                    .extend(detect::from_observation(&self.state, &self.cfg, o));
+    /// Applies the events whose timestamp plus `window` is at most `until`, in order.
+    #[inline]
+    fn drain(&mut self, window: u64, until: u64) {
+        // Nothing late (events came in order): only `run`'s head to look at.
+        if self.reorder.late.is_empty() {
+            while let Some(ev) = self.reorder.run.front() {
+                if ev.ts_ns.saturating_add(window) > until {
+                    return;
+                }
+                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
+                self.reorder.run.pop_front();
+            }
+            return;
+        }
+        while let Some(late) = self.reorder.ready(window, until) {
+            if late {
+                let ev = self.reorder.pop_late();
+                apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
+            } else {
+                // Applied in place: a RawEvent is 104 bytes, copies add up.
+                let ev = self.reorder.run.front().expect("ready() saw it");
+                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
+                self.reorder.run.pop_front();
             }
         }
     }
@@ -154,22 +260,17 @@ impl Analyzer {
     /// Applies the pending events that are older than `now_ns` by the reorder window:
     /// nothing that arrives later can precede them.
     pub fn advance(&mut self, now_ns: u64) {
-        while let Some(Reverse(top)) = self.reorder.peek() {
-            if top.ts + self.cfg.reorder_window_ns > now_ns {
-                break;
-            }
-            let Some(Reverse(p)) = self.reorder.pop() else {
-                break;
-            };
-            self.apply(&p.ev.0);
-        }
+        self.drain(self.cfg.reorder_window_ns, now_ns);
     }
 
     /// Applies everything still in the reorder window (end of input).
     pub fn flush(&mut self) {
-        while let Some(Reverse(p)) = self.reorder.pop() {
-            self.apply(&p.ev.0);
-        }
+        self.drain(0, u64::MAX);
+    }
+
+    /// Events waiting in the reorder window.
+    pub fn pending(&self) -> usize {
+        self.reorder.len()
     }
 
     /// Ring-buffer losses of the trace (per CPU); `known: false` when unknown.
@@ -186,8 +287,10 @@ impl Analyzer {
     pub fn report(&self) -> Report {
         let now = self.end_ns.unwrap_or(0).max(self.state.last_ns);
         let mut findings = self.findings.clone();
-        findings.extend(detect::current(&self.state, &self.cfg, now));
-        dedupe(&mut findings);
+        for f in detect::current(&self.state, &self.cfg, now) {
+            findings.add(f);
+        }
+        let mut findings = findings.list;
         let inconclusive = self.lost.inconclusive();
         for f in &mut findings {
             f.inconclusive = inconclusive;
@@ -263,30 +366,58 @@ impl Analyzer {
     }
 }
 
-/// One finding per (rule, ring, message): repeated observations of the same problem
-/// (every -ENOBUFS of one request, say) collapse, counting how often.
-fn dedupe(findings: &mut Vec<Finding>) {
-    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings.drain(..) {
-        if let Some(prev) = out
-            .iter_mut()
-            .find(|p| p.rule == f.rule && p.ring == f.ring && p.message == f.message)
-        {
-            prev.evidence.last_ns = prev.evidence.last_ns.max(f.evidence.last_ns);
-            let n = prev
-                .evidence
-                .facts
-                .iter_mut()
-                .find(|(k, _)| k == "occurrences");
-            match n {
-                Some((_, v)) => *v = (v.parse::<u64>().unwrap_or(1) + 1).to_string(),
-                None => prev.evidence.facts.push(("occurrences".into(), "2".into())),
+/// Applies one event to the state, and turns what it observed into findings.
+fn apply(state: &mut State, findings: &mut Findings, cfg: &AnalyzerConfig, ev: &RawEvent) {
+    state.apply(ev);
+    if !state.observations.is_empty() {
+        let obs = std::mem::take(&mut state.observations);
+        for o in &obs {
+            for f in detect::from_observation(state, cfg, o) {
+                findings.add(f);
             }
-        } else {
-            out.push(f);
         }
     }
-    *findings = out;
+}
+
+/// One finding per (rule, ring, message): repeated observations of the same problem
+/// (every -ENOBUFS of one request, say) collapse as they come, counting how often.
+/// So memory grows with the distinct problems of a trace, not with its length.
+#[derive(Clone, Default)]
+struct Findings {
+    /// In order of first occurrence.
+    list: Vec<Finding>,
+    /// Hash of (rule, ring, message) → indices in `list`.
+    index: Map<u64, Vec<usize>>,
+}
+
+impl Findings {
+    fn add(&mut self, f: Finding) {
+        let key = BuildHasher::hash_one(
+            &foldhash::fast::FixedState::default(),
+            (&f.rule, &f.ring, &f.message),
+        );
+        let slots = self.index.entry(key).or_default();
+        let same = slots.iter().copied().find(|&i| {
+            let p = &self.list[i];
+            p.rule == f.rule && p.ring == f.ring && p.message == f.message
+        });
+        let Some(i) = same else {
+            slots.push(self.list.len());
+            self.list.push(f);
+            return;
+        };
+        let prev = &mut self.list[i];
+        prev.evidence.last_ns = prev.evidence.last_ns.max(f.evidence.last_ns);
+        let n = prev
+            .evidence
+            .facts
+            .iter_mut()
+            .find(|(k, _)| k == "occurrences");
+        match n {
+            Some((_, v)) => *v = (v.parse::<u64>().unwrap_or(1) + 1).to_string(),
+            None => prev.evidence.facts.push(("occurrences".into(), "2".into())),
+        }
+    }
 }
 
 /// Helper for views: a comm from raw bytes.

@@ -2,20 +2,26 @@
 //! threads. Updated one event at a time, in timestamp order. Memory is bounded by what
 //! is in flight: completed requests and chains are summarised, then dropped.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use uringtrace_common::{EventKind, RawEvent, Role};
 
+use super::index::U64Map;
 use super::latency::Histogram;
 use crate::display::comm_str;
 use crate::names::{IOSQE_IO_HARDLINK, IOSQE_IO_LINK};
 
 pub type ChainId = u64;
 
+/// The analyzer's hash maps: keys are kernel pointers and ids, not attacker-chosen
+/// strings, so a fast fixed-seed hasher instead of SipHash (a tenth of replay time).
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// IORING_ENTER_EXT_ARG: the enter carries an argument struct (a timeout, usually).
 const ENTER_EXT_ARG: u32 = 8;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Request {
     pub ctx: u64,
     pub req: u64,
@@ -39,6 +45,25 @@ pub struct Request {
 }
 
 impl Request {
+    /// Placeholder for a table slot about to be filled in.
+    const BLANK: Request = Request {
+        ctx: 0,
+        req: 0,
+        user_data: 0,
+        opcode: 0,
+        flags: 0,
+        submit_ns: 0,
+        tid: 0,
+        tgid: 0,
+        fd: None,
+        issued: false,
+        poll_armed: false,
+        waited_on_poll: false,
+        punted: false,
+        chain: None,
+        multishot_cqes: 0,
+    };
+
     pub fn links(&self) -> bool {
         self.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) != 0
     }
@@ -114,9 +139,9 @@ pub struct Ring {
     pub dropped: u64,
     pub punted: u64,
     pub max_in_flight: u64,
-    pub inflight: HashMap<u64, Request>,
+    pub inflight: Map<u64, Request>,
     /// user_data → req of in-flight requests (overflowed CQEs carry no req).
-    pub by_user_data: HashMap<u64, u64>,
+    pub by_user_data: U64Map,
     pub open_chain: Option<ChainId>,
     /// A request submitted while a chain was open, not yet confirmed appended by a
     /// link event (which immediately follows the submit when it is).
@@ -240,17 +265,20 @@ pub enum Observation {
 
 #[derive(Default)]
 pub struct State {
-    pub rings: HashMap<u64, Ring>,
-    pub chains: HashMap<ChainId, Chain>,
+    pub rings: Map<u64, Ring>,
+    pub chains: Map<ChainId, Chain>,
     pub next_chain: ChainId,
-    pub threads: HashMap<u32, Thread>,
-    pub comms: HashMap<u32, (u32, String)>,
-    pub enters: HashMap<u32, Enter>,
+    pub threads: Map<u32, Thread>,
+    pub comms: Map<u32, (u32, String)>,
+    /// (tid, tgid, raw comm) of the last event whose comm is already in `comms`:
+    /// most events repeat their predecessor's, and then `comms` is not looked at.
+    pub(crate) last_comm: Option<(u32, u32, [u8; 16])>,
+    pub enters: Map<u32, Enter>,
     pub samples: BTreeMap<(u32, u32), RingSamples>,
     /// io-wq workers created per tgid.
-    pub iowq_workers: HashMap<u32, u64>,
+    pub iowq_workers: Map<u32, u64>,
     /// Punts per (tgid, opcode, fd).
-    pub punts: HashMap<(u32, u8, i32), u64>,
+    pub punts: Map<(u32, u8, i32), u64>,
     pub latency: BTreeMap<u8, Histogram>,
     pub observations: Vec<Observation>,
     pub first_ns: Option<u64>,
@@ -261,6 +289,8 @@ pub struct State {
     /// sqpoll-missed-wakeup and sqpoll-idle-spin thresholds (from AnalyzerConfig).
     pub missed_wakeup_ns: u64,
     pub idle_spin_min_ns: u64,
+    /// What aggregating mode needs to remember (see aggregate.rs).
+    pub agg: super::aggregate::AggState,
 }
 
 impl State {
@@ -272,20 +302,11 @@ impl State {
     }
 
     fn ring(&mut self, ctx: u64, tgid: u32) -> &mut Ring {
-        self.rings.entry(ctx).or_insert_with(|| Ring {
-            ctx,
-            tgid,
-            ..Ring::default()
-        })
+        ring_entry(&mut self.rings, ctx, tgid)
     }
 
     fn thread(&mut self, tid: u32, tgid: u32) -> &mut Thread {
-        self.threads.entry(tid).or_insert_with(|| Thread {
-            tid,
-            tgid,
-            state: "unknown",
-            ..Thread::default()
-        })
+        thread_entry(&mut self.threads, tid, tgid)
     }
 
     /// Ring of `tgid` whose fd is `fd`, when the ring was created during the trace.
@@ -299,18 +320,34 @@ impl State {
             .map(|r| r.ctx)
     }
 
+    /// Keeps `comms` up to date with the event's (tid, tgid, comm).
+    fn note_comm(&mut self, ev: &RawEvent) {
+        let key = (ev.pid, ev.tgid, ev.comm);
+        if self.last_comm == Some(key) {
+            return;
+        }
+        // What `comm_str` gives, without allocating unless it changed.
+        let end = ev
+            .comm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(ev.comm.len());
+        let comm = String::from_utf8_lossy(&ev.comm[..end]);
+        match self.comms.get(&ev.pid) {
+            Some((t, c)) if *t == ev.tgid && *c == comm => {}
+            _ => {
+                self.comms.insert(ev.pid, (ev.tgid, comm.into_owned()));
+            }
+        }
+        self.last_comm = Some(key);
+    }
+
     pub fn apply(&mut self, ev: &RawEvent) {
         self.events += 1;
         self.first_ns.get_or_insert(ev.ts_ns);
         self.last_ns = self.last_ns.max(ev.ts_ns);
         if ev.kind != EventKind::RingState as u16 && ev.pid != 0 {
-            let comm = comm_str(&ev.comm);
-            match self.comms.get(&ev.pid) {
-                Some((t, c)) if *t == ev.tgid && *c == comm => {}
-                _ => {
-                    self.comms.insert(ev.pid, (ev.tgid, comm));
-                }
-            }
+            self.note_comm(ev);
         }
         let Some(kind) = EventKind::from_u16(ev.kind) else {
             return;
@@ -380,6 +417,7 @@ impl State {
             }
             TaskRename => self.on_rename(ev),
             RingState => self.on_ring_state(ev),
+            AggOps | AggLatency => super::aggregate::apply(self, ev),
             Register | Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
         }
     }
@@ -442,7 +480,7 @@ impl State {
             self.maybe_finish_chain(open);
         }
         let ring = self.rings.get_mut(&ctx).expect("ring exists");
-        if let Some(r) = ring.inflight.get(&p).cloned() {
+        if let Some(r) = ring.inflight.get(&p).copied() {
             if r.links() {
                 let id = self.new_chain(ctx, &r);
                 let ring = self.rings.get_mut(&ctx).expect("ring exists");
@@ -455,45 +493,57 @@ impl State {
     }
 
     fn on_submit(&mut self, ev: &RawEvent) {
-        self.resolve_pending(ev.ctx);
-        if ev.role == Role::SqPoll as u8 {
-            let t = self.thread(ev.pid, ev.tgid);
-            t.role = Some(Role::SqPoll);
-            t.submits += 1;
-            self.ring(ev.ctx, ev.tgid).sqpoll_tid = Some(ev.pid);
+        if super::aggregate::completed_by_overflow(self, ev) {
+            return;
         }
         let tgid = ev.tgid;
-        let ring = self.ring(ev.ctx, tgid);
+        // One ring lookup in the common case (no request waiting for a link event).
+        let mut ring = ring_entry(&mut self.rings, ev.ctx, tgid);
+        if ring.pending_append.is_some() {
+            self.resolve_pending(ev.ctx);
+            ring = ring_entry(&mut self.rings, ev.ctx, tgid);
+        }
+        if ev.role == Role::SqPoll as u8 {
+            let t = thread_entry(&mut self.threads, ev.pid, tgid);
+            t.role = Some(Role::SqPoll);
+            t.submits += 1;
+            ring.sqpoll_tid = Some(ev.pid);
+        }
         ring.submitted += 1;
         // A req pointer is reused after completion; a submit of a pointer still in
         // flight means the old identity ended unseen (CQE_SKIP_SUCCESS, lost event).
-        if let Some(old) = ring.inflight.remove(&ev.req) {
-            ring.by_user_data.remove(&old.user_data);
-        }
-        let r = Request {
-            ctx: ev.ctx,
-            req: ev.req,
-            user_data: ev.user_data,
-            opcode: ev.opcode,
-            flags: ev.aux,
-            submit_ns: ev.ts_ns,
-            tid: ev.pid,
-            tgid,
-            fd: (ev.args[2] != 0).then_some(ev.args[2] as i32),
-            issued: false,
-            poll_armed: false,
-            waited_on_poll: false,
-            punted: false,
-            chain: None,
-            multishot_cqes: 0,
+        let r = match ring.inflight.entry(ev.req) {
+            Entry::Occupied(o) => {
+                let old = o.into_mut();
+                ring.by_user_data.remove(&old.user_data);
+                old
+            }
+            Entry::Vacant(v) => v.insert(Request::BLANK),
         };
-        ring.by_user_data.insert(r.user_data, r.req);
+        // Filled in place: a Request built aside and then copied into the table costs
+        // more than the rest of the submit (store forwarding fails on the copy).
+        r.ctx = ev.ctx;
+        r.req = ev.req;
+        r.user_data = ev.user_data;
+        r.opcode = ev.opcode;
+        r.flags = ev.aux;
+        r.submit_ns = ev.ts_ns;
+        r.tid = ev.pid;
+        r.tgid = tgid;
+        r.fd = (ev.args[2] != 0).then_some(ev.args[2] as i32);
+        r.issued = false;
+        r.poll_armed = false;
+        r.waited_on_poll = false;
+        r.punted = false;
+        r.chain = None;
+        r.multishot_cqes = 0;
+        let starts_chain = r.links().then_some(*r);
+        ring.by_user_data.insert(ev.user_data, ev.req);
         let open = ring.open_chain;
-        ring.inflight.insert(ev.req, r.clone());
         ring.max_in_flight = ring.max_in_flight.max(ring.inflight.len() as u64);
         if open.is_some() {
             ring.pending_append = Some(ev.req);
-        } else if r.links() {
+        } else if let Some(r) = starts_chain {
             let id = self.new_chain(ev.ctx, &r);
             let ring = self.rings.get_mut(&ev.ctx).expect("ring exists");
             ring.open_chain = Some(id);
@@ -522,7 +572,7 @@ impl State {
             return;
         };
         r.chain = Some(id);
-        let r = r.clone();
+        let r = *r;
         let Some(chain) = self.chains.get_mut(&id) else {
             return;
         };
@@ -565,7 +615,7 @@ impl State {
 
     /// A request's final completion, from the CQ ring or the overflow list.
     fn finish_request(&mut self, ctx: u64, req: u64, res: i32, ts: u64) {
-        let Some(ring) = self.rings.get_mut(&ctx) else {
+        let Some(mut ring) = self.rings.get_mut(&ctx) else {
             return;
         };
         if ring.pending_append == Some(req) {
@@ -577,28 +627,21 @@ impl State {
                 }
                 self.maybe_finish_chain(id);
             }
+            let Some(again) = self.rings.get_mut(&ctx) else {
+                return;
+            };
+            ring = again;
         }
-        let Some(ring) = self.rings.get_mut(&ctx) else {
+        let Some(r) = take_request(ring, &mut self.latency, req, ts, self.slow_ns) else {
             return;
         };
-        let Some(r) = ring.inflight.remove(&req) else {
-            return;
-        };
-        if ring.by_user_data.get(&r.user_data) == Some(&req) {
-            ring.by_user_data.remove(&r.user_data);
-        }
-        self.latency
-            .entry(r.opcode)
-            .or_default()
-            .record(ts.saturating_sub(r.submit_ns));
-        // Per-ring copies for `uringtrace top`.
-        if let Some(ring) = self.rings.get_mut(&ctx) {
-            ring.latency
-                .entry(r.opcode)
-                .or_default()
-                .record(ts.saturating_sub(r.submit_ns));
-            ring.latency_all.record(ts.saturating_sub(r.submit_ns));
-        }
+        self.finished(ctx, r, res, ts);
+    }
+
+    /// What follows a request's final completion, once it left the in-flight set.
+    #[inline]
+    fn finished(&mut self, ctx: u64, r: Done, res: i32, ts: u64) {
+        let req = r.req;
         if res == -105 {
             self.observations.push(Observation::NoBufs {
                 ev: RawEvent {
@@ -615,7 +658,6 @@ impl State {
             });
         }
         let mut start = r.submit_ns;
-        let mut chain_snapshot = None;
         if let Some(id) = r.chain {
             if let Some(c) = self.chains.get_mut(&id) {
                 if let Some(i) = c.index_of(req) {
@@ -627,13 +669,14 @@ impl State {
                     c.members[i].res = Some(res);
                     c.members[i].complete_ns = Some(ts);
                 }
-                chain_snapshot = Some(c.clone());
             }
         }
-        if self.slow_ns > 0 && ts.saturating_sub(start) >= self.slow_ns {
+        let slow = self.slow_ns > 0 && ts.saturating_sub(start) >= self.slow_ns;
+        if let (true, Some(whole)) = (slow, r.whole) {
+            let chain = r.chain.and_then(|id| self.chains.get(&id)).cloned();
             self.observations.push(Observation::SlowCompletion {
-                req: r.clone(),
-                chain: chain_snapshot,
+                req: *whole,
+                chain,
                 start_ns: start,
                 done_ns: ts,
                 res,
@@ -664,8 +707,7 @@ impl State {
     }
 
     fn on_complete(&mut self, ev: &RawEvent) {
-        let tgid = ev.tgid;
-        let ring = self.ring(ev.ctx, tgid);
+        let ring = ring_entry(&mut self.rings, ev.ctx, ev.tgid);
         ring.completed += 1;
         ring.cq_ready += 1;
         if ev.res < 0 {
@@ -710,17 +752,32 @@ impl State {
             }
             return;
         }
-        if let Some(r) = ring.inflight.get(&ev.req) {
-            if r.multishot_cqes > 0 {
-                let (intermediate, opcode) = (r.multishot_cqes, r.opcode);
-                self.observations.push(Observation::MultishotEnded {
-                    ev: *ev,
-                    intermediate,
-                    opcode,
-                });
+        if ring.pending_append == Some(ev.req) {
+            if let Some(r) = ring.inflight.get(&ev.req) {
+                if r.multishot_cqes > 0 {
+                    let (intermediate, opcode) = (r.multishot_cqes, r.opcode);
+                    self.observations.push(Observation::MultishotEnded {
+                        ev: *ev,
+                        intermediate,
+                        opcode,
+                    });
+                }
             }
+            self.finish_request(ev.ctx, ev.req, ev.res, ev.ts_ns);
+            return;
         }
-        self.finish_request(ev.ctx, ev.req, ev.res, ev.ts_ns);
+        // The common case, as `finish_request` does it but on the ring at hand.
+        let Some(r) = take_request(ring, &mut self.latency, ev.req, ev.ts_ns, self.slow_ns) else {
+            return;
+        };
+        if r.multishot_cqes > 0 {
+            self.observations.push(Observation::MultishotEnded {
+                ev: *ev,
+                intermediate: r.multishot_cqes,
+                opcode: r.opcode,
+            });
+        }
+        self.finished(ev.ctx, r, ev.res, ev.ts_ns);
     }
 
     fn on_overflow(&mut self, ev: &RawEvent) {
@@ -743,6 +800,9 @@ impl State {
         // Overflowed CQEs carry no req: match the in-flight request by user_data. A
         // CQE with F_MORE is a multishot intermediate; the request goes on.
         let req = ring.by_user_data.get(&ev.user_data).copied();
+        if req.is_none() && ev.cflags & crate::names::CQE_F_MORE == 0 {
+            self.agg.overflowed_unseen(ev.ctx, ev.user_data);
+        }
         if dropped {
             self.observations.push(Observation::DroppedCqe(*ev));
         }
@@ -807,7 +867,9 @@ impl State {
         let Some(ring) = self.rings.get(&ev.ctx) else {
             return;
         };
-        let in_flight = ring.inflight.len() as u64;
+        // Aggregating mode: only the kernel knows what is in flight and ready.
+        let (in_flight, cq_ready) = super::aggregate::wait_counts(ev)
+            .unwrap_or((ring.inflight.len() as u64, ring.cq_ready));
         // Only rings whose CQ reaping we can follow (created during the trace), and
         // not SQPOLL rings, whose thread may submit more at any time.
         if ring.fd.is_none() || ring.has_sqpoll() {
@@ -826,11 +888,11 @@ impl State {
         if timed && in_flight == 0 {
             return;
         }
-        if wanted > in_flight + ring.cq_ready {
+        if wanted > in_flight + cq_ready {
             self.observations.push(Observation::UnsatisfiableWait {
                 ev: *ev,
                 in_flight,
-                ready: ring.cq_ready,
+                ready: cq_ready,
             });
         }
     }
@@ -838,12 +900,11 @@ impl State {
     fn on_switch(&mut self, ev: &RawEvent) {
         let (prev, next, prev_state) = (ev.args[0], ev.args[1], ev.aux);
         let role = Role::from_u8(ev.role);
-        let comm = comm_str(&ev.comm);
         let t = self.thread(prev, ev.tgid);
         if role != Some(Role::Submitter) {
             t.role = role;
             t.tgid = ev.tgid;
-            t.comm = comm;
+            t.comm = comm_str(&ev.comm);
         }
         if let Some(start) = t.run_start_ns.take() {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
@@ -891,12 +952,15 @@ impl State {
             *s = RingSamples::default();
         }
         s.first.get_or_insert(*ev);
+        // The kernel consumed SQEs since the last sample: whatever is pending now is
+        // new, not waiting (a busy app keeps its SQ ring non-empty at every sample).
+        let progressed = s.last.is_some_and(|l| l.args[1] != head);
         s.last = Some(*ev);
         let pending = tail.wrapping_sub(head);
         s.pending_sqes = pending;
         s.max_pending_sqes = s.max_pending_sqes.max(pending);
-        if pending == 0 {
-            s.pending_since_ns = None;
+        if pending == 0 || progressed {
+            s.pending_since_ns = (pending != 0).then_some(ev.ts_ns);
             s.missed_reported = false;
         } else if s.pending_since_ns.is_none() {
             s.pending_since_ns = Some(ev.ts_ns);
@@ -916,7 +980,9 @@ impl State {
             .expect("inserted above");
         if let Some(since) = s.pending_since_ns {
             let stuck = ev.ts_ns.saturating_sub(since) >= self.missed_wakeup_ns;
-            if stuck && !s.missed_reported && state != "running" && state != "woken" {
+            // A preempted thread is runnable: it is late, not missing a wakeup.
+            let sleeping = !matches!(state, "running" | "woken" | "preempted");
+            if stuck && !s.missed_reported && sleeping {
                 s.missed_reported = true;
                 let samples = s.clone();
                 self.observations.push(Observation::MissedWakeup {
@@ -950,5 +1016,83 @@ impl State {
                 }
             }
         }
+    }
+}
+
+fn ring_entry(rings: &mut Map<u64, Ring>, ctx: u64, tgid: u32) -> &mut Ring {
+    rings.entry(ctx).or_insert_with(|| Ring {
+        ctx,
+        tgid,
+        ..Ring::default()
+    })
+}
+
+fn thread_entry(threads: &mut Map<u32, Thread>, tid: u32, tgid: u32) -> &mut Thread {
+    threads.entry(tid).or_insert_with(|| Thread {
+        tid,
+        tgid,
+        state: "unknown",
+        ..Thread::default()
+    })
+}
+
+/// Takes a finished request out of its ring's in-flight set and records its latency
+/// (globally in `latency`, and per ring for `uringtrace top`). Inlined: a Request
+/// returned through memory is read back before its bytes are stored, a stall per event.
+#[inline(always)]
+fn take_request(
+    ring: &mut Ring,
+    latency: &mut BTreeMap<u8, Histogram>,
+    req: u64,
+    ts: u64,
+    slow_ns: u64,
+) -> Option<Done> {
+    // Read in place, then dropped: moving the Request out copies it for nothing.
+    let Entry::Occupied(o) = ring.inflight.entry(req) else {
+        return None;
+    };
+    let r = o.get();
+    let done = Done {
+        req: r.req,
+        user_data: r.user_data,
+        opcode: r.opcode,
+        submit_ns: r.submit_ns,
+        tid: r.tid,
+        tgid: r.tgid,
+        chain: r.chain,
+        multishot_cqes: r.multishot_cqes,
+        // Slow from its start is slow from its submission (start ≥ submission).
+        whole: (slow_ns > 0 && ts.saturating_sub(r.submit_ns) >= slow_ns).then(|| Box::new(*r)),
+    };
+    o.remove();
+    ring.by_user_data.remove_if(done.user_data, req);
+    let ns = ts.saturating_sub(done.submit_ns);
+    let b = Histogram::bucket_of(ns);
+    record(&mut ring.latency, done.opcode, b, ns);
+    ring.latency_all.record_in(b, ns);
+    record(latency, done.opcode, b, ns);
+    Some(done)
+}
+
+/// What follows a final completion needs of the request that left the in-flight set.
+struct Done {
+    req: u64,
+    user_data: u64,
+    opcode: u8,
+    submit_ns: u64,
+    tid: u32,
+    tgid: u32,
+    chain: Option<ChainId>,
+    multishot_cqes: u64,
+    /// The whole request, when it may have been slow (for the observation).
+    whole: Option<Box<Request>>,
+}
+
+/// Records `ns`, whose bucket is `b`, in `opcode`'s histogram.
+#[inline(always)]
+fn record(hists: &mut BTreeMap<u8, Histogram>, opcode: u8, b: usize, ns: u64) {
+    match hists.get_mut(&opcode) {
+        Some(h) => h.record_in(b, ns),
+        None => hists.entry(opcode).or_default().record_in(b, ns),
     }
 }

@@ -349,3 +349,180 @@ fn a_reused_ctx_address_starts_a_new_ring_and_keeps_the_old_findings() {
         .collect();
     assert_eq!(f, [("cq-overflow", PID)]);
 }
+
+/// The same problem over and over is one finding counting its occurrences, and is
+/// kept as one while the trace goes on (memory flat with trace length).
+#[test]
+fn repeated_findings_collapse_as_they_come() {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    a.push(create(1));
+    a.push(submit(10, R[0], 7, 100, 0));
+    for i in 0..10_000u64 {
+        // Multishot CQEs of one request, each out of buffers.
+        a.push(RawEvent {
+            req: R[0],
+            user_data: 7,
+            res: -105,
+            cflags: crate::names::CQE_F_MORE,
+            ..ev(EventKind::Complete, 20 + i)
+        });
+    }
+    a.flush();
+    assert_eq!(a.findings.list.len(), 1);
+    let r = a.report();
+    assert_eq!(r.findings.len(), 1);
+    let f = &r.findings[0];
+    assert_eq!(f.rule, "buffer-exhausted");
+    assert!(
+        f.evidence
+            .facts
+            .contains(&("occurrences".to_string(), "10000".to_string())),
+        "{:?}",
+        f.evidence.facts
+    );
+}
+
+/// A small deterministic generator (xorshift), so the shuffles below are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The reorder window's queue-plus-heap gives exactly the order of a single heap over
+/// all events by (ts, arrival), whatever the arrival order, ties and interleaved
+/// `advance`s.
+#[test]
+fn reorder_releases_events_as_one_heap_would() {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    for seed in 1..=20u64 {
+        let mut rng = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+        let window = 1 + rng.next() % 50;
+        let mut fast = super::Reorder::default();
+        let mut reference = BinaryHeap::new();
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        let mut clock = 1000u64;
+        for seq in 1..=3000u64 {
+            // Mostly in order, with ties, and some events late by up to 2 windows.
+            clock += rng.next() % 3;
+            let ts = match rng.next() % 10 {
+                0 => clock.saturating_sub(rng.next() % (2 * window)),
+                1 => clock.saturating_sub(rng.next() % 4),
+                _ => clock,
+            };
+            let ev = RawEvent {
+                ts_ns: ts,
+                user_data: seq,
+                ..RawEvent::default()
+            };
+            fast.push(seq, ev);
+            reference.push(Reverse((ts, seq)));
+            let until = if rng.next().is_multiple_of(7) {
+                clock + rng.next() % window
+            } else {
+                clock
+            };
+            while let Some(late) = fast.ready(window, until) {
+                got.push(if late {
+                    fast.pop_late().user_data
+                } else {
+                    let ud = fast.run.front().unwrap().user_data;
+                    fast.run.pop_front();
+                    ud
+                });
+            }
+            while let Some(Reverse((t, s))) = reference.peek().copied() {
+                if t + window > until {
+                    break;
+                }
+                reference.pop();
+                want.push(s);
+            }
+            assert_eq!(got, want, "seed {seed}, after event {seq}");
+        }
+        while let Some(late) = fast.ready(0, u64::MAX) {
+            got.push(if late {
+                fast.pop_late().user_data
+            } else {
+                let ud = fast.run.front().unwrap().user_data;
+                fast.run.pop_front();
+                ud
+            });
+        }
+        while let Some(Reverse((_, s))) = reference.pop() {
+            want.push(s);
+        }
+        assert_eq!(got, want, "seed {seed}, at the end");
+        assert_eq!(fast.len(), 0);
+    }
+}
+
+/// Events handed over out of order (within the window) give the same report as the
+/// same events in order: the in-order fast path and the heap agree.
+#[test]
+fn in_order_and_out_of_order_input_give_the_same_report() {
+    use super::synthetic::nop_storm;
+
+    let mut events: Vec<RawEvent> = nop_storm(20_000).collect();
+    // Some requests link, fail and overflow, so that order matters to the findings.
+    events.extend(broken_chain(|i| R[i - 1]).into_iter().map(|e| RawEvent {
+        ts_ns: e.ts_ns + 20_000_000,
+        ..e
+    }));
+    let in_order = run(&events);
+    assert_eq!(in_order.events, events.len() as u64);
+    assert_broken_chain(&in_order);
+
+    let mut rng = Rng(42);
+    let mut shuffled = events.clone();
+    // Swap events a few positions apart (a few µs: well within the 20 ms window).
+    // Timestamps are all distinct, so the order they are applied in is the same.
+    for i in 0..shuffled.len() {
+        if rng.next().is_multiple_of(3) {
+            let j = (i + 1 + (rng.next() % 8) as usize).min(shuffled.len() - 1);
+            shuffled.swap(i, j);
+        }
+    }
+    assert_ne!(
+        shuffled.iter().map(|e| e.ts_ns).collect::<Vec<_>>(),
+        events.iter().map(|e| e.ts_ns).collect::<Vec<_>>()
+    );
+    assert_eq!(run(&shuffled), in_order);
+}
+
+/// The analyzer's own speed on a synthetic NOP storm, without any file format:
+/// `cargo test --release -p uringtrace --lib analyzer_speed -- --ignored --nocapture`.
+/// Prints events/s; asserts nothing about time.
+#[test]
+#[ignore]
+fn analyzer_speed() {
+    use super::synthetic::{nop_storm, peak_rss_kib};
+
+    let n = 2_000_000u64;
+    let events: Vec<RawEvent> = nop_storm(n).collect();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+        for e in &events {
+            a.push(*e);
+        }
+        let r = a.finish();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(r.events, n);
+        println!(
+            "Analyzer::push: {n} events in {secs:.3} s, {:.2} M events/s",
+            n as f64 / secs / 1e6
+        );
+    }
+    println!(
+        "peak RSS {} KiB (events held in memory included)",
+        peak_rss_kib()
+    );
+}

@@ -7,7 +7,7 @@ use crate::analyzer::{render, AnalyzerConfig};
 use crate::cli::{DiagnoseArgs, ReportFormat};
 
 use super::analyze::{analyze_file, analyze_live};
-use super::record::session_options;
+use super::record::analysis_session_options;
 
 pub fn analyzer_config(stall: std::time::Duration) -> AnalyzerConfig {
     AnalyzerConfig {
@@ -25,7 +25,10 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let cfg = analyzer_config(args.stall_threshold);
     let report = match &args.input {
         Some(path) => analyze_file(path, cfg)?,
-        None => analyze_live(&session_options(&args.trace), cfg, args.quiet)?.0,
+        None => {
+            let opts = analysis_session_options(&args.trace, &args.kernel, args.stall_threshold);
+            analyze_live(&opts, cfg, args.quiet)?.0
+        }
     };
     let text = match args.format {
         ReportFormat::Text => render::text(&report, use_color(args.output.is_some())),

@@ -11,6 +11,20 @@ use crate::trace::loader::{KernelCounters, TraceOptions, Tracer};
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 use crate::units::human_bytes;
 
+/// Options for `diagnose` and `top`: `record` always streams.
+pub fn analysis_session_options(
+    t: &TraceArgs,
+    k: &crate::cli::KernelModeArgs,
+    stall: std::time::Duration,
+) -> SessionOptions {
+    let mut o = session_options(t);
+    o.trace.mode = k.kernel_mode.into();
+    // Held-back requests must reach the analyzer well before any detector would
+    // judge them.
+    o.trace.slow_ns = crate::trace::loader::DEFAULT_SLOW_NS.min(stall.as_nanos() as u64 / 2);
+    o
+}
+
 pub fn session_options(t: &TraceArgs) -> SessionOptions {
     SessionOptions {
         trace: TraceOptions {
@@ -18,6 +32,7 @@ pub fn session_options(t: &TraceArgs) -> SessionOptions {
             pids: t.pids.clone(),
             filter: !t.pids.is_empty(),
             btf: t.attach == crate::cli::AttachMode::Auto,
+            ..TraceOptions::default()
         },
         duration: t.duration,
         command: t.command.clone(),

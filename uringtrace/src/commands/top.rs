@@ -20,7 +20,7 @@ use crate::tui::theme::Theme;
 use crate::tui::{App, Source};
 
 use super::diagnose::analyzer_config;
-use super::record::session_options;
+use super::record::analysis_session_options;
 
 pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let quit = Arc::new(AtomicBool::new(false));
@@ -48,7 +48,8 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             require_terminal()?;
-            let mut opts = session_options(&args.trace);
+            let mut opts =
+                analysis_session_options(&args.trace, &args.kernel, args.stall_threshold);
             let log = quiet_command(&mut opts.command)?;
             // Started before the screen is taken: load errors print as usual.
             let mut live = Live::start(opts, tx.clone())?;

@@ -347,6 +347,16 @@ impl BtfPlan {
                 plan.submit = true;
             }
         }
+        // CQEs ready at a wait: ctx->rings->cq.tail - cq.head (all three or none).
+        if let (Some(rings), Some(head), Some(tail)) = (
+            spec(btf.member("io_ring_ctx", &["rings"]), false),
+            spec(btf.member("io_rings", &["cq", "head"]), false),
+            spec(btf.member("io_rings", &["cq", "tail"]), false),
+        ) {
+            if rings.size == 8 && head.size == 4 && tail.size == 4 {
+                (l.ctx_rings, l.rings_cq_head, l.rings_cq_tail) = (rings, head, tail);
+            }
+        }
         plan
     }
 }

@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 
 use aya::{
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
-use uringtrace_common::{Config, Counter, RawEvent, NR_COUNTERS};
+use uringtrace_common::{
+    aggregate::{self as agg, Inflight, OpAgg, RingAgg},
+    Config, Counter, KernelMode, RawEvent, NR_COUNTERS,
+};
 
 use super::btf::{Btf, BtfPlan};
 use super::privileges::Privileges;
@@ -42,6 +45,8 @@ pub enum LoadError {
     },
     #[error("reading kernel BTF: {0}")]
     Btf(String),
+    #[error("mapping the in-flight table: {0}")]
+    Mmap(#[source] std::io::Error),
     #[error("--ring-size must be a power of two of at least 4096 bytes, got {0}")]
     RingSize(u32),
 }
@@ -59,6 +64,10 @@ pub struct TraceOptions {
     /// Use tp_btf for the hot tracepoints when the kernel's BTF allows (default).
     /// false: classic tracepoints everywhere.
     pub btf: bool,
+    /// Stream every event, or aggregate fast successful requests in the kernel.
+    pub mode: KernelMode,
+    /// Aggregating mode: requests slower than this are streamed in full.
+    pub slow_ns: u64,
 }
 
 impl Default for TraceOptions {
@@ -68,9 +77,16 @@ impl Default for TraceOptions {
             pids: Vec::new(),
             filter: false,
             btf: true,
+            mode: KernelMode::Stream,
+            slow_ns: DEFAULT_SLOW_NS,
         }
     }
 }
+
+/// Aggregating mode streams requests slower than this. Far below every detector's
+/// threshold (request-stalled 1 s, wait-cycle, missed wakeups), far above the tens of
+/// microseconds of a healthy request.
+pub const DEFAULT_SLOW_NS: u64 = 10_000_000;
 
 /// The BTF plan for this host: None when BTF is absent or unreadable.
 pub fn host_btf_plan() -> Option<BtfPlan> {
@@ -102,6 +118,8 @@ pub struct KernelCounters {
     pub dropped: Vec<u64>,
     pub filtered: Vec<u64>,
     pub read_errors: Vec<u64>,
+    pub aggregated: Vec<u64>,
+    pub promoted: Vec<u64>,
 }
 
 impl KernelCounters {
@@ -143,19 +161,20 @@ impl Tracer {
         let mut config = Config::zeroed();
         config.filter_enabled = u32::from(opts.filter || !opts.pids.is_empty());
         config.self_tgid = std::process::id();
+        config.mode = opts.mode as u32;
+        config.slow_ns = opts.slow_ns;
         for r in events.resolved.iter().filter(|r| r.name.is_some()) {
             config.kinds[r.spec.kind as usize] = r.layout;
         }
 
-        let btf = if opts.btf {
-            Btf::from_sys_fs().ok()
-        } else {
-            None
-        };
-        let plan = btf.as_ref().map(BtfPlan::from_btf);
-        if let Some(p) = &plan {
+        // Struct offsets are used by the classic programs too (a wait's ready CQEs);
+        // only the attach type depends on --attach.
+        let btf = Btf::from_sys_fs().ok();
+        let full_plan = btf.as_ref().map(BtfPlan::from_btf);
+        if let Some(p) = &full_plan {
             config.btf = p.layout;
         }
+        let plan = full_plan.filter(|_| opts.btf);
 
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -252,7 +271,24 @@ impl Tracer {
         )
         .map_err(map)?;
         tgids.insert(pid, 1, 0).map_err(map)?;
+        self.bump_filter_gen()?;
         self.register_io_threads(Some(pid))
+    }
+
+    /// Invalidates the programs' per-CPU task caches (which hold filter verdicts).
+    fn bump_filter_gen(&mut self) -> Result<(), LoadError> {
+        let map_err = |source| LoadError::Map {
+            name: "FILTER_GEN",
+            source,
+        };
+        let mut gen: BpfArray<_, u64> = BpfArray::try_from(
+            self.ebpf
+                .map_mut("FILTER_GEN")
+                .ok_or(LoadError::MissingMap("FILTER_GEN"))?,
+        )
+        .map_err(map_err)?;
+        let v = gen.get(&0, 0).map_err(map_err)?;
+        gen.set(0, v + 1, 0).map_err(map_err)
     }
 
     /// Registers io threads already running (of `pid`, or of every process).
@@ -305,10 +341,88 @@ impl Tracer {
                 x if x == Counter::Emitted as u32 => c.emitted = v,
                 x if x == Counter::Dropped as u32 => c.dropped = v,
                 x if x == Counter::Filtered as u32 => c.filtered = v,
-                _ => c.read_errors = v,
+                x if x == Counter::ReadErrors as u32 => c.read_errors = v,
+                x if x == Counter::Aggregated as u32 => c.aggregated = v,
+                _ => c.promoted = v,
             }
         }
         Ok(c)
+    }
+
+    /// Aggregating mode: the claimed ring slots, as (slot, entry).
+    pub fn ring_aggs(&self) -> Result<Vec<(u32, RingAgg)>, LoadError> {
+        let map_err = |source| LoadError::Map {
+            name: "RINGS",
+            source,
+        };
+        let arr: BpfArray<_, RingAgg> = BpfArray::try_from(
+            self.ebpf
+                .map("RINGS")
+                .ok_or(LoadError::MissingMap("RINGS"))?,
+        )
+        .map_err(map_err)?;
+        let mut out = Vec::new();
+        for i in 0..agg::RING_SLOTS {
+            let r = arr.get(&i, 0).map_err(map_err)?;
+            if r.ctx != 0 {
+                out.push((i, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aggregating mode: per-opcode statistics of ring slot `slot` as
+    /// (opcode, per-CPU entries that belong to `ctx`).
+    pub fn op_aggs(&self, slot: u32, ctx: u64) -> Result<Vec<(u8, Vec<OpAgg>)>, LoadError> {
+        let map_err = |source| LoadError::Map {
+            name: "OPSTATS",
+            source,
+        };
+        let arr: PerCpuArray<_, OpAgg> = PerCpuArray::try_from(
+            self.ebpf
+                .map("OPSTATS")
+                .ok_or(LoadError::MissingMap("OPSTATS"))?,
+        )
+        .map_err(map_err)?;
+        let mut out = Vec::new();
+        for op in 0..agg::OPCODE_SLOTS {
+            let per_cpu = arr
+                .get(&agg::op_index(slot, op as u8), 0)
+                .map_err(map_err)?;
+            let mine: Vec<OpAgg> = per_cpu.iter().filter(|e| e.ctx == ctx).copied().collect();
+            if !mine.is_empty() {
+                out.push((mine[0].opcode as u8, mine));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aggregating mode: the kernel's in-flight table, mapped into our memory.
+    pub fn inflight_table(&self) -> Result<InflightTable, LoadError> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let Some(aya::maps::Map::Array(data)) = self.ebpf.map("INFLIGHT") else {
+            return Err(LoadError::MissingMap("INFLIGHT"));
+        };
+        let len = agg::INFLIGHT_SLOTS as usize * std::mem::size_of::<Inflight>();
+        // SAFETY: mapping a BPF_F_MMAPABLE array of exactly this size; the mapping
+        // keeps the map alive until munmap.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                data.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(LoadError::Mmap(std::io::Error::last_os_error()));
+        }
+        Ok(InflightTable {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     pub fn attach_types(&self) -> BTreeMap<String, String> {
@@ -316,6 +430,48 @@ impl Tracer {
             .iter()
             .map(|a| (a.tracepoint.clone(), a.attach_type.to_string()))
             .collect()
+    }
+}
+
+/// The kernel's in-flight table (aggregating mode), shared with the programs.
+pub struct InflightTable {
+    ptr: *mut Inflight,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all access goes through volatile reads
+// and writes of whole fields.
+unsafe impl Send for InflightTable {}
+
+impl InflightTable {
+    /// Visits every occupied slot with a consistent copy; `f` returns true to mark
+    /// the slot streamed (its completion will then be streamed too).
+    pub fn scan(&mut self, mut f: impl FnMut(&Inflight) -> bool) {
+        for i in 0..agg::INFLIGHT_SLOTS as usize {
+            // SAFETY: i is within the mapping; the kernel may write concurrently, so
+            // the copy is re-validated by the request pointer.
+            unsafe {
+                let p = self.ptr.add(i);
+                let req = std::ptr::read_volatile(std::ptr::addr_of!((*p).req));
+                if req == 0 {
+                    continue;
+                }
+                let copy = std::ptr::read_volatile(p);
+                if copy.req != req {
+                    continue;
+                }
+                if f(&copy) && std::ptr::read_volatile(std::ptr::addr_of!((*p).req)) == req {
+                    std::ptr::write_volatile(std::ptr::addr_of_mut!((*p).streamed), 1);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for InflightTable {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what inflight_table mapped.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 

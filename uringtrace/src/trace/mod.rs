@@ -1,6 +1,7 @@
 //! Getting events out of the kernel: tracefs, the tracepoint catalog, loading the
 //! eBPF programs, and live sessions.
 
+pub mod aggregate;
 pub mod btf;
 pub mod catalog;
 pub mod fdinfo;

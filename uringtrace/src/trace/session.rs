@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use uringtrace_common::RawEvent;
 
+use super::aggregate::Poller;
 use super::fdinfo;
 use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
+use uringtrace_common::KernelMode;
 
 #[derive(Debug, Error)]
 pub enum SessionError {
@@ -66,6 +68,8 @@ pub struct Session {
     duration: Option<Duration>,
     /// Processes seen using io_uring: their rings are sampled from fdinfo.
     ring_owners: std::collections::BTreeSet<u32>,
+    /// Aggregating mode: reads the kernel's statistics into the stream.
+    aggregates: Option<Poller>,
 }
 
 /// After the traced command exits, keep draining this long: io-wq and task_work
@@ -100,6 +104,10 @@ impl Session {
             .into_iter()
             .chain(opts.trace.pids.iter().copied())
             .collect();
+        let aggregates = match trace.mode {
+            KernelMode::Aggregate => Some(Poller::new(&tracer, trace.slow_ns)?),
+            _ => None,
+        };
         Ok(Session {
             tracer,
             child,
@@ -107,6 +115,7 @@ impl Session {
             started: Instant::now(),
             duration: opts.duration,
             ring_owners,
+            aggregates,
         })
     }
 
@@ -131,6 +140,7 @@ impl Session {
         let mut batch = Vec::with_capacity(4096);
         let mut exited: Option<(Instant, Option<i32>)> = None;
         let mut last_sample = Instant::now();
+        let mut last_aggregate = Instant::now();
         loop {
             batch.clear();
             let n = self.tracer.drain(&mut batch);
@@ -147,6 +157,10 @@ impl Session {
                     &self.ring_owners,
                     crate::system::monotonic_ns(),
                 ));
+            }
+            if last_aggregate.elapsed() >= Poller::INTERVAL {
+                last_aggregate = Instant::now();
+                self.poll_aggregates(&mut batch)?;
             }
             if sink(&batch, &self.tracer)? == Flow::Stop {
                 return Ok(StopReason::Sink);
@@ -190,8 +204,18 @@ impl Session {
             sink(&batch, &self.tracer)?;
             batch.clear();
         }
+        // What the kernel counted and still holds, after the last events.
+        self.poll_aggregates(&mut batch)?;
         if !batch.is_empty() {
             sink(&batch, &self.tracer)?;
+        }
+        Ok(())
+    }
+
+    fn poll_aggregates(&mut self, out: &mut Vec<RawEvent>) -> io::Result<()> {
+        if let Some(p) = self.aggregates.as_mut() {
+            p.poll(&self.tracer, crate::system::monotonic_ns(), out)
+                .map_err(io::Error::other)?;
         }
         Ok(())
     }

@@ -1,0 +1,77 @@
+//! Aggregating mode, seen from the analyzer.
+//!
+//! In aggregating mode the kernel only counts fast successful requests. What reaches
+//! the analyzer then is: the detector-relevant events as usual, `agg_ops` /
+//! `agg_latency` deltas that stand for the counted requests, submits rebuilt from the
+//! kernel's in-flight table (late, with their real timestamps), and waits that carry
+//! the kernel's own in-flight and ready counts. This module folds those in so that
+//! the rest of the analyzer works the same in both modes.
+
+use std::collections::HashSet;
+
+use uringtrace_common::{aggregate as agg, EventKind, RawEvent};
+
+use super::state::{Ring, State};
+
+/// Overflowed CQEs whose submit was not seen yet, remembered (bounded) so that a
+/// submit rebuilt later from the in-flight table is known to be complete already.
+#[derive(Clone, Debug, Default)]
+pub struct AggState {
+    overflowed: HashSet<(u64, u64)>,
+}
+
+const MAX_REMEMBERED: usize = 65_536;
+
+impl AggState {
+    pub fn overflowed_unseen(&mut self, ctx: u64, user_data: u64) {
+        if self.overflowed.len() < MAX_REMEMBERED {
+            self.overflowed.insert((ctx, user_data));
+        }
+    }
+}
+
+/// A submit rebuilt from the in-flight table for a request whose CQE already
+/// overflowed (no completion event exists for those): it is done, not in flight.
+pub fn completed_by_overflow(st: &mut State, ev: &RawEvent) -> bool {
+    ev.args[3] == agg::SUBMIT_FROM_TABLE
+        && !st.agg.overflowed.is_empty()
+        && st.agg.overflowed.remove(&(ev.ctx, ev.user_data))
+}
+
+/// (in flight, CQEs ready) as the kernel counted them at a wait, when it did.
+pub fn wait_counts(ev: &RawEvent) -> Option<(u64, u64)> {
+    (ev.args[3] == agg::WAIT_WITH_COUNTS).then_some((ev.aux, ev.aux2))
+}
+
+/// `agg_ops` and `agg_latency` events.
+pub fn apply(st: &mut State, ev: &RawEvent) {
+    let ring = st.rings.entry(ev.ctx).or_insert_with(|| Ring {
+        ctx: ev.ctx,
+        tgid: ev.tgid,
+        ..Ring::default()
+    });
+    if ev.kind == EventKind::AggOps as u16 {
+        // Each counted request was one submit and one completion.
+        ring.submitted += ev.aux;
+        ring.completed += ev.aux;
+        return;
+    }
+    let b = ev.args[0] as usize;
+    if b >= agg::LAT_BUCKETS || ev.aux == 0 {
+        return;
+    }
+    // The bucket's middle stands for its samples (buckets are a quarter octave wide).
+    let low = agg::lat_bucket_low(b);
+    let high = if b + 1 < agg::LAT_BUCKETS {
+        agg::lat_bucket_low(b + 1)
+    } else {
+        low.saturating_mul(2)
+    };
+    let v = low + (high - low) / 2;
+    ring.latency
+        .entry(ev.opcode)
+        .or_default()
+        .record_n(v, ev.aux);
+    ring.latency_all.record_n(v, ev.aux);
+    st.latency.entry(ev.opcode).or_default().record_n(v, ev.aux);
+}

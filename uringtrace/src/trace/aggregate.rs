@@ -1,0 +1,241 @@
+//! Aggregating mode, userspace side: the kernel's cumulative per-CPU statistics
+//! become delta events (`agg_ops`, `agg_latency`) in the event stream, and requests
+//! that stay in the kernel's in-flight table past the slow threshold are streamed as
+//! submits. Both go through the same iterator as every other event, so the analyzer
+//! sees one stream whichever mode produced it.
+
+use std::collections::HashMap;
+
+use super::loader::{InflightTable, LoadError, Tracer};
+use uringtrace_common::{
+    aggregate::{self as agg, Inflight, OpAgg, LAT_BUCKETS},
+    EventKind, RawEvent,
+};
+
+/// Cumulative totals of one (ring, opcode), summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Totals {
+    pub tgid: u32,
+    pub count: u64,
+    pub lat_sum_ns: u64,
+    pub hist: [u64; LAT_BUCKETS],
+}
+
+impl Totals {
+    pub fn from_cpus(entries: &[OpAgg]) -> Totals {
+        let mut t = Totals {
+            tgid: entries.first().map_or(0, |e| e.tgid),
+            count: 0,
+            lat_sum_ns: 0,
+            hist: [0; LAT_BUCKETS],
+        };
+        for e in entries {
+            t.count += e.count;
+            t.lat_sum_ns += e.lat_sum_ns;
+            for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
+                *a += b;
+            }
+        }
+        t
+    }
+}
+
+/// Remembers what was already reported, to emit only what is new.
+#[derive(Default)]
+pub struct Deltas {
+    seen: HashMap<(u64, u8), Totals>,
+}
+
+impl Deltas {
+    /// Appends events for the growth of `now` over what was seen before.
+    pub fn push(
+        &mut self,
+        ctx: u64,
+        opcode: u8,
+        now: &Totals,
+        ts_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) {
+        let before = self.seen.get(&(ctx, opcode));
+        let base = |v: u64, f: fn(&Totals) -> u64| v.saturating_sub(before.map_or(0, f));
+        let count = base(now.count, |t| t.count);
+        if count == 0 {
+            return;
+        }
+        let event = |kind: EventKind| RawEvent {
+            ts_ns,
+            ctx,
+            tgid: now.tgid,
+            opcode,
+            kind: kind as u16,
+            ..RawEvent::default()
+        };
+        let mut ops = event(EventKind::AggOps);
+        ops.aux = count;
+        ops.aux2 = base(now.lat_sum_ns, |t| t.lat_sum_ns);
+        out.push(ops);
+        for (b, &n) in now.hist.iter().enumerate() {
+            let d = n.saturating_sub(before.map_or(0, |t| t.hist[b]));
+            if d > 0 {
+                let mut lat = event(EventKind::AggLatency);
+                lat.args[0] = b as u32;
+                lat.aux = d;
+                out.push(lat);
+            }
+        }
+        self.seen.insert((ctx, opcode), now.clone());
+    }
+}
+
+/// Reads the kernel's aggregates into the event stream, every [`Poller::INTERVAL`]
+/// and once more at the end of a session.
+pub struct Poller {
+    deltas: Deltas,
+    table: InflightTable,
+    slow_ns: u64,
+}
+
+impl Poller {
+    /// Often enough for `top`'s once-a-second refresh; each poll reads a few hundred
+    /// map entries and scans the 4 MiB table.
+    pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+    pub fn new(tracer: &Tracer, slow_ns: u64) -> Result<Poller, LoadError> {
+        Ok(Poller {
+            deltas: Deltas::default(),
+            table: tracer.inflight_table()?,
+            slow_ns,
+        })
+    }
+
+    pub fn poll(
+        &mut self,
+        tracer: &Tracer,
+        now_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        for (slot, ring) in tracer.ring_aggs()? {
+            for (opcode, cpus) in tracer.op_aggs(slot, ring.ctx)? {
+                self.deltas
+                    .push(ring.ctx, opcode, &Totals::from_cpus(&cpus), now_ns, out);
+            }
+        }
+        let slow_ns = self.slow_ns;
+        self.table
+            .scan(|slot| match held_submit(slot, now_ns, slow_ns) {
+                Some(ev) => {
+                    out.push(ev);
+                    true
+                }
+                None => false,
+            });
+        Ok(())
+    }
+}
+
+/// The submit event of a request still held in the in-flight table, when it has
+/// been there at least `slow_ns`. The caller marks the slot streamed.
+pub fn held_submit(slot: &Inflight, now_ns: u64, slow_ns: u64) -> Option<RawEvent> {
+    if slot.req == 0 || slot.streamed != 0 || now_ns.saturating_sub(slot.ts_ns) < slow_ns {
+        return None;
+    }
+    let mut ev = RawEvent {
+        ts_ns: slot.ts_ns,
+        ctx: slot.ctx,
+        req: slot.req,
+        user_data: slot.user_data,
+        aux: slot.flags,
+        pid: slot.pid,
+        tgid: slot.tgid,
+        kind: EventKind::Submit as u16,
+        opcode: slot.opcode,
+        role: slot.role,
+        ..RawEvent::default()
+    };
+    ev.args[1] = u32::from(slot.sqpoll);
+    ev.args[2] = slot.fd;
+    ev.args[3] = agg::SUBMIT_FROM_TABLE;
+    Some(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(count: u64, bucket: usize, n: u64) -> OpAgg {
+        let mut o = OpAgg {
+            ctx: 0xabc,
+            tgid: 7,
+            opcode: 0,
+            count,
+            lat_sum_ns: count * 100,
+            ..OpAgg::default()
+        };
+        o.hist[bucket] = n;
+        o
+    }
+
+    #[test]
+    fn sums_cpus_and_emits_only_growth() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        let t = Totals::from_cpus(&[op(3, 2, 3), op(2, 5, 2)]);
+        assert_eq!((t.count, t.lat_sum_ns, t.tgid), (5, 500, 7));
+        d.push(0xabc, 0, &t, 1000, &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].kind, EventKind::AggOps as u16);
+        assert_eq!(
+            (out[0].aux, out[0].aux2, out[0].ctx, out[0].tgid),
+            (5, 500, 0xabc, 7)
+        );
+        assert_eq!((out[1].args[0], out[1].aux), (2, 3));
+        assert_eq!((out[2].args[0], out[2].aux), (5, 2));
+
+        // Nothing new: nothing emitted. One more request in bucket 5: one of each.
+        out.clear();
+        d.push(0xabc, 0, &t, 2000, &mut out);
+        assert!(out.is_empty());
+        let t2 = Totals::from_cpus(&[op(3, 2, 3), op(3, 5, 3)]);
+        d.push(0xabc, 0, &t2, 3000, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].aux, out[0].aux2), (1, 100));
+        assert_eq!((out[1].args[0], out[1].aux), (5, 1));
+    }
+
+    #[test]
+    fn only_old_unstreamed_slots_become_submits() {
+        let slot = Inflight {
+            req: 0x1000,
+            ts_ns: 1_000,
+            ctx: 0xabc,
+            user_data: 42,
+            flags: 0,
+            pid: 10,
+            tgid: 9,
+            fd: 3,
+            opcode: 22,
+            role: 0,
+            streamed: 0,
+            sqpoll: 1,
+            _pad: 0,
+        };
+        assert!(held_submit(&slot, 1_500, 1_000).is_none(), "not slow yet");
+        let ev = held_submit(&slot, 2_000, 1_000).expect("slow");
+        assert_eq!(ev.kind, EventKind::Submit as u16);
+        assert_eq!(
+            (ev.ts_ns, ev.req, ev.user_data, ev.opcode),
+            (1_000, 0x1000, 42, 22)
+        );
+        assert_eq!(
+            (ev.args[1], ev.args[2], ev.args[3]),
+            (1, 3, agg::SUBMIT_FROM_TABLE)
+        );
+        let streamed = Inflight {
+            streamed: 1,
+            ..slot
+        };
+        assert!(held_submit(&streamed, 9_000, 1_000).is_none());
+        let free = Inflight { req: 0, ..slot };
+        assert!(held_submit(&free, 9_000, 1_000).is_none());
+    }
+}

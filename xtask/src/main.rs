@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod matrix;
 
 /// Must match uringtrace/build.rs and scripts/setup.sh.
@@ -31,15 +31,9 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// NOP throughput untraced vs traced, events/s, drops, bytes per event
-    Bench {
-        /// NOPs per run
-        #[arg(long, default_value_t = 2_000_000)]
-        count: u64,
-        /// Runs per variant (the best is reported)
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-    },
+    /// Overhead vs untraced (NOP storm, fio) and bpftrace, zero-drop stream rate,
+    /// replay speed and memory, bytes per event; table + target/bench/*.json
+    Bench(bench::Args),
     /// clippy on the host crates and on the eBPF crate
     Lint,
     /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
@@ -109,7 +103,15 @@ fn main() -> anyhow::Result<()> {
             // Default members only: the eBPF crate is built by uringtrace/build.rs.
             run(Command::new("cargo").args(["test", "--release"]).args(args))
         }
-        Cmd::Bench { count, runs } => bench(count, runs),
+        Cmd::Bench(args) => {
+            build_release()?;
+            bench::run(
+                &args,
+                &bin("uringtrace"),
+                &bin("uringtrace-workload"),
+                &root(),
+            )
+        }
         Cmd::KernelMatrix { kernels } => {
             build_release()?;
             let results = matrix::run(
@@ -166,77 +168,4 @@ fn main() -> anyhow::Result<()> {
                 .args(["-Z", "build-std=core", "--", "-D", "warnings"]))
         }
     }
-}
-
-/// Parses "... in X s (N ops/s ..." from the workload's stderr.
-fn ops_per_sec(stderr: &str) -> Option<f64> {
-    let i = stderr.find(" s (")?;
-    let rest = &stderr[i + 4..];
-    rest.split_whitespace().next()?.parse().ok()
-}
-
-fn bench(count: u64, runs: u32) -> anyhow::Result<()> {
-    build_release()?;
-    let wl = bin("uringtrace-workload");
-    let ut = bin("uringtrace");
-    let n = count.to_string();
-    let mut best_untraced: f64 = 0.0;
-    let mut best_traced: f64 = 0.0;
-    let mut summary = String::new();
-    let tmp = std::env::temp_dir().join("uringtrace-bench.utr");
-    for i in 0..runs {
-        let out = Command::new(&wl)
-            .args(["nop-storm", "--count", &n])
-            .output()?;
-        let u = ops_per_sec(&String::from_utf8_lossy(&out.stderr))
-            .context("parsing workload output")?;
-        best_untraced = best_untraced.max(u);
-        let t0 = Instant::now();
-        let out = Command::new(&ut)
-            .args(["record", "-q", "-o"])
-            .arg(&tmp)
-            .arg("--")
-            .arg(&wl)
-            .args(["nop-storm", "--count", &n])
-            .output()?;
-        let wall = t0.elapsed();
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        let t = ops_per_sec(&err).context("parsing traced workload output")?;
-        best_traced = best_traced.max(t);
-        let last = err
-            .lines()
-            .rfind(|l| l.starts_with("uringtrace:"))
-            .unwrap_or("")
-            .to_string();
-        println!(
-            "run {}: untraced {:.2} M ops/s, traced {:.2} M ops/s ({:.1}s wall); {last}",
-            i + 1,
-            u / 1e6,
-            t / 1e6,
-            wall.as_secs_f64()
-        );
-        summary = last;
-    }
-    // Analyzer replay throughput on the last recording (one core).
-    let t0 = Instant::now();
-    let out = Command::new(&ut)
-        .args(["diagnose", "--format", "json", "--input"])
-        .arg(&tmp)
-        .output()?;
-    let secs = t0.elapsed().as_secs_f64();
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing the replay report")?;
-    let events = report["events"].as_u64().unwrap_or(0);
-    println!(
-        "analyzer replay: {events} events in {secs:.2}s ({:.2} M events/s)",
-        events as f64 / secs / 1e6
-    );
-    let _ = std::fs::remove_file(&tmp);
-    println!(
-        "\nNOP storm, {count} NOPs, best of {runs}: untraced {:.2} M ops/s, traced while recording {:.2} M ops/s ({:.0}%)\n{summary}",
-        best_untraced / 1e6,
-        best_traced / 1e6,
-        100.0 * best_traced / best_untraced.max(1.0)
-    );
-    Ok(())
 }

@@ -13,9 +13,40 @@ const EBADF: i32 = -libc::EBADF;
 const ECANCELED: i32 = -libc::ECANCELED;
 const EINVAL: i32 = -libc::EINVAL;
 
+/// Holds submissions to `rate` NOPs per second: batch k may start once the
+/// NOPs before it are due. Deadlines are absolute from the start, so a late
+/// wake-up is caught up by the next batches and the mean rate stays exact.
+struct Pacer {
+    start: Instant,
+    rate: u64,
+}
+
+impl Pacer {
+    fn new(rate: u64) -> Pacer {
+        // Sleeps of tens of microseconds: the default 50 us timer slack would
+        // make every wake-up late. Best effort; pacing works without it.
+        // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only this thread.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong) };
+        Pacer {
+            start: Instant::now(),
+            rate,
+        }
+    }
+
+    /// Sleeps until `done` NOPs are due.
+    fn wait_for(&self, done: u64) {
+        let due =
+            Duration::from_nanos((u128::from(done) * 1_000_000_000 / u128::from(self.rate)) as u64);
+        if let Some(ahead) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+}
+
 /// N NOPs in batches of `batch`; each io_uring_enter submits a batch and waits
-/// for all of it, so SQ and CQ never overflow and counts are exact.
-pub fn nop_storm(count: u64, batch: u32, entries: u32) -> Result<Report> {
+/// for all of it, so SQ and CQ never overflow and counts are exact. With
+/// `rate`, batches are paced to that many NOPs per second.
+pub fn nop_storm(count: u64, batch: u32, entries: u32, rate: Option<u64>) -> Result<Report> {
     ensure!(batch >= 1, "--batch must be at least 1");
     ensure!(
         batch <= entries,
@@ -26,11 +57,15 @@ pub fn nop_storm(count: u64, batch: u32, entries: u32) -> Result<Report> {
     let batch = u64::from(batch.min(ring.uring.params().sq_entries()));
 
     let start = Instant::now();
+    let pacer = rate.map(Pacer::new);
     let (mut submitted, mut completed, mut failed, mut out_of_order) = (0u64, 0u64, 0u64, 0u64);
     let mut next_ud = 1u64;
     let mut expect_ud = 1u64;
     while submitted < count {
         let n = batch.min(count - submitted);
+        if let Some(pacer) = &pacer {
+            pacer.wait_for(submitted);
+        }
         {
             let mut sq = ring.uring.submission();
             for _ in 0..n {
@@ -67,9 +102,10 @@ pub fn nop_storm(count: u64, batch: u32, entries: u32) -> Result<Report> {
     }
     let elapsed = start.elapsed();
     eprintln!(
-        "nop-storm: {submitted} submitted, {completed} completed in {:.3} s ({:.0} ops/s, batch {batch})",
+        "nop-storm: {submitted} submitted, {completed} completed in {:.3} s ({:.0} ops/s, batch {batch}{})",
         elapsed.as_secs_f64(),
-        completed as f64 / elapsed.as_secs_f64()
+        completed as f64 / elapsed.as_secs_f64(),
+        rate.map(|r| format!(", paced to {r}/s")).unwrap_or_default()
     );
     if failed > 0 || out_of_order > 0 {
         eprintln!("nop-storm: {failed} NOPs with res != 0, {out_of_order} completed out of order");

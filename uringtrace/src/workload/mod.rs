@@ -58,6 +58,10 @@ pub enum Scenario {
         /// Submission queue size (the CQ is twice as large).
         #[arg(long, default_value_t = 64)]
         entries: u32,
+        /// Pace the NOPs to this many per second (each batch waits for its
+        /// turn); default: as fast as possible.
+        #[arg(long, value_name = "OPS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+        rate: Option<u64>,
     },
     /// 4 NOPs linked with IOSQE_IO_LINK; all succeed
     ChainOk,
@@ -134,6 +138,7 @@ impl Scenario {
                     count: 1000,
                     batch: 64,
                     entries: 64,
+                    rate: None,
                 },
                 Scenario::ChainOk,
                 Scenario::ChainBrokenError,
@@ -165,7 +170,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
             count,
             batch,
             entries,
-        } => basic::nop_storm(count, batch, entries),
+            rate,
+        } => basic::nop_storm(count, batch, entries, rate),
         Scenario::ChainOk => basic::chain_ok(),
         Scenario::ChainBrokenError => basic::chain_broken_error(),
         Scenario::ChainBrokenShort => basic::chain_broken_short(),

@@ -234,6 +234,10 @@ for s in $SCENARIOS; do
   echo "MATRIX-RECORD $s exit=$rc"
   if [ $rc -ge 124 ]; then echo "MATRIX-HUNG $s"; ps; cat /out/$s.err; fi
 done
+for s in $AGGREGATE; do
+  timeout 120 uringtrace diagnose -q --kernel-mode aggregate --format json -o /out/agg-$s.json -- uringtrace-workload $s > /dev/null 2> /out/agg-$s.err
+  echo "MATRIX-AGGREGATE $s exit=$?"
+done
 tar czf /tmp/out.tgz -C /out .
 base64 /tmp/out.tgz > /dev/ttyS1
 echo "MATRIX-END"
@@ -261,6 +265,7 @@ fn build_initramfs(work: &Path, bins: &[PathBuf]) -> anyhow::Result<PathBuf> {
     let scenarios: Vec<&str> = SCENARIOS.iter().map(|s| s.0).collect();
     let init = INIT
         .replace("$SCENARIOS", &scenarios.join(" "))
+        .replace("$AGGREGATE", &AGGREGATE_SCENARIOS.join(" "))
         .replace("$NOPS", &NOPS.to_string());
     fs::write(root.join("init"), init)?;
     sh(Command::new("chmod").arg("755").arg(root.join("init")))?;
@@ -371,6 +376,58 @@ fn jsonl_events(ut: &Path, file: &Path) -> anyhow::Result<Vec<Value>> {
 }
 
 /// Host-side checks of one guest's results.
+/// Scenarios also diagnosed live in aggregating mode inside the guest: its programs
+/// differ (in-flight table, atomics, per-CPU histograms) and each verifier must accept
+/// them; their findings must equal those of the streamed recording.
+const AGGREGATE_SCENARIOS: &[&str] = &["chain-broken-error", "cq-overflow", "nop-storm"];
+
+fn check_aggregating_mode(
+    ut: &Path,
+    dir: &Path,
+    console: &str,
+    r: &mut KernelResult,
+) -> anyhow::Result<()> {
+    let rules = |v: &Value| -> BTreeSet<String> {
+        v["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["rule"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for s in AGGREGATE_SCENARIOS {
+        if !console.contains(&format!("MATRIX-AGGREGATE {s} exit=0")) {
+            let err = fs::read_to_string(dir.join(format!("agg-{s}.err"))).unwrap_or_default();
+            r.notes.push(format!(
+                "{s}: diagnose --kernel-mode aggregate failed: {}",
+                err.trim()
+            ));
+            r.passed = false;
+            continue;
+        }
+        let live: Value = serde_json::from_slice(&fs::read(dir.join(format!("agg-{s}.json")))?)
+            .with_context(|| format!("agg-{s}.json"))?;
+        let rec = dir.join(format!("{s}.utr"));
+        if !rec.exists() {
+            continue;
+        }
+        let streamed: Value = serde_json::from_str(&sh(Command::new(ut)
+            .args(["diagnose", "--format", "json", "--input"])
+            .arg(&rec))?)?;
+        if rules(&live) != rules(&streamed) {
+            r.notes.push(format!(
+                "{s}: aggregating mode found {:?}, streaming {:?}",
+                rules(&live),
+                rules(&streamed)
+            ));
+            r.passed = false;
+        }
+    }
+    Ok(())
+}
+
 fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow::Result<()> {
     let doctor: Value =
         serde_json::from_slice(&fs::read(dir.join("doctor.json"))?).context("doctor.json")?;
@@ -404,6 +461,7 @@ fn verify(ut: &Path, dir: &Path, console: &str, r: &mut KernelResult) -> anyhow:
         })
         .unwrap_or_default();
     r.degraded = degraded.iter().cloned().collect();
+    check_aggregating_mode(ut, dir, console, r)?;
     for (scenario, rules) in SCENARIOS {
         let rec = dir.join(format!("{scenario}.utr"));
         let exit_ok = console.contains(&format!("MATRIX-RECORD {scenario} exit=0"));

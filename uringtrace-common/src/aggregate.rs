@@ -83,11 +83,16 @@ pub struct OpAgg {
     pub ctx: u64,
     pub tgid: u32,
     pub opcode: u32,
+    /// Requests only counted.
     pub count: u64,
+    /// Of those, the ones whose latency was measured (a deterministic sample on the
+    /// tp_btf path; all of them on the classic one). `lat_sum_ns` and `hist` are
+    /// over these.
+    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
-const _: () = assert!(core::mem::size_of::<OpAgg>() == 32 + 8 * LAT_BUCKETS);
+const _: () = assert!(core::mem::size_of::<OpAgg>() == 40 + 8 * LAT_BUCKETS);
 
 impl Default for OpAgg {
     fn default() -> Self {
@@ -96,6 +101,7 @@ impl Default for OpAgg {
             tgid: 0,
             opcode: 0,
             count: 0,
+            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         }

@@ -11,6 +11,13 @@ use crate::trace::loader::{KernelCounters, TraceOptions, Tracer};
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 use crate::units::human_bytes;
 
+/// Streaming every event: the consumer may be descheduled for tens of milliseconds
+/// on a busy host, and at 4 M events/s (112 bytes each in the ring) 16 MiB lasts only
+/// 35 ms; 64 MiB lasts 150 ms.
+pub const STREAM_RING_BYTES: u32 = 64 << 20;
+/// Aggregating mode streams a few events per io_uring_enter.
+pub const AGGREGATE_RING_BYTES: u32 = 16 << 20;
+
 /// Options for `diagnose` and `top`: `record` always streams.
 pub fn analysis_session_options(
     t: &TraceArgs,
@@ -19,6 +26,9 @@ pub fn analysis_session_options(
 ) -> SessionOptions {
     let mut o = session_options(t);
     o.trace.mode = k.kernel_mode.into();
+    if t.ring_size.is_none() && o.trace.mode != uringtrace_common::KernelMode::Stream {
+        o.trace.ring_bytes = AGGREGATE_RING_BYTES;
+    }
     // Held-back requests must reach the analyzer well before any detector would
     // judge them.
     o.trace.slow_ns = crate::trace::loader::DEFAULT_SLOW_NS.min(stall.as_nanos() as u64 / 2);
@@ -28,7 +38,7 @@ pub fn analysis_session_options(
 pub fn session_options(t: &TraceArgs) -> SessionOptions {
     SessionOptions {
         trace: TraceOptions {
-            ring_bytes: t.ring_size,
+            ring_bytes: t.ring_size.unwrap_or(STREAM_RING_BYTES),
             pids: t.pids.clone(),
             filter: !t.pids.is_empty(),
             btf: t.attach == crate::cli::AttachMode::Auto,
@@ -81,7 +91,7 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
             command: t.command.clone(),
             follow_children: true,
         },
-        ring_bytes: t.ring_size,
+        ring_bytes: tracer.ring_bytes,
         ncpus: system::ncpus(),
         drops: Drops::default(),
         finished: false,

@@ -17,6 +17,7 @@ use uringtrace_common::{
 pub struct Totals {
     pub tgid: u32,
     pub count: u64,
+    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
@@ -26,11 +27,13 @@ impl Totals {
         let mut t = Totals {
             tgid: entries.first().map_or(0, |e| e.tgid),
             count: 0,
+            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         };
         for e in entries {
             t.count += e.count;
+            t.sampled += e.sampled;
             t.lat_sum_ns += e.lat_sum_ns;
             for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
                 *a += b;
@@ -74,17 +77,56 @@ impl Deltas {
         ops.aux = count;
         ops.aux2 = base(now.lat_sum_ns, |t| t.lat_sum_ns);
         out.push(ops);
-        for (b, &n) in now.hist.iter().enumerate() {
-            let d = n.saturating_sub(before.map_or(0, |t| t.hist[b]));
-            if d > 0 {
-                let mut lat = event(EventKind::AggLatency);
-                lat.args[0] = b as u32;
-                lat.aux = d;
-                out.push(lat);
-            }
+        // The latency of a sample of the requests stands for all of them.
+        let mut sample: Vec<u64> = now
+            .hist
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| n.saturating_sub(before.map_or(0, |t| t.hist[b])))
+            .collect();
+        if sample.iter().all(|&n| n == 0) {
+            sample = now.hist.to_vec();
+        }
+        for (b, n) in scale(&sample, count) {
+            let mut lat = event(EventKind::AggLatency);
+            lat.args[0] = b as u32;
+            lat.aux = n;
+            out.push(lat);
         }
         self.seen.insert((ctx, opcode), now.clone());
     }
+}
+
+/// Spreads `total` requests over buckets in proportion to `sample` (largest
+/// remainders), so the histogram's total is exactly the number of requests counted.
+pub fn scale(sample: &[u64], total: u64) -> Vec<(usize, u64)> {
+    let n: u64 = sample.iter().sum();
+    if n == 0 || total == 0 {
+        return Vec::new();
+    }
+    let mut out: Vec<(usize, u64, u128)> = sample
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(b, &c)| {
+            let exact = u128::from(c) * u128::from(total);
+            (
+                b,
+                (exact / u128::from(n)) as u64,
+                exact % u128::from(n),
+            )
+        })
+        .collect();
+    let assigned: u64 = out.iter().map(|o| o.1).sum();
+    let mut by_remainder: Vec<usize> = (0..out.len()).collect();
+    by_remainder.sort_by(|&a, &b| out[b].2.cmp(&out[a].2).then(a.cmp(&b)));
+    for &i in by_remainder.iter().take((total - assigned) as usize) {
+        out[i].1 += 1;
+    }
+    out.into_iter()
+        .filter(|o| o.1 > 0)
+        .map(|(b, c, _)| (b, c))
+        .collect()
 }
 
 /// Reads the kernel's aggregates into the event stream, every [`Poller::INTERVAL`]
@@ -168,11 +210,44 @@ mod tests {
             tgid: 7,
             opcode: 0,
             count,
+            sampled: count,
             lat_sum_ns: count * 100,
             ..OpAgg::default()
         };
         o.hist[bucket] = n;
         o
+    }
+
+    #[test]
+    fn scaling_keeps_the_total_exact() {
+        assert_eq!(scale(&[0, 1, 0, 1], 16), vec![(1, 8), (3, 8)]);
+        assert_eq!(scale(&[1, 2], 10), vec![(0, 3), (1, 7)]);
+        assert_eq!(scale(&[3, 0], 3), vec![(0, 3)]);
+        assert!(scale(&[0, 0], 5).is_empty());
+        assert!(scale(&[1], 0).is_empty());
+        let s = scale(&[7, 11, 13, 1], 1_000_003);
+        assert_eq!(s.iter().map(|x| x.1).sum::<u64>(), 1_000_003);
+    }
+
+    #[test]
+    fn sampled_latency_stands_for_every_request() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        // 32 requests, 2 of them measured (one in bucket 3, one in bucket 6).
+        let mut o = op(32, 3, 1);
+        o.sampled = 2;
+        o.hist[6] = 1;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o]), 1000, &mut out);
+        let lat: Vec<(u32, u64)> = out[1..].iter().map(|e| (e.args[0], e.aux)).collect();
+        assert_eq!(lat, vec![(3, 16), (6, 16)]);
+        // 16 more requests, none measured: spread like everything so far.
+        out.clear();
+        let mut o2 = o;
+        o2.count = 48;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o2]), 2000, &mut out);
+        assert_eq!(out[0].aux, 16);
+        let lat: Vec<(u32, u64)> = out[1..].iter().map(|e| (e.args[0], e.aux)).collect();
+        assert_eq!(lat, vec![(3, 8), (6, 8)]);
     }
 
     #[test]

@@ -139,6 +139,8 @@ pub struct Tracer {
     pub events: KernelEvents,
     pub attachments: Vec<Attachment>,
     pub tracefs: Tracefs,
+    /// The ring buffer's size in bytes.
+    pub ring_bytes: u32,
 }
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uringtrace"));
@@ -250,6 +252,7 @@ impl Tracer {
             events,
             attachments,
             tracefs,
+            ring_bytes: opts.ring_bytes,
         };
         for &pid in &opts.pids {
             tracer.add_pid(pid)?;

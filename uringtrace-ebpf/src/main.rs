@@ -132,9 +132,10 @@ fn read_field(ctx: &TracePointContext, s: FieldSpec, errors: &mut u64) -> u64 {
     narrow(read_u64(ctx.as_ptr() as u64 + s.offset as u64, errors), s)
 }
 
-/// Bytes of a trace record copied at once: every io_uring and io_uring_enter field
-/// on 5.10 to 7.x lies within the first 64; fields beyond are read one by one.
-const RECORD_COPY: usize = 96;
+/// Bytes of a trace record copied at once: nearly every io_uring and io_uring_enter
+/// field on 5.10 to 7.x lies within the first 64; fields beyond are read one by one.
+/// (The copy lives on the 512-byte BPF stack, next to the event.)
+const RECORD_COPY: usize = 64;
 
 /// A field from the record copy. Context loads need offsets fixed at compile time
 /// ("dereference of modified ctx ptr"), and a helper call per field cost ~15 ns, 12
@@ -698,27 +699,32 @@ fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
 fn promote(slot: *mut Inflight) {
     // SAFETY: slot points at an INFLIGHT value.
     let s = unsafe { &mut *slot };
-    let mut ev = blank();
-    ev.ts_ns = s.ts_ns;
-    ev.ctx = s.ctx;
-    ev.req = s.req;
-    ev.user_data = s.user_data;
-    ev.aux = s.flags;
-    ev.pid = s.pid;
-    ev.tgid = s.tgid;
-    // The ring's SQPOLL bit, as the classic submit tracepoint's `sq_thread`.
-    let setup = read_struct(s.ctx, btf_spec(&CONFIG.btf.ctx_flags));
-    ev.args[1] = ((setup >> 1) & 1) as u32;
-    ev.args[2] = s.fd;
-    ev.args[3] = agg::SUBMIT_FROM_TABLE;
-    ev.kind = EventKind::Submit as u16;
-    // SAFETY: plain helper call.
-    ev.cpu = unsafe { bpf_get_smp_processor_id() } as u16;
-    ev.opcode = s.opcode;
-    ev.role = s.role;
     s.streamed = 1;
     count(Counter::Promoted);
-    emit(&ev);
+    // The ring's SQPOLL bit, as the classic submit tracepoint's `sq_thread`.
+    let setup = read_struct(s.ctx, btf_spec(&CONFIG.btf.ctx_flags));
+    let args = [0, ((setup >> 1) & 1) as u32, s.fd, agg::SUBMIT_FROM_TABLE];
+    // Written straight into the ring buffer: an event on this frame's stack pushed
+    // the classic programs past the 512-byte stack limit on 5.10 and 6.1.
+    let Some(mut out) = EVENTS.reserve::<RawEvent>(0) else {
+        count(Counter::Dropped);
+        return;
+    };
+    let p = out.as_mut_ptr();
+    // SAFETY: p is a reserved, 8-byte aligned RawEvent-sized area; every field is
+    // written (store_fields zeroes what is not set here).
+    unsafe {
+        use core::ptr::{addr_of_mut, write_volatile as w};
+        let ev_kind = EventKind::Submit as u16;
+        store_fields(p, s.ts_ns, s.ctx, s.req, s.user_data, args, 0, ev_kind, s.opcode, [0; 16]);
+        w(addr_of_mut!((*p).aux), s.flags);
+        w(addr_of_mut!((*p).pid), s.pid);
+        w(addr_of_mut!((*p).tgid), s.tgid);
+        w(addr_of_mut!((*p).cpu), bpf_get_smp_processor_id() as u16);
+        w(addr_of_mut!((*p).role), s.role);
+    }
+    out.submit(BPF_RB_NO_WAKEUP as u64);
+    count(Counter::Emitted);
 }
 
 /// The in-flight slot of `req` when it holds that request.

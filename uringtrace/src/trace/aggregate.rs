@@ -110,11 +110,7 @@ pub fn scale(sample: &[u64], total: u64) -> Vec<(usize, u64)> {
         .filter(|(_, &c)| c > 0)
         .map(|(b, &c)| {
             let exact = u128::from(c) * u128::from(total);
-            (
-                b,
-                (exact / u128::from(n)) as u64,
-                exact % u128::from(n),
-            )
+            (b, (exact / u128::from(n)) as u64, exact % u128::from(n))
         })
         .collect();
     let assigned: u64 = out.iter().map(|o| o.1).sum();

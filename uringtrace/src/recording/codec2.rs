@@ -623,8 +623,8 @@ pub struct Encoder {
     st: State,
     /// An event's fields, built before its mask (reused: no per-event initialisation).
     fields: Out,
-    task_of: HashMap<u32, u32>,
-    ring_of: HashMap<u64, u32>,
+    task_of: HashMap<u32, u32, foldhash::fast::RandomState>,
+    ring_of: HashMap<u64, u32, foldhash::fast::RandomState>,
     task_victim: usize,
     ring_victim: usize,
 }
@@ -637,8 +637,8 @@ impl Default for Encoder {
                 a: [0; LOOKAHEAD],
                 n: 0,
             },
-            task_of: HashMap::new(),
-            ring_of: HashMap::new(),
+            task_of: HashMap::default(),
+            ring_of: HashMap::default(),
             task_victim: 0,
             ring_victim: 1,
         }

@@ -806,7 +806,7 @@ impl Bench {
         const START: u64 = 250_000;
         const MIN: u64 = 10_000;
         const CAP: u64 = 64_000_000;
-        let group = "record, default 16 MiB ring, paced NOP storm";
+        let group = "record, default 64 MiB ring, paced NOP storm";
         let what = "highest rate with 0 lost events";
         let (mut lo, mut hi): (Option<Probe>, Option<u64>) = (None, None);
         let mut probes = Vec::new();

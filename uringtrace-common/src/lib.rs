@@ -187,8 +187,15 @@ pub struct BtfLayout {
     pub ctx_rings: FieldSpec,
     pub rings_cq_head: FieldSpec,
     pub rings_cq_tail: FieldSpec,
+    /// `struct pt_regs` members that hold a syscall's six arguments and its number
+    /// (x86_64: di, si, dx, r10, r8, r9 and orig_ax), for io_uring_enter seen through
+    /// the raw_syscalls tracepoints as tp_btf. All size 0 when this kernel's BTF lacks
+    /// them; the classic syscalls tracepoints are used then.
+    pub regs_args: [FieldSpec; 6],
+    pub regs_nr: FieldSpec,
+    pub _spare: FieldSpec,
 }
-const _: () = assert!(core::mem::size_of::<BtfLayout>() == 48);
+const _: () = assert!(core::mem::size_of::<BtfLayout>() == 80);
 
 /// What the kernel programs do with what they see.
 #[repr(u32)]
@@ -215,11 +222,12 @@ pub struct Config {
     pub btf: BtfLayout,
     /// [`KernelMode`].
     pub mode: u32,
-    pub _pad: u32,
+    /// io_uring_enter's syscall number on this architecture (raw_syscalls programs).
+    pub enter_nr: u32,
     /// Aggregating mode: requests slower than this are streamed in full.
     pub slow_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 48 + 16);
+const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 80 + 16);
 
 impl Config {
     pub const fn zeroed() -> Config {
@@ -246,9 +254,12 @@ impl Config {
                 ctx_rings: FieldSpec::NONE,
                 rings_cq_head: FieldSpec::NONE,
                 rings_cq_tail: FieldSpec::NONE,
+                regs_args: [FieldSpec::NONE; 6],
+                regs_nr: FieldSpec::NONE,
+                _spare: FieldSpec::NONE,
             },
             mode: KernelMode::Stream as u32,
-            _pad: 0,
+            enter_nr: 0,
             slow_ns: 10_000_000,
         }
     }

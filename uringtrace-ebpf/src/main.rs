@@ -365,9 +365,9 @@ pub struct TaskCache {
     traced: u32,
     role: u32,
     comm: [u8; 16],
-    /// Aggregating mode: the current io_uring_enter's event, held back until its exit
-    /// shows whether anything the analyzer follows happened during it.
-    held_enter: RawEvent,
+    /// Aggregating mode: the current io_uring_enter's arguments, held back until its
+    /// exit shows whether anything the analyzer follows happened during it.
+    held_enter: Enter,
     held: u32,
     /// The enter event was streamed, so its exit must be too.
     enter_streamed: u32,
@@ -798,7 +798,7 @@ fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
                 role: ev.role,
             };
             if agg_submit(&sub) {
-                task.submit_streamed = 1;
+                submit_streamed(task, ev.ts_ns);
                 emit(ev);
             }
         }
@@ -841,8 +841,17 @@ fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
             wait_counts(ev);
             emit(ev);
         }
-        ENTER => agg_enter(ev, task),
-        ENTER_EXIT => agg_enter_exit(ev, task),
+        ENTER => agg_enter(
+            &Enter::of_event(ev),
+            ((ev.tgid as u64) << 32) | ev.pid as u64,
+            task,
+        ),
+        ENTER_EXIT => agg_enter_exit(
+            ev.res,
+            ((ev.tgid as u64) << 32) | ev.pid as u64,
+            false,
+            task,
+        ),
         CQE_OVERFLOW => {
             // An overflowed CQE completes its request without io_uring_complete.
             if let Some(r) = ring_slot(ev.ctx, ev.tgid) {
@@ -859,41 +868,120 @@ fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
 const ENTER_GETEVENTS: u32 = 1;
 const ENTER_SQ_WAKEUP: u32 = 2;
 
-/// io_uring_enter in aggregating mode. An app that submits one request per call
-/// (fio's default) made two streamed events per request: at ~300 ns each they cost
-/// more than the request (fio page cache, 6.18). The analyzer needs an enter only
-/// when it can wait (GETEVENTS with min_complete > 0: the wait's timeout flag), when
-/// it wakes an SQPOLL thread, or when a chain was submitted in it (the batch end cuts
-/// chains); any other enter is held back and dropped at its exit.
-#[inline(always)]
-fn agg_enter(ev: &RawEvent, task: &mut TaskCache) {
-    let (flags, min_complete) = (ev.cflags, ev.args[2]);
-    task.submit_streamed = 0;
-    if flags & ENTER_SQ_WAKEUP != 0 || (flags & ENTER_GETEVENTS != 0 && min_complete > 0) {
-        task.held = 0;
-        task.enter_streamed = 1;
-        emit(ev);
-        return;
+/// io_uring_enter's arguments, as the classic tracepoint names them.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Enter {
+    ts: u64,
+    argp: u64,
+    fd: u32,
+    to_submit: u32,
+    min_complete: u32,
+    flags: u32,
+    argsz: u32,
+    _pad: u32,
+}
+
+impl Enter {
+    /// From an event filled from the classic tracepoint's record.
+    #[inline(always)]
+    fn of_event(ev: &RawEvent) -> Enter {
+        Enter {
+            ts: ev.ts_ns,
+            argp: ev.aux,
+            fd: ev.args[0],
+            to_submit: ev.args[1],
+            min_complete: ev.args[2],
+            flags: ev.cflags,
+            argsz: ev.args[3],
+            _pad: 0,
+        }
     }
-    task.enter_streamed = 0;
-    // SAFETY: a map value of RawEvent size and alignment.
-    unsafe { store(&mut task.held_enter, ev) };
-    task.held = 1;
+
+    /// The analyzer needs an enter that can wait (GETEVENTS with min_complete > 0:
+    /// the wait's timeout flag) or that wakes an SQPOLL thread.
+    #[inline(always)]
+    fn must_stream(&self) -> bool {
+        enter_must_stream(self.flags, self.min_complete)
+    }
+
+    #[inline(always)]
+    fn event(&self, pid_tgid: u64, task: &TaskCache) -> RawEvent {
+        let mut ev = base_event(EventKind::EnterEnter, pid_tgid, task, self.ts);
+        ev.args = [self.fd, self.to_submit, self.min_complete, self.argsz];
+        ev.cflags = self.flags;
+        ev.aux = self.argp;
+        ev
+    }
 }
 
 #[inline(always)]
-fn agg_enter_exit(ev: &RawEvent, task: &mut TaskCache) {
-    if task.enter_streamed != 0 {
-        task.enter_streamed = 0;
-        emit(ev);
+fn enter_must_stream(flags: u32, min_complete: u32) -> bool {
+    flags & ENTER_SQ_WAKEUP != 0 || (flags & ENTER_GETEVENTS != 0 && min_complete > 0)
+}
+
+/// io_uring_enter in aggregating mode. An app that submits one request per call
+/// (fio's default) made two streamed events per request: at ~300 ns each they cost
+/// more than the request (fio page cache, 6.18). The analyzer needs an enter only
+/// when [`Enter::must_stream`], or when a chain was submitted in it (the batch end
+/// cuts chains); any other enter is held back and dropped at its exit.
+#[inline(always)]
+fn agg_enter(e: &Enter, pid_tgid: u64, task: &mut TaskCache) {
+    if e.must_stream() {
+        stream_enter(e, pid_tgid, task);
+    } else {
+        hold_enter(e, task);
+    }
+}
+
+#[inline(always)]
+fn stream_enter(e: &Enter, pid_tgid: u64, task: &mut TaskCache) {
+    task.submit_streamed = 0;
+    task.held = 0;
+    task.enter_streamed = 1;
+    emit(&e.event(pid_tgid, task));
+}
+
+#[inline(always)]
+fn hold_enter(e: &Enter, task: &mut TaskCache) {
+    task.submit_streamed = 0;
+    task.enter_streamed = 0;
+    task.held_enter = *e;
+    task.held = 1;
+}
+
+/// The exit of an io_uring_enter in aggregating mode. `streamed`: the enter was
+/// streamed (known from its arguments when the exit can still read them). The clock
+/// is read only for an exit that is streamed: most are not.
+#[inline(always)]
+fn agg_enter_exit(ret: i32, pid_tgid: u64, streamed: bool, task: &mut TaskCache) {
+    let exit = |task: &TaskCache| {
+        let mut ev = base_event(EventKind::EnterExit, pid_tgid, task, now());
+        ev.res = ret;
+        ev
+    };
+    if streamed || task.enter_streamed != 0 {
+        emit(&exit(task));
     } else if task.held != 0 && task.submit_streamed != 0 {
-        emit(&task.held_enter);
-        emit(ev);
+        emit(&task.held_enter.event(pid_tgid, task));
+        emit(&exit(task));
     } else {
         count(Counter::Aggregated);
     }
+    task.enter_streamed = 0;
     task.held = 0;
     task.submit_streamed = 0;
+}
+
+/// A submit of the current enter is streamed: so must the enter be, at its exit. A
+/// held enter took no clock reading (most are dropped); one just before this submit
+/// keeps the order.
+#[inline(always)]
+fn submit_streamed(task: &mut TaskCache, submit_ts: u64) {
+    task.submit_streamed = 1;
+    if task.held != 0 && task.held_enter.ts == 0 {
+        task.held_enter.ts = submit_ts.saturating_sub(1);
+    }
 }
 
 /// What aggregating mode needs from a submit.
@@ -1188,7 +1276,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
         if !agg_submit(&sub) {
             return 0;
         }
-        task.submit_streamed = 1;
+        submit_streamed(task, ts);
     }
     let mut ev = base_event(EventKind::Submit, pid_tgid, task, ts);
     ev.req = req;
@@ -1201,6 +1289,84 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     let setup = read_struct(ring, btf_spec(&b.ctx_flags));
     ev.args[1] = ((setup >> 1) & 1) as u32;
     emit(&ev);
+    0
+}
+
+/// The current syscall's argument `i`, from its saved registers (offsets from BTF).
+#[inline(always)]
+fn syscall_arg(regs: *const u8, i: usize) -> u64 {
+    load(regs, btf_spec(&CONFIG.btf.regs_args[i]))
+}
+
+/// io_uring_enter's entry through raw_syscalls:sys_enter (tp_btf): every syscall of
+/// the host runs this, so anything but io_uring_enter returns after one compare.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn btf_sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let id: i64 = ctx.arg(1);
+    if id != cfg_u32(&CONFIG.enter_nr) as i64 || mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    // An enter names no ring in its record: only traced tasks pass (as passes_filter).
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let mut e = Enter {
+        ts: 0,
+        fd: syscall_arg(regs, 0) as u32,
+        to_submit: syscall_arg(regs, 1) as u32,
+        min_complete: syscall_arg(regs, 2) as u32,
+        flags: syscall_arg(regs, 3) as u32,
+        argp: syscall_arg(regs, 4),
+        argsz: syscall_arg(regs, 5) as u32,
+        _pad: 0,
+    };
+    if mode() == KernelMode::Aggregate as u32 && !e.must_stream() {
+        hold_enter(&e, task);
+    } else {
+        e.ts = now();
+        if mode() == KernelMode::Aggregate as u32 {
+            stream_enter(&e, pid_tgid, task);
+        } else {
+            emit(&e.event(pid_tgid, task));
+        }
+    }
+    0
+}
+
+/// io_uring_enter's exit through raw_syscalls:sys_exit (tp_btf).
+#[btf_tracepoint(function = "sys_exit")]
+pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let nr = load(regs, btf_spec(&CONFIG.btf.regs_nr));
+    if nr != cfg_u32(&CONFIG.enter_nr) as u64 || mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let ret = ctx.arg::<i64>(1) as i32;
+    if mode() == KernelMode::Aggregate as u32 {
+        // The argument registers still hold the enter's arguments (x86_64 returns in
+        // ax only), so whether the enter was streamed does not depend on the per-CPU
+        // task cache, which another task may have taken while this one waited.
+        let streamed = enter_must_stream(syscall_arg(regs, 3) as u32, syscall_arg(regs, 2) as u32);
+        agg_enter_exit(ret, pid_tgid, streamed, task);
+    } else {
+        let mut ev = base_event(EventKind::EnterExit, pid_tgid, task, now());
+        ev.res = ret;
+        emit(&ev);
+    }
     0
 }
 

@@ -294,6 +294,9 @@ pub struct BtfPlan {
     pub layout: uringtrace_common::BtfLayout,
     pub complete: bool,
     pub submit: bool,
+    /// io_uring_enter through raw_syscalls sys_enter/sys_exit as tp_btf, with the
+    /// syscall's arguments read from `struct pt_regs`.
+    pub syscalls: bool,
 }
 
 fn spec(m: Option<Member>, signed: bool) -> Option<uringtrace_common::FieldSpec> {
@@ -345,6 +348,29 @@ impl BtfPlan {
                 l.ctx_flags =
                     spec(btf.member("io_ring_ctx", &["flags"]), false).unwrap_or_default();
                 plan.submit = true;
+            }
+        }
+        // raw_syscalls:sys_enter(regs, id) and sys_exit(regs, ret). The register names
+        // are x86_64's (syscall ABI: di, si, dx, r10, r8, r9; the number in orig_ax);
+        // other architectures keep the classic syscalls tracepoints.
+        let regs_proto = ["struct pt_regs *", "long int"];
+        if btf
+            .tracepoint_args("sys_enter")
+            .is_some_and(|a| a == regs_proto)
+            && btf
+                .tracepoint_args("sys_exit")
+                .is_some_and(|a| a == regs_proto)
+        {
+            let reg =
+                |name: &str| spec(btf.member("pt_regs", &[name]), false).filter(|s| s.size == 8);
+            let args: Option<Vec<_>> = ["di", "si", "dx", "r10", "r8", "r9"]
+                .iter()
+                .map(|n| reg(n))
+                .collect();
+            if let (Some(args), Some(nr)) = (args, reg("orig_ax")) {
+                l.regs_args.copy_from_slice(&args);
+                l.regs_nr = nr;
+                plan.syscalls = true;
             }
         }
         // CQEs ready at a wait: ctx->rings->cq.tail - cq.head (all three or none).
@@ -494,6 +520,15 @@ mod tests {
         }
         if plan.complete {
             assert_eq!(plan.layout.cqe_user_data.offset, 0);
+        }
+        // The x86_64 ptrace ABI fixes struct pt_regs: r15 .. r8, ax, cx, dx, si, di,
+        // then orig_ax.
+        #[cfg(target_arch = "x86_64")]
+        if btf.tracepoint_args("sys_enter").is_some() {
+            assert!(plan.syscalls);
+            let offsets: Vec<u16> = plan.layout.regs_args.iter().map(|s| s.offset).collect();
+            assert_eq!(offsets, [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8]);
+            assert_eq!(plan.layout.regs_nr.offset, 15 * 8);
         }
     }
 }

@@ -56,8 +56,7 @@ pub struct Inflight {
     pub role: u8,
     /// 1: the submit event was streamed, so the completion must be too.
     pub streamed: u8,
-    /// 1: the ring has SQPOLL (as the submit event's args[1]).
-    pub sqpoll: u8,
+    pub _spare: u8,
     pub _pad: u64,
 }
 const _: () = assert!(core::mem::size_of::<Inflight>() == 64);
@@ -83,16 +82,12 @@ pub struct OpAgg {
     pub ctx: u64,
     pub tgid: u32,
     pub opcode: u32,
-    /// Requests only counted.
+    /// Requests only counted; `lat_sum_ns` and `hist` are over the same requests.
     pub count: u64,
-    /// Of those, the ones whose latency was measured (a deterministic sample on the
-    /// tp_btf path; all of them on the classic one). `lat_sum_ns` and `hist` are
-    /// over these.
-    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
-const _: () = assert!(core::mem::size_of::<OpAgg>() == 40 + 8 * LAT_BUCKETS);
+const _: () = assert!(core::mem::size_of::<OpAgg>() == 32 + 8 * LAT_BUCKETS);
 
 impl Default for OpAgg {
     fn default() -> Self {
@@ -101,7 +96,6 @@ impl Default for OpAgg {
             tgid: 0,
             opcode: 0,
             count: 0,
-            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         }

@@ -176,8 +176,6 @@ pub struct BtfLayout {
     pub req_user_data: FieldSpec,
     /// `req->cqe.fd`: the SQE's fd at submit time (a union with res).
     pub req_fd: FieldSpec,
-    /// `struct io_ring_ctx`: `ctx->flags` (IORING_SETUP_*).
-    pub ctx_flags: FieldSpec,
     /// `struct io_uring_cqe` (io_uring_complete's third argument, 6.3+).
     pub cqe_user_data: FieldSpec,
     pub cqe_res: FieldSpec,
@@ -193,7 +191,7 @@ pub struct BtfLayout {
     /// them; the classic syscalls tracepoints are used then.
     pub regs_args: [FieldSpec; 6],
     pub regs_nr: FieldSpec,
-    pub _spare: FieldSpec,
+    pub _spare: [FieldSpec; 2],
 }
 const _: () = assert!(core::mem::size_of::<BtfLayout>() == 80);
 
@@ -247,7 +245,6 @@ impl Config {
                 req_flags: FieldSpec::NONE,
                 req_user_data: FieldSpec::NONE,
                 req_fd: FieldSpec::NONE,
-                ctx_flags: FieldSpec::NONE,
                 cqe_user_data: FieldSpec::NONE,
                 cqe_res: FieldSpec::NONE,
                 cqe_flags: FieldSpec::NONE,
@@ -256,7 +253,7 @@ impl Config {
                 rings_cq_tail: FieldSpec::NONE,
                 regs_args: [FieldSpec::NONE; 6],
                 regs_nr: FieldSpec::NONE,
-                _spare: FieldSpec::NONE,
+                _spare: [FieldSpec::NONE; 2],
             },
             mode: KernelMode::Stream as u32,
             enter_nr: 0,

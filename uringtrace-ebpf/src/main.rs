@@ -307,34 +307,30 @@ unsafe fn store_fields(
     }
 }
 
+/// Copies `ev` to `dst`: [`store_fields`], then the fields it zeroes.
 #[inline(always)]
 unsafe fn store(dst: *mut RawEvent, ev: &RawEvent) {
     use core::ptr::{addr_of_mut, write_volatile as w};
     unsafe {
-        w(addr_of_mut!((*dst).ts_ns), ev.ts_ns);
-        w(addr_of_mut!((*dst).ctx), ev.ctx);
-        w(addr_of_mut!((*dst).req), ev.req);
-        w(addr_of_mut!((*dst).user_data), ev.user_data);
+        store_fields(
+            dst,
+            ev.ts_ns,
+            ev.ctx,
+            ev.req,
+            ev.user_data,
+            ev.args,
+            ev.res,
+            ev.kind,
+            ev.opcode,
+            ev.comm,
+        );
         w(addr_of_mut!((*dst).aux), ev.aux);
         w(addr_of_mut!((*dst).aux2), ev.aux2);
         w(addr_of_mut!((*dst).pid), ev.pid);
         w(addr_of_mut!((*dst).tgid), ev.tgid);
-        w(addr_of_mut!((*dst).res), ev.res);
         w(addr_of_mut!((*dst).cflags), ev.cflags);
-        let args = addr_of_mut!((*dst).args) as *mut u32;
-        w(args, ev.args[0]);
-        w(args.add(1), ev.args[1]);
-        w(args.add(2), ev.args[2]);
-        w(args.add(3), ev.args[3]);
-        w(addr_of_mut!((*dst).kind), ev.kind);
         w(addr_of_mut!((*dst).cpu), ev.cpu);
-        w(addr_of_mut!((*dst).opcode), ev.opcode);
         w(addr_of_mut!((*dst).role), ev.role);
-        w(addr_of_mut!((*dst)._pad) as *mut u16, 0);
-        let comm = addr_of_mut!((*dst).comm) as *mut u64;
-        let src = ev.comm.as_ptr() as *const u64;
-        w(comm, core::ptr::read_unaligned(src));
-        w(comm.add(1), core::ptr::read_unaligned(src.add(1)));
     }
 }
 
@@ -706,6 +702,15 @@ fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
     None
 }
 
+/// The classic submit tracepoint's `sq_thread` (the ring has SQPOLL), from the
+/// submitting task: on an SQPOLL ring only its thread submits, and an SQPOLL thread
+/// serves only SQPOLL rings. Reading `ctx->flags` instead cost a helper call per
+/// streamed submit.
+#[inline(always)]
+fn sq_thread(role: u8) -> u32 {
+    (role == Role::SqPoll as u8) as u32
+}
+
 /// Streams the submit of a request that was held back in the in-flight table. Its
 /// timestamp is the real submit time.
 #[inline(always)]
@@ -714,9 +719,7 @@ fn promote(slot: *mut Inflight) {
     let s = unsafe { &mut *slot };
     s.streamed = 1;
     count(Counter::Promoted);
-    // The ring's SQPOLL bit, as the classic submit tracepoint's `sq_thread`.
-    let setup = read_struct(s.ctx, btf_spec(&CONFIG.btf.ctx_flags));
-    let args = [0, ((setup >> 1) & 1) as u32, s.fd, agg::SUBMIT_FROM_TABLE];
+    let args = [0, sq_thread(s.role), s.fd, agg::SUBMIT_FROM_TABLE];
     // Written straight into the ring buffer: an event on this frame's stack pushed
     // the classic programs past the 512-byte stack limit on 5.10 and 6.1.
     let Some(mut out) = EVENTS.reserve::<RawEvent>(0) else {
@@ -805,14 +808,12 @@ fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
         COMPLETE => {
             let c = Comp {
                 ts: ev.ts_ns,
-                precise: true,
                 ctx: ev.ctx,
-                req: ev.req,
                 res: ev.res,
                 cflags: ev.cflags,
                 tgid: ev.tgid,
             };
-            if agg_complete(&c).is_some() {
+            if agg_complete(&c, inflight_of(ev.req)) {
                 emit(ev);
             }
         }
@@ -1042,31 +1043,26 @@ fn agg_submit(s: &Sub) -> bool {
 
 /// What aggregating mode needs from a completion.
 struct Comp {
-    /// Precise time, or the coarse clock when `precise` is false.
     ts: u64,
-    precise: bool,
     ctx: u64,
-    req: u64,
     res: i32,
     cflags: u32,
     tgid: u32,
 }
 
-/// Latency is measured precisely for one request in this many per CPU when the
-/// caller has only a coarse time (all of them otherwise). bpf_ktime_get_ns costs as
-/// much as both programs together on a NOP storm (read_tsc, 12% of CPU in a profile,
-/// 6.18 in a Firecracker VM).
-const SAMPLE_EVERY: u64 = 16;
-
-/// Counts a completion when its request is fast and successful: None. Otherwise the
-/// completion must be streamed (its submit has then been streamed too) with the
-/// returned precise timestamp.
+/// Counts a completion when its request is fast and successful: false. Otherwise
+/// the completion must be streamed (its submit has then been streamed too).
+/// `slot`: the request's in-flight slot ([`inflight_of`]), if it holds one.
+///
+/// Both clock readings stay: latency needs them, and the coarse clock is refused to
+/// tracing programs (6.18). bpf_ktime_get_ns (read_tsc) was 12% of CPU on a NOP storm
+/// in a Firecracker VM; a jiffies-plus-sampling scheme would save one reading in two,
+/// about 6% of the traced cost, at the price of exact histograms.
 #[inline(always)]
-fn agg_complete(c: &Comp) -> Option<u64> {
-    let precise = |c: &Comp| if c.precise { c.ts } else { now() };
-    let Some(slot) = inflight_of(c.req) else {
+fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> bool {
+    let Some(slot) = slot else {
         // Submitted before tracing began, or its slot was taken: stream it.
-        return Some(precise(c));
+        return true;
     };
     // SAFETY: slot points at an INFLIGHT value.
     let s = unsafe { &mut *slot };
@@ -1078,21 +1074,19 @@ fn agg_complete(c: &Comp) -> Option<u64> {
             atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
         }
     }
-    // The coarse clock lags by up to a tick: good enough to tell slow requests
-    // (10 ms) apart.
-    let coarse_lat = c.ts.saturating_sub(s.ts_ns);
-    if s.streamed != 0 || c.res < 0 || more || coarse_lat >= slow_ns() || ring.is_none() {
+    let lat = c.ts.saturating_sub(s.ts_ns);
+    if s.streamed != 0 || c.res < 0 || more || lat >= slow_ns() || ring.is_none() {
         if s.streamed == 0 {
             promote(slot);
         }
         if !more {
             s.req = 0;
         }
-        return Some(precise(c));
+        return true;
     }
     s.req = 0;
     let Some(op) = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(c.ctx), s.opcode)) else {
-        return None;
+        return false;
     };
     // SAFETY: per-CPU value, only this CPU writes it while the program runs.
     let op = unsafe { &mut *op };
@@ -1102,17 +1096,13 @@ fn agg_complete(c: &Comp) -> Option<u64> {
         op.opcode = s.opcode as u32;
     }
     op.count += 1;
-    if c.precise || op.count % SAMPLE_EVERY == 1 {
-        let lat = precise(c).saturating_sub(s.ts_ns);
-        op.sampled += 1;
-        op.lat_sum_ns += lat;
-        let b = agg::lat_bucket(lat);
-        if b < agg::LAT_BUCKETS {
-            op.hist[b] += 1;
-        }
+    op.lat_sum_ns += lat;
+    let b = agg::lat_bucket(lat);
+    if b < agg::LAT_BUCKETS {
+        op.hist[b] += 1;
     }
     count(Counter::Aggregated);
-    None
+    false
 }
 
 /// A wait in aggregating mode: userspace cannot count what is in flight or ready
@@ -1187,14 +1177,14 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     let tgid = (pid_tgid >> 32) as u32;
     // A traced task's request held in the in-flight table names its ring there,
     // which saves reading the typed ctx argument through the helper.
-    let held_ctx = if task.traced != 0 {
-        // SAFETY: slot points at an INFLIGHT value.
-        inflight_of(req).map(|s| unsafe { (*s).ctx })
+    let slot = if task.traced != 0 {
+        inflight_of(req)
     } else {
         None
     };
-    let ring = match held_ctx {
-        Some(c) => c,
+    let ring = match slot {
+        // SAFETY: slot points at an INFLIGHT value.
+        Some(s) => unsafe { (*s).ctx },
         None => arg0_value(&ctx),
     };
     if !passes_filter(task, tgid, ring, EventKind::Complete as u16) {
@@ -1204,26 +1194,25 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     let b = &CONFIG.btf;
     let res = load(cqe, btf_spec(&b.cqe_res)) as i32;
     let cflags = load(cqe, btf_spec(&b.cqe_flags)) as u32;
-    let ts = if mode() == KernelMode::Aggregate as u32 {
-        // The coarse clock would halve the clock cost here, but tracing programs may
-        // not call bpf_ktime_get_coarse_ns (6.18 verifier: "program of this type
-        // cannot use helper").
+    let ts = now();
+    if mode() == KernelMode::Aggregate as u32 {
         let c = Comp {
-            ts: now(),
-            precise: true,
+            ts,
             ctx: ring,
-            req,
             res,
             cflags,
             tgid,
         };
-        match agg_complete(&c) {
-            Some(ts) => ts,
-            None => return 0,
+        // A ring traced through CTXS (task not traced) has no slot looked up yet.
+        let slot = if task.traced != 0 {
+            slot
+        } else {
+            inflight_of(req)
+        };
+        if !agg_complete(&c, slot) {
+            return 0;
         }
-    } else {
-        now()
-    };
+    }
     let mut ev = base_event(EventKind::Complete, pid_tgid, task, ts);
     ev.ctx = ring;
     ev.req = req;
@@ -1285,9 +1274,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     ev.aux = flags;
     ev.user_data = user_data;
     ev.args[2] = fd;
-    // Same meaning as the classic tracepoint's `sq_thread`: the ring has SQPOLL.
-    let setup = read_struct(ring, btf_spec(&b.ctx_flags));
-    ev.args[1] = ((setup >> 1) & 1) as u32;
+    ev.args[1] = sq_thread(task.role as u8);
     emit(&ev);
     0
 }

@@ -17,7 +17,6 @@ use uringtrace_common::{
 pub struct Totals {
     pub tgid: u32,
     pub count: u64,
-    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
@@ -27,13 +26,11 @@ impl Totals {
         let mut t = Totals {
             tgid: entries.first().map_or(0, |e| e.tgid),
             count: 0,
-            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         };
         for e in entries {
             t.count += e.count;
-            t.sampled += e.sampled;
             t.lat_sum_ns += e.lat_sum_ns;
             for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
                 *a += b;
@@ -77,7 +74,8 @@ impl Deltas {
         ops.aux = count;
         ops.aux2 = base(now.lat_sum_ns, |t| t.lat_sum_ns);
         out.push(ops);
-        // The latency of a sample of the requests stands for all of them.
+        // Per-CPU values are read while programs update them: a histogram a step
+        // behind its count is spread over the count, so the totals stay exact.
         let mut sample: Vec<u64> = now
             .hist
             .iter()
@@ -190,7 +188,8 @@ pub fn held_submit(slot: &Inflight, now_ns: u64, slow_ns: u64) -> Option<RawEven
         role: slot.role,
         ..RawEvent::default()
     };
-    ev.args[1] = u32::from(slot.sqpoll);
+    // The classic submit's `sq_thread`: on an SQPOLL ring only its thread submits.
+    ev.args[1] = u32::from(slot.role == uringtrace_common::Role::SqPoll as u8);
     ev.args[2] = slot.fd;
     ev.args[3] = agg::SUBMIT_FROM_TABLE;
     Some(ev)
@@ -206,7 +205,6 @@ mod tests {
             tgid: 7,
             opcode: 0,
             count,
-            sampled: count,
             lat_sum_ns: count * 100,
             ..OpAgg::default()
         };
@@ -226,17 +224,16 @@ mod tests {
     }
 
     #[test]
-    fn sampled_latency_stands_for_every_request() {
+    fn a_histogram_behind_its_count_still_covers_every_request() {
         let mut d = Deltas::default();
         let mut out = Vec::new();
-        // 32 requests, 2 of them measured (one in bucket 3, one in bucket 6).
+        // 32 requests counted, 2 of them in the histogram yet (buckets 3 and 6).
         let mut o = op(32, 3, 1);
-        o.sampled = 2;
         o.hist[6] = 1;
         d.push(0xabc, 0, &Totals::from_cpus(&[o]), 1000, &mut out);
         let lat: Vec<(u32, u64)> = out[1..].iter().map(|e| (e.args[0], e.aux)).collect();
         assert_eq!(lat, vec![(3, 16), (6, 16)]);
-        // 16 more requests, none measured: spread like everything so far.
+        // 16 more counted, the histogram not yet grown: spread like everything so far.
         out.clear();
         let mut o2 = o;
         o2.count = 48;
@@ -285,9 +282,9 @@ mod tests {
             tgid: 9,
             fd: 3,
             opcode: 22,
-            role: 0,
+            role: uringtrace_common::Role::SqPoll as u8,
             streamed: 0,
-            sqpoll: 1,
+            _spare: 0,
             _pad: 0,
         };
         assert!(held_submit(&slot, 1_500, 1_000).is_none(), "not slow yet");

@@ -345,8 +345,6 @@ impl BtfPlan {
             ) {
                 (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
                 l.req_fd = spec(btf.member("io_kiocb", &["cqe", "fd"]), true).unwrap_or_default();
-                l.ctx_flags =
-                    spec(btf.member("io_ring_ctx", &["flags"]), false).unwrap_or_default();
                 plan.submit = true;
             }
         }

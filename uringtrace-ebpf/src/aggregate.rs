@@ -1,0 +1,366 @@
+//! Aggregating mode (`top`, `diagnose`): fast successful requests are only counted
+//! in per-CPU maps; everything a detector follows is streamed. The in-flight table is
+//! a direct-mapped array (no hash-map update per request); see docs/architecture.md,
+//! "Two kernel modes".
+
+use super::*;
+
+/// Aggregating mode: requests in flight, direct-mapped by request pointer. Userspace
+/// maps it to find requests that are still running long after their submit.
+#[map]
+pub(crate) static INFLIGHT: Array<Inflight> =
+    Array::with_max_entries(INFLIGHT_SLOTS, BPF_F_MMAPABLE);
+
+/// Aggregating mode: per-ring submit/complete counts (atomic adds).
+#[map]
+pub(crate) static RINGS: Array<RingAgg> = Array::with_max_entries(RING_SLOTS, 0);
+
+/// Aggregating mode: per-CPU count and latency histogram per (ring slot, opcode).
+#[map]
+pub(crate) static OPSTATS: PerCpuArray<OpAgg> =
+    PerCpuArray::with_max_entries(RING_SLOTS * OPCODE_SLOTS, 0);
+
+/// Aggregating mode: the ring whose link chain is being submitted on this CPU. A
+/// chain is built inside one io_uring_enter under the ring's lock; its last member
+/// carries no link flag, so it is recognised by following a linked submit.
+#[map]
+pub(crate) static CHAIN: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+pub(crate) fn atomic_inc(p: *mut u64) {
+    // SAFETY: p points into a map value, 8-byte aligned; the result is unused, so this
+    // compiles to BPF_XADD, which every kernel we support accepts.
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            p, 1,
+        )
+    };
+}
+
+/// The ring's aggregation slot, claimed on first use. None: another ring holds it
+/// (this ring is then streamed in full).
+#[inline(always)]
+pub(crate) fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
+    let r = RINGS.get_ptr_mut(agg::ring_index(ctx))?;
+    // SAFETY: r points at a RINGS value; racing claims are benign (one ctx wins and
+    // the loser is streamed).
+    unsafe {
+        if (*r).ctx == ctx {
+            return Some(r);
+        }
+        if (*r).ctx == 0 {
+            (*r).ctx = ctx;
+            (*r).tgid = tgid;
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// The classic submit tracepoint's `sq_thread` (the ring has SQPOLL), from the
+/// submitting task: on an SQPOLL ring only its thread submits, and an SQPOLL thread
+/// serves only SQPOLL rings. Reading `ctx->flags` instead cost a helper call per
+/// streamed submit.
+#[inline(always)]
+pub(crate) fn sq_thread(role: u8) -> u32 {
+    (role == Role::SqPoll as u8) as u32
+}
+
+/// Streams the submit of a request that was held back in the in-flight table. Its
+/// timestamp is the real submit time.
+#[inline(always)]
+pub(crate) fn promote(slot: *mut Inflight) {
+    // SAFETY: slot points at an INFLIGHT value.
+    let s = unsafe { &mut *slot };
+    s.streamed = 1;
+    count(Counter::Promoted);
+    let args = [0, sq_thread(s.role), s.fd, agg::SUBMIT_FROM_TABLE];
+    // Written straight into the ring buffer: an event on this frame's stack pushed
+    // the classic programs past the 512-byte stack limit on 5.10 and 6.1.
+    let Some(mut out) = EVENTS.reserve::<RawEvent>(0) else {
+        count(Counter::Dropped);
+        return;
+    };
+    let p = out.as_mut_ptr();
+    // SAFETY: p is a reserved, 8-byte aligned RawEvent-sized area; every field is
+    // written (store_fields zeroes what is not set here).
+    unsafe {
+        use core::ptr::{addr_of_mut, write_volatile as w};
+        let ev_kind = EventKind::Submit as u16;
+        store_fields(
+            p,
+            s.ts_ns,
+            s.ctx,
+            s.req,
+            s.user_data,
+            args,
+            0,
+            ev_kind,
+            s.opcode,
+            [0; 16],
+        );
+        w(addr_of_mut!((*p).aux), s.flags);
+        w(addr_of_mut!((*p).pid), s.pid);
+        w(addr_of_mut!((*p).tgid), s.tgid);
+        w(addr_of_mut!((*p).cpu), bpf_get_smp_processor_id() as u16);
+        w(addr_of_mut!((*p).role), s.role);
+    }
+    out.submit(BPF_RB_NO_WAKEUP as u64);
+    count(Counter::Emitted);
+}
+
+/// The in-flight slot of `req` when it holds that request.
+#[inline(always)]
+pub(crate) fn inflight_of(req: u64) -> Option<*mut Inflight> {
+    if req == 0 {
+        return None;
+    }
+    let slot = INFLIGHT.get_ptr_mut(agg::inflight_index(req))?;
+    // SAFETY: slot points at an INFLIGHT value.
+    if unsafe { (*slot).req } == req {
+        Some(slot)
+    } else {
+        None
+    }
+}
+
+/// Aggregating mode: successful fast requests are only counted; everything a
+/// detector needs reaches userspace.
+#[inline(always)]
+pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
+    const SUBMIT: u16 = EventKind::Submit as u16;
+    const COMPLETE: u16 = EventKind::Complete as u16;
+    const TASK_ADD: u16 = EventKind::TaskAdd as u16;
+    const CQRING_WAIT: u16 = EventKind::CqringWait as u16;
+    const CQE_OVERFLOW: u16 = EventKind::CqeOverflow as u16;
+    const LINK: u16 = EventKind::Link as u16;
+    const FAIL_LINK: u16 = EventKind::FailLink as u16;
+    const ASYNC: u16 = EventKind::QueueAsyncWork as u16;
+    const POLL_ARM: u16 = EventKind::PollArm as u16;
+    const DEFER: u16 = EventKind::Defer as u16;
+    const SHORT_WRITE: u16 = EventKind::ShortWrite as u16;
+    const ENTER: u16 = EventKind::EnterEnter as u16;
+    const FILE_GET: u16 = EventKind::FileGet as u16;
+    const ENTER_EXIT: u16 = EventKind::EnterExit as u16;
+    match ev.kind {
+        SUBMIT => {
+            let sub = Sub {
+                ts: ev.ts_ns,
+                ctx: ev.ctx,
+                req: ev.req,
+                user_data: ev.user_data,
+                flags: ev.aux,
+                pid_tgid: ((ev.tgid as u64) << 32) | ev.pid as u64,
+                fd: ev.args[2],
+                opcode: ev.opcode,
+                role: ev.role,
+            };
+            if agg_submit(&sub) {
+                submit_streamed(task, ev.ts_ns);
+                emit(ev);
+            }
+        }
+        COMPLETE => {
+            let c = Comp {
+                ts: ev.ts_ns,
+                ctx: ev.ctx,
+                res: ev.res,
+                cflags: ev.cflags,
+                tgid: ev.tgid,
+            };
+            if agg_complete(&c, inflight_of(ev.req)) {
+                emit(ev);
+            }
+        }
+        // What happens to a held-back request that detectors follow: stream it.
+        LINK | FAIL_LINK | ASYNC | POLL_ARM | DEFER | SHORT_WRITE => {
+            if let Some(slot) = inflight_of(ev.req) {
+                // SAFETY: slot points at an INFLIGHT value.
+                if unsafe { (*slot).streamed } == 0 {
+                    promote(slot);
+                }
+            }
+            emit(ev);
+        }
+        // Task work and the file lookup of a request that is only counted (file_get
+        // fires once per request at issue: one streamed event per read for fio).
+        TASK_ADD | FILE_GET => {
+            if let Some(slot) = inflight_of(ev.req) {
+                // SAFETY: slot points at an INFLIGHT value.
+                if unsafe { (*slot).streamed } == 0 {
+                    return;
+                }
+            }
+            emit(ev);
+        }
+        CQRING_WAIT => {
+            wait_counts(ev);
+            emit(ev);
+        }
+        ENTER => agg_enter(
+            &Enter::of_event(ev),
+            ((ev.tgid as u64) << 32) | ev.pid as u64,
+            task,
+        ),
+        ENTER_EXIT => agg_enter_exit(
+            ev.res,
+            ((ev.tgid as u64) << 32) | ev.pid as u64,
+            false,
+            task,
+        ),
+        CQE_OVERFLOW => {
+            // An overflowed CQE completes its request without io_uring_complete.
+            if let Some(r) = ring_slot(ev.ctx, ev.tgid) {
+                // SAFETY: r points at a RINGS value.
+                atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+            }
+            emit(ev);
+        }
+        _ => emit(ev),
+    }
+}
+
+/// What aggregating mode needs from a submit.
+pub(crate) struct Sub {
+    pub(crate) ts: u64,
+    pub(crate) ctx: u64,
+    pub(crate) req: u64,
+    pub(crate) user_data: u64,
+    pub(crate) flags: u64,
+    pub(crate) pid_tgid: u64,
+    pub(crate) fd: u32,
+    pub(crate) opcode: u8,
+    pub(crate) role: u8,
+}
+
+/// Records a submit in the in-flight table. Returns true when the submit must be
+/// streamed (linked requests, rings that could not get an aggregation slot).
+#[inline(always)]
+pub(crate) fn agg_submit(s: &Sub) -> bool {
+    let tgid = (s.pid_tgid >> 32) as u32;
+    let ring = ring_slot(s.ctx, tgid);
+    if let Some(r) = ring {
+        // SAFETY: r points at a RINGS value.
+        atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).submitted) });
+    }
+    let linked = s.flags & agg::REQ_LINK_FLAGS != 0;
+    let mut in_chain = false;
+    if let Some(c) = CHAIN.get_ptr_mut(0) {
+        // SAFETY: per-CPU value, only this CPU writes it.
+        unsafe {
+            in_chain = *c == s.ctx;
+            *c = if linked { s.ctx } else { 0 };
+        }
+    }
+    let stream = linked || in_chain || ring.is_none();
+    if let Some(slot) = INFLIGHT.get_ptr_mut(agg::inflight_index(s.req)) {
+        // SAFETY: slot points at an INFLIGHT value.
+        let e = unsafe { &mut *slot };
+        // Another request still holds the slot: when it is already slow, stream it
+        // now, or it would vanish without a trace.
+        if e.req != 0 && e.streamed == 0 && s.ts.wrapping_sub(e.ts_ns) >= slow_ns() {
+            promote(slot);
+        }
+        e.req = s.req;
+        e.ts_ns = s.ts;
+        e.ctx = s.ctx;
+        e.user_data = s.user_data;
+        e.flags = s.flags;
+        e.pid = s.pid_tgid as u32;
+        e.tgid = tgid;
+        e.fd = s.fd;
+        e.opcode = s.opcode;
+        e.role = s.role;
+        e.streamed = stream as u8;
+    }
+    stream
+}
+
+/// What aggregating mode needs from a completion.
+pub(crate) struct Comp {
+    pub(crate) ts: u64,
+    pub(crate) ctx: u64,
+    pub(crate) res: i32,
+    pub(crate) cflags: u32,
+    pub(crate) tgid: u32,
+}
+
+/// Counts a completion when its request is fast and successful: false. Otherwise
+/// the completion must be streamed (its submit has then been streamed too).
+/// `slot`: the request's in-flight slot ([`inflight_of`]), if it holds one.
+///
+/// Both clock readings stay: latency needs them, and the coarse clock is refused to
+/// tracing programs (6.18). bpf_ktime_get_ns (read_tsc) was 12% of CPU on a NOP storm
+/// in a Firecracker VM; a jiffies-plus-sampling scheme would save one reading in two,
+/// about 6% of the traced cost, at the price of exact histograms.
+#[inline(always)]
+pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> bool {
+    let Some(slot) = slot else {
+        // Submitted before tracing began, or its slot was taken: stream it.
+        return true;
+    };
+    // SAFETY: slot points at an INFLIGHT value.
+    let s = unsafe { &mut *slot };
+    let more = c.cflags & agg::CQE_F_MORE != 0;
+    let ring = ring_slot(c.ctx, c.tgid);
+    if !more {
+        if let Some(r) = ring {
+            // SAFETY: r points at a RINGS value.
+            atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+        }
+    }
+    let lat = c.ts.saturating_sub(s.ts_ns);
+    if s.streamed != 0 || c.res < 0 || more || lat >= slow_ns() || ring.is_none() {
+        if s.streamed == 0 {
+            promote(slot);
+        }
+        if !more {
+            s.req = 0;
+        }
+        return true;
+    }
+    s.req = 0;
+    let Some(op) = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(c.ctx), s.opcode)) else {
+        return false;
+    };
+    // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+    let op = unsafe { &mut *op };
+    if op.ctx != c.ctx {
+        op.ctx = c.ctx;
+        op.tgid = s.tgid;
+        op.opcode = s.opcode as u32;
+    }
+    op.count += 1;
+    op.lat_sum_ns += lat;
+    let b = agg::lat_bucket(lat);
+    if b < agg::LAT_BUCKETS {
+        op.hist[b] += 1;
+    }
+    count(Counter::Aggregated);
+    false
+}
+
+/// A wait in aggregating mode: userspace cannot count what is in flight or ready
+/// (fast requests are only counted), so the kernel says it.
+#[inline(always)]
+pub(crate) fn wait_counts(ev: &mut RawEvent) {
+    let Some(r) = RINGS.get_ptr_mut(agg::ring_index(ev.ctx)) else {
+        return;
+    };
+    // SAFETY: r points at a RINGS value.
+    let r = unsafe { &*r };
+    if r.ctx != ev.ctx {
+        return;
+    }
+    let b = &CONFIG.btf;
+    let rings_spec = btf_spec(&b.ctx_rings);
+    if rings_spec.size == 0 {
+        return;
+    }
+    let rings = read_struct(ev.ctx, rings_spec);
+    let head = read_struct(rings, btf_spec(&b.rings_cq_head)) as u32;
+    let tail = read_struct(rings, btf_spec(&b.rings_cq_tail)) as u32;
+    ev.aux = r.submitted.saturating_sub(r.completed);
+    ev.aux2 = tail.wrapping_sub(head) as u64;
+    ev.args[3] = agg::WAIT_WITH_COUNTS;
+}

@@ -1,0 +1,194 @@
+//! tp_btf programs for the events that fire per request or per syscall: no trace
+//! record is built, and struct members are plain loads. Attached only where the
+//! kernel's BTF shows the prototype each was written for (`trace/btf.rs`).
+
+use super::*;
+
+/// io_uring_complete(ctx, req, cqe) as tp_btf (6.3+ prototype): no trace record is
+/// built, which makes this the cheapest way to see every completion.
+#[btf_tracepoint(function = "io_uring_complete")]
+pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    let req: u64 = ctx.arg(1);
+    let tgid = (pid_tgid >> 32) as u32;
+    // A traced task's request held in the in-flight table names its ring there,
+    // which saves reading the typed ctx argument through the helper.
+    let slot = if task.traced != 0 {
+        inflight_of(req)
+    } else {
+        None
+    };
+    let ring = match slot {
+        // SAFETY: slot points at an INFLIGHT value.
+        Some(s) => unsafe { (*s).ctx },
+        None => arg0_value(&ctx),
+    };
+    if !passes_filter(task, tgid, ring, EventKind::Complete as u16) {
+        return 0;
+    }
+    let cqe: *const u8 = ctx.arg(2);
+    let b = &CONFIG.btf;
+    let res = load(cqe, btf_spec(&b.cqe_res)) as i32;
+    let cflags = load(cqe, btf_spec(&b.cqe_flags)) as u32;
+    let ts = now();
+    if mode() == KernelMode::Aggregate as u32 {
+        let c = Comp {
+            ts,
+            ctx: ring,
+            res,
+            cflags,
+            tgid,
+        };
+        // A ring traced through CTXS (task not traced) has no slot looked up yet.
+        let slot = if task.traced != 0 {
+            slot
+        } else {
+            inflight_of(req)
+        };
+        if !agg_complete(&c, slot) {
+            return 0;
+        }
+    }
+    let mut ev = base_event(EventKind::Complete, pid_tgid, task, ts);
+    ev.ctx = ring;
+    ev.req = req;
+    ev.user_data = load(cqe, btf_spec(&b.cqe_user_data));
+    ev.res = res;
+    ev.cflags = cflags;
+    emit(&ev);
+    0
+}
+
+/// io_uring_submit_req(req) as tp_btf (6.4+): fields read from struct io_kiocb.
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    // Submits run in the owner's threads (its own, SQPOLL, io-wq): no ring lookup.
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let req = arg0_value(&ctx);
+    let req_ptr: *const u8 = ctx.arg(0);
+    let b = &CONFIG.btf;
+    // req->ctx is a pointer member: a direct load would give a typed pointer again.
+    let ring = read_struct(req, btf_spec(&b.req_ctx));
+    let tgid = (pid_tgid >> 32) as u32;
+    passes_filter(task, tgid, ring, EventKind::Submit as u16);
+    let opcode = load(req_ptr, btf_spec(&b.req_opcode)) as u8;
+    let flags = load(req_ptr, btf_spec(&b.req_flags));
+    let user_data = load(req_ptr, btf_spec(&b.req_user_data));
+    let fd = load(req_ptr, btf_spec(&b.req_fd)) as u32;
+    let ts = now();
+    if mode() == KernelMode::Aggregate as u32 {
+        let sub = Sub {
+            ts,
+            ctx: ring,
+            req,
+            user_data,
+            flags,
+            pid_tgid,
+            fd,
+            opcode,
+            role: task.role as u8,
+        };
+        if !agg_submit(&sub) {
+            return 0;
+        }
+        submit_streamed(task, ts);
+    }
+    let mut ev = base_event(EventKind::Submit, pid_tgid, task, ts);
+    ev.req = req;
+    ev.ctx = ring;
+    ev.opcode = opcode;
+    ev.aux = flags;
+    ev.user_data = user_data;
+    ev.args[2] = fd;
+    ev.args[1] = sq_thread(task.role as u8);
+    emit(&ev);
+    0
+}
+
+/// io_uring_enter's entry through raw_syscalls:sys_enter (tp_btf): every syscall of
+/// the host runs this, so anything but io_uring_enter returns after one compare.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn btf_sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let id: i64 = ctx.arg(1);
+    if id != cfg_u32(&CONFIG.enter_nr) as i64 || mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    // An enter names no ring in its record: only traced tasks pass (as passes_filter).
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let mut e = Enter {
+        ts: 0,
+        fd: syscall_arg(regs, 0) as u32,
+        to_submit: syscall_arg(regs, 1) as u32,
+        min_complete: syscall_arg(regs, 2) as u32,
+        flags: syscall_arg(regs, 3) as u32,
+        argp: syscall_arg(regs, 4),
+        argsz: syscall_arg(regs, 5) as u32,
+        _pad: 0,
+    };
+    if mode() == KernelMode::Aggregate as u32 && !e.must_stream() {
+        hold_enter(&e, task);
+    } else {
+        e.ts = now();
+        if mode() == KernelMode::Aggregate as u32 {
+            stream_enter(&e, pid_tgid, task);
+        } else {
+            emit(&e.event(pid_tgid, task));
+        }
+    }
+    0
+}
+
+/// io_uring_enter's exit through raw_syscalls:sys_exit (tp_btf).
+#[btf_tracepoint(function = "sys_exit")]
+pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
+    let regs: *const u8 = ctx.arg(0);
+    let nr = load(regs, btf_spec(&CONFIG.btf.regs_nr));
+    if nr != cfg_u32(&CONFIG.enter_nr) as u64 || mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return 0;
+    };
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    let ret = ctx.arg::<i64>(1) as i32;
+    if mode() == KernelMode::Aggregate as u32 {
+        // The argument registers still hold the enter's arguments (x86_64 returns in
+        // ax only), so whether the enter was streamed does not depend on the per-CPU
+        // task cache, which another task may have taken while this one waited.
+        let streamed = enter_must_stream(syscall_arg(regs, 3) as u32, syscall_arg(regs, 2) as u32);
+        agg_enter_exit(ret, pid_tgid, streamed, task);
+    } else {
+        let mut ev = base_event(EventKind::EnterExit, pid_tgid, task, now());
+        ev.res = ret;
+        emit(&ev);
+    }
+    0
+}

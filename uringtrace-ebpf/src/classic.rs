@@ -1,0 +1,170 @@
+//! Classic tracepoint programs: every io_uring tracepoint (the fallback where tp_btf
+//! is not possible), plus the sched and task tracepoints that follow io threads and
+//! children.
+
+use super::*;
+
+/// The io_uring tracepoints and io_uring_enter: filtered by process (or by ring).
+#[inline(always)]
+pub(crate) fn handle_io_uring(ctx: &TracePointContext, kind: EventKind) {
+    if mode() == KernelMode::Floor as u32 {
+        return;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return;
+    };
+    let mut ev = base_event(kind, pid_tgid, task, now());
+    fill(ctx, kind, &mut ev);
+    finish_io_uring(&mut ev, task);
+}
+
+macro_rules! io_uring_programs {
+    ($($name:ident => $kind:ident),* $(,)?) => {
+        $(
+            #[tracepoint]
+            pub fn $name(ctx: TracePointContext) -> u32 {
+                handle_io_uring(&ctx, EventKind::$kind);
+                0
+            }
+        )*
+    };
+}
+
+io_uring_programs! {
+    tp_create => Create,
+    tp_register => Register,
+    tp_file_get => FileGet,
+    tp_queue_async_work => QueueAsyncWork,
+    tp_defer => Defer,
+    tp_link => Link,
+    tp_cqring_wait => CqringWait,
+    tp_fail_link => FailLink,
+    tp_complete => Complete,
+    tp_submit => Submit,
+    tp_poll_arm => PollArm,
+    tp_task_add => TaskAdd,
+    tp_req_failed => ReqFailed,
+    tp_cqe_overflow => CqeOverflow,
+    tp_short_write => ShortWrite,
+    tp_local_work_run => LocalWorkRun,
+    tp_poll_wake => PollWake,
+    tp_enter => EnterEnter,
+    tp_enter_exit => EnterExit,
+}
+
+/// task_work_run fires on every SQPOLL loop iteration with count 0 (about 3 M/s while
+/// the thread spins, 6.18); only batches that ran work are worth a ring-buffer slot.
+#[tracepoint]
+pub fn tp_task_work_run(ctx: TracePointContext) -> u32 {
+    let count_spec = spec(EventKind::TaskWorkRun, Slot::Arg0);
+    if count_spec.size != 0 && read_field(&ctx, count_spec, &mut 0) == 0 {
+        count(Counter::Filtered);
+        return 0;
+    }
+    handle_io_uring(&ctx, EventKind::TaskWorkRun);
+    0
+}
+
+/// Follow the children of traced processes, like `perf record -- CMD`.
+#[tracepoint]
+pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
+    if cfg_u32(&CONFIG.filter_enabled) == 0 {
+        return 0;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: presence test only.
+    if unsafe { TGIDS.get(&tgid).is_none() } {
+        return 0;
+    }
+    let mut ev = fresh_event(EventKind::ProcessFork, pid_tgid);
+    fill(&ctx, EventKind::ProcessFork, &mut ev);
+    let child = ev.args[1];
+    if child != 0 {
+        let _ = TGIDS.insert(&child, &1, 0);
+    }
+    emit(&ev);
+    0
+}
+
+/// io threads are created with CLONE_IO (SQPOLL since 5.12, io-wq since 5.12);
+/// `sched_process_fork` does not fire for them, task_newtask does.
+#[tracepoint]
+pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let mut ev = fresh_event(EventKind::TaskNewtask, pid_tgid);
+    fill(&ctx, EventKind::TaskNewtask, &mut ev);
+    if ev.aux & CLONE_IO == 0 || !tgid_traced(tgid) {
+        return 0;
+    }
+    let _ = IOTHREADS.insert(&ev.args[0], &tgid, 0);
+    emit(&ev);
+    0
+}
+
+/// The kernel names io threads after creation (`iou-wrk-<tid>`); the new comm is read
+/// as two 8-byte halves into aux/aux2.
+#[tracepoint]
+pub fn tp_task_rename(ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let mut ev = fresh_event(EventKind::TaskRename, pid_tgid);
+    fill(&ctx, EventKind::TaskRename, &mut ev);
+    // Cached comms and roles are stale now.
+    if let Some(g) = FILTER_GEN.get_ptr_mut(0) {
+        atomic_inc(g);
+    }
+    if role_of_prefix(ev.aux) == Role::Submitter || !tgid_traced(tgid) {
+        return 0;
+    }
+    let tid = if ev.args[0] != 0 {
+        ev.args[0]
+    } else {
+        pid_tgid as u32
+    };
+    let _ = IOTHREADS.insert(&tid, &tgid, 0);
+    emit(&ev);
+    0
+}
+
+/// Wakeups of io threads: args[0] = woken tid. The current task is the waker.
+#[tracepoint]
+pub fn tp_sched_waking(ctx: TracePointContext) -> u32 {
+    let target = read_field(&ctx, spec(EventKind::SchedWaking, Slot::Arg0), &mut 0) as u32;
+    if !is_iothread(target) {
+        return 0;
+    }
+    let mut ev = fresh_event(EventKind::SchedWaking, bpf_get_current_pid_tgid());
+    fill(&ctx, EventKind::SchedWaking, &mut ev);
+    emit(&ev);
+    0
+}
+
+/// Context switches into or out of io threads: args[0] = prev tid, args[1] = next tid.
+#[tracepoint]
+pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
+    let prev = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg0), &mut 0) as u32;
+    let next = read_field(&ctx, spec(EventKind::SchedSwitch, Slot::Arg1), &mut 0) as u32;
+    if !is_iothread(prev) && !is_iothread(next) {
+        return 0;
+    }
+    let mut ev = fresh_event(EventKind::SchedSwitch, bpf_get_current_pid_tgid());
+    fill(&ctx, EventKind::SchedSwitch, &mut ev);
+    emit(&ev);
+    0
+}
+
+/// Emits an io_uring event after the process filter (classic and tp_btf programs).
+#[inline(always)]
+pub(crate) fn finish_io_uring(ev: &mut RawEvent, task: &mut TaskCache) {
+    if !passes_filter(task, ev.tgid, ev.ctx, ev.kind) {
+        return;
+    }
+    if mode() == KernelMode::Aggregate as u32 {
+        aggregate(ev, task);
+    } else {
+        emit(ev);
+    }
+}

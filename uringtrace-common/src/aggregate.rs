@@ -57,7 +57,9 @@ pub struct Inflight {
     /// 1: the submit event was streamed, so the completion must be too.
     pub streamed: u8,
     pub _spare: u8,
-    pub _pad: u64,
+    /// jiffies at submit: the completion reads the precise clock only when jiffies
+    /// moved since (the request may be slow) or the request is sampled.
+    pub jiffies: u64,
 }
 const _: () = assert!(core::mem::size_of::<Inflight>() == 64);
 
@@ -82,12 +84,16 @@ pub struct OpAgg {
     pub ctx: u64,
     pub tgid: u32,
     pub opcode: u32,
-    /// Requests only counted; `lat_sum_ns` and `hist` are over the same requests.
+    /// Requests only counted.
     pub count: u64,
+    /// Of those, the ones whose latency was measured: a deterministic sample, plus
+    /// every request that spanned a jiffy; all of them on the classic path.
+    /// `lat_sum_ns` and `hist` are over these.
+    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
-const _: () = assert!(core::mem::size_of::<OpAgg>() == 32 + 8 * LAT_BUCKETS);
+const _: () = assert!(core::mem::size_of::<OpAgg>() == 40 + 8 * LAT_BUCKETS);
 
 impl Default for OpAgg {
     fn default() -> Self {
@@ -96,6 +102,7 @@ impl Default for OpAgg {
             tgid: 0,
             opcode: 0,
             count: 0,
+            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         }

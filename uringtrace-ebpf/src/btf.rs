@@ -36,10 +36,9 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     let b = &CONFIG.btf;
     let res = load(cqe, btf_spec(&b.cqe_res)) as i32;
     let cflags = load(cqe, btf_spec(&b.cqe_flags)) as u32;
-    let ts = now();
-    if mode() == KernelMode::Aggregate as u32 {
+    let ts = if mode() == KernelMode::Aggregate as u32 {
         let c = Comp {
-            ts,
+            ts: None,
             ctx: ring,
             res,
             cflags,
@@ -51,10 +50,13 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
         } else {
             inflight_of(req)
         };
-        if !agg_complete(&c, slot) {
-            return 0;
+        match agg_complete(&c, slot) {
+            Some(ts) => ts,
+            None => return 0,
         }
-    }
+    } else {
+        now()
+    };
     let mut ev = base_event(EventKind::Complete, pid_tgid, task, ts);
     ev.ctx = ring;
     ev.req = req;

@@ -17,6 +17,7 @@ use uringtrace_common::{
 pub struct Totals {
     pub tgid: u32,
     pub count: u64,
+    pub sampled: u64,
     pub lat_sum_ns: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
@@ -26,11 +27,13 @@ impl Totals {
         let mut t = Totals {
             tgid: entries.first().map_or(0, |e| e.tgid),
             count: 0,
+            sampled: 0,
             lat_sum_ns: 0,
             hist: [0; LAT_BUCKETS],
         };
         for e in entries {
             t.count += e.count;
+            t.sampled += e.sampled;
             t.lat_sum_ns += e.lat_sum_ns;
             for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
                 *a += b;
@@ -72,10 +75,20 @@ impl Deltas {
         };
         let mut ops = event(EventKind::AggOps);
         ops.aux = count;
-        ops.aux2 = base(now.lat_sum_ns, |t| t.lat_sum_ns);
+        // The latency sum is over the sampled requests: scaled to all of them.
+        let (sampled, lat_sum) = (
+            base(now.sampled, |t| t.sampled),
+            base(now.lat_sum_ns, |t| t.lat_sum_ns),
+        );
+        ops.aux2 = match sampled {
+            0 if now.sampled > 0 => now.lat_sum_ns / now.sampled * count,
+            0 => 0,
+            n => (u128::from(lat_sum) * u128::from(count) / u128::from(n)) as u64,
+        };
         out.push(ops);
-        // Per-CPU values are read while programs update them: a histogram a step
-        // behind its count is spread over the count, so the totals stay exact.
+        // The latency of a sample of the requests stands for all of them (a histogram
+        // a step behind its count, read while programs update it, is treated alike),
+        // and the histogram's total is exactly the requests counted.
         let mut sample: Vec<u64> = now
             .hist
             .iter()
@@ -205,6 +218,7 @@ mod tests {
             tgid: 7,
             opcode: 0,
             count,
+            sampled: count,
             lat_sum_ns: count * 100,
             ..OpAgg::default()
         };
@@ -224,21 +238,25 @@ mod tests {
     }
 
     #[test]
-    fn a_histogram_behind_its_count_still_covers_every_request() {
+    fn sampled_latency_stands_for_every_request() {
         let mut d = Deltas::default();
         let mut out = Vec::new();
-        // 32 requests counted, 2 of them in the histogram yet (buckets 3 and 6).
+        // 32 requests, 2 of them measured (one in bucket 3, one in bucket 6): 100 and
+        // 300 ns.
         let mut o = op(32, 3, 1);
+        o.sampled = 2;
+        o.lat_sum_ns = 400;
         o.hist[6] = 1;
         d.push(0xabc, 0, &Totals::from_cpus(&[o]), 1000, &mut out);
+        assert_eq!((out[0].aux, out[0].aux2), (32, 32 * 200));
         let lat: Vec<(u32, u64)> = out[1..].iter().map(|e| (e.args[0], e.aux)).collect();
         assert_eq!(lat, vec![(3, 16), (6, 16)]);
-        // 16 more counted, the histogram not yet grown: spread like everything so far.
+        // 16 more requests, none measured: spread like everything so far.
         out.clear();
         let mut o2 = o;
         o2.count = 48;
         d.push(0xabc, 0, &Totals::from_cpus(&[o2]), 2000, &mut out);
-        assert_eq!(out[0].aux, 16);
+        assert_eq!((out[0].aux, out[0].aux2), (16, 16 * 200));
         let lat: Vec<(u32, u64)> = out[1..].iter().map(|e| (e.args[0], e.aux)).collect();
         assert_eq!(lat, vec![(3, 8), (6, 8)]);
     }
@@ -285,7 +303,7 @@ mod tests {
             role: uringtrace_common::Role::SqPoll as u8,
             streamed: 0,
             _spare: 0,
-            _pad: 0,
+            jiffies: 0,
         };
         assert!(held_submit(&slot, 1_500, 1_000).is_none(), "not slow yet");
         let ev = held_submit(&slot, 2_000, 1_000).expect("slow");

@@ -155,16 +155,3 @@ pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
     emit(&ev);
     0
 }
-
-/// Emits an io_uring event after the process filter (classic and tp_btf programs).
-#[inline(always)]
-pub(crate) fn finish_io_uring(ev: &mut RawEvent, task: &mut TaskCache) {
-    if !passes_filter(task, ev.tgid, ev.ctx, ev.kind) {
-        return;
-    }
-    if mode() == KernelMode::Aggregate as u32 {
-        aggregate(ev, task);
-    } else {
-        emit(ev);
-    }
-}

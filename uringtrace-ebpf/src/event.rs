@@ -145,3 +145,16 @@ pub(crate) fn fresh_event(kind: EventKind, pid_tgid: u64) -> RawEvent {
     }
     ev
 }
+
+/// Emits an io_uring event after the process filter (classic and tp_btf programs).
+#[inline(always)]
+pub(crate) fn finish_io_uring(ev: &mut RawEvent, task: &mut TaskCache) {
+    if !passes_filter(task, ev.tgid, ev.ctx, ev.kind) {
+        return;
+    }
+    if mode() == KernelMode::Aggregate as u32 {
+        aggregate(ev, task);
+    } else {
+        emit(ev);
+    }
+}

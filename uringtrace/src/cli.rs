@@ -225,9 +225,9 @@ pub struct TraceArgs {
     /// 16M for `diagnose` and `top` (aggregating mode streams a few events per batch)
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub ring_size: Option<u32>,
-    /// How to attach: `auto` uses tp_btf for the hottest tracepoints (submit,
-    /// complete, and io_uring_enter through raw_syscalls) when the kernel's BTF
-    /// allows, classic tracepoints for the rest;
+    /// How to attach: `auto` uses tp_btf for the per-request tracepoints (submit,
+    /// complete, file_get, task_add, and io_uring_enter through raw_syscalls) when
+    /// the kernel's BTF allows, classic tracepoints for the rest;
     /// `tracepoint` uses classic tracepoints everywhere (slower; for comparison)
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,

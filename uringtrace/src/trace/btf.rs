@@ -297,6 +297,10 @@ pub struct BtfPlan {
     /// io_uring_enter through raw_syscalls sys_enter/sys_exit as tp_btf, with the
     /// syscall's arguments read from `struct pt_regs`.
     pub syscalls: bool,
+    /// io_uring_file_get and io_uring_task_add as tp_btf: `(struct io_kiocb *, int)`,
+    /// read with the submit's io_kiocb offsets.
+    pub file_get: bool,
+    pub task_add: bool,
 }
 
 fn spec(m: Option<Member>, signed: bool) -> Option<uringtrace_common::FieldSpec> {
@@ -346,6 +350,13 @@ impl BtfPlan {
                 (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
                 l.req_fd = spec(btf.member("io_kiocb", &["cqe", "fd"]), true).unwrap_or_default();
                 plan.submit = true;
+                let req_int = ["struct io_kiocb *", "int"];
+                plan.file_get = btf
+                    .tracepoint_args("io_uring_file_get")
+                    .is_some_and(|a| a == req_int);
+                plan.task_add = btf
+                    .tracepoint_args("io_uring_task_add")
+                    .is_some_and(|a| a == req_int);
             }
         }
         // raw_syscalls:sys_enter(regs, id) and sys_exit(regs, ret). The register names

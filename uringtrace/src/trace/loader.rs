@@ -100,6 +100,8 @@ pub fn attach_type_for(kind: uringtrace_common::EventKind, plan: Option<&BtfPlan
         (Complete, Some(p)) if p.complete => "tp_btf",
         (Submit, Some(p)) if p.submit => "tp_btf",
         (EnterEnter | EnterExit, Some(p)) if p.syscalls => "tp_btf",
+        (FileGet, Some(p)) if p.file_get => "tp_btf",
+        (TaskAdd, Some(p)) if p.task_add => "tp_btf",
         _ => "tracepoint",
     }
 }
@@ -115,6 +117,8 @@ fn btf_program(kind: uringtrace_common::EventKind) -> (&'static str, &'static st
         Complete => ("btf_complete", "io_uring_complete"),
         EnterEnter => ("btf_sys_enter", "sys_enter"),
         EnterExit => ("btf_sys_exit", "sys_exit"),
+        FileGet => ("btf_file_get", "io_uring_file_get"),
+        TaskAdd => ("btf_task_add", "io_uring_task_add"),
         _ => ("btf_submit", "io_uring_submit_req"),
     }
 }

@@ -432,7 +432,17 @@ impl Ring {
     /// Safety: every buffer and fd the entries point to must stay valid until
     /// their CQEs are reaped or the ring is closed (see [`leaked_buffer`]).
     pub unsafe fn push(&mut self, entries: &[squeue::Entry]) -> Result<()> {
+        // An SQPOLL thread posts the CQEs of a batch before it publishes the new SQ head
+        // (io_commit_sqring runs after the batch): with every CQE reaped, the SQ can
+        // still look full for a moment, longer when the thread is preempted under load.
+        // Wait for the head, yielding the CPU to the thread (sched_yield is not an
+        // io_uring event: nothing here shows up in a trace).
+        let deadline = Instant::now() + Duration::from_secs(2);
         let mut sq = self.uring.submission();
+        while sq.capacity() - sq.len() < entries.len() && Instant::now() < deadline {
+            std::thread::yield_now();
+            sq.sync();
+        }
         let free = sq.capacity() - sq.len();
         sq.push_multiple(entries)
             .map_err(|_| anyhow!("submission queue full: {} SQEs, {free} free", entries.len()))?;

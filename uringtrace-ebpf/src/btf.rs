@@ -27,7 +27,7 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     let ring = match slot {
         // SAFETY: slot points at an INFLIGHT value.
         Some(s) => unsafe { (*s).ctx },
-        None => arg0_value(&ctx),
+        None => ptr_value(ctx.arg(0), &mut task.scratch),
     };
     if !passes_filter(task, tgid, ring, EventKind::Complete as u16) {
         return 0;
@@ -82,11 +82,10 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
         count(Counter::Filtered);
         return 0;
     }
-    let req = arg0_value(&ctx);
     let req_ptr: *const u8 = ctx.arg(0);
+    let req = ptr_value(req_ptr, &mut task.scratch);
     let b = &CONFIG.btf;
-    // req->ctx is a pointer member: a direct load would give a typed pointer again.
-    let ring = read_struct(req, btf_spec(&b.req_ctx));
+    let ring = ptr_member(req_ptr, btf_spec(&b.req_ctx), &mut task.scratch);
     let tgid = (pid_tgid >> 32) as u32;
     passes_filter(task, tgid, ring, EventKind::Submit as u16);
     let opcode = load(req_ptr, btf_spec(&b.req_opcode)) as u8;
@@ -137,7 +136,8 @@ fn req_event(ctx: &BtfTracePointContext, kind: EventKind) -> i32 {
     let Some(task) = current_task(pid_tgid) else {
         return 0;
     };
-    let req = arg0_value(ctx);
+    let req_ptr: *const u8 = ctx.arg(0);
+    let req = ptr_value(req_ptr, &mut task.scratch);
     let slot = inflight_of(req);
     if let Some(s) = slot {
         // SAFETY: s points at an INFLIGHT value.
@@ -150,10 +150,8 @@ fn req_event(ctx: &BtfTracePointContext, kind: EventKind) -> i32 {
     let ring = match slot {
         // SAFETY: s points at an INFLIGHT value.
         Some(s) => unsafe { (*s).ctx },
-        // req->ctx is a pointer member: a direct load would give a typed pointer.
-        None => read_struct(req, btf_spec(&b.req_ctx)),
+        None => ptr_member(req_ptr, btf_spec(&b.req_ctx), &mut task.scratch),
     };
-    let req_ptr: *const u8 = ctx.arg(0);
     let mut ev = base_event(kind, pid_tgid, task, now());
     ev.ctx = ring;
     ev.req = req;

@@ -123,7 +123,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// io_uring_file_get(req, fd) and io_uring_task_add(req, mask) as tp_btf (prototype
-/// `(struct io_kiocb *, int)`, 6.0+): both fire once per request of many workloads
+/// `(struct io_kiocb *, int)`; 6.12 and 7.3 have it, 6.1 not): both fire once per request of many workloads
 /// (file_get at issue; task_add for completions through task work, such as O_DIRECT
 /// reads), and the classic record cost ~400 ns an event streamed (fio, 6.18).
 /// task_add can run in interrupt context on any task: the filter goes by ring.

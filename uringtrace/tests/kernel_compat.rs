@@ -24,11 +24,14 @@ fn other_format(name: &str) -> Option<Format> {
     Some(parse_format(&text).unwrap())
 }
 
+/// tracepoint → [(field, offset, size)].
+type Offsets = BTreeMap<String, Vec<(String, u16, u16)>>;
+
 /// kernel → tracepoint → [(field, offset, size)] from tracepoint-offsets-by-kernel.txt.
-fn offset_table() -> BTreeMap<String, BTreeMap<String, Vec<(String, u16, u16)>>> {
+fn offset_table() -> BTreeMap<String, Offsets> {
     let text =
         std::fs::read_to_string(fixtures().join("tracepoint-offsets-by-kernel.txt")).unwrap();
-    let mut out: BTreeMap<String, BTreeMap<String, Vec<(String, u16, u16)>>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Offsets> = BTreeMap::new();
     let mut kernel = String::new();
     for line in text.lines() {
         if let Some(k) = line.strip_prefix("===== ") {

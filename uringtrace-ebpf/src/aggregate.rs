@@ -339,9 +339,7 @@ pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> Option<u64>
         return Some(precise(c));
     }
     s.req = 0;
-    let Some(op) = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(c.ctx), s.opcode)) else {
-        return None;
-    };
+    let op = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(c.ctx), s.opcode))?;
     // SAFETY: per-CPU value, only this CPU writes it while the program runs.
     let op = unsafe { &mut *op };
     if op.ctx != c.ctx {

@@ -75,14 +75,14 @@ pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: presence test only.
-    if unsafe { TGIDS.get(&tgid).is_none() } {
+    if unsafe { TGIDS.get(tgid).is_none() } {
         return 0;
     }
     let mut ev = fresh_event(EventKind::ProcessFork, pid_tgid);
     fill(&ctx, EventKind::ProcessFork, &mut ev);
     let child = ev.args[1];
     if child != 0 {
-        let _ = TGIDS.insert(&child, &1, 0);
+        let _ = TGIDS.insert(child, 1, 0);
     }
     emit(&ev);
     0
@@ -99,7 +99,7 @@ pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
     if ev.aux & CLONE_IO == 0 || !tgid_traced(tgid) {
         return 0;
     }
-    let _ = IOTHREADS.insert(&ev.args[0], &tgid, 0);
+    let _ = IOTHREADS.insert(ev.args[0], tgid, 0);
     emit(&ev);
     0
 }
@@ -124,7 +124,7 @@ pub fn tp_task_rename(ctx: TracePointContext) -> u32 {
     } else {
         pid_tgid as u32
     };
-    let _ = IOTHREADS.insert(&tid, &tgid, 0);
+    let _ = IOTHREADS.insert(tid, tgid, 0);
     emit(&ev);
     0
 }

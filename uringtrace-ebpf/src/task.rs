@@ -52,7 +52,7 @@ pub(crate) fn tgid_traced(tgid: u32) -> bool {
         return true;
     }
     // SAFETY: the value is only tested for presence.
-    unsafe { TGIDS.get(&tgid).is_some() }
+    unsafe { TGIDS.get(tgid).is_some() }
 }
 
 /// What every event needs about the current task, cached per CPU: looking up the
@@ -119,7 +119,7 @@ pub(crate) fn current_task(pid_tgid: u64) -> Option<&'static mut TaskCache> {
 #[inline(always)]
 pub(crate) fn is_iothread(tid: u32) -> bool {
     // SAFETY: presence test only.
-    tid != 0 && unsafe { IOTHREADS.get(&tid).is_some() }
+    tid != 0 && unsafe { IOTHREADS.get(tid).is_some() }
 }
 
 /// The process filter, by task or by ring; remembers the rings of traced tasks.
@@ -129,7 +129,7 @@ pub(crate) fn passes_filter(task: &mut TaskCache, tgid: u32, ctx: u64, kind: u16
         let via_ring = tgid != cfg_u32(&CONFIG.self_tgid)
             && ctx != 0
             // SAFETY: presence test only.
-            && unsafe { CTXS.get(&ctx).is_some() };
+            && unsafe { CTXS.get(ctx).is_some() };
         if !via_ring {
             count(Counter::Filtered);
         }
@@ -142,8 +142,8 @@ pub(crate) fn passes_filter(task: &mut TaskCache, tgid: u32, ctx: u64, kind: u16
     {
         task.last_ctx = ctx;
         // SAFETY: presence test only.
-        if unsafe { CTXS.get(&ctx).is_none() } {
-            let _ = CTXS.insert(&ctx, &tgid, 0);
+        if unsafe { CTXS.get(ctx).is_none() } {
+            let _ = CTXS.insert(ctx, tgid, 0);
         }
     }
     true

@@ -1,0 +1,204 @@
+//! Analyzer replay (events/s on one CPU and peak memory, at ~10 M and ~100 M events:
+//! memory must not grow with the trace) and recording size in bytes per event.
+
+use super::*;
+
+impl Bench {
+    pub(super) fn replay(&self) -> anyhow::Result<Vec<Row>> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Not CPU 0, where most interrupts land, when there is a choice.
+        let cpu = if cpus > 1 { "1" } else { "0" };
+        let mut rows = Vec::new();
+        for nops in self.plan.replay_nops {
+            let group = format!("analyzer replay, {} NOPs recorded", si(nops as f64));
+            let speed = Row::new(
+                Part::Replay,
+                &group,
+                "replay (diagnose --input, 1 CPU)",
+                Unit::EventsPerSec,
+            );
+            let mem = Row::new(
+                Part::Replay,
+                &group,
+                "replay peak memory (max RSS)",
+                Unit::Bytes,
+            );
+            match self.record_and_replay(nops, cpu) {
+                Ok(r) => {
+                    let mut notes =
+                        format!("{} events in {:.2} s", si(r.events as f64), r.wall_secs);
+                    if r.busy_before >= QUIET {
+                        notes.push_str("; began under outside CPU load");
+                    }
+                    let mut speed = speed
+                        .value(r.events as f64 / r.wall_secs, Some(Target::AtLeast(10e6)))
+                        .notes(notes.clone());
+                    speed.data = serde_json::to_value(&r)?;
+                    rows.push(speed);
+                    rows.push(mem.value(r.max_rss_bytes as f64, None).notes(notes));
+                }
+                Err(e) => {
+                    progress(&format!("replay failed: {e:#}"));
+                    rows.push(speed.failed(&e));
+                    rows.push(mem.failed(&e));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Records `nops` NOPs, replays the recording pinned to `cpu`, deletes it.
+    pub(super) fn record_and_replay(&self, nops: u64, cpu: &str) -> anyhow::Result<Replay> {
+        let file = self.work.join(format!("replay-{nops}.utr"));
+        let result = self.record_complete(&file, nops).and_then(|rec| {
+            progress(&format!(
+                "replay: {} events recorded; replaying on CPU {cpu}",
+                si(rec.events as f64)
+            ));
+            let (events, out) = self.replay_once(&file, cpu)?;
+            Ok(Replay {
+                recording: rec,
+                events,
+                wall_secs: out.wall.as_secs_f64(),
+                max_rss_bytes: out.max_rss_bytes,
+                busy_before: out.busy_before,
+            })
+        });
+        let _ = fs::remove_file(&file);
+        result
+    }
+
+    /// A recording of `nops` NOPs with every event: a replay of a lossy one
+    /// would measure requests left in flight. A big ring first; when events
+    /// are still lost, the NOPs are paced below what the tracer kept up with.
+    pub(super) fn record_complete(&self, file: &Path, nops: u64) -> anyhow::Result<Recording> {
+        let mut rate = None;
+        for _ in 0..3 {
+            progress(&format!(
+                "replay: recording {} NOPs{} to {}",
+                si(nops as f64),
+                rate.map(|r| format!(" at {}/s", si(r as f64)))
+                    .unwrap_or_default(),
+                file.display()
+            ));
+            let rec = self.record_to(file, nops, rate, &["--ring-size", "64M"])?;
+            if rec.lost == 0 {
+                return Ok(rec);
+            }
+            let kept = rec.events as f64 / (rec.events + rec.lost) as f64;
+            rate = Some((rec.ops_per_sec * kept * 0.8) as u64);
+        }
+        bail!(
+            "uringtrace record lost events in each of 3 attempts, the last paced to {}/s",
+            si(rate.unwrap_or(0) as f64)
+        )
+    }
+
+    /// Records `nops` NOPs (paced to `rate`) into `file`.
+    pub(super) fn record_to(
+        &self,
+        file: &Path,
+        nops: u64,
+        rate: Option<u64>,
+        extra: &[&str],
+    ) -> anyhow::Result<Recording> {
+        let mut cmd = Command::new(&self.ut);
+        cmd.args(["record", "-q"])
+            .args(extra)
+            .arg("-o")
+            .arg(file)
+            .arg("--");
+        cmd.args(self.workload(nops, rate));
+        let out = self.run_tool("uringtrace record", &mut cmd, Duration::from_secs(3600))?;
+        let (events, lost) =
+            record_counts(&out.stderr).context("uringtrace record printed no summary line")?;
+        let w = parse_workload(&out.stderr)
+            .context("uringtrace-workload printed no `nop-storm: ...` line")?;
+        if lost > 0 {
+            progress(&format!(
+                "{lost} events lost while recording {}",
+                file.display()
+            ));
+        }
+        let bytes = fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        Ok(Recording {
+            events,
+            lost,
+            bytes,
+            ops_per_sec: w.ops_per_sec,
+            paced: rate,
+        })
+    }
+
+    /// `taskset -c CPU uringtrace diagnose --input FILE`: (events in the report, the run).
+    pub(super) fn replay_once(&self, file: &Path, cpu: &str) -> anyhow::Result<(u64, Finished)> {
+        let report = self.work.join("replay-report.json");
+        let _ = fs::remove_file(&report);
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", cpu]).arg(&self.ut);
+        cmd.args(["diagnose", "-q", "--format", "json", "-o"])
+            .arg(&report);
+        cmd.arg("--input").arg(file);
+        let out = self.run_tool(
+            "uringtrace diagnose --input",
+            &mut cmd,
+            Duration::from_secs(3600),
+        )?;
+        let (events, _) = diagnose_counts(&report)?;
+        Ok((events.unwrap_or(0), out))
+    }
+}
+
+impl Bench {
+    pub(super) fn size(&self) -> anyhow::Result<Vec<Row>> {
+        let nops = self.plan.nops;
+        let file = self.work.join("size.utr");
+        let result = self.record_to(&file, nops, None, &[]);
+        let _ = fs::remove_file(&file);
+        let rec = result?;
+        ensure!(rec.events > 0, "uringtrace record recorded no events");
+        let group = format!("recording, {} NOPs", si(nops as f64));
+        let mut notes = format!(
+            "{:.0} MiB for {} events",
+            rec.bytes as f64 / (1 << 20) as f64,
+            si(rec.events as f64)
+        );
+        if rec.lost > 0 {
+            let _ = write!(notes, "; {} lost", rec.lost);
+        }
+        let what = "bytes per event on disk";
+        let mut row = Row::new(Part::Size, &group, what, Unit::BytesPerEvent)
+            .value(
+                rec.bytes as f64 / rec.events as f64,
+                Some(Target::AtMost(16.0)),
+            )
+            .notes(notes);
+        row.data = serde_json::to_value(&rec)?;
+        Ok(vec![row])
+    }
+}
+
+/// What `uringtrace record` made of a NOP storm.
+#[derive(Debug, Serialize)]
+pub(super) struct Recording {
+    pub(super) events: u64,
+    pub(super) lost: u64,
+    pub(super) bytes: u64,
+    /// The workload's own rate while recorded.
+    pub(super) ops_per_sec: f64,
+    /// The rate it was paced to, if it was.
+    pub(super) paced: Option<u64>,
+}
+
+/// One analyzer replay of a recording.
+#[derive(Debug, Serialize)]
+pub(super) struct Replay {
+    pub(super) recording: Recording,
+    /// Events the analyzer reports.
+    pub(super) events: u64,
+    pub(super) wall_secs: f64,
+    pub(super) max_rss_bytes: u64,
+    pub(super) busy_before: f64,
+}

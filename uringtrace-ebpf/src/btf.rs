@@ -27,7 +27,10 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     let ring = match slot {
         // SAFETY: slot points at an INFLIGHT value.
         Some(s) => unsafe { (*s).ctx },
-        None => ptr_value(ctx.arg(0), &mut task.scratch),
+        None => match scratch(Scratch::Complete) {
+            Some(scr) => ptr_value(ctx.arg(0), scr),
+            None => return 0,
+        },
     };
     if !passes_filter(task, tgid, ring, EventKind::Complete as u16) {
         return 0;
@@ -83,9 +86,12 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let req_ptr: *const u8 = ctx.arg(0);
-    let req = ptr_value(req_ptr, &mut task.scratch);
+    let Some(scr) = scratch(Scratch::Submit) else {
+        return 0;
+    };
+    let req = ptr_value(req_ptr, scr);
     let b = &CONFIG.btf;
-    let ring = ptr_member(req_ptr, btf_spec(&b.req_ctx), &mut task.scratch);
+    let ring = ptr_member(req_ptr, btf_spec(&b.req_ctx), scr);
     let tgid = (pid_tgid >> 32) as u32;
     passes_filter(task, tgid, ring, EventKind::Submit as u16);
     let opcode = load(req_ptr, btf_spec(&b.req_opcode)) as u8;
@@ -137,7 +143,15 @@ fn req_event(ctx: &BtfTracePointContext, kind: EventKind) -> i32 {
         return 0;
     };
     let req_ptr: *const u8 = ctx.arg(0);
-    let req = ptr_value(req_ptr, &mut task.scratch);
+    let which = if kind == EventKind::TaskAdd {
+        Scratch::TaskAdd
+    } else {
+        Scratch::FileGet
+    };
+    let Some(scr) = scratch(which) else {
+        return 0;
+    };
+    let req = ptr_value(req_ptr, scr);
     let slot = inflight_of(req);
     if let Some(s) = slot {
         // SAFETY: s points at an INFLIGHT value.
@@ -150,7 +164,7 @@ fn req_event(ctx: &BtfTracePointContext, kind: EventKind) -> i32 {
     let ring = match slot {
         // SAFETY: s points at an INFLIGHT value.
         Some(s) => unsafe { (*s).ctx },
-        None => ptr_member(req_ptr, btf_spec(&b.req_ctx), &mut task.scratch),
+        None => ptr_member(req_ptr, btf_spec(&b.req_ctx), scr),
     };
     let mut ev = base_event(kind, pid_tgid, task, now());
     ev.ctx = ring;

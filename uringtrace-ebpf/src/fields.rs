@@ -166,7 +166,8 @@ pub(crate) fn load(base: *const u8, s: FieldSpec) -> u64 {
 /// other than adding offsets ("pointer arithmetic with >>= operator prohibited":
 /// hashing them for the aggregation tables). A program loaded with CAP_PERFMON (which
 /// every tracing program needs) may store a pointer into a map value, though, and a
-/// load from a map value is a number. `scratch` is a map value (the task cache).
+/// load from a map value is a number. `scratch` is the calling program's own slot of
+/// [`SCRATCH`].
 /// bpf_probe_read_kernel did the same at ~15 ns a call (6.18).
 #[inline(always)]
 pub(crate) fn ptr_value(p: *const u8, scratch: &mut u64) -> u64 {
@@ -176,6 +177,29 @@ pub(crate) fn ptr_value(p: *const u8, scratch: &mut u64) -> u64 {
         core::ptr::write_volatile(scratch as *mut u64 as *mut *const u8, p);
         core::ptr::read_volatile(scratch)
     }
+}
+
+/// One scratch word per CPU for each program that turns pointers into numbers. Per
+/// program, because programs nest: task_add runs in the interrupt that completes a
+/// block request, possibly between another program's store and reload. The same
+/// program never nests on one CPU (the kernel skips a program already active there).
+#[map]
+pub(crate) static SCRATCH: PerCpuArray<u64> = PerCpuArray::with_max_entries(4, 0);
+
+#[derive(Clone, Copy)]
+pub(crate) enum Scratch {
+    Submit = 0,
+    Complete = 1,
+    FileGet = 2,
+    TaskAdd = 3,
+}
+
+#[inline(always)]
+pub(crate) fn scratch(which: Scratch) -> Option<&'static mut u64> {
+    // SAFETY: a per-CPU value that only the program owning `which` uses.
+    SCRATCH
+        .get_ptr_mut(which as u32)
+        .map(|p| unsafe { &mut *p })
 }
 
 /// A pointer member of a kernel struct (offset from BTF), as a number.

@@ -78,8 +78,6 @@ pub struct TaskCache {
     /// end matters to the analyzer).
     pub(crate) submit_streamed: u32,
     pub(crate) _pad: u32,
-    /// Where typed pointers become numbers ([`ptr_value`]).
-    pub(crate) scratch: u64,
 }
 
 #[map]

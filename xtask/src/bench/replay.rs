@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// NOPs per second for recordings that must be complete: ~3 M events/s.
+const RECORD_PACE: u64 = 1_500_000;
+
 impl Bench {
     pub(super) fn replay(&self) -> anyhow::Result<Vec<Row>> {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -69,11 +72,16 @@ impl Bench {
     }
 
     /// A recording of `nops` NOPs with every event: a replay of a lossy one
-    /// would measure requests left in flight. A big ring first; when events
-    /// are still lost, the NOPs are paced below what the tracer kept up with.
+    /// would measure requests left in flight. An unpaced NOP storm makes ~6 M
+    /// events/s under `record`, more than its consumer drains on one CPU (~4-5 M,
+    /// see the rate part), so the NOPs are paced from the start, and lower again
+    /// when events are still lost. Dirty pages of an earlier attempt are written
+    /// back first: that writeback stalled the consumer into losses.
     pub(super) fn record_complete(&self, file: &Path, nops: u64) -> anyhow::Result<Recording> {
-        let mut rate = None;
+        let mut rate = Some(RECORD_PACE);
         for _ in 0..3 {
+            // SAFETY: sync(2) takes no arguments and cannot fail.
+            unsafe { libc::sync() };
             progress(&format!(
                 "replay: recording {} NOPs{} to {}",
                 si(nops as f64),
@@ -155,7 +163,7 @@ impl Bench {
     pub(super) fn size(&self) -> anyhow::Result<Vec<Row>> {
         let nops = self.plan.nops;
         let file = self.work.join("size.utr");
-        let result = self.record_to(&file, nops, None, &[]);
+        let result = self.record_complete(&file, nops);
         let _ = fs::remove_file(&file);
         let rec = result?;
         ensure!(rec.events > 0, "uringtrace record recorded no events");

@@ -76,15 +76,9 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     if mode() == KernelMode::Floor as u32 {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(task) = current_task(pid_tgid) else {
+    let Some((pid_tgid, task)) = traced_task() else {
         return 0;
     };
-    // Submits run in the owner's threads (its own, SQPOLL, io-wq): no ring lookup.
-    if task.traced == 0 {
-        count(Counter::Filtered);
-        return 0;
-    }
     let req_ptr: *const u8 = ctx.arg(0);
     let Some(scr) = scratch(Scratch::Submit) else {
         return 0;
@@ -194,15 +188,9 @@ pub fn btf_sys_enter(ctx: BtfTracePointContext) -> i32 {
     if id != cfg_u32(&CONFIG.enter_nr) as i64 || mode() == KernelMode::Floor as u32 {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(task) = current_task(pid_tgid) else {
+    let Some((pid_tgid, task)) = traced_task() else {
         return 0;
     };
-    // An enter names no ring in its record: only traced tasks pass (as passes_filter).
-    if task.traced == 0 {
-        count(Counter::Filtered);
-        return 0;
-    }
     let regs: *const u8 = ctx.arg(0);
     let mut e = Enter {
         ts: 0,
@@ -235,14 +223,9 @@ pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
     if nr != cfg_u32(&CONFIG.enter_nr) as u64 || mode() == KernelMode::Floor as u32 {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(task) = current_task(pid_tgid) else {
+    let Some((pid_tgid, task)) = traced_task() else {
         return 0;
     };
-    if task.traced == 0 {
-        count(Counter::Filtered);
-        return 0;
-    }
     let ret = ctx.arg::<i64>(1) as i32;
     if mode() == KernelMode::Aggregate as u32 {
         // The argument registers still hold the enter's arguments (x86_64 returns in

@@ -114,6 +114,20 @@ pub(crate) fn current_task(pid_tgid: u64) -> Option<&'static mut TaskCache> {
     Some(c)
 }
 
+/// The current task when it is traced, as (pid_tgid, cache); otherwise counted as
+/// filtered. For events that name no ring the filter could go by (submits run in
+/// the owner's threads; io_uring_enter's record has no ring).
+#[inline(always)]
+pub(crate) fn traced_task() -> Option<(u64, &'static mut TaskCache)> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let task = current_task(pid_tgid)?;
+    if task.traced == 0 {
+        count(Counter::Filtered);
+        return None;
+    }
+    Some((pid_tgid, task))
+}
+
 #[inline(always)]
 pub(crate) fn is_iothread(tid: u32) -> bool {
     // SAFETY: presence test only.

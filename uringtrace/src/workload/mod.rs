@@ -7,6 +7,7 @@
 
 mod basic;
 mod deadlock;
+mod healthy;
 mod iowq;
 mod multishot;
 mod overflow;
@@ -43,7 +44,16 @@ Scenarios: what they do -> what the kernel is expected to answer
   unsatisfiable-wait      enter(min_complete=3), 1 stuck request -> -62 ETIME after 500 ms
   sqpoll-idle-spin        SQPOLL idle 3 s, one NOP then 1.5 s idle -> thread spins with no work
   stalled-request         one SPLICE blocked in io-wq for 1.5 s, then released -> res 1
-  all                     every scenario above in sequence, one JSON line each";
+  all                     every scenario above in sequence, one JSON line each
+
+Healthy look-alikes: correct usage the rules must stay quiet on (not part of `all`)
+  timers                  TIMEOUT 1.5 s; READ -> LINK_TIMEOUT 300 ms; NOP -> LINK_TIMEOUT 1 s;
+                          POLL_ADD, POLL_REMOVE at 1.3 s -> -62; -125, -62; 0, -125; -125, 0
+  event-loop              6 x (2 NOPs; enter(GETEVENTS, 250 ms), nothing in flight -> -62)
+  defer-taskrun           SINGLE_ISSUER|DEFER_TASKRUN: READ(pipe), NOPs, WRITE -> 64, 0, 0, 64
+  skip-success            8 NOPs with CQE_SKIP_SUCCESS, NOP, READ(fd -1) skip -> 2 CQEs: 0, -9
+  registered-ring         50 NOPs, waits via IORING_ENTER_REGISTERED_RING -> all 0, waits -62
+  futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -101,7 +111,19 @@ pub enum Scenario {
     SqpollIdleSpin,
     /// One SPLICE from an empty pipe, blocked in io-wq for 1.5 s, then released
     StalledRequest,
-    /// Every scenario above, in order, with default options
+    /// TIMEOUT, LINK_TIMEOUT (fired and disarmed) and POLL_REMOVE, concurrently on one ring
+    Timers,
+    /// An idle event loop: timed waits with nothing in flight, NOPs in between
+    EventLoop,
+    /// SINGLE_ISSUER | DEFER_TASKRUN ring: pipe READ and WRITE, NOPs, timed waits
+    DeferTaskrun,
+    /// NOPs with IOSQE_CQE_SKIP_SUCCESS post no CQE; a failing one does
+    SkipSuccess,
+    /// NOPs and waits through a registered ring fd (IORING_ENTER_REGISTERED_RING)
+    RegisteredRing,
+    /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
+    FutexPair,
+    /// nop-storm through stalled-request, in order, with default options
     All,
 }
 
@@ -126,11 +148,18 @@ impl Scenario {
             Scenario::SqpollIdleSpin => "sqpoll-idle-spin",
             Scenario::StalledRequest => "stalled-request",
             Scenario::All => "all",
+            Scenario::Timers => "timers",
+            Scenario::EventLoop => "event-loop",
+            Scenario::DeferTaskrun => "defer-taskrun",
+            Scenario::SkipSuccess => "skip-success",
+            Scenario::RegisteredRing => "registered-ring",
+            Scenario::FutexPair => "futex-pair",
         }
     }
 
-    /// The concrete scenarios to run: `all` expands to every other one with
-    /// its default options; anything else is itself.
+    /// The concrete scenarios to run: `all` expands to the original scenarios
+    /// with their default options (the healthy look-alikes and the newer
+    /// pathologies are run one by one); anything else is itself.
     pub fn expand(&self) -> Vec<Scenario> {
         match self {
             Scenario::All => vec![
@@ -188,6 +217,12 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::SqpollIdleSpin => sqpoll::sqpoll_idle_spin(),
         Scenario::StalledRequest => iowq::stalled_request(),
         Scenario::All => bail!("`all` is a list of scenarios; expand it before running"),
+        Scenario::Timers => healthy::timers(),
+        Scenario::EventLoop => healthy::event_loop(),
+        Scenario::DeferTaskrun => healthy::defer_taskrun(),
+        Scenario::SkipSuccess => healthy::skip_success(),
+        Scenario::RegisteredRing => healthy::registered_ring(),
+        Scenario::FutexPair => healthy::futex_pair(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }
@@ -303,8 +338,31 @@ pub struct Report {
     /// How long that wait took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// Every bounded io_uring_enter(GETEVENTS) wait, in order (event loops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits: Option<Vec<Wait>>,
+    /// Wall time of the whole scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    /// Index the ring fd was registered at (IORING_REGISTER_RING_FDS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered_ring_index: Option<u32>,
+    /// A second ring the scenario used (not an ATTACH_WQ target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_ring_fd: Option<i32>,
+    /// Every CQE reaped from that second ring, in the order it was reaped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_ring_completions: Option<Vec<Cqe>>,
     /// Whether the kernel behaved as the scenario's design expects.
     pub as_expected: bool,
+}
+
+/// One bounded wait: what io_uring_enter returned (negative errno) and how
+/// long it took.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Wait {
+    pub ret: i64,
+    pub ms: u64,
 }
 
 impl Report {
@@ -348,6 +406,8 @@ impl Report {
 const IORING_SETUP_SQPOLL: u32 = 1 << 1;
 const IORING_SETUP_CQSIZE: u32 = 1 << 3;
 const IORING_SETUP_ATTACH_WQ: u32 = 1 << 5;
+const IORING_SETUP_SINGLE_ISSUER: u32 = 1 << 12;
+const IORING_SETUP_DEFER_TASKRUN: u32 = 1 << 13;
 
 /// How to build a ring.
 #[derive(Debug, Clone, Copy, Default)]
@@ -356,6 +416,9 @@ pub(crate) struct RingOpts {
     pub cq_entries: Option<u32>,
     pub sqpoll_idle_ms: Option<u32>,
     pub attach_wq: Option<RawFd>,
+    /// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (the kernel
+    /// requires the first for the second).
+    pub defer_taskrun: bool,
 }
 
 impl RingOpts {
@@ -389,6 +452,10 @@ impl Ring {
         if let Some(fd) = opts.attach_wq {
             builder.setup_attach_wq(fd);
             setup_flags |= IORING_SETUP_ATTACH_WQ;
+        }
+        if opts.defer_taskrun {
+            builder.setup_single_issuer().setup_defer_taskrun();
+            setup_flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         }
         let uring = builder
             .build(opts.sq_entries)
@@ -425,6 +492,12 @@ impl Ring {
             Err(e) => return Err(e).context(format!("io_uring_enter(GETEVENTS, {what})")),
         };
         Ok((ret, wait_ms))
+    }
+
+    /// [`Ring::wait_with_timeout`], recorded as a [`Wait`].
+    pub fn timed_wait(&mut self, want: usize, timeout: Duration, what: &str) -> Result<Wait> {
+        let (ret, ms) = self.wait_with_timeout(want, timeout, what)?;
+        Ok(Wait { ret, ms })
     }
 
     /// Queue SQEs and publish the SQ tail, without entering the kernel.
@@ -573,4 +646,9 @@ pub(crate) fn write_all(fd: &OwnedFd, data: &[u8]) -> Result<()> {
         done += n as usize;
     }
     Ok(())
+}
+
+/// Milliseconds since `start`.
+pub(crate) fn ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
 }

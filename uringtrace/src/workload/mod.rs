@@ -10,10 +10,12 @@ mod deadlock;
 mod healthy;
 mod iowq;
 mod multishot;
+mod net;
 mod overflow;
 mod sqpoll;
 
 use std::io;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -47,12 +49,17 @@ Scenarios: what they do -> what the kernel is expected to answer
   all                     every scenario above in sequence, one JSON line each
 
 Healthy look-alikes: correct usage the rules must stay quiet on (not part of `all`)
+  idle-server             ACCEPT; then RECV, POLL_ADD(eventfd), ACCEPT idle 1.5 s -> fd, 16, 1, fd
   timers                  TIMEOUT 1.5 s; READ -> LINK_TIMEOUT 300 ms; NOP -> LINK_TIMEOUT 1 s;
                           POLL_ADD, POLL_REMOVE at 1.3 s -> -62; -125, -62; 0, -125; -125, 0
   event-loop              6 x (2 NOPs; enter(GETEVENTS, 250 ms), nothing in flight -> -62)
   defer-taskrun           SINGLE_ISSUER|DEFER_TASKRUN: READ(pipe), NOPs, WRITE -> 64, 0, 0, 64
+  send-zc                 4 SEND_ZC of 4 KiB on TCP -> 4096 with F_MORE, then 0 with F_NOTIF, each
   skip-success            8 NOPs with CQE_SKIP_SUCCESS, NOP, READ(fd -1) skip -> 2 CQEs: 0, -9
   registered-ring         50 NOPs, waits via IORING_ENTER_REGISTERED_RING -> all 0, waits -62
+  keepalive-chain         RECV -> SEND on TCP, the request comes 1.3 s later -> 64, 128
+  chain-reset             RECV -> SEND, peer resets -> -104, -125; then 2 x SEND -> NOP on a
+                          reset connection -> -104, -125, -32 EPIPE, -125
   futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -111,16 +118,24 @@ pub enum Scenario {
     SqpollIdleSpin,
     /// One SPLICE from an empty pipe, blocked in io-wq for 1.5 s, then released
     StalledRequest,
+    /// Healthy server: ACCEPT, then RECV, POLL_ADD(eventfd) and ACCEPT idle for 1.5 s
+    IdleServer,
     /// TIMEOUT, LINK_TIMEOUT (fired and disarmed) and POLL_REMOVE, concurrently on one ring
     Timers,
     /// An idle event loop: timed waits with nothing in flight, NOPs in between
     EventLoop,
     /// SINGLE_ISSUER | DEFER_TASKRUN ring: pipe READ and WRITE, NOPs, timed waits
     DeferTaskrun,
+    /// 4 SEND_ZC over TCP loopback, each posting a result CQE and a notification
+    SendZc,
     /// NOPs with IOSQE_CQE_SKIP_SUCCESS post no CQE; a failing one does
     SkipSuccess,
     /// NOPs and waits through a registered ring fd (IORING_ENTER_REGISTERED_RING)
     RegisteredRing,
+    /// RECV -> SEND on one TCP connection; the client sends its request after 1.3 s
+    KeepaliveChain,
+    /// RECV -> SEND on a connection the peer resets; SEND -> NOP after the reset
+    ChainReset,
     /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
     FutexPair,
     /// nop-storm through stalled-request, in order, with default options
@@ -148,11 +163,15 @@ impl Scenario {
             Scenario::SqpollIdleSpin => "sqpoll-idle-spin",
             Scenario::StalledRequest => "stalled-request",
             Scenario::All => "all",
+            Scenario::IdleServer => "idle-server",
             Scenario::Timers => "timers",
             Scenario::EventLoop => "event-loop",
             Scenario::DeferTaskrun => "defer-taskrun",
+            Scenario::SendZc => "send-zc",
             Scenario::SkipSuccess => "skip-success",
             Scenario::RegisteredRing => "registered-ring",
+            Scenario::KeepaliveChain => "keepalive-chain",
+            Scenario::ChainReset => "chain-reset",
             Scenario::FutexPair => "futex-pair",
         }
     }
@@ -217,11 +236,15 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::SqpollIdleSpin => sqpoll::sqpoll_idle_spin(),
         Scenario::StalledRequest => iowq::stalled_request(),
         Scenario::All => bail!("`all` is a list of scenarios; expand it before running"),
+        Scenario::IdleServer => net::idle_server(),
         Scenario::Timers => healthy::timers(),
         Scenario::EventLoop => healthy::event_loop(),
         Scenario::DeferTaskrun => healthy::defer_taskrun(),
+        Scenario::SendZc => net::send_zc(),
         Scenario::SkipSuccess => healthy::skip_success(),
         Scenario::RegisteredRing => healthy::registered_ring(),
+        Scenario::KeepaliveChain => net::keepalive_chain(),
+        Scenario::ChainReset => net::chain_reset(),
         Scenario::FutexPair => healthy::futex_pair(),
     };
     report.with_context(|| format!("scenario {name} failed"))
@@ -347,6 +370,9 @@ pub struct Report {
     /// Index the ring fd was registered at (IORING_REGISTER_RING_FDS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_ring_index: Option<u32>,
+    /// Bytes the other end of a socket or pipe received from the ring's requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_received: Option<u64>,
     /// A second ring the scenario used (not an ATTACH_WQ target).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_ring_fd: Option<i32>,
@@ -646,6 +672,29 @@ pub(crate) fn write_all(fd: &OwnedFd, data: &[u8]) -> Result<()> {
         done += n as usize;
     }
     Ok(())
+}
+
+/// A connected TCP pair on 127.0.0.1 as (client, server end). The connect
+/// completes through the listen backlog, so no thread is needed.
+pub(crate) fn tcp_pair() -> Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("bind a TCP listener on 127.0.0.1")?;
+    let addr = listener.local_addr().context("listener address")?;
+    let client = TcpStream::connect(addr).context("connect to the loopback listener")?;
+    let (server, _) = listener
+        .accept()
+        .context("accept the loopback connection")?;
+    Ok((client, server))
+}
+
+/// An eventfd with counter 0, close-on-exec.
+pub(crate) fn eventfd() -> Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).context("eventfd");
+    }
+    // SAFETY: eventfd succeeded, so fd is open and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Milliseconds since `start`.

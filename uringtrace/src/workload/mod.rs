@@ -6,6 +6,7 @@
 //! deliberately stuck ones just close their ring after a bounded wait.
 
 mod basic;
+mod chains;
 mod deadlock;
 mod healthy;
 mod iowq;
@@ -14,6 +15,7 @@ mod net;
 mod overflow;
 mod sqpoll;
 
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -58,8 +60,13 @@ Healthy look-alikes: correct usage the rules must stay quiet on (not part of `al
   skip-success            8 NOPs with CQE_SKIP_SUCCESS, NOP, READ(fd -1) skip -> 2 CQEs: 0, -9
   registered-ring         50 NOPs, waits via IORING_ENTER_REGISTERED_RING -> all 0, waits -62
   keepalive-chain         RECV -> SEND on TCP, the request comes 1.3 s later -> 64, 128
+  file-copy-chain         8 x READ 64 KiB -> WRITE(file); READ(pipe fed at 1.3 s) -> WRITE(pipe)
+                          -> 65536 x 16, 64, 64
+  read-eof-chain          READ 4096 -> WRITE(/dev/null) over a 10000-byte file, READ at EOF
+                          -> 4096 x 4, 1808, -125, 0
   chain-reset             RECV -> SEND, peer resets -> -104, -125; then 2 x SEND -> NOP on a
                           reset connection -> -104, -125, -32 EPIPE, -125
+  intended-cancel         READ(empty pipe) -> NOP, ASYNC_CANCEL after 200 ms -> -125, -125, 0
   futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -134,8 +141,14 @@ pub enum Scenario {
     RegisteredRing,
     /// RECV -> SEND on one TCP connection; the client sends its request after 1.3 s
     KeepaliveChain,
+    /// READ -> WRITE file copy chains, and a slow pipe READ -> WRITE to another pipe
+    FileCopyChain,
+    /// READ -> WRITE pairs until EOF: the short last READ cancels its WRITE
+    ReadEofChain,
     /// RECV -> SEND on a connection the peer resets; SEND -> NOP after the reset
     ChainReset,
+    /// READ(empty pipe) -> NOP cancelled on purpose with ASYNC_CANCEL after 200 ms
+    IntendedCancel,
     /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
     FutexPair,
     /// nop-storm through stalled-request, in order, with default options
@@ -171,7 +184,10 @@ impl Scenario {
             Scenario::SkipSuccess => "skip-success",
             Scenario::RegisteredRing => "registered-ring",
             Scenario::KeepaliveChain => "keepalive-chain",
+            Scenario::FileCopyChain => "file-copy-chain",
+            Scenario::ReadEofChain => "read-eof-chain",
             Scenario::ChainReset => "chain-reset",
+            Scenario::IntendedCancel => "intended-cancel",
             Scenario::FutexPair => "futex-pair",
         }
     }
@@ -244,7 +260,10 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::SkipSuccess => healthy::skip_success(),
         Scenario::RegisteredRing => healthy::registered_ring(),
         Scenario::KeepaliveChain => net::keepalive_chain(),
+        Scenario::FileCopyChain => chains::file_copy_chain(),
+        Scenario::ReadEofChain => chains::read_eof_chain(),
         Scenario::ChainReset => net::chain_reset(),
+        Scenario::IntendedCancel => chains::intended_cancel(),
         Scenario::FutexPair => healthy::futex_pair(),
     };
     report.with_context(|| format!("scenario {name} failed"))
@@ -695,6 +714,21 @@ pub(crate) fn eventfd() -> Result<OwnedFd> {
     }
     // SAFETY: eventfd succeeded, so fd is open and owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A new, empty regular file in the temp directory, unlinked at once: it is
+/// gone when the returned handle is dropped, even if the scenario bails.
+pub(crate) fn unlinked_temp_file(tag: &str) -> Result<File> {
+    let path =
+        std::env::temp_dir().join(format!("uringtrace-workload-{}-{tag}", std::process::id()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("create {}", path.display()))?;
+    std::fs::remove_file(&path).with_context(|| format!("unlink {}", path.display()))?;
+    Ok(file)
 }
 
 /// Milliseconds since `start`.

@@ -56,6 +56,8 @@ Healthy look-alikes: correct usage the rules must stay quiet on (not part of `al
                           POLL_ADD, POLL_REMOVE at 1.3 s -> -62; -125, -62; 0, -125; -125, 0
   event-loop              6 x (2 NOPs; enter(GETEVENTS, 250 ms), nothing in flight -> -62)
   defer-taskrun           SINGLE_ISSUER|DEFER_TASKRUN: READ(pipe), NOPs, WRITE -> 64, 0, 0, 64
+  sqpoll-short-chains     2 rings sharing an SQ thread, chains of 4 NOPs (never cut) -> all 0
+  sqpoll-bursty           SQPOLL idle 5 ms, 16 NOPs every 20 ms, 1.5 s -> woken per burst, all 0
   send-zc                 4 SEND_ZC of 4 KiB on TCP -> 4096 with F_MORE, then 0 with F_NOTIF, each
   skip-success            8 NOPs with CQE_SKIP_SUCCESS, NOP, READ(fd -1) skip -> 2 CQEs: 0, -9
   registered-ring         50 NOPs, waits via IORING_ENTER_REGISTERED_RING -> all 0, waits -62
@@ -67,6 +69,7 @@ Healthy look-alikes: correct usage the rules must stay quiet on (not part of `al
   chain-reset             RECV -> SEND, peer resets -> -104, -125; then 2 x SEND -> NOP on a
                           reset connection -> -104, -125, -32 EPIPE, -125
   intended-cancel         READ(empty pipe) -> NOP, ASYNC_CANCEL after 200 ms -> -125, -125, 0
+  overflow-flushed        3 x 64 NOPs on an 8/16 ring, overflow flushed at once -> 192, all 0
   futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -133,6 +136,10 @@ pub enum Scenario {
     EventLoop,
     /// SINGLE_ISSUER | DEFER_TASKRUN ring: pipe READ and WRITE, NOPs, timed waits
     DeferTaskrun,
+    /// Two rings sharing an SQ thread, each with chains of 4 linked NOPs (never split)
+    SqpollShortChains,
+    /// SQPOLL ring (idle 5 ms) fed bursts of 16 NOPs every 20 ms for 1.5 s
+    SqpollBursty,
     /// 4 SEND_ZC over TCP loopback, each posting a result CQE and a notification
     SendZc,
     /// NOPs with IOSQE_CQE_SKIP_SUCCESS post no CQE; a failing one does
@@ -149,6 +156,8 @@ pub enum Scenario {
     ChainReset,
     /// READ(empty pipe) -> NOP cancelled on purpose with ASYNC_CANCEL after 200 ms
     IntendedCancel,
+    /// 64 NOPs on an 8/16 ring overflow the CQ; the app flushes at once (3 rounds)
+    OverflowFlushed,
     /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
     FutexPair,
     /// nop-storm through stalled-request, in order, with default options
@@ -180,6 +189,8 @@ impl Scenario {
             Scenario::Timers => "timers",
             Scenario::EventLoop => "event-loop",
             Scenario::DeferTaskrun => "defer-taskrun",
+            Scenario::SqpollShortChains => "sqpoll-short-chains",
+            Scenario::SqpollBursty => "sqpoll-bursty",
             Scenario::SendZc => "send-zc",
             Scenario::SkipSuccess => "skip-success",
             Scenario::RegisteredRing => "registered-ring",
@@ -188,6 +199,7 @@ impl Scenario {
             Scenario::ReadEofChain => "read-eof-chain",
             Scenario::ChainReset => "chain-reset",
             Scenario::IntendedCancel => "intended-cancel",
+            Scenario::OverflowFlushed => "overflow-flushed",
             Scenario::FutexPair => "futex-pair",
         }
     }
@@ -256,6 +268,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::Timers => healthy::timers(),
         Scenario::EventLoop => healthy::event_loop(),
         Scenario::DeferTaskrun => healthy::defer_taskrun(),
+        Scenario::SqpollShortChains => sqpoll::sqpoll_short_chains(),
+        Scenario::SqpollBursty => sqpoll::sqpoll_bursty(),
         Scenario::SendZc => net::send_zc(),
         Scenario::SkipSuccess => healthy::skip_success(),
         Scenario::RegisteredRing => healthy::registered_ring(),
@@ -264,6 +278,7 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::ReadEofChain => chains::read_eof_chain(),
         Scenario::ChainReset => net::chain_reset(),
         Scenario::IntendedCancel => chains::intended_cancel(),
+        Scenario::OverflowFlushed => overflow::overflow_flushed(),
         Scenario::FutexPair => healthy::futex_pair(),
     };
     report.with_context(|| format!("scenario {name} failed"))
@@ -392,6 +407,9 @@ pub struct Report {
     /// Bytes the other end of a socket or pipe received from the ring's requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_received: Option<u64>,
+    /// Bursts of SQEs handed to an SQPOLL thread (sqpoll-bursty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bursts: Option<u64>,
     /// A second ring the scenario used (not an ATTACH_WQ target).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_ring_fd: Option<i32>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use io_uring::{opcode, squeue, squeue::Flags, types};
 
-use super::{leaked_buffer, results_for, Cqe, Report, Ring, RingOpts};
+use super::{leaked_buffer, ms_since, results_for, Cqe, Report, Ring, RingOpts};
 
 fn nops(uds: impl IntoIterator<Item = u64>) -> Vec<squeue::Entry> {
     uds.into_iter()
@@ -262,5 +262,138 @@ pub fn sqpoll_idle_spin() -> Result<Report> {
     report.sq_total_time_us = sq_total_time_us;
     report.sq_work_time_us = sq_work_time_us;
     report.completions = Some(cqes);
+    Ok(report)
+}
+
+/// `count` chains of 4 linked NOPs with user_data from `first` on.
+fn nop_chains(first: u64, count: u64) -> Vec<squeue::Entry> {
+    (0..4 * count)
+        .map(|i| {
+            let flags = if i % 4 < 3 {
+                Flags::IO_LINK
+            } else {
+                Flags::empty()
+            };
+            opcode::Nop::new().build().flags(flags).user_data(first + i)
+        })
+        .collect()
+}
+
+/// The healthy counterpart of sqpoll-shared-split: two SQPOLL rings sharing
+/// one SQ thread (B attached to A with IORING_SETUP_ATTACH_WQ), each given 3
+/// chains of 4 linked NOPs per round (one tail store of 12 SQEs), 2 rounds,
+/// reaped after each round. The shared thread still takes at most 8 SQEs per
+/// ring per loop, but 8 is a chain boundary (and so is every batch end after
+/// it), so no chain is ever cut: all 48 NOPs return 0.
+///
+/// `user_data`/`results` list ring A's members (1..=24), then ring B's (101..=124).
+pub fn sqpoll_short_chains() -> Result<Report> {
+    const IDLE_MS: u32 = 100;
+    const CHAINS: u64 = 3;
+    const ROUNDS: u64 = 2;
+    let start = Instant::now();
+    let mut ring_a = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(16)
+    })?;
+    let mut ring_b = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        attach_wq: Some(ring_a.fd()),
+        ..RingOpts::entries(16)
+    })?;
+
+    let per_round = 4 * CHAINS;
+    let (mut cqes_a, mut cqes_b) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let base = round * per_round;
+        // SAFETY: NOPs reference no memory.
+        unsafe { ring_a.push(&nop_chains(1 + base, CHAINS))? };
+        unsafe { ring_b.push(&nop_chains(101 + base, CHAINS))? };
+        ring_a.uring.submit().context("submit chains to ring A")?;
+        ring_b.uring.submit().context("submit chains to ring B")?;
+        let all_a = ring_a.reap(per_round as usize, Duration::from_secs(2), &mut cqes_a)?;
+        let all_b = ring_b.reap(per_round as usize, Duration::from_secs(2), &mut cqes_b)?;
+        if !all_a || !all_b {
+            bail!(
+                "round {round}: ring A completed {}, ring B {} of {per_round} each",
+                cqes_a.len(),
+                cqes_b.len()
+            );
+        }
+    }
+
+    let total = ROUNDS * per_round;
+    let uds_a: Vec<u64> = (1..=total).collect();
+    let uds_b: Vec<u64> = (101..101 + total).collect();
+    let mut results = results_for(&uds_a, &cqes_a)?;
+    results.extend(results_for(&uds_b, &cqes_b)?);
+    let user_data = uds_a.into_iter().chain(uds_b).collect();
+    let mut report = Report::new("sqpoll-short-chains").ring(&ring_b).members(
+        user_data,
+        results,
+        vec![0; 2 * total as usize],
+    );
+    report.attach_wq_fd = Some(ring_a.fd());
+    report.submitted = Some(2 * total);
+    report.completed = Some((cqes_a.len() + cqes_b.len()) as u64);
+    report.other_ring_completed = Some(cqes_a.len() as u64);
+    report.elapsed_ms = Some(ms_since(start));
+    Ok(report)
+}
+
+/// A well-tuned SQPOLL ring under bursty load: sq_thread_idle 5 ms, and a
+/// burst of 16 NOPs every 20 ms for 1.5 s (75 bursts, 1200 NOPs), each
+/// burst reaped before the next. Between bursts the thread idles 5 ms, sets
+/// IORING_SQ_NEED_WAKEUP and sleeps, so it costs little CPU; the io-uring
+/// crate's submit() sees the flag and enters with IORING_ENTER_SQ_WAKEUP.
+/// `wakeups` counts the bursts that found the thread asleep (all of them,
+/// unless the machine is so loaded that the thread had not yet parked).
+pub fn sqpoll_bursty() -> Result<Report> {
+    const IDLE_MS: u32 = 5;
+    const BURST: u64 = 16;
+    const PERIOD: Duration = Duration::from_millis(20);
+    const BURSTS: u64 = 75;
+    let mut ring = Ring::new(RingOpts {
+        sqpoll_idle_ms: Some(IDLE_MS),
+        ..RingOpts::entries(16)
+    })?;
+    // Let the fresh SQ thread park (see sqpoll_ok).
+    sleep(Duration::from_millis(20));
+
+    let start = Instant::now();
+    let mut cqes = Vec::new();
+    let mut wakeups = 0u64;
+    for k in 0..BURSTS {
+        if let Some(ahead) = (PERIOD * k as u32).checked_sub(start.elapsed()) {
+            sleep(ahead);
+        }
+        // SAFETY: NOPs reference no memory.
+        unsafe { ring.push(&nops(k * BURST + 1..=(k + 1) * BURST))? };
+        wakeups += u64::from(need_wakeup(&mut ring));
+        ring.uring
+            .submit()
+            .context("submit a burst to the SQ thread")?;
+        if !ring.reap(BURST as usize, Duration::from_secs(2), &mut cqes)? {
+            bail!("burst {k}: SQ thread completed {} NOPs in all", cqes.len());
+        }
+    }
+    let elapsed_ms = ms_since(start);
+    sleep(Duration::from_millis(4 * u64::from(IDLE_MS)));
+    let need_wakeup_after = need_wakeup(&mut ring);
+    let (sq_total_time_us, sq_work_time_us) = sq_times(&ring);
+
+    let total = BURSTS * BURST;
+    let in_order = cqes.iter().map(|c| c.user_data).eq(1..=total);
+    let mut report = Report::new("sqpoll-bursty").ring(&ring);
+    report.as_expected =
+        in_order && cqes.iter().all(|c| c.res == 0) && wakeups >= BURSTS / 2 && need_wakeup_after;
+    report.submitted = Some(total);
+    report.completed = Some(cqes.len() as u64);
+    report.bursts = Some(BURSTS);
+    report.wakeups = Some(wakeups);
+    report.need_wakeup_after = Some(need_wakeup_after);
+    report.sq_total_time_us = sq_total_time_us;
+    report.sq_work_time_us = sq_work_time_us;
+    report.elapsed_ms = Some(elapsed_ms);
     Ok(report)
 }

@@ -243,3 +243,50 @@ pub fn invalid_sqe() -> Result<Report> {
     debug_assert_eq!(sqe.get_opcode(), u32::from(BOGUS_OPCODE));
     run_chain("invalid-sqe", vec![sqe], vec![EINVAL])
 }
+
+/// 300 identical broken chains on one ring: NOP -> READ(fd -1) -> NOP with
+/// IOSQE_IO_LINK, user_data 3k+1..3k+3 for chain k. Each READ fails with
+/// -EBADF and cancels the NOP behind it: 0, -9, -125, 300 times. Chains go in
+/// batches of 42 whole chains (126 SQEs) per io_uring_enter, each batch
+/// reaped before the next. Only user_data/results are reported (no
+/// `completions`), to keep the line short.
+pub fn many_broken_chains() -> Result<Report> {
+    const CHAINS: u64 = 300;
+    const PER_BATCH: u64 = 42;
+    let mut ring = Ring::new(RingOpts::entries(128))?;
+    let link = Flags::IO_LINK;
+    let mut cqes = Vec::new();
+    let mut submitted = 0u64;
+    let mut chain = 0u64;
+    while chain < CHAINS {
+        let n = PER_BATCH.min(CHAINS - chain);
+        let sqes: Vec<_> = (chain..chain + n)
+            .flat_map(|k| {
+                [
+                    nop(3 * k + 1, link),
+                    read_bad_fd(3 * k + 2, link),
+                    nop(3 * k + 3, Flags::empty()),
+                ]
+            })
+            .collect();
+        // SAFETY: NOPs reference no memory; READ buffers are leaked.
+        unsafe { ring.push(&sqes)? };
+        submitted += ring
+            .uring
+            .submit()
+            .context("io_uring_enter(batch of broken chains)")? as u64;
+        if !ring.reap(sqes.len(), Duration::from_secs(2), &mut cqes)? {
+            bail!("only {} CQEs after chain {}", cqes.len(), chain + n);
+        }
+        chain += n;
+    }
+    let user_data: Vec<u64> = (1..=3 * CHAINS).collect();
+    let results = results_for(&user_data, &cqes)?;
+    let expected = (0..CHAINS).flat_map(|_| [0, EBADF, ECANCELED]).collect();
+    let mut report = Report::new("many-broken-chains")
+        .ring(&ring)
+        .members(user_data, results, expected);
+    report.submitted = Some(submitted);
+    report.completed = Some(cqes.len() as u64);
+    Ok(report)
+}

@@ -70,7 +70,13 @@ Healthy look-alikes: correct usage the rules must stay quiet on (not part of `al
                           reset connection -> -104, -125, -32 EPIPE, -125
   intended-cancel         READ(empty pipe) -> NOP, ASYNC_CANCEL after 200 ms -> -125, -125, 0
   overflow-flushed        3 x 64 NOPs on an 8/16 ring, overflow flushed at once -> 192, all 0
-  futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0";
+  futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0
+
+More pathologies (not part of `all`)
+  ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
+                          1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
+  timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
+  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -160,6 +166,12 @@ pub enum Scenario {
     OverflowFlushed,
     /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
     FutexPair,
+    /// Rings A and B each POLL_ADD the other's fd, linked to a MSG_RING to it: a cycle
+    RingMsgCycle,
+    /// One CQE ready, nothing in flight, enter(min_complete=2, 1.5 s timeout)
+    TimedUnsatisfiableWait,
+    /// 300 chains NOP -> READ(bad fd) -> NOP, each broken by the READ
+    ManyBrokenChains,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -201,6 +213,9 @@ impl Scenario {
             Scenario::IntendedCancel => "intended-cancel",
             Scenario::OverflowFlushed => "overflow-flushed",
             Scenario::FutexPair => "futex-pair",
+            Scenario::RingMsgCycle => "ring-msg-cycle",
+            Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
+            Scenario::ManyBrokenChains => "many-broken-chains",
         }
     }
 
@@ -280,6 +295,9 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::IntendedCancel => chains::intended_cancel(),
         Scenario::OverflowFlushed => overflow::overflow_flushed(),
         Scenario::FutexPair => healthy::futex_pair(),
+        Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
+        Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
+        Scenario::ManyBrokenChains => basic::many_broken_chains(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

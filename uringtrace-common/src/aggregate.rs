@@ -36,6 +36,9 @@ pub const SUBMIT_FROM_TABLE: u32 = 1;
 /// `RawEvent::args[3]` of a cqring_wait event that carries the kernel's own counts:
 /// `aux` = requests in flight on that ring, `aux2` = CQEs ready in the CQ ring.
 pub const WAIT_WITH_COUNTS: u32 = 1;
+/// `RawEvent::args[3]` of a cqring_wait event (streaming mode) that carries only the
+/// CQEs ready in the CQ ring, in `aux2`.
+pub const WAIT_WITH_READY: u32 = 2;
 
 /// One in-flight request (64 bytes: one cache line).
 #[repr(C)]

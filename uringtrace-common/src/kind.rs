@@ -71,6 +71,57 @@ kinds! {
     // latency bucket (`aggregate::lat_bucket`), aux = requests in it.
     AggOps = 40 => "agg_ops",
     AggLatency = 41 => "agg_latency",
+    // Not from tracepoints: what a file descriptor of a process using io_uring refers
+    // to, read from /proc/<pid>/fd when it first appears or changes (see `FdType`):
+    // tgid, args[0] = fd, args[1] = FdType, aux = inode number.
+    FdObject = 42 => "fd_object",
+    // Not from tracepoints: a process that used io_uring is gone (/proc/<pid> vanished).
+    ProcessExit = 43 => "process_exit",
+    // Not from tracepoints: a ring fd vanished from its owner's fd table: tgid,
+    // args[0] = fd.
+    RingClosed = 44 => "ring_closed",
+}
+
+/// What a file descriptor refers to, in `fd_object` events (args[1]).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FdType {
+    /// The fd was closed.
+    Closed = 0,
+    /// A regular file (or a block device): reads end short only at end of file.
+    File = 1,
+    /// A pipe or FIFO: both ends share one inode.
+    Pipe = 2,
+    Socket = 3,
+    /// An io_uring ring.
+    Ring = 4,
+    /// Anything else (eventfd, timerfd, character device, ...).
+    Other = 5,
+}
+
+impl FdType {
+    pub const fn from_u32(v: u32) -> Option<FdType> {
+        match v {
+            0 => Some(FdType::Closed),
+            1 => Some(FdType::File),
+            2 => Some(FdType::Pipe),
+            3 => Some(FdType::Socket),
+            4 => Some(FdType::Ring),
+            5 => Some(FdType::Other),
+            _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            FdType::Closed => "closed",
+            FdType::File => "file",
+            FdType::Pipe => "pipe",
+            FdType::Socket => "socket",
+            FdType::Ring => "io_uring",
+            FdType::Other => "other",
+        }
+    }
 }
 
 const _: () = {

@@ -10,7 +10,7 @@ pub mod decode;
 pub mod kind;
 
 pub use decode::DecodeError;
-pub use kind::EventKind;
+pub use kind::{EventKind, FdType};
 
 /// Maximum number of event kinds (indexes into [`Config::kinds`]).
 pub const MAX_KINDS: usize = 48;

@@ -209,6 +209,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
             task,
         ),
         CQE_OVERFLOW => {
+            let _ = OVERFLOWED.insert(ev.tgid, 1, 0);
             // An overflowed CQE completes its request without io_uring_complete.
             if let Some(r) = ring_slot(ev.ctx, ev.tgid) {
                 // SAFETY: r points at a RINGS value.
@@ -362,6 +363,39 @@ pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> Option<u64>
     }
     count(Counter::Aggregated);
     None
+}
+
+/// Processes with a CQ overflow not yet flushed: their next GETEVENTS enter is
+/// streamed even with min_complete 0 (libuv flushes that way), so the analyzer sees
+/// the flush. One lookup per held GETEVENTS enter.
+#[map]
+pub(crate) static OVERFLOWED: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+
+/// Whether `tgid` has an overflow to flush; forgets it (the enter will flush).
+#[inline(always)]
+pub(crate) fn take_overflow_pending(tgid: u32) -> bool {
+    // SAFETY: a plain lookup of a u32 value.
+    if unsafe { OVERFLOWED.get(&tgid) }.is_none() {
+        return false;
+    }
+    let _ = OVERFLOWED.remove(&tgid);
+    true
+}
+
+/// CQEs ready in the CQ ring of `ev.ctx` (streaming mode's waits): aux2, with
+/// args[3] = WAIT_WITH_READY.
+#[inline(always)]
+pub(crate) fn wait_ready(ev: &mut RawEvent) {
+    let b = &CONFIG.btf;
+    let rings_spec = btf_spec(&b.ctx_rings);
+    if rings_spec.size == 0 || ev.ctx == 0 {
+        return;
+    }
+    let rings = read_struct(ev.ctx, rings_spec);
+    let head = read_struct(rings, btf_spec(&b.rings_cq_head)) as u32;
+    let tail = read_struct(rings, btf_spec(&b.rings_cq_tail)) as u32;
+    ev.aux2 = tail.wrapping_sub(head) as u64;
+    ev.args[3] = agg::WAIT_WITH_READY;
 }
 
 /// A wait in aggregating mode: userspace cannot count what is in flight or ready

@@ -66,7 +66,8 @@ pub(crate) fn enter_must_stream(flags: u32, min_complete: u32) -> bool {
 /// cuts chains); any other enter is held back and dropped at its exit.
 #[inline(always)]
 pub(crate) fn agg_enter(e: &Enter, pid_tgid: u64, task: &mut TaskCache) {
-    if e.must_stream() {
+    let flush = e.flags & ENTER_GETEVENTS != 0 && take_overflow_pending((pid_tgid >> 32) as u32);
+    if e.must_stream() || flush {
         stream_enter(e, pid_tgid, task);
     } else {
         hold_enter(e, task);

@@ -155,6 +155,11 @@ pub(crate) fn finish_io_uring(ev: &mut RawEvent, task: &mut TaskCache) {
     if mode() == KernelMode::Aggregate as u32 {
         aggregate(ev, task);
     } else {
+        if ev.kind == EventKind::CqringWait as u16 {
+            // The analyzer cannot count CQEs the app has reaped: the kernel reads
+            // how many wait in the CQ ring (rare event: one per sleeping wait).
+            wait_ready(ev);
+        }
         emit(ev);
     }
 }

@@ -178,6 +178,16 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("parent", ev.args[0].to_string()));
             f.push(("child", ev.args[1].to_string()));
         }
+        FdObject => {
+            f.push(("fd", (ev.args[0] as i32).to_string()));
+            let kind = uringtrace_common::FdType::from_u32(ev.args[1]);
+            f.push(("type", kind.map_or("?", |k| k.name()).to_string()));
+            f.push(("inode", ev.aux.to_string()));
+        }
+        ProcessExit => {}
+        RingClosed => {
+            f.push(("fd", ev.args[0].to_string()));
+        }
         RingState => {
             f.push(("fd", ev.args[0].to_string()));
             f.push(("sq_head", ev.args[1].to_string()));

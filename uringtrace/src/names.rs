@@ -276,6 +276,8 @@ pub fn sqe_flags(v: u64) -> String {
 pub const IOSQE_IO_LINK: u64 = 4;
 pub const IOSQE_IO_HARDLINK: u64 = 8;
 pub const IOSQE_ASYNC: u64 = 16;
+/// The CQE is posted only on failure.
+pub const IOSQE_CQE_SKIP_SUCCESS: u64 = 64;
 
 /// IORING_CQE_F_* (the buffer id in the upper 16 bits is shown separately).
 pub fn cqe_flags(v: u32) -> String {
@@ -297,6 +299,8 @@ pub fn cqe_flags(v: u32) -> String {
 }
 
 pub const CQE_F_MORE: u32 = 2;
+/// The notification CQE of a zero-copy send (SEND_ZC, SENDMSG_ZC).
+pub const CQE_F_NOTIF: u32 = 8;
 
 /// IORING_SETUP_*.
 pub fn setup_flags(v: u32) -> String {
@@ -347,6 +351,10 @@ pub fn enter_flags(v: u32) -> String {
 
 pub const ENTER_GETEVENTS: u32 = 1;
 pub const ENTER_SQ_WAKEUP: u32 = 2;
+/// The enter carries an argument struct (a timeout, usually).
+pub const ENTER_EXT_ARG: u32 = 8;
+/// The enter's fd is an index into the task's registered ring fds, not an fd.
+pub const ENTER_REGISTERED_RING: u32 = 0x10;
 
 #[cfg(test)]
 mod tests {

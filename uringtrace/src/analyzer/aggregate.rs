@@ -38,9 +38,14 @@ pub fn completed_by_overflow(st: &mut State, ev: &RawEvent) -> bool {
         && st.agg.overflowed.remove(&(ev.ctx, ev.user_data))
 }
 
-/// (in flight, CQEs ready) as the kernel counted them at a wait, when it did.
-pub fn wait_counts(ev: &RawEvent) -> Option<(u64, u64)> {
-    (ev.args[3] == agg::WAIT_WITH_COUNTS).then_some((ev.aux, ev.aux2))
+/// (in flight, CQEs ready) as the kernel counted them at a wait, when it did:
+/// aggregating mode counts both, streaming mode reads only the CQ ring.
+pub fn wait_counts(ev: &RawEvent) -> (Option<u64>, Option<u64>) {
+    match ev.args[3] {
+        agg::WAIT_WITH_COUNTS => (Some(ev.aux), Some(ev.aux2)),
+        agg::WAIT_WITH_READY => (None, Some(ev.aux2)),
+        _ => (None, None),
+    }
 }
 
 /// `agg_ops` and `agg_latency` events.

@@ -18,10 +18,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::finding::{Evidence, Finding, Severity};
+use super::finding::{Evidence, Fact, FactValue, Finding, Severity};
 use super::render::{finding_text, human_ns};
 use super::report::{LostEvents, Report};
-use super::rules::{self, RULES};
+use super::rules::{self, RuleId};
 use crate::names::{opcode_from_name, opcode_name};
 
 // ---------------------------------------------------------------------------------------
@@ -33,9 +33,9 @@ pub struct Config {
     /// Findings at or above this severity fail the check.
     pub fail_on: Severity,
     /// Rules whose findings are dropped.
-    pub disabled: BTreeSet<String>,
-    /// Severity overrides, by rule slug.
-    pub severity: BTreeMap<String, Severity>,
+    pub disabled: BTreeSet<RuleId>,
+    /// Severity overrides, by rule.
+    pub severity: BTreeMap<RuleId, Severity>,
     pub budgets: Budgets,
 }
 
@@ -147,9 +147,9 @@ fn severity_value(key: &str, value: &toml::Value) -> Result<Severity, ConfigErro
     })
 }
 
-fn known_rule(key: &str, slug: &str) -> Result<String, ConfigError> {
-    if rules::rule(slug).is_some() {
-        return Ok(slug.to_string());
+fn known_rule(key: &str, slug: &str) -> Result<RuleId, ConfigError> {
+    if let Some(id) = RuleId::from_slug(slug) {
+        return Ok(id);
     }
     let hint = rules::closest(slug)
         .map(|s| format!(" (did you mean {s:?}?)"))
@@ -173,7 +173,7 @@ fn parse_rules(table: &toml::Table, cfg: &mut Config) -> Result<(), ConfigError>
     Ok(())
 }
 
-fn parse_disable(value: &toml::Value) -> Result<BTreeSet<String>, ConfigError> {
+fn parse_disable(value: &toml::Value) -> Result<BTreeSet<RuleId>, ConfigError> {
     const KEY: &str = "rules.disable";
     let list = value.as_array().ok_or_else(|| ConfigError::WrongType {
         key: KEY.into(),
@@ -184,7 +184,7 @@ fn parse_disable(value: &toml::Value) -> Result<BTreeSet<String>, ConfigError> {
         .collect()
 }
 
-fn parse_severities(table: &toml::Table) -> Result<BTreeMap<String, Severity>, ConfigError> {
+fn parse_severities(table: &toml::Table) -> Result<BTreeMap<RuleId, Severity>, ConfigError> {
     table
         .iter()
         .map(|(slug, v)| {
@@ -306,23 +306,28 @@ fn budget_findings(b: &Budgets, report: &Report, inconclusive: bool) -> Vec<Find
     out
 }
 
-fn budget_finding(rule: &str, message: String, fix: &str, facts: Vec<(&str, String)>) -> Finding {
+fn budget_finding(rule: RuleId, message: String, facts: Vec<Fact>) -> Finding {
     Finding {
-        rule: rule.into(),
-        severity: Severity::Error,
+        rule,
+        severity: rule.rule().severity,
         pid: 0,
         comm: String::new(),
-        ring: String::new(),
+        ring: 0,
         message,
-        fix: fix.into(),
+        fix: rule.rule().fix.into(),
+        occurrences: 1,
         evidence: Evidence {
             requests: vec![],
-            facts: facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            facts,
             first_ns: 0,
             last_ns: 0,
         },
         inconclusive: false,
     }
+}
+
+fn fact(name: &str, value: FactValue) -> Fact {
+    Fact::new(name, value)
 }
 
 fn latency_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
@@ -339,19 +344,14 @@ fn latency_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
             l.count
         );
         let facts = vec![
-            ("opcode", l.opcode.clone()),
-            ("p99", human_ns(l.p99_ns)),
-            ("budget", human_ns(budget)),
-            ("p50", human_ns(l.p50_ns)),
-            ("max", human_ns(l.max_ns)),
-            ("requests", l.count.to_string()),
+            fact("opcode", FactValue::Text(l.opcode.clone())),
+            fact("p99", FactValue::Ns(l.p99_ns)),
+            fact("budget", FactValue::Ns(budget)),
+            fact("p50", FactValue::Ns(l.p50_ns)),
+            fact("max", FactValue::Ns(l.max_ns)),
+            fact("requests", FactValue::Count(l.count)),
         ];
-        budget_finding(
-            "budget-p99-latency",
-            message,
-            "see the other findings for the cause (io-wq punts, overflow, SQPOLL), or raise the budget",
-            facts,
-        )
+        budget_finding(RuleId::BudgetP99Latency, message, facts)
     })
     .collect()
 }
@@ -366,17 +366,16 @@ fn in_flight_budget(b: &Budgets, report: &Report) -> Vec<Finding> {
             "ring {} had {} requests in flight at peak, above the budget of {max}",
             r.ring, r.max_in_flight
         );
-        let mut facts = vec![("max_in_flight", r.max_in_flight.to_string()), ("budget", max.to_string())];
+        let mut facts = vec![
+            fact("max_in_flight", FactValue::Count(r.max_in_flight)),
+            fact("budget", FactValue::Count(max)),
+        ];
         if let Some(cq) = r.cq_entries {
-            facts.push(("cq_entries", cq.to_string()));
+            facts.push(fact("cq_entries", FactValue::Count(cq.into())));
         }
-        let mut f = budget_finding(
-            "budget-in-flight",
-            message,
-            "bound the requests in flight per ring (submit as completions free slots), or raise the budget",
-            facts,
-        );
-        (f.pid, f.comm, f.ring) = (r.pid, r.comm.clone(), r.ring.clone());
+        let mut f = budget_finding(RuleId::BudgetInFlight, message, facts);
+        let ring = u64::from_str_radix(r.ring.trim_start_matches("0x"), 16).unwrap_or(0);
+        (f.pid, f.comm, f.ring) = (r.pid, r.comm.clone(), ring);
         f
     })
     .collect()
@@ -409,14 +408,12 @@ fn iowq_finding(owner: Option<(u32, &str)>, n: u64, max: u64) -> Finding {
         Some((pid, comm)) => format!("process {pid} ({comm})"),
         None => "a process".to_string(),
     };
-    let message = format!("{whose} created {n} io-wq workers, above the budget of {max}");
-    let facts = vec![("iowq_workers", n.to_string()), ("budget", max.to_string())];
-    let mut f = budget_finding(
-        "budget-iowq-workers",
-        message,
-        "cap workers with IORING_REGISTER_IOWQ_MAX_WORKERS or avoid blocking punts, or raise the budget",
-        facts,
-    );
+    let message = format!("{whose} had {n} io-wq workers alive at once, above the budget of {max}");
+    let facts = vec![
+        fact("iowq_workers", FactValue::Count(n)),
+        fact("budget", FactValue::Count(max)),
+    ];
+    let mut f = budget_finding(RuleId::BudgetIowqWorkers, message, facts);
     if let Some((pid, comm)) = owner {
         (f.pid, f.comm) = (pid, comm.to_string());
     }
@@ -595,19 +592,13 @@ fn lost_case(lost: &LostEvents) -> Case {
 }
 
 /// The testcases of one file: every rule of the catalog (so a rule that stops firing
-/// shows as fixed), rules the catalog lacks but a finding names, then lost-events.
+/// shows as fixed), then lost-events.
 fn file_cases(findings: &[Finding], lost: &LostEvents, fail_on: Severity) -> Vec<Case> {
-    let mut slugs: Vec<&str> = RULES.iter().map(|r| r.slug).collect();
-    for f in findings {
-        if !slugs.contains(&f.rule.as_str()) {
-            slugs.push(&f.rule);
-        }
-    }
-    let mut cases: Vec<Case> = slugs
+    let mut cases: Vec<Case> = RuleId::ALL
         .iter()
-        .map(|slug| {
-            let of_rule: Vec<&Finding> = findings.iter().filter(|f| f.rule == *slug).collect();
-            rule_case(slug, &of_rule, fail_on)
+        .map(|id| {
+            let of_rule: Vec<&Finding> = findings.iter().filter(|f| f.rule == *id).collect();
+            rule_case(id.slug(), &of_rule, fail_on)
         })
         .collect();
     cases.push(lost_case(lost));
@@ -694,8 +685,11 @@ RECV = "1s"
     fn parses_a_full_config() {
         let c = Config::parse(FULL).expect("valid");
         assert_eq!(c.fail_on, Severity::Error);
-        assert!(c.disabled.contains("multishot-terminated"));
-        assert_eq!(c.severity.get("request-stalled"), Some(&Severity::Error));
+        assert!(c.disabled.contains(&RuleId::MultishotTerminated));
+        assert_eq!(
+            c.severity.get(&RuleId::RequestStalled),
+            Some(&Severity::Error)
+        );
         assert_eq!(c.budgets.max_in_flight, Some(256));
         assert_eq!(c.budgets.max_iowq_workers, Some(32));
         let lat = &c.budgets.p99_latency_ns;
@@ -808,7 +802,7 @@ RECV = "1s"
             "{}",
             f.message
         );
-        assert!(f.evidence.facts.contains(&("budget".into(), "10µs".into())));
+        assert_eq!(f.evidence.fact("budget"), Some(&FactValue::Ns(10_000)));
         // The report lost events: the budget verdict is marked like the others.
         assert!(f.inconclusive);
     }
@@ -821,7 +815,7 @@ RECV = "1s"
         let out = apply(&c, &r);
         assert_eq!(slugs(&out), ["budget-in-flight"]);
         assert_eq!(
-            (out[0].pid, out[0].ring.as_str()),
+            (out[0].pid, out[0].ring_hex().as_str()),
             (1234, "0xffff888012345000")
         );
         assert!(
@@ -933,7 +927,7 @@ RECV = "1s"
             ("clean.utr".to_string(), vec![], clean),
         ];
         let x = junit(&results, Severity::Warning);
-        let n = RULES.len() + 1;
+        let n = RuleId::ALL.len() + 1;
         assert!(
             x.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"),
             "{x}"

@@ -5,8 +5,10 @@ mod aggregate;
 pub mod check;
 mod detect;
 pub mod finding;
+pub mod graph;
 pub mod index;
 pub mod latency;
+pub mod opcodes;
 pub mod render;
 pub mod report;
 pub mod rules;
@@ -15,7 +17,6 @@ pub mod synthetic;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 
 use uringtrace_common::RawEvent;
 
@@ -45,9 +46,13 @@ pub struct AnalyzerConfig {
     pub idle_spin_min_ns: u64,
     /// wait-cycle: the waiting member must have waited at least this long.
     pub cycle_min_ns: u64,
-    /// iowq-punt-storm: workers created per process, or punts per process.
+    /// iowq-punt-storm: io-wq workers alive at once in a process, or requests punted
+    /// to io-wq within one second (sliding).
     pub iowq_workers: u64,
-    pub iowq_punts: u64,
+    pub iowq_punts_per_s: u64,
+    /// cq-overflow: an overflow list flushed within this is the application's design
+    /// (info); CQEs that wait longer in it are a warning.
+    pub overflow_flush_ns: u64,
 }
 
 impl Default for AnalyzerConfig {
@@ -60,7 +65,8 @@ impl Default for AnalyzerConfig {
             idle_spin_min_ns: 500_000_000,
             cycle_min_ns: 100_000_000,
             iowq_workers: 16,
-            iowq_punts: 10_000,
+            iowq_punts_per_s: 1_000,
+            overflow_flush_ns: 100_000_000,
         }
     }
 }
@@ -207,6 +213,7 @@ impl Analyzer {
     pub fn new(cfg: AnalyzerConfig, env: Environment) -> Analyzer {
         let state = State {
             slow_ns: cfg.cycle_min_ns.min(cfg.stall_ns),
+            cycle_min_ns: cfg.cycle_min_ns,
             missed_wakeup_ns: cfg.missed_wakeup_ns,
             idle_spin_min_ns: cfg.idle_spin_min_ns,
             ..State::default()
@@ -321,8 +328,8 @@ impl Analyzer {
     pub fn report(&self) -> Report {
         let now = self.end_ns.unwrap_or(0).max(self.state.last_ns);
         let mut findings = self.findings.clone();
-        for f in detect::current(&self.state, &self.cfg, now) {
-            findings.add(f);
+        for h in detect::current(&self.state, &self.cfg, now) {
+            findings.add(h);
         }
         let mut findings = findings.list;
         let inconclusive = self.lost.inconclusive();
@@ -338,6 +345,7 @@ impl Analyzer {
         let mut rings: Vec<RingSummary> = st
             .rings
             .values()
+            .chain(st.retired.iter())
             .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
             .map(|r| {
                 let sq_state = r
@@ -360,12 +368,12 @@ impl Analyzer {
                     completed: r.completed,
                     overflowed: r.overflowed,
                     dropped_cqes: r.dropped,
-                    in_flight: r.inflight.len() as u64,
+                    in_flight: r.posting_in_flight(),
                     max_in_flight: r.max_in_flight,
                     punted: r.punted,
                     sqpoll_thread: r.sqpoll_tid,
                     sqpoll_state: sq_state,
-                    iowq_workers: st.iowq_workers.get(&r.tgid).copied().unwrap_or(0),
+                    iowq_workers: st.procs.get(&r.tgid).map_or(0, |p| p.workers_max_live),
                 }
             })
             .collect();
@@ -389,7 +397,13 @@ impl Analyzer {
             lost_events: self.lost.clone(),
             events: st.events,
             duration_ns: now.saturating_sub(st.first_ns.unwrap_or(now)),
-            max_iowq_workers: st.iowq_workers.values().copied().max().unwrap_or(0),
+            max_iowq_workers: st
+                .procs
+                .values()
+                .map(|p| p.workers_max_live)
+                .chain(std::iter::once(st.max_workers_of_gone))
+                .max()
+                .unwrap_or(0),
         }
     }
 
@@ -406,51 +420,41 @@ fn apply(state: &mut State, findings: &mut Findings, cfg: &AnalyzerConfig, ev: &
     if !state.observations.is_empty() {
         let obs = std::mem::take(&mut state.observations);
         for o in &obs {
-            for f in detect::from_observation(state, cfg, o) {
-                findings.add(f);
+            for h in detect::from_observation(state, cfg, o) {
+                findings.add(h);
             }
         }
     }
 }
 
-/// One finding per (rule, ring, message): repeated observations of the same problem
-/// (every -ENOBUFS of one request, say) collapse as they come, counting how often.
-/// So memory grows with the distinct problems of a trace, not with its length.
+/// One finding per cause (rule, process, ring and the rule's cause key): repeated
+/// hits collapse as they come, counting occurrences, widening the time span, and
+/// keeping a bounded number of example requests. So memory grows with the distinct
+/// causes of a trace, not with its length or its number of connections.
 #[derive(Clone, Default)]
 struct Findings {
     /// In order of first occurrence.
     list: Vec<Finding>,
-    /// Hash of (rule, ring, message) → indices in `list`.
-    index: Map<u64, Vec<usize>>,
+    /// Cause → index in `list`.
+    index: Map<u64, usize>,
 }
 
 impl Findings {
-    fn add(&mut self, f: Finding) {
-        let key = BuildHasher::hash_one(
-            &foldhash::fast::FixedState::default(),
-            (&f.rule, &f.ring, &f.message),
-        );
-        let slots = self.index.entry(key).or_default();
-        let same = slots.iter().copied().find(|&i| {
-            let p = &self.list[i];
-            p.rule == f.rule && p.ring == f.ring && p.message == f.message
-        });
-        let Some(i) = same else {
-            slots.push(self.list.len());
-            self.list.push(f);
+    fn add(&mut self, h: detect::Hit) {
+        let Some(&i) = self.index.get(&h.cause) else {
+            self.index.insert(h.cause, self.list.len());
+            self.list.push(h.finding);
             return;
         };
-        let prev = &mut self.list[i];
+        let (prev, f) = (&mut self.list[i], h.finding);
+        prev.occurrences += f.occurrences;
+        prev.severity = prev.severity.max(f.severity);
+        prev.evidence.first_ns = prev.evidence.first_ns.min(f.evidence.first_ns);
         prev.evidence.last_ns = prev.evidence.last_ns.max(f.evidence.last_ns);
-        let n = prev
-            .evidence
-            .facts
-            .iter_mut()
-            .find(|(k, _)| k == "occurrences");
-        match n {
-            Some((_, v)) => *v = (v.parse::<u64>().unwrap_or(1) + 1).to_string(),
-            None => prev.evidence.facts.push(("occurrences".into(), "2".into())),
-        }
+        let room = finding::MAX_EXAMPLE_REQUESTS.saturating_sub(prev.evidence.requests.len());
+        prev.evidence
+            .requests
+            .extend(f.evidence.requests.into_iter().take(room));
     }
 }
 

@@ -315,8 +315,11 @@ fn finding_block(f: &Finding, st: Style) -> String {
             let _ = write!(head, " ({})", f.comm);
         }
     }
-    if !f.ring.is_empty() {
-        let _ = write!(head, "  ring {}", f.ring);
+    if f.ring != 0 {
+        let _ = write!(head, "  ring {}", f.ring_hex());
+    }
+    if f.occurrences > 1 {
+        let _ = write!(head, "  ×{}", f.occurrences);
     }
     let _ = writeln!(out, "{head}");
     let _ = writeln!(out, "    {}", f.message);
@@ -341,8 +344,8 @@ fn evidence_text(out: &mut String, f: &Finding) {
         return;
     }
     out.push_str("    evidence:\n");
-    for (name, value) in &ev.facts {
-        let _ = writeln!(out, "      {name}: {value}");
+    for fact in &ev.facts {
+        let _ = writeln!(out, "      {}: {}", fact.name, fact.value);
     }
     if !ev.requests.is_empty() {
         let rows: Vec<Vec<String>> = ev.requests.iter().map(request_cells).collect();
@@ -460,17 +463,18 @@ fn md_findings(out: &mut String, findings: &[Finding]) {
                 f.severity.name().to_string(),
                 format!("`{}`", f.rule),
                 who(f.pid, &f.comm),
-                if f.ring.is_empty() {
+                if f.ring == 0 {
                     "-".into()
                 } else {
-                    format!("`{}`", f.ring)
+                    format!("`{}`", f.ring_hex())
                 },
+                f.occurrences.to_string(),
                 f.message.clone(),
             ]
         })
         .collect();
     out.push_str(&md_table(
-        &["severity", "rule", "pid/comm", "ring", "message"],
+        &["severity", "rule", "pid/comm", "ring", "count", "message"],
         &rows,
     ));
     out.push('\n');
@@ -485,8 +489,13 @@ fn md_finding_details(out: &mut String, n: usize, f: &Finding) {
     if f.inconclusive {
         out.push_str("*Inconclusive: events were lost.*\n\n");
     }
-    for (name, value) in &f.evidence.facts {
-        let _ = writeln!(out, "- {}: {}", md_text(name), md_text(value));
+    for fact in &f.evidence.facts {
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            md_text(&fact.name),
+            md_text(&fact.value.to_string())
+        );
     }
     if !f.evidence.facts.is_empty() {
         out.push('\n');
@@ -543,11 +552,12 @@ pub(crate) mod tests {
 
     pub(crate) fn finding(rule: &str, severity: Severity) -> Finding {
         Finding {
-            rule: rule.into(),
+            rule: crate::analyzer::rules::RuleId::from_slug(rule).expect("a known rule"),
             severity,
             pid: 1234,
             comm: "app".into(),
-            ring: "0xffff888012345000".into(),
+            ring: 0xffff888012345000,
+            occurrences: 1,
             message: format!("{rule} happened | with a pipe & <angle> \"quotes\""),
             fix: "do the right thing".into(),
             evidence: Evidence {
@@ -569,7 +579,10 @@ pub(crate) mod tests {
                         completed_ns: None,
                     },
                 ],
-                facts: vec![("cq_entries".into(), "4".into())],
+                facts: vec![crate::analyzer::finding::Fact::new(
+                    "cq_entries",
+                    crate::analyzer::finding::FactValue::Count(4),
+                )],
                 first_ns: 10,
                 last_ns: 20,
             },
@@ -714,7 +727,7 @@ pub(crate) mod tests {
     fn markdown_has_tables() {
         let m = markdown(&report());
         assert!(
-            m.contains("| severity | rule | pid/comm | ring | message |"),
+            m.contains("| severity | rule | pid/comm | ring | count | message |"),
             "{m}"
         );
         assert!(m.contains("| error | `wait-cycle` | 1234/app |"), "{m}");

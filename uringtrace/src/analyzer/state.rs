@@ -5,21 +5,28 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use uringtrace_common::{EventKind, RawEvent, Role};
+use uringtrace_common::{EventKind, FdType, RawEvent, Role};
 
 use super::index::U64Map;
 use super::latency::Histogram;
+use super::opcodes;
 use crate::display::comm_str;
-use crate::names::{IOSQE_IO_HARDLINK, IOSQE_IO_LINK};
+use crate::names::{
+    CQE_F_MORE, CQE_F_NOTIF, ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING,
+    ENTER_SQ_WAKEUP, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_HARDLINK, IOSQE_IO_LINK,
+};
 
 pub type ChainId = u64;
+
+/// IORING_REGISTER_IOWQ_MAX_WORKERS (5.15+).
+const REGISTER_IOWQ_MAX_WORKERS: u32 = 19;
+/// sched_switch prev_state of a task that is exiting (EXIT_DEAD, EXIT_ZOMBIE as
+/// `__trace_sched_switch_state` reports them, 6.18).
+const EXITING_STATES: u64 = 0x10 | 0x20;
 
 /// The analyzer's hash maps: keys are kernel pointers and ids, not attacker-chosen
 /// strings, so a fast fixed-seed hasher instead of SipHash (a tenth of replay time).
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-
-/// IORING_ENTER_EXT_ARG: the enter carries an argument struct (a timeout, usually).
-const ENTER_EXT_ARG: u32 = 8;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Request {
@@ -67,6 +74,11 @@ impl Request {
     pub fn links(&self) -> bool {
         self.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) != 0
     }
+
+    /// IOSQE_CQE_SKIP_SUCCESS: no CQE, and no completion event, unless it fails.
+    pub fn skips_success(&self) -> bool {
+        self.flags & IOSQE_CQE_SKIP_SUCCESS != 0
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +92,8 @@ pub struct Member {
     pub complete_ns: Option<u64>,
     /// Named by a fail_link event as a cancelled follower.
     pub cancelled: bool,
+    /// The SQE's fd, when known at submission.
+    pub fd: Option<i32>,
 }
 
 impl Member {
@@ -93,6 +107,7 @@ impl Member {
             res: None,
             complete_ns: None,
             cancelled: false,
+            fd: r.fd,
         }
     }
 }
@@ -146,9 +161,28 @@ pub struct Ring {
     /// A request submitted while a chain was open, not yet confirmed appended by a
     /// link event (which immediately follows the submit when it is).
     pub pending_append: Option<u64>,
-    /// CQEs posted since the owner last returned from a GETEVENTS wait (upper bound
-    /// of what a wait can consume without new completions).
-    pub cq_ready: u64,
+    /// CQEs in the CQ ring at the last fdinfo sample (CqTail - CqHead), when one was
+    /// taken; with `cq_posted_since` an upper bound of the CQEs ready now.
+    pub cq_ready_sampled: Option<u64>,
+    /// CQEs posted (into the ring or the overflow list) since that sample, or since the
+    /// ring was created when there is no sample yet.
+    pub cq_posted_since: u64,
+    /// Zero-copy send notifications (IORING_CQE_F_NOTIF) still owed.
+    pub notifs_owed: u64,
+    /// CQEs other rings posted here (MSG_RING): this ring is fed from outside.
+    pub msg_ring_deliveries: u64,
+    /// In-flight requests with IOSQE_CQE_SKIP_SUCCESS (they post nothing on success).
+    pub silent_in_flight: u64,
+    /// The first thread that submitted to this ring, and whether others did too (a
+    /// ring fed by several threads can get new work while one of them waits).
+    pub first_submitter: Option<u32>,
+    pub several_submitters: bool,
+    /// The overflow episode in progress: when its first CQE overflowed, how many, how
+    /// many of them were -ECANCELED. An episode ends when the owner enters with
+    /// GETEVENTS, which flushes the overflow list into the CQ ring.
+    pub overflow_open: Option<OverflowEpisode>,
+    /// Episodes that ended, summed by how they ended.
+    pub overflow_flushed: OverflowTally,
     pub sqpoll_tid: Option<u32>,
     pub first_overflow_ns: Option<u64>,
     pub last_overflow_ns: u64,
@@ -169,7 +203,40 @@ pub struct Ring {
 /// How many finished chains each ring keeps for display (bounded memory).
 pub const RECENT_CHAINS: usize = 16;
 
+/// CQEs that went to the overflow list since the list was last empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OverflowEpisode {
+    pub since_ns: u64,
+    pub last_ns: u64,
+    pub cqes: u64,
+    /// Of them, -ECANCELED: requests cancelled as the ring or its task went away.
+    pub cancelled: u64,
+}
+
+/// Overflow episodes that were flushed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OverflowTally {
+    pub episodes: u64,
+    pub cqes: u64,
+    pub cancelled: u64,
+    /// Longest time from an episode's first overflow to its flush.
+    pub max_wait_ns: u64,
+    pub first_ns: Option<u64>,
+    pub last_ns: u64,
+}
+
 impl Ring {
+    /// Requests in flight that will post a CQE.
+    pub fn posting_in_flight(&self) -> u64 {
+        (self.inflight.len() as u64).saturating_sub(self.silent_in_flight)
+    }
+
+    /// At most this many CQEs wait unreaped in the CQ ring: the last fdinfo sample's
+    /// count plus everything posted since (the app may have reaped some meanwhile).
+    pub fn cq_ready_upper_bound(&self) -> u64 {
+        self.cq_ready_sampled.unwrap_or(0) + self.cq_posted_since
+    }
+
     pub fn has_sqpoll(&self) -> bool {
         self.setup_flags
             .is_some_and(|f| f & crate::names::SETUP_SQPOLL != 0)
@@ -201,6 +268,27 @@ pub struct Enter {
     pub to_submit: u32,
     pub min_complete: u32,
     pub ts: u64,
+    /// The ring, once known: from the fd, or (IORING_ENTER_REGISTERED_RING, where the
+    /// fd is an index) from the first event of this enter that names its ring.
+    pub ctx: Option<u64>,
+    /// The wait of this enter could not be satisfied (reported when it ends, with how
+    /// long it lasted, when it had a timeout).
+    pub unsatisfiable: Option<UnsatisfiableWait>,
+}
+
+/// A GETEVENTS wait for more CQEs than can arrive: need = min_complete - ready, and
+/// need > producers (requests still able to post).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsatisfiableWait {
+    pub ctx: u64,
+    pub tid: u32,
+    pub tgid: u32,
+    pub min_complete: u64,
+    pub ready: u64,
+    pub producers: u64,
+    pub in_flight: u64,
+    pub timed: bool,
+    pub since_ns: u64,
 }
 
 /// Samples of one ring's fdinfo (first and latest), keyed by (tgid, fd).
@@ -212,6 +300,10 @@ pub struct RingSamples {
     pub pending_since_ns: Option<u64>,
     pub pending_sqes: u32,
     pub max_pending_sqes: u32,
+    /// The latest samples, spanning just over the idle-spin window (sliding: a thread
+    /// that spins only for its sq_thread_idle after each burst is not judged over the
+    /// whole trace, nor over the time before it started).
+    pub window: VecDeque<RawEvent>,
     /// This episode of pending SQEs / this ring's idle spin was already reported.
     pub missed_reported: bool,
     pub spin_reported: bool,
@@ -231,14 +323,19 @@ pub enum Observation {
         ev: RawEvent,
         opcode: u8,
     },
+    /// A wait that could not be satisfied; `until_ns` is when it ended (None: still
+    /// waiting when seen, an untimed wait).
     UnsatisfiableWait {
-        ev: RawEvent,
-        in_flight: u64,
-        ready: u64,
+        wait: UnsatisfiableWait,
+        until_ns: Option<u64>,
     },
+    /// A set of requests that waited on each other (a wait-for cycle), seen as one of
+    /// them was released from outside after waiting at least the cycle threshold.
+    CycleReleased(super::graph::Cycle),
     DroppedCqe(RawEvent),
-    /// A ring whose ctx address was reused by a new ring, with what it showed.
-    RingRetired(Box<Ring>),
+    /// A ring that is gone (its ctx reused, its fd closed, its process exited), with
+    /// what it showed, when: findings about its state are made before it is dropped.
+    RingRetired(Box<Ring>, u64),
     /// SQEs pending past the threshold while the SQPOLL thread was not running.
     MissedWakeup {
         tgid: u32,
@@ -263,6 +360,56 @@ pub enum Observation {
     },
 }
 
+/// How many gone rings the report still lists.
+pub const RETIRED_RINGS: usize = 64;
+
+/// Process-wide io-wq facts.
+#[derive(Clone, Debug, Default)]
+pub struct Process {
+    /// iou-wrk threads alive now, and the most alive at once (and when).
+    pub workers_live: u64,
+    pub workers_max_live: u64,
+    pub workers_max_live_ns: u64,
+    /// IORING_REGISTER_IOWQ_MAX_WORKERS succeeded: the process caps its workers.
+    pub max_workers_registered: bool,
+    pub punts: RateWindow,
+}
+
+/// Events per sliding second, in ten 100 ms slots: the highest rate seen, not an
+/// average over the trace (an hour at 3 punts/s is not a storm).
+#[derive(Clone, Debug, Default)]
+pub struct RateWindow {
+    slots: [u64; 10],
+    /// The 100 ms slot `slots` ends at (ts / 100 ms).
+    slot: u64,
+    pub total: u64,
+    pub max_per_s: u64,
+    pub max_at_ns: u64,
+}
+
+impl RateWindow {
+    const SLOT_NS: u64 = 100_000_000;
+
+    pub fn add(&mut self, ts: u64) {
+        let slot = ts / Self::SLOT_NS;
+        if slot > self.slot {
+            let gap = (slot - self.slot).min(10);
+            for i in 1..=gap {
+                self.slots[((self.slot + i) % 10) as usize] = 0;
+            }
+            self.slot = slot;
+        }
+        // A late event (reordered within the window) counts in the current slot.
+        self.slots[(self.slot % 10) as usize] += 1;
+        self.total += 1;
+        let sum: u64 = self.slots.iter().sum();
+        if sum > self.max_per_s {
+            self.max_per_s = sum;
+            self.max_at_ns = ts;
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct State {
     pub rings: Map<u64, Ring>,
@@ -277,6 +424,17 @@ pub struct State {
     pub samples: BTreeMap<(u32, u32), RingSamples>,
     /// io-wq workers created per tgid.
     pub iowq_workers: Map<u32, u64>,
+    /// Per process: live io-wq workers, punt rates, IOWQ_MAX_WORKERS.
+    pub procs: Map<u32, Process>,
+    /// What the fds of processes using io_uring refer to: (tgid, fd) → (type, inode),
+    /// from `fd_object` events.
+    pub fds: Map<(u32, i32), (FdType, u64)>,
+    /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
+    pub(crate) pending_enter_ring: bool,
+    /// The most io-wq workers alive at once in any process that is gone.
+    pub max_workers_of_gone: u64,
+    /// Summaries of rings that are gone, newest last (at most [`RETIRED_RINGS`]).
+    pub retired: VecDeque<Ring>,
     /// Punts per (tgid, opcode, fd).
     pub punts: Map<(u32, u8, i32), u64>,
     pub latency: BTreeMap<u8, Histogram>,
@@ -286,6 +444,8 @@ pub struct State {
     pub events: u64,
     /// Completions slower than this become `SlowCompletion` observations.
     pub slow_ns: u64,
+    /// A request released after waiting this long is checked for a wait-for cycle.
+    pub cycle_min_ns: u64,
     /// sqpoll-missed-wakeup and sqpoll-idle-spin thresholds (from AnalyzerConfig).
     pub missed_wakeup_ns: u64,
     pub idle_spin_min_ns: u64,
@@ -372,6 +532,7 @@ impl State {
                 }
             }
             QueueAsyncWork => {
+                self.procs.entry(ev.tgid).or_default().punts.add(ev.ts_ns);
                 let ring = self.ring(ev.ctx, ev.tgid);
                 ring.punted += 1;
                 let mut key = (ev.tgid, ev.opcode, -1);
@@ -418,21 +579,94 @@ impl State {
             TaskRename => self.on_rename(ev),
             RingState => self.on_ring_state(ev),
             AggOps | AggLatency => super::aggregate::apply(self, ev),
-            Register | Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+            Register => {
+                if ev.args[0] == REGISTER_IOWQ_MAX_WORKERS && ev.res >= 0 {
+                    self.procs
+                        .entry(ev.tgid)
+                        .or_default()
+                        .max_workers_registered = true;
+                }
+            }
+            FdObject => {
+                let key = (ev.tgid, ev.args[0] as i32);
+                match FdType::from_u32(ev.args[1]) {
+                    None | Some(FdType::Closed) => {
+                        self.fds.remove(&key);
+                    }
+                    Some(t) => {
+                        self.fds.insert(key, (t, ev.aux));
+                    }
+                }
+            }
+            ProcessExit => self.on_process_exit(ev.tgid, ev.ts_ns),
+            RingClosed => {
+                if let Some(ctx) = self.ring_by_fd(ev.tgid, ev.args[0]) {
+                    self.retire_ring(ctx, ev.ts_ns);
+                }
+            }
+            Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+        }
+    }
+
+    /// What a file descriptor of `tgid` refers to, when known.
+    pub fn fd_object(&self, tgid: u32, fd: i32) -> Option<(FdType, u64)> {
+        self.fds.get(&(tgid, fd)).copied()
+    }
+
+    /// A ring that is gone: findings about its state are made now (an observation),
+    /// then it leaves the state, and a summary stays for the report.
+    pub fn retire_ring(&mut self, ctx: u64, ts: u64) {
+        let Some(old) = self.rings.remove(&ctx) else {
+            return;
+        };
+        self.chains.retain(|_, c| c.ctx != ctx);
+        if let Some(fd) = old.fd {
+            self.samples.remove(&(old.tgid, fd as u32));
+        }
+        let mut summary = old.clone();
+        // The summary keeps counts, not requests or histories.
+        summary.inflight = Map::default();
+        summary.by_user_data = U64Map::default();
+        summary.recent_chains.clear();
+        summary.latency.clear();
+        if self.retired.len() == RETIRED_RINGS {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(summary);
+        self.observations
+            .push(Observation::RingRetired(Box::new(old), ts));
+    }
+
+    /// A process that used io_uring is gone: its rings, threads, fds and counters go.
+    fn on_process_exit(&mut self, tgid: u32, ts: u64) {
+        let rings: Vec<u64> = self
+            .rings
+            .values()
+            .filter(|r| r.tgid == tgid)
+            .map(|r| r.ctx)
+            .collect();
+        for ctx in rings {
+            self.retire_ring(ctx, ts);
+        }
+        self.threads.retain(|_, t| t.tgid != tgid);
+        self.comms.retain(|_, (t, _)| *t != tgid);
+        self.last_comm = None;
+        self.enters.retain(|tid, _| self.comms.contains_key(tid));
+        self.fds.retain(|k, _| k.0 != tgid);
+        self.samples.retain(|k, _| k.0 != tgid);
+        self.iowq_workers.remove(&tgid);
+        self.punts.retain(|k, _| k.0 != tgid);
+        if let Some(p) = self.procs.remove(&tgid) {
+            self.max_workers_of_gone = self.max_workers_of_gone.max(p.workers_max_live);
         }
     }
 
     /// A ctx address is reused after a ring is freed: a create for a known ctx starts
-    /// a new ring. What the old one showed is kept as findings (its overflow) first.
+    /// a new ring. The old one is retired first.
     fn on_create(&mut self, ev: &RawEvent) {
-        if let Some(old) = self.rings.remove(&ev.ctx) {
-            if old.overflowed > 0 {
-                self.observations
-                    .push(Observation::RingRetired(Box::new(old)));
-            }
-            self.chains.retain(|_, c| c.ctx != ev.ctx);
-            self.samples
-                .retain(|k, _| k.0 != ev.tgid || Some(k.1 as i32) != Some(ev.args[0] as i32));
+        if self.rings.contains_key(&ev.ctx) {
+            self.retire_ring(ev.ctx, ev.ts_ns);
+            self.samples.remove(&(ev.tgid, ev.args[0]));
         }
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.tgid = ev.tgid;
@@ -510,12 +744,20 @@ impl State {
             ring.sqpoll_tid = Some(ev.pid);
         }
         ring.submitted += 1;
+        match ring.first_submitter {
+            None => ring.first_submitter = Some(ev.pid),
+            Some(t) if t != ev.pid => ring.several_submitters = true,
+            _ => {}
+        }
         // A req pointer is reused after completion; a submit of a pointer still in
         // flight means the old identity ended unseen (CQE_SKIP_SUCCESS, lost event).
         let r = match ring.inflight.entry(ev.req) {
             Entry::Occupied(o) => {
                 let old = o.into_mut();
                 ring.by_user_data.remove(&old.user_data);
+                if old.skips_success() {
+                    ring.silent_in_flight -= 1;
+                }
                 old
             }
             Entry::Vacant(v) => v.insert(Request::BLANK),
@@ -537,6 +779,9 @@ impl State {
         r.punted = false;
         r.chain = None;
         r.multishot_cqes = 0;
+        if r.skips_success() {
+            ring.silent_in_flight += 1;
+        }
         let starts_chain = r.links().then_some(*r);
         ring.by_user_data.insert(ev.user_data, ev.req);
         let open = ring.open_chain;
@@ -550,6 +795,9 @@ impl State {
             if let Some(x) = ring.inflight.get_mut(&ev.req) {
                 x.chain = Some(id);
             }
+        }
+        if self.pending_enter_ring {
+            self.learn_enter_ring(ev.pid, ev.ctx);
         }
     }
 
@@ -658,6 +906,21 @@ impl State {
             });
         }
         let mut start = r.submit_ns;
+        // Released after waiting on a wait-for cycle? Judged before the request's
+        // result is known to its chain: the graph is the one it waited in.
+        let cycle = match &r.whole {
+            Some(w) if ts.saturating_sub(w.submit_ns) >= self.cycle_min_ns => {
+                super::graph::cycle_through(self, w, ts, self.cycle_min_ns)
+            }
+            _ => None,
+        };
+        let mut silent_done = Vec::new();
+        let silent = |q: u64| {
+            self.rings
+                .get(&ctx)
+                .and_then(|ring| ring.inflight.get(&q))
+                .is_some_and(Request::skips_success)
+        };
         if let Some(id) = r.chain {
             if let Some(c) = self.chains.get_mut(&id) {
                 if let Some(i) = c.index_of(req) {
@@ -668,8 +931,36 @@ impl State {
                         .fold(start, u64::max);
                     c.members[i].res = Some(res);
                     c.members[i].complete_ns = Some(ts);
+                    // Earlier members with no result completed without a CQE
+                    // (IOSQE_CQE_SKIP_SUCCESS): a follower runs only after them.
+                    for m in &mut c.members[..i] {
+                        if m.res.is_none() && silent(m.req) {
+                            m.res = Some(0);
+                            m.complete_ns = Some(ts);
+                            silent_done.push(m.req);
+                        }
+                    }
                 }
             }
+        }
+        if !silent_done.is_empty() {
+            if let Some(ring) = self.rings.get_mut(&ctx) {
+                for q in silent_done {
+                    if let Some(x) = ring.inflight.remove(&q) {
+                        ring.by_user_data.remove_if(x.user_data, q);
+                        if x.skips_success() {
+                            ring.silent_in_flight -= 1;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = cycle {
+            self.observations.push(Observation::CycleReleased(c));
+            if let Some(id) = r.chain {
+                self.maybe_finish_chain(id);
+            }
+            return;
         }
         let slow = self.slow_ns > 0 && ts.saturating_sub(start) >= self.slow_ns;
         if let (true, Some(whole)) = (slow, r.whole) {
@@ -709,15 +1000,34 @@ impl State {
     fn on_complete(&mut self, ev: &RawEvent) {
         let ring = ring_entry(&mut self.rings, ev.ctx, ev.tgid);
         ring.completed += 1;
-        ring.cq_ready += 1;
+        ring.cq_posted_since += 1;
         if ev.res < 0 {
             ring.errors += 1; // for `uringtrace top`
         }
-        let more = ev.cflags & crate::names::CQE_F_MORE != 0;
+        // A zero-copy send's notification: from a kernel request of its own, never
+        // submitted; the send it belongs to already completed.
+        if ev.cflags & CQE_F_NOTIF != 0 {
+            ring.notifs_owed = ring.notifs_owed.saturating_sub(1);
+            return;
+        }
+        let more = ev.cflags & CQE_F_MORE != 0;
+        // A zero-copy send's own CQE carries F_MORE (a notification follows), but it is
+        // the request's final CQE: SEND_ZC is not multishot.
+        let zc_final = more
+            && ev.req != 0
+            && ring
+                .inflight
+                .get(&ev.req)
+                .is_some_and(|r| opcodes::zero_copy_send(r.opcode));
+        if zc_final {
+            ring.notifs_owed += 1;
+            self.finish_request(ev.ctx, ev.req, ev.res, ev.ts_ns);
+            return;
+        }
         // Before 5.19 io_uring_complete has no req field: a final CQE (no F_MORE) with
         // req 0 completes the in-flight request with that user_data. On newer kernels a
-        // req-less final CQE (MSG_RING delivery) matches nothing in flight and is only
-        // counted.
+        // req-less final CQE is a MSG_RING delivery from another ring (or task): it
+        // matches nothing in flight and is only counted.
         if ev.req == 0 && !more {
             if let Some(req) = ring.by_user_data.get(&ev.user_data).copied() {
                 let multishot = ring.inflight.get(&req).map_or(0, |r| r.multishot_cqes);
@@ -730,11 +1040,13 @@ impl State {
                     });
                 }
                 self.finish_request(ev.ctx, req, ev.res, ev.ts_ns);
+            } else {
+                ring.msg_ring_deliveries += 1;
             }
             return;
         }
         if ev.req == 0 || more {
-            // Multishot intermediate CQE (or MSG_RING delivery): the request goes on.
+            // Multishot intermediate CQE: the request goes on.
             let req = if ev.req != 0 {
                 Some(ev.req)
             } else {
@@ -743,7 +1055,7 @@ impl State {
             if let Some(r) = req.and_then(|q| ring.inflight.get_mut(&q)) {
                 r.multishot_cqes += 1;
             }
-            if ev.res == -105 {
+            if ev.res == -libc::ENOBUFS {
                 let opcode = req
                     .and_then(|q| ring.inflight.get(&q))
                     .map_or(0, |r| r.opcode);
@@ -784,7 +1096,7 @@ impl State {
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.overflowed += 1;
         ring.completed += 1;
-        ring.cq_ready += 1;
+        ring.cq_posted_since += 1;
         if ev.res < 0 {
             ring.errors += 1; // for `uringtrace top`
         }
@@ -793,20 +1105,41 @@ impl State {
         if ring.overflow_user_data.len() < 16 {
             ring.overflow_user_data.push(ev.user_data);
         }
+        let ep = ring.overflow_open.get_or_insert(OverflowEpisode {
+            since_ns: ev.ts_ns,
+            ..OverflowEpisode::default()
+        });
+        ep.cqes += 1;
+        ep.last_ns = ev.ts_ns;
+        if ev.res == -libc::ECANCELED {
+            ep.cancelled += 1;
+        }
         let dropped = ev.aux == 0;
         if dropped {
             ring.dropped += 1;
         }
+        if ev.cflags & CQE_F_NOTIF != 0 {
+            ring.notifs_owed = ring.notifs_owed.saturating_sub(1);
+            return;
+        }
         // Overflowed CQEs carry no req: match the in-flight request by user_data. A
-        // CQE with F_MORE is a multishot intermediate; the request goes on.
+        // CQE with F_MORE is a multishot intermediate (the request goes on), unless it
+        // is a zero-copy send's own CQE.
         let req = ring.by_user_data.get(&ev.user_data).copied();
-        if req.is_none() && ev.cflags & crate::names::CQE_F_MORE == 0 {
+        let more = ev.cflags & CQE_F_MORE != 0;
+        let zc = req
+            .and_then(|q| ring.inflight.get(&q))
+            .is_some_and(|r| opcodes::zero_copy_send(r.opcode));
+        if zc && more {
+            ring.notifs_owed += 1;
+        }
+        if req.is_none() && !more {
             self.agg.overflowed_unseen(ev.ctx, ev.user_data);
         }
         if dropped {
             self.observations.push(Observation::DroppedCqe(*ev));
         }
-        if ev.cflags & crate::names::CQE_F_MORE != 0 {
+        if more && !zc {
             return;
         }
         if let Some(req) = req {
@@ -814,21 +1147,64 @@ impl State {
         }
     }
 
+    /// The ring of an enter with IORING_ENTER_REGISTERED_RING, from the first event of
+    /// the entering task that names a ring.
+    fn learn_enter_ring(&mut self, tid: u32, ctx: u64) {
+        if let Some(e) = self.enters.get_mut(&tid) {
+            e.ctx.get_or_insert(ctx);
+        }
+        self.pending_enter_ring = self.enters.values().any(|e| e.ctx.is_none());
+    }
+
+    /// The owner entered with GETEVENTS: io_cqring_wait flushes the overflow list into
+    /// the CQ ring before it looks at the CQ (6.1+), so an overflow episode ends here.
+    fn overflow_flushed(&mut self, ctx: u64, ts: u64) {
+        let Some(ring) = self.rings.get_mut(&ctx) else {
+            return;
+        };
+        let Some(ep) = ring.overflow_open.take() else {
+            return;
+        };
+        let t = &mut ring.overflow_flushed;
+        t.episodes += 1;
+        t.cqes += ep.cqes;
+        t.cancelled += ep.cancelled;
+        t.max_wait_ns = t.max_wait_ns.max(ts.saturating_sub(ep.since_ns));
+        t.first_ns.get_or_insert(ep.since_ns);
+        t.last_ns = ts;
+    }
+
     fn on_enter(&mut self, ev: &RawEvent) {
-        let e = Enter {
+        let mut e = Enter {
             fd: ev.args[0],
             to_submit: ev.args[1],
             min_complete: ev.args[2],
             flags: ev.cflags,
             ts: ev.ts_ns,
+            ctx: None,
+            unsatisfiable: None,
         };
+        let registered = e.flags & ENTER_REGISTERED_RING != 0;
+        if !registered {
+            e.ctx = self.ring_by_fd(ev.tgid, e.fd);
+        }
         self.enters.insert(ev.pid, e);
-        if e.flags & crate::names::ENTER_SQ_WAKEUP != 0 {
-            if let Some(ctx) = self.ring_by_fd(ev.tgid, e.fd) {
+        if registered {
+            self.pending_enter_ring = true;
+        }
+        if e.flags & ENTER_GETEVENTS != 0 {
+            if let Some(ctx) = e.ctx {
+                self.overflow_flushed(ctx, ev.ts_ns);
+            }
+        }
+        if e.flags & ENTER_SQ_WAKEUP != 0 {
+            if let Some(ctx) = e.ctx {
                 self.ring(ctx, ev.tgid).last_sq_wakeup_ns = Some(ev.ts_ns);
             }
+            // With a registered ring the fd is an index: every ring of the process may
+            // be the one woken (quiet rather than a false missed wakeup).
             for s in self.samples.range_mut((ev.tgid, 0)..=(ev.tgid, u32::MAX)) {
-                if s.0 .1 == e.fd {
+                if registered || s.0 .1 == e.fd {
                     s.1.pending_since_ns = None;
                 }
             }
@@ -839,6 +1215,9 @@ impl State {
         let Some(e) = self.enters.remove(&ev.pid) else {
             return;
         };
+        if e.ctx.is_none() && self.pending_enter_ring {
+            self.pending_enter_ring = self.enters.values().any(|e| e.ctx.is_none());
+        }
         // The submit batch of this enter is over: an open chain with a request still
         // waiting for its link event was cut at the batch end.
         let rings: Vec<u64> = self
@@ -856,45 +1235,95 @@ impl State {
                 self.resolve_pending(ctx);
             }
         }
-        if e.flags & crate::names::ENTER_GETEVENTS != 0 {
-            if let Some(ctx) = self.ring_by_fd(ev.tgid, e.fd) {
-                self.ring(ctx, ev.tgid).cq_ready = 0;
+        if e.flags & ENTER_GETEVENTS != 0 {
+            if let Some(ctx) = e.ctx {
+                // A registered-ring enter learns its ring only now.
+                self.overflow_flushed(ctx, ev.ts_ns);
             }
+        }
+        if let Some(wait) = e.unsatisfiable {
+            self.observations.push(Observation::UnsatisfiableWait {
+                wait,
+                until_ns: Some(ev.ts_ns),
+            });
         }
     }
 
+    /// A GETEVENTS wait that will sleep. It can be satisfied only if the CQEs it
+    /// still needs (min_complete - ready) can arrive: from requests in flight (one
+    /// each), owed zero-copy notifications, MSG_RINGs towards the ring, or any number
+    /// from an armed multishot request.
     fn on_cqring_wait(&mut self, ev: &RawEvent) {
+        if self.pending_enter_ring {
+            self.learn_enter_ring(ev.pid, ev.ctx);
+        }
         let Some(ring) = self.rings.get(&ev.ctx) else {
             return;
         };
-        // Aggregating mode: only the kernel knows what is in flight and ready.
-        let (in_flight, cq_ready) = super::aggregate::wait_counts(ev)
-            .unwrap_or((ring.inflight.len() as u64, ring.cq_ready));
-        // Only rings whose CQ reaping we can follow (created during the trace), and
-        // not SQPOLL rings, whose thread may submit more at any time.
-        if ring.fd.is_none() || ring.has_sqpoll() {
+        // Rings whose producers we cannot count: an SQPOLL thread may submit more at
+        // any time, another thread may submit while this one waits, other rings post
+        // here with MSG_RING; and rings created before the trace (unknown history).
+        if ring.fd.is_none()
+            || ring.has_sqpoll()
+            || ring.several_submitters
+            || ring.msg_ring_deliveries > 0
+        {
             return;
         }
-        // Requests still to be submitted by this very enter are already counted:
-        // cqring_wait fires after the submission part of io_uring_enter.
-        let wanted = u64::from(ev.args[0]);
-        // With nothing in flight, a wait with a timeout (EXT_ARG) is a timed sleep, a
-        // common event-loop idiom; without one, or with some requests in flight but
-        // fewer than asked for, the wait cannot be satisfied.
-        let timed = self
-            .enters
-            .get(&ev.pid)
-            .is_some_and(|e| e.flags & ENTER_EXT_ARG != 0);
-        if timed && in_flight == 0 {
+        let Some(enter) = self.enters.get(&ev.pid).copied() else {
+            return;
+        };
+        // Exact counts when the kernel read them at the wait (ctx->rings CQ head and
+        // tail); else what the events tell: in flight exactly, ready at most.
+        let (k_in_flight, k_ready) = super::aggregate::wait_counts(ev);
+        let in_flight = k_in_flight.unwrap_or_else(|| ring.posting_in_flight());
+        let ready = k_ready.unwrap_or_else(|| ring.cq_ready_upper_bound());
+        // cqring_wait's min_events is min_complete clamped to the CQ size.
+        let min_complete = u64::from(ev.args[0]);
+        let need = min_complete.saturating_sub(ready);
+        let timed = enter.flags & ENTER_EXT_ARG != 0;
+        // An event loop's idle sleep: a timed wait with nothing ready or in flight.
+        if need == 0 || (timed && in_flight == 0 && ready == 0) {
             return;
         }
-        if wanted > in_flight + cq_ready {
-            self.observations.push(Observation::UnsatisfiableWait {
-                ev: *ev,
-                in_flight,
-                ready: cq_ready,
-            });
+        let producers = in_flight + ring.notifs_owed;
+        if need <= producers || self.more_can_arrive(ring) {
+            return;
         }
+        let wait = UnsatisfiableWait {
+            ctx: ev.ctx,
+            tid: ev.pid,
+            tgid: ev.tgid,
+            min_complete,
+            ready,
+            producers,
+            in_flight,
+            timed,
+            since_ns: ev.ts_ns,
+        };
+        if let Some(e) = self.enters.get_mut(&ev.pid) {
+            e.unsatisfiable = Some(wait);
+        }
+    }
+
+    /// Whether some request could post without bound, or another ring could post here:
+    /// an in-flight request that can be multishot (it may post any number of CQEs),
+    /// or a MSG_RING aimed at this ring. Scanned only for a wait that would otherwise
+    /// be reported.
+    fn more_can_arrive(&self, ring: &Ring) -> bool {
+        if ring
+            .inflight
+            .values()
+            .any(|r| opcodes::can_be_multishot(r.opcode))
+        {
+            return true;
+        }
+        let Some(fd) = ring.fd else { return false };
+        self.rings
+            .values()
+            .filter(|r| r.tgid == ring.tgid)
+            .flat_map(|r| r.inflight.values())
+            .any(|r| r.opcode == opcodes::MSG_RING && r.fd == Some(fd))
     }
 
     fn on_switch(&mut self, ev: &RawEvent) {
@@ -908,6 +1337,19 @@ impl State {
         }
         if let Some(start) = t.run_start_ns.take() {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
+        }
+        // An io-wq worker's last switch: it exits (idle workers go after 5 s).
+        if t.role == Some(Role::IoWorker) && prev_state & EXITING_STATES != 0 {
+            let tgid = t.tgid;
+            self.threads.remove(&prev);
+            if let Some(p) = self.procs.get_mut(&tgid) {
+                p.workers_live = p.workers_live.saturating_sub(1);
+            }
+            let n = self.thread(next, 0);
+            n.state = "running";
+            n.state_since_ns = ev.ts_ns;
+            n.run_start_ns = Some(ev.ts_ns);
+            return;
         }
         // prev_state 0 is TASK_RUNNING: preempted, not sleeping.
         t.state = if prev_state == 0 {
@@ -934,6 +1376,12 @@ impl State {
         t.comm = comm_str(&comm);
         if role == Role::IoWorker {
             *self.iowq_workers.entry(ev.tgid).or_default() += 1;
+            let p = self.procs.entry(ev.tgid).or_default();
+            p.workers_live += 1;
+            if p.workers_live > p.workers_max_live {
+                p.workers_max_live = p.workers_live;
+                p.workers_max_live_ns = ev.ts_ns;
+            }
         }
     }
 
@@ -946,12 +1394,24 @@ impl State {
                 self.ring(ctx, ev.tgid).sqpoll_tid = Some(ev.aux as u32);
             }
         }
+        if let Some(ctx) = self.ring_by_fd(ev.tgid, fd) {
+            let ring = self.ring(ctx, ev.tgid);
+            ring.cq_ready_sampled = Some(u64::from(ev.args[3]));
+            ring.cq_posted_since = 0;
+        }
         let s = self.samples.entry((ev.tgid, fd)).or_default();
         // Another SQPOLL thread behind the same fd: a new ring, a new history.
         if s.first.is_some_and(|f| f.aux != ev.aux) {
             *s = RingSamples::default();
         }
         s.first.get_or_insert(*ev);
+        // The idle-spin window: the newest samples spanning at least the minimum.
+        s.window.push_back(*ev);
+        while s.window.len() > 2
+            && ev.ts_ns.saturating_sub(s.window[1].ts_ns) >= self.idle_spin_min_ns
+        {
+            s.window.pop_front();
+        }
         // The kernel consumed SQEs since the last sample: whatever is pending now is
         // new, not waiting (a busy app keeps its SQ ring non-empty at every sample).
         let progressed = s.last.is_some_and(|l| l.args[1] != head);
@@ -998,7 +1458,7 @@ impl State {
             .get_mut(&(ev.tgid, fd))
             .expect("inserted above");
         if !s.spin_reported {
-            if let (Some(a), Some(b)) = (s.first, s.last) {
+            if let (Some(&a), Some(&b)) = (s.window.front(), s.window.back()) {
                 let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
                 let total_us = b.aux2.saturating_sub(a.aux2);
                 let work_us = b.user_data.saturating_sub(a.user_data);
@@ -1064,6 +1524,9 @@ fn take_request(
         // Slow from its start is slow from its submission (start ≥ submission).
         whole: (slow_ns > 0 && ts.saturating_sub(r.submit_ns) >= slow_ns).then(|| Box::new(*r)),
     };
+    if r.skips_success() {
+        ring.silent_in_flight -= 1;
+    }
     o.remove();
     ring.by_user_data.remove_if(done.user_data, req);
     let ns = ts.saturating_sub(done.submit_ns);

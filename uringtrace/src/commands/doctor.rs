@@ -84,7 +84,11 @@ pub fn gather() -> DoctorReport {
         }
     };
     let events = match &tracefs {
-        Ok(t) => KernelEvents::resolve(|c, n| t.format(c, n).ok()),
+        Ok(t) => {
+            let mut e = KernelEvents::resolve(|c, n| t.format(c, n).ok());
+            e.fdinfo_sq_times = crate::trace::fdinfo::has_sq_times();
+            e
+        }
         Err(_) => KernelEvents::default(),
     };
     let ebpf_load = if let Some(m) = &privileges_missing {

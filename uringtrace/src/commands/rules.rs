@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use crate::analyzer::render::table;
-use crate::analyzer::rules::{self, Rule, RULES};
+use crate::analyzer::rules::{self, Rule};
 
 /// Lists every rule: slug, default severity, title (a table, or a JSON array).
 pub fn run_rules(format_json: bool) -> anyhow::Result<ExitCode> {
@@ -26,8 +26,7 @@ pub fn run_explain(rule: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_table() -> String {
-    let rows: Vec<Vec<String>> = RULES
-        .iter()
+    let rows: Vec<Vec<String>> = rules::all()
         .map(|r| {
             vec![
                 r.slug.to_string(),
@@ -42,8 +41,7 @@ fn rules_table() -> String {
 }
 
 fn rules_json() -> String {
-    let list: Vec<_> = RULES
-        .iter()
+    let list: Vec<_> = rules::all()
         .map(|r| json!({ "rule": r.slug, "severity": r.severity, "title": r.title, "explanation": r.explanation }))
         .collect();
     format!("{:#}\n", serde_json::Value::Array(list))
@@ -85,7 +83,7 @@ mod tests {
     #[test]
     fn table_lists_every_rule() {
         let t = rules_table();
-        for r in RULES {
+        for r in rules::all() {
             assert!(t.contains(r.slug) && t.contains(r.title), "{}", r.slug);
         }
         assert!(t.starts_with("rule"));
@@ -95,8 +93,8 @@ mod tests {
     fn json_is_an_array_of_rules() {
         let v: serde_json::Value = serde_json::from_str(&rules_json()).expect("json");
         let list = v.as_array().expect("array");
-        assert_eq!(list.len(), RULES.len());
-        assert_eq!(list[0]["rule"], RULES[0].slug);
+        assert_eq!(list.len(), rules::RuleId::ALL.len());
+        assert_eq!(list[0]["rule"], rules::RuleId::ALL[0].slug());
         assert!(["info", "warning", "error"].contains(&list[0]["severity"].as_str().unwrap_or("")));
     }
 

@@ -2,9 +2,10 @@
 //! from /proc/<pid>/fdinfo/<ring fd> and turned into `ring_state` events, so live
 //! analysis and replay of a recording see the same thing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use uringtrace_common::{EventKind, RawEvent};
+use uringtrace_common::{EventKind, FdType, RawEvent};
 
 /// Parsed fields of an io_uring fdinfo file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,33 +69,186 @@ pub fn ring_state_event(ts_ns: u64, tgid: u32, fd: u32, info: &RingInfo) -> RawE
     }
 }
 
-/// The io_uring ring fds of a process.
-pub fn ring_fds(tgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]")
-        })
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
+/// Whether this kernel's ring fdinfo shows the SQPOLL thread's times (SqTotalTime,
+/// SqWorkTime; 6.9+), from a small ring of our own (no SQPOLL needed: the lines are
+/// printed for every ring). None when no ring can be made (io_uring disabled).
+pub fn has_sq_times() -> Option<bool> {
+    let ring = io_uring::IoUring::new(2).ok()?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&ring);
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    Some(text.contains("SqTotalTime:"))
 }
 
-/// Samples every ring of `tgids` (processes seen using io_uring).
-pub fn sample(tgids: &BTreeSet<u32>, now_ns: u64) -> Vec<RawEvent> {
-    let mut out = Vec::new();
-    for &tgid in tgids {
-        for fd in ring_fds(tgid) {
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}")) else {
-                continue;
+/// What the fds of processes using io_uring refer to (pipes, sockets, files, rings),
+/// and which of their rings and the processes themselves went away: turned into
+/// `fd_object`, `ring_closed` and `process_exit` events in the same stream, so that
+/// replay sees what live saw. The analyzer needs objects, not fd numbers: the two
+/// ends of a pipe are two fds, and a short read ends a chain by design only at the
+/// end of a regular file.
+#[derive(Default)]
+pub struct FdWatch {
+    /// (tgid, fd) → the link text last seen and what it was reported as.
+    known: HashMap<(u32, i32), (String, FdType, u64)>,
+    /// Ring fds per process at the last sample.
+    rings: HashMap<u32, BTreeSet<u32>>,
+    /// The last (tgid, fd) looked up by `observe` (fio, a NOP storm: the same again).
+    last: Option<(u32, i32)>,
+}
+
+impl FdWatch {
+    /// Resolves, right away, fds that events name and that are new: an event's fd is
+    /// known to the analyzer before the request can matter. The `fd_object` event gets
+    /// the naming event's time minus 1 ns, so it is applied first.
+    pub fn observe(&mut self, batch: &mut Vec<RawEvent>) {
+        let mut new = Vec::new();
+        for ev in batch.iter() {
+            let fd = match EventKind::from_u16(ev.kind) {
+                Some(EventKind::Submit) if ev.args[2] != 0 => ev.args[2] as i32,
+                Some(EventKind::FileGet) => ev.args[0] as i32,
+                _ => continue,
             };
-            if let Some(info) = parse_fdinfo(&text) {
-                out.push(ring_state_event(now_ns, tgid, fd, &info));
+            let key = (ev.tgid, fd);
+            if fd < 0 || ev.tgid == 0 || self.last == Some(key) {
+                continue;
+            }
+            self.last = Some(key);
+            if self.known.contains_key(&key) {
+                continue;
+            }
+            if let Some(e) = self.resolve(key, ev.ts_ns.saturating_sub(1)) {
+                new.push(e);
             }
         }
+        batch.extend(new);
     }
-    out
+
+    /// Looks `fd` of `tgid` up in /proc; an event when it is new or changed.
+    fn resolve(&mut self, (tgid, fd): (u32, i32), ts: u64) -> Option<RawEvent> {
+        let path = format!("/proc/{tgid}/fd/{fd}");
+        let link = std::fs::read_link(&path).ok()?;
+        let link = link.to_string_lossy().into_owned();
+        self.update((tgid, fd), link, &path, ts)
+    }
+
+    fn update(&mut self, key: (u32, i32), link: String, path: &str, ts: u64) -> Option<RawEvent> {
+        if self.known.get(&key).is_some_and(|k| k.0 == link) {
+            return None;
+        }
+        let (kind, ino) = classify(&link, path);
+        self.known.insert(key, (link, kind, ino));
+        Some(fd_object_event(ts, key.0, key.1, kind, ino))
+    }
+
+    /// The periodic sample: ring state of every ring of `tgids` (see [`sample`]), fds
+    /// that changed or closed, rings whose fd vanished, and processes that exited
+    /// (which leave `tgids`).
+    pub fn sample(&mut self, tgids: &mut BTreeSet<u32>, now_ns: u64) -> Vec<RawEvent> {
+        let mut out = Vec::new();
+        let gone: Vec<u32> = tgids
+            .iter()
+            .copied()
+            .filter(|t| !std::path::Path::new(&format!("/proc/{t}")).exists())
+            .collect();
+        for t in gone {
+            tgids.remove(&t);
+            self.known.retain(|k, _| k.0 != t);
+            self.rings.remove(&t);
+            out.push(RawEvent {
+                ts_ns: now_ns,
+                pid: t,
+                tgid: t,
+                kind: EventKind::ProcessExit as u16,
+                ..RawEvent::default()
+            });
+        }
+        self.last = None;
+        for &tgid in tgids.iter() {
+            let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/fd")) else {
+                continue;
+            };
+            let mut seen = BTreeSet::new();
+            let mut rings = BTreeSet::new();
+            for e in dir.flatten() {
+                let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let Ok(link) = std::fs::read_link(e.path()) else {
+                    continue;
+                };
+                let link = link.to_string_lossy().into_owned();
+                seen.insert(fd);
+                if link == "anon_inode:[io_uring]" {
+                    rings.insert(fd as u32);
+                    if let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}")) {
+                        if let Some(info) = parse_fdinfo(&text) {
+                            out.push(ring_state_event(now_ns, tgid, fd as u32, &info));
+                        }
+                    }
+                }
+                let path = format!("/proc/{tgid}/fd/{fd}");
+                out.extend(self.update((tgid, fd), link, &path, now_ns));
+            }
+            let closed: Vec<i32> = self
+                .known
+                .keys()
+                .filter(|k| k.0 == tgid && !seen.contains(&k.1))
+                .map(|k| k.1)
+                .collect();
+            for fd in closed {
+                self.known.remove(&(tgid, fd));
+                out.push(fd_object_event(now_ns, tgid, fd, FdType::Closed, 0));
+            }
+            let before = self.rings.insert(tgid, rings.clone()).unwrap_or_default();
+            for fd in before.difference(&rings) {
+                out.push(RawEvent {
+                    ts_ns: now_ns,
+                    pid: tgid,
+                    tgid,
+                    kind: EventKind::RingClosed as u16,
+                    args: [*fd, 0, 0, 0],
+                    ..RawEvent::default()
+                });
+            }
+        }
+        out
+    }
+}
+
+/// What a /proc fd link names: anon inodes by their name; anything else by the type
+/// and inode of what it points to (both ends of a pipe share an inode).
+fn classify(link: &str, path: &str) -> (FdType, u64) {
+    if link == "anon_inode:[io_uring]" {
+        return (FdType::Ring, 0);
+    }
+    if link.starts_with("anon_inode:") {
+        return (FdType::Other, 0);
+    }
+    let Ok(md) = std::fs::metadata(path) else {
+        return (FdType::Other, 0);
+    };
+    let ft = md.file_type();
+    let kind = if ft.is_fifo() {
+        FdType::Pipe
+    } else if ft.is_socket() {
+        FdType::Socket
+    } else if ft.is_file() || ft.is_block_device() {
+        FdType::File
+    } else {
+        FdType::Other
+    };
+    (kind, md.ino())
+}
+
+pub fn fd_object_event(ts_ns: u64, tgid: u32, fd: i32, kind: FdType, ino: u64) -> RawEvent {
+    RawEvent {
+        ts_ns,
+        pid: tgid,
+        tgid,
+        kind: EventKind::FdObject as u16,
+        args: [fd as u32, kind as u32, 0, 0],
+        aux: ino,
+        ..RawEvent::default()
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +284,63 @@ mod tests {
         let i = parse_fdinfo("SqHead:\t1\nSqTail:\t1\nSqThread:\t-1\n").unwrap();
         assert_eq!(i.sq_thread, None);
         assert_eq!(parse_fdinfo("pos:\t0\nflags:\t0\n"), None);
+    }
+
+    #[test]
+    fn pipes_and_files_are_told_apart_by_inode() {
+        let mut fds = [0i32; 2];
+        // SAFETY: fds has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let me = std::process::id();
+        let mut w = FdWatch::default();
+        let mut batch = vec![
+            RawEvent {
+                kind: EventKind::FileGet as u16,
+                tgid: me,
+                ts_ns: 100,
+                args: [fds[0] as u32, 0, 0, 0],
+                ..RawEvent::default()
+            },
+            RawEvent {
+                kind: EventKind::Submit as u16,
+                tgid: me,
+                ts_ns: 200,
+                args: [0, 0, fds[1] as u32, 0],
+                ..RawEvent::default()
+            },
+        ];
+        w.observe(&mut batch);
+        assert_eq!(batch.len(), 4);
+        let (a, b) = (batch[2], batch[3]);
+        assert_eq!(
+            (a.kind, a.ts_ns, a.args[0]),
+            (EventKind::FdObject as u16, 99, fds[0] as u32)
+        );
+        assert_eq!(a.args[1], FdType::Pipe as u32);
+        assert_eq!(b.args[1], FdType::Pipe as u32);
+        assert_eq!(a.aux, b.aux, "both ends of a pipe: one inode");
+        // Seen once: not again.
+        let mut again = vec![batch[0]];
+        w.observe(&mut again);
+        assert_eq!(again.len(), 1);
+        // SAFETY: closing our own pipe.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        let mut tgids: BTreeSet<u32> = [me].into();
+        let ev = w.sample(&mut tgids, 500);
+        // Closed, or (other tests run in this process) reused for something else:
+        // either way the change is reported.
+        let changed: Vec<_> = ev
+            .iter()
+            .filter(|e| e.kind == EventKind::FdObject as u16)
+            .filter(|e| e.args[1] == FdType::Closed as u32 || e.aux != a.aux)
+            .map(|e| e.args[0] as i32)
+            .collect();
+        assert!(
+            changed.contains(&fds[0]) && changed.contains(&fds[1]),
+            "{changed:?}"
+        );
     }
 }

@@ -175,7 +175,8 @@ impl Tracer {
         }
         raise_memlock();
         let tracefs = Tracefs::find_or_mount()?;
-        let events = KernelEvents::resolve(|cat, name| tracefs.format(cat, name).ok());
+        let mut events = KernelEvents::resolve(|cat, name| tracefs.format(cat, name).ok());
+        events.fdinfo_sq_times = super::fdinfo::has_sq_times();
         if events.io_uring_count() == 0 {
             return Err(LoadError::NoIoUring);
         }

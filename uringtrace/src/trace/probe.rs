@@ -8,6 +8,7 @@ use uringtrace_common::{EventKind, KindLayout, Slot};
 
 use super::catalog::{layout_for, TracepointSpec, CATALOG};
 use super::format::Format;
+use crate::analyzer::rules::{Need, RuleId};
 
 /// One catalog entry resolved against the running (or a simulated) kernel.
 #[derive(Clone, Debug)]
@@ -29,6 +30,9 @@ impl Resolved {
 #[derive(Clone, Debug, Default)]
 pub struct KernelEvents {
     pub resolved: Vec<Resolved>,
+    /// Whether a ring's fdinfo shows SqTotalTime/SqWorkTime (6.9+): learnt by looking
+    /// at a ring of this kernel (`fdinfo::has_sq_times`); None when not looked.
+    pub fdinfo_sq_times: Option<bool>,
 }
 
 impl KernelEvents {
@@ -56,7 +60,10 @@ impl KernelEvents {
                 }
             })
             .collect();
-        KernelEvents { resolved }
+        KernelEvents {
+            resolved,
+            fdinfo_sq_times: None,
+        }
     }
 
     pub fn get(&self, kind: EventKind) -> Option<&Resolved> {
@@ -81,86 +88,27 @@ impl KernelEvents {
             .count()
     }
 
-    /// Detectors that cannot work fully on this kernel, with the reason.
+    /// Detectors that cannot work fully on this kernel, with the reason: each rule's
+    /// needs (`rules/*.rs`) checked against what this kernel has.
     pub fn degraded(&self) -> Vec<Degraded> {
-        use EventKind::*;
-        let mut out = Vec::new();
-        let mut need = |rule: &'static str, ok: bool, why: &str| {
-            if !ok {
-                out.push(Degraded {
-                    rule,
-                    reason: why.to_string(),
-                });
-            }
-        };
-        let overflow = self.has(CqeOverflow);
-        need(
-            "cq-overflow",
-            overflow,
-            "no io_uring_cqe_overflow tracepoint (added in 5.19)",
-        );
-        need(
-            "cqe-dropped",
-            self.has_slot(CqeOverflow, Slot::Aux),
-            "no io_uring_cqe_overflow.ocqe field (added in 5.19)",
-        );
-        need(
-            "sqpoll-missed-wakeup",
-            self.has(EnterEnter) && self.has(SchedWaking) && self.has(Submit),
-            "needs syscalls:sys_enter_io_uring_enter, sched:sched_waking and io_uring submit",
-        );
-        need(
-            "sqpoll-idle-spin",
-            self.has_slot(TaskWorkRun, Slot::Arg0) && self.has(SchedSwitch),
-            "needs io_uring_task_work_run with `count` (6.0+) and sched:sched_switch",
-        );
-        let reqs = self.has_slot(Submit, Slot::Req) && self.has_slot(Complete, Slot::Req);
-        need(
-            "link-chain-broken",
-            reqs && self.has(Link) && self.has_slot(FailLink, Slot::UserData),
-            "needs req pointers in submit/complete (5.10.162+/5.15+) and fail_link with user_data (5.18+)",
-        );
-        need(
-            "sqpoll-chain-split",
-            reqs && self.has(Link),
-            "needs req pointers in submit and complete, and io_uring_link",
-        );
-        need(
-            "invalid-sqe",
-            self.has(ReqFailed),
-            "no io_uring_req_failed tracepoint (added in 5.17)",
-        );
-        need(
-            "wait-cycle",
-            self.has(PollArm) && self.has_slot(FileGet, Slot::Req),
-            "needs io_uring_poll_arm and io_uring_file_get with req (5.19+)",
-        );
-        need(
-            "unsatisfiable-wait",
-            self.has(EnterEnter) && self.has(CqringWait),
-            "needs syscalls:sys_enter_io_uring_enter and io_uring_cqring_wait",
-        );
-        need(
-            "request-stalled",
-            reqs,
-            "needs req pointers in submit and complete (5.19+ for complete)",
-        );
-        need(
-            "multishot-terminated",
-            self.has_slot(Complete, Slot::Req),
-            "io_uring_complete has no req pointer before 5.19: intermediate and final CQEs look alike",
-        );
-        need(
-            "buffer-exhausted",
-            self.has(Complete),
-            "no io_uring_complete tracepoint",
-        );
-        need(
-            "iowq-punt-storm",
-            self.has(QueueAsyncWork) && self.has(TaskNewtask),
-            "needs io_uring_queue_async_work and task:task_newtask",
-        );
-        out
+        RuleId::ALL
+            .iter()
+            .map(|id| id.rule())
+            .filter(|r| !r.needs.iter().all(|n| self.meets(*n)))
+            .map(|r| Degraded {
+                rule: r.slug,
+                reason: r.degraded_reason.to_string(),
+            })
+            .collect()
+    }
+
+    fn meets(&self, need: Need) -> bool {
+        match need {
+            Need::Event(kind) => self.has(kind),
+            Need::Field(kind, slot) => self.has_slot(kind, slot),
+            // Unknown (formats of another kernel, no ring to look at): not degraded.
+            Need::FdinfoSqTimes => self.fdinfo_sq_times != Some(false),
+        }
     }
 
     /// Tracepoint name → attach type, for recording headers and `doctor`.

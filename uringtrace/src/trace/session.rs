@@ -68,6 +68,8 @@ pub struct Session {
     duration: Option<Duration>,
     /// Processes seen using io_uring: their rings are sampled from fdinfo.
     ring_owners: std::collections::BTreeSet<u32>,
+    /// What their fds refer to, which rings closed, which processes exited.
+    fds: fdinfo::FdWatch,
     /// Aggregating mode: reads the kernel's statistics into the stream.
     aggregates: Option<Poller>,
 }
@@ -115,6 +117,7 @@ impl Session {
             started: Instant::now(),
             duration: opts.duration,
             ring_owners,
+            fds: fdinfo::FdWatch::default(),
             aggregates,
         })
     }
@@ -149,14 +152,11 @@ impl Session {
                     self.ring_owners.insert(e.tgid);
                 }
             }
+            self.fds.observe(&mut batch);
             if last_sample.elapsed() >= FDINFO_INTERVAL {
                 last_sample = Instant::now();
-                self.ring_owners
-                    .retain(|t| std::path::Path::new(&format!("/proc/{t}")).exists());
-                batch.extend(fdinfo::sample(
-                    &self.ring_owners,
-                    crate::system::monotonic_ns(),
-                ));
+                let now = crate::system::monotonic_ns();
+                batch.extend(self.fds.sample(&mut self.ring_owners, now));
             }
             if last_aggregate.elapsed() >= Poller::INTERVAL {
                 last_aggregate = Instant::now();
@@ -201,6 +201,7 @@ impl Session {
         let mut batch = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(1);
         while self.tracer.drain(&mut batch) > 0 && Instant::now() < deadline {
+            self.fds.observe(&mut batch);
             sink(&batch, &self.tracer)?;
             batch.clear();
         }

@@ -100,10 +100,9 @@ fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> R
     let rate = |f: fn(&RingCounters) -> u64| {
         ends.map(|((t0, a), (t1, b))| per_second(f(&a), f(&b), t1 - t0))
     };
-    let hex = format!("{:#x}", ring.ctx);
     let finding = findings
         .iter()
-        .filter(|f| f.ring == hex)
+        .filter(|f| f.ring == ring.ctx)
         .map(|f| f.severity)
         .max();
     let lat = &ring.latency_all;
@@ -125,7 +124,7 @@ fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> R
         overflows: ring.overflowed,
         punts_per_s: rate(|c| c.punted),
         finding,
-        ring: hex,
+        ring: format!("{:#x}", ring.ctx),
     }
 }
 

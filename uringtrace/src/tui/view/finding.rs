@@ -9,7 +9,6 @@ use ratatui::Frame;
 
 use crate::analyzer::finding::Finding;
 use crate::analyzer::render::table;
-use crate::analyzer::rules;
 use crate::tui::app::App;
 use crate::tui::format::{human_ns, who};
 use crate::tui::theme::Theme;
@@ -63,7 +62,7 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
             format!("{} ", severity_tag(f.severity)),
             t.severity(f.severity),
         ),
-        Span::styled(f.rule.clone(), t.value()),
+        Span::styled(f.rule.slug(), t.value()),
         Span::styled(format!("  seen {}×", occurrences(f)), t.label()),
     ]));
     let mut who_line = Vec::new();
@@ -71,9 +70,9 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
         who_line.push(Span::styled("pid ", t.label()));
         who_line.push(Span::raw(who(f.pid, &f.comm)));
     }
-    if !f.ring.is_empty() {
+    if f.ring != 0 {
         who_line.push(Span::styled("  ring ", t.label()));
-        who_line.push(Span::raw(f.ring.clone()));
+        who_line.push(Span::raw(f.ring_hex()));
     }
     if !who_line.is_empty() {
         out.push(Line::from(who_line));
@@ -89,7 +88,8 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
     if !ev.facts.is_empty() || !ev.requests.is_empty() {
         out.push(Line::raw(""));
         out.push(Line::styled("Evidence", t.title()));
-        for (k, v) in &ev.facts {
+        for fact in &ev.facts {
+            let (k, v) = (&fact.name, fact.value.to_string());
             // Facts can be long lists (user_data of every overflowed CQE): wrap them.
             let v = v.replace(',', ", ");
             wrapped(&mut out, &format!("  {k}: {v}"), Style::new(), width, 4);
@@ -139,13 +139,8 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
         Span::styled("Explanation", t.title()),
         Span::styled(format!("  (uringtrace explain {})", f.rule), t.label()),
     ]));
-    match rules::rule(&f.rule) {
-        Some(r) => {
-            for l in r.explanation.lines() {
-                wrapped(&mut out, &format!("  {l}"), Style::new(), width, 0);
-            }
-        }
-        None => out.push(Line::raw("  no explanation for this rule")),
+    for l in f.rule.rule().explanation.lines() {
+        wrapped(&mut out, &format!("  {l}"), Style::new(), width, 0);
     }
     out
 }

@@ -246,12 +246,7 @@ fn draw_rings(frame: &mut Frame, area: Rect, app: &App) {
 
 /// How often a finding was seen (the analyzer collapses repeats into "occurrences").
 pub fn occurrences(f: &Finding) -> u64 {
-    f.evidence
-        .facts
-        .iter()
-        .find(|(k, _)| k == "occurrences")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1)
+    f.occurrences
 }
 
 pub fn severity_tag(s: Severity) -> &'static str {
@@ -297,13 +292,13 @@ fn draw_findings(frame: &mut Frame, area: Rect, app: &App) {
                     severity_tag(f.severity),
                     t.severity(f.severity),
                 )),
-                Cell::from(f.rule.clone()),
+                Cell::from(f.rule.slug()),
                 Cell::from(Line::from(format::count(occurrences(f))).alignment(Alignment::Right)),
                 Cell::from(ago),
-                Cell::from(if f.ring.is_empty() {
+                Cell::from(if f.ring == 0 {
                     "-".to_string()
                 } else {
-                    short_ring(&f.ring).to_string()
+                    short_ring(&f.ring_hex()).to_string()
                 }),
                 Cell::from(f.message.clone()),
             ])

@@ -1,0 +1,75 @@
+//! `sqpoll-idle-spin`: metadata, explanation and detector.
+
+use super::{Need, Rule, RuleId};
+use crate::analyzer::detect::{count, hit, ms, ns, Hit};
+use crate::analyzer::finding::Evidence;
+use crate::analyzer::finding::Severity;
+use crate::analyzer::state::{RingSamples, State};
+
+pub const RULE: Rule = Rule {
+    id: RuleId::SqpollIdleSpin,
+    slug: "sqpoll-idle-spin",
+    severity: Severity::Warning,
+    title: "an SQPOLL thread burns CPU with no work",
+    fix: "lower sq_thread_idle (io_uring_params.sq_thread_idle, in ms) so the thread sleeps when idle, or drop SQPOLL for bursty work",
+    needs: &[Need::FdinfoSqTimes],
+    degraded_reason: "needs SqTotalTime and SqWorkTime in the ring's fdinfo (6.9+)",
+    explanation: "\
+An SQPOLL thread keeps looping while it has work, IOPOLL requests or task_work, and then
+for sq_thread_idle ms more (io_uring_params.sq_thread_idle, default 1000 ms) before it
+sleeps. During that time it spins on a CPU at 100%, whether SQEs arrive or not. A ring
+that gets a request every few hundred ms never sleeps at all. A thread shared through
+IORING_SETUP_ATTACH_WQ uses the largest idle time of its rings. With a very large
+sq_thread_idle one thread was measured using 87% of a CPU while doing nothing.
+
+In a trace: the SQPOLL thread stays on CPU (sched_switch) while no io_uring_submit_req
+comes from it. Since 6.9 the ring's fdinfo shows SqTotalTime growing while SqWorkTime does
+not; uringtrace samples both. io_uring_task_work_run (6.0+) fires on every loop of the
+thread; uringtrace drops the empty runs (count 0) in the kernel, as they flood at millions
+per second.
+
+Typical causes: sq_thread_idle set to seconds \"for latency\"; SQPOLL used for a ring with
+sparse or bursty traffic; one ring with a large idle time sharing a thread with others.
+
+What to change: lower sq_thread_idle to about the gap between bursts (a few ms is common);
+use SQPOLL only on rings with sustained submission rates and submit with io_uring_enter
+elsewhere; if spinning is intended, pin the thread with IORING_SETUP_SQ_AFF and
+sq_thread_cpu on a CPU reserved for it, and account for that CPU.",
+};
+
+/// An SQPOLL thread that ran most of a sliding window (fdinfo SqTotalTime, 6.9+) with
+/// almost no work (SqWorkTime).
+pub fn on_spin(st: &State, tgid: u32, fd: u32, s: &RingSamples) -> Option<Hit> {
+    let (a, b) = (s.window.front()?, s.window.back()?);
+    let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
+    let total_us = b.aux2.saturating_sub(a.aux2);
+    let work_us = b.user_data.saturating_sub(a.user_data);
+    let msg = format!(
+        "SQPOLL thread {} ran {:.0}% of {} with no work ({} µs of {} µs busy)",
+        b.aux,
+        100.0 * total_us as f64 / wall_us.max(1) as f64,
+        ms(wall_us * 1000),
+        work_us,
+        total_us
+    );
+    let e = Evidence {
+        requests: vec![],
+        facts: vec![
+            count("sq_total_time_us", total_us),
+            count("sq_work_time_us", work_us),
+            ns("window", wall_us * 1000),
+            count("ring_fd", fd.into()),
+        ],
+        first_ns: a.ts_ns,
+        last_ns: b.ts_ns,
+    };
+    Some(hit(
+        st,
+        RuleId::SqpollIdleSpin,
+        tgid,
+        st.ring_by_fd(tgid, fd).unwrap_or(0),
+        fd,
+        msg,
+        e,
+    ))
+}

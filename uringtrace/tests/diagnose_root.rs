@@ -209,6 +209,134 @@ fn healthy_workloads_have_no_warnings_or_errors() {
     }
 }
 
+/// Look-alikes of what healthy real programs do (servers, timers, event loops,
+/// zero-copy sends, ...): no warning and no error, live in both kernel modes and from
+/// the recording; by-design events (a cancel, a reset connection, a flushed
+/// overflow) are `info` with their exact count.
+#[test]
+fn healthy_look_alikes_have_no_warnings_or_errors() {
+    let Some(_g) = require_root("healthy_look_alikes_have_no_warnings_or_errors") else {
+        return;
+    };
+    // (scenario, the info findings it must give: rule × occurrences)
+    let cases: &[(&str, &[(&str, u64)])] = &[
+        ("idle-server", &[]),
+        ("timers", &[]),
+        ("event-loop", &[]),
+        ("defer-taskrun", &[]),
+        ("sqpoll-short-chains", &[]),
+        ("sqpoll-bursty", &[]),
+        ("send-zc", &[]),
+        ("skip-success", &[]),
+        ("registered-ring", &[]),
+        ("keepalive-chain", &[]),
+        ("file-copy-chain", &[]),
+        ("futex-pair", &[]),
+        ("intended-cancel", &[("link-chain-broken", 1)]),
+        // RECV -ECONNRESET, then SEND -ECONNRESET and SEND -EPIPE (peer closed): two
+        // causes (RECV and SEND breakers).
+        ("chain-reset", &[("link-chain-broken", 1), ("link-chain-broken", 2)]),
+        // 3 rounds of 64 NOPs on a 16-entry CQ: 48 overflow each round, flushed at once.
+        ("overflow-flushed", &[("cq-overflow", 144)]),
+    ];
+    for (scenario, infos) in cases {
+        for mode in ["aggregate", "stream"] {
+            let v = diagnose_live_in(mode, &[scenario]);
+            assert_eq!(v["lost_events"]["total"], 0, "{scenario} {mode}");
+            assert_eq!(serious(&v["findings"]), Vec::<String>::new(), "{scenario} {mode}");
+            let mut got: Vec<(String, u64)> = v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["rule"].as_str().unwrap().to_string(), f["occurrences"].as_u64().unwrap()))
+                .collect();
+            got.sort();
+            let mut want: Vec<(String, u64)> =
+                infos.iter().map(|(r, n)| (r.to_string(), *n)).collect();
+            want.sort();
+            assert_eq!(got, want, "{scenario} {mode}: {:#}", v["findings"]);
+        }
+        let (_, file, code) = both(&[scenario]);
+        assert_eq!(serious(&file), Vec::<String>::new(), "{scenario} from the recording");
+        assert_eq!(code, 0, "{scenario}: check must pass");
+    }
+}
+
+/// Two rings, each POLL_ADD(the other ring's fd) linked before a MSG_RING to the
+/// other: nothing can progress until userspace breaks it (1.2 s later).
+#[test]
+fn wait_cycle_across_two_rings() {
+    let Some(_g) = require_root("wait_cycle_across_two_rings") else {
+        return;
+    };
+    let f = assert_rule(&["ring-msg-cycle"], "wait-cycle");
+    let counts = rule_counts(&f);
+    assert_eq!(counts.get("wait-cycle"), Some(&1), "{f:#}");
+    assert_eq!(counts.get("request-stalled"), None, "explained by the cycle: {f:#}");
+    let c = find(&f, "wait-cycle");
+    assert_eq!(c["occurrences"], 1);
+    let roles: Vec<_> = c["evidence"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["opcode"].as_str().unwrap().to_string(), r["role"].as_str().unwrap().to_string()))
+        .collect();
+    let mut roles_sorted = roles.clone();
+    roles_sorted.sort();
+    assert_eq!(
+        roles_sorted,
+        [
+            ("MSG_RING".to_string(), "never issued".to_string()),
+            ("MSG_RING".to_string(), "never issued".to_string()),
+            ("POLL_ADD".to_string(), "waiting".to_string()),
+            ("POLL_ADD".to_string(), "waiting".to_string()),
+        ],
+        "{c:#}"
+    );
+    let rings = c["evidence"]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "rings")
+        .unwrap()["count"]
+        .clone();
+    assert_eq!(rings, 2);
+}
+
+/// One CQE ready, nothing in flight, a wait for 2 with a 1.5 s timeout: it sleeps the
+/// whole timeout (and returns 0): a warning that names the delay.
+#[test]
+fn unsatisfiable_timed_wait_with_a_cqe_ready() {
+    let Some(_g) = require_root("unsatisfiable_timed_wait_with_a_cqe_ready") else {
+        return;
+    };
+    let f = assert_rule(&["timed-unsatisfiable-wait"], "unsatisfiable-wait");
+    let w = find(&f, "unsatisfiable-wait");
+    assert_eq!(w["severity"], "warning");
+    let m = w["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("waits for 2 completions on a ring with 0 requests in flight and 1 CQEs ready"),
+        "{m}"
+    );
+    assert!(m.contains("the wait's timeout delayed completions by"), "{m}");
+}
+
+/// 300 identical broken chains on one ring: one finding, 300 occurrences.
+#[test]
+fn identical_broken_chains_are_one_finding() {
+    let Some(_g) = require_root("identical_broken_chains_are_one_finding") else {
+        return;
+    };
+    let (live, file, _) = both(&["many-broken-chains"]);
+    for f in [&live, &file] {
+        assert_eq!(rule_counts(f).get("link-chain-broken"), Some(&1), "{f:#}");
+        let b = find(f, "link-chain-broken");
+        assert_eq!(b["occurrences"], 300);
+        assert_eq!(b["severity"], "warning");
+        assert!(b["evidence"]["requests"].as_array().unwrap().len() <= 16);
+    }
+}
+
 #[test]
 fn fio_is_healthy_with_and_without_sqpoll() {
     let Some(_g) = require_root("fio_is_healthy_with_and_without_sqpoll") else {
@@ -327,6 +455,8 @@ fn cq_overflow() {
         .as_str()
         .unwrap()
         .starts_with("13 CQEs did not fit in the CQ ring (4 entries)"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["occurrences"], 13);
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn junit_lists_every_rule() {
         .unwrap();
     let xml = String::from_utf8(out.stdout).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
-    for r in uringtrace::analyzer::rules::RULES {
+    for r in uringtrace::analyzer::rules::all() {
         assert!(
             xml.contains(&format!("name=\"{}\"", r.slug)),
             "{} missing",
@@ -179,7 +179,7 @@ fn junit_lists_every_rule() {
 fn all_scenarios_in_one_process_give_every_rule() {
     let report = analyze_file(&fixture("all"), AnalyzerConfig::default()).unwrap();
     let got: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
-    for r in uringtrace::analyzer::rules::RULES {
+    for r in uringtrace::analyzer::rules::all() {
         if r.slug == "cqe-dropped" || r.slug.starts_with("budget-") {
             continue;
         }

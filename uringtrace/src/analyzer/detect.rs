@@ -186,6 +186,11 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         Observation::UnsatisfiableWait { wait, until_ns } => {
             vec![rules::unsatisfiable_wait::on_wait(st, wait, *until_ns)]
         }
+        Observation::ProcessRetired { tgid, ts } => {
+            rules::iowq_punt_storm::for_process(st, cfg, *tgid, *ts)
+                .into_iter()
+                .collect()
+        }
         Observation::CycleReleased(c) => vec![rules::wait_cycle::on_cycle(st, c, true)],
         Observation::DroppedCqe(ev) => vec![rules::cqe_dropped::on_dropped(st, ev)],
     }

@@ -185,7 +185,10 @@ impl<'a> Search<'a> {
                 });
             }
         }
-        let reader = (opcodes::reads(r.opcode) && r.poll_armed) || r.opcode == opcodes::POLL_ADD;
+        // The request being released was waiting until its wakeup (task_add) just now.
+        let is_root = self.root.is_some_and(|x| x.ctx == r.ctx && x.req == r.req);
+        let armed = r.poll_armed || (is_root && r.waited_on_poll);
+        let reader = (opcodes::reads(r.opcode) && armed) || r.opcode == opcodes::POLL_ADD;
         if let (true, Some((FdType::Pipe, ino))) = (reader, object) {
             self.index.build(self.st);
             let releasers: Vec<Node> = self

@@ -329,6 +329,8 @@ pub enum Observation {
         wait: UnsatisfiableWait,
         until_ns: Option<u64>,
     },
+    /// A process is gone: findings about it (io-wq) are made before it is forgotten.
+    ProcessRetired { tgid: u32, ts: u64 },
     /// A set of requests that waited on each other (a wait-for cycle), seen as one of
     /// them was released from outside after waiting at least the cycle threshold.
     CycleReleased(super::graph::Cycle),
@@ -431,6 +433,8 @@ pub struct State {
     pub fds: Map<(u32, i32), (FdType, u64)>,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
+    /// Processes that exited, to forget at the next event.
+    pub(crate) forget: Vec<u32>,
     /// The most io-wq workers alive at once in any process that is gone.
     pub max_workers_of_gone: u64,
     /// Summaries of rings that are gone, newest last (at most [`RETIRED_RINGS`]).
@@ -503,6 +507,9 @@ impl State {
     }
 
     pub fn apply(&mut self, ev: &RawEvent) {
+        if !self.forget.is_empty() {
+            self.forget_processes();
+        }
         self.events += 1;
         self.first_ns.get_or_insert(ev.ts_ns);
         self.last_ns = self.last_ns.max(ev.ts_ns);
@@ -637,7 +644,8 @@ impl State {
             .push(Observation::RingRetired(Box::new(old), ts));
     }
 
-    /// A process that used io_uring is gone: its rings, threads, fds and counters go.
+    /// A process that used io_uring is gone: its rings retire now; its threads, fds
+    /// and counters go at the next event, once findings about them have been made.
     fn on_process_exit(&mut self, tgid: u32, ts: u64) {
         let rings: Vec<u64> = self
             .rings
@@ -648,6 +656,19 @@ impl State {
         for ctx in rings {
             self.retire_ring(ctx, ts);
         }
+        self.observations
+            .push(Observation::ProcessRetired { tgid, ts });
+        self.forget.push(tgid);
+    }
+
+    /// Drops what is left of processes that exited.
+    fn forget_processes(&mut self) {
+        for tgid in std::mem::take(&mut self.forget) {
+            self.forget_process(tgid);
+        }
+    }
+
+    fn forget_process(&mut self, tgid: u32) {
         self.threads.retain(|_, t| t.tgid != tgid);
         self.comms.retain(|_, (t, _)| *t != tgid);
         self.last_comm = None;

@@ -45,15 +45,29 @@ prefer pollable files (sockets, pipes) or O_DIRECT for regular files; batch fsyn
 /// them with IORING_REGISTER_IOWQ_MAX_WORKERS), or punted too many requests within
 /// one second. Both are peaks over sliding windows, not totals over the trace.
 pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
-    let mut out = Vec::new();
-    let mut tgids: Vec<u32> = st.procs.keys().copied().collect();
+    // Processes that just exited were judged then.
+    let mut tgids: Vec<u32> = st
+        .procs
+        .keys()
+        .copied()
+        .filter(|t| !st.forget.contains(t))
+        .collect();
     tgids.sort_unstable();
-    for tgid in tgids {
-        let p = &st.procs[&tgid];
+    tgids
+        .into_iter()
+        .filter_map(|t| for_process(st, cfg, t, now))
+        .collect()
+}
+
+/// The finding for one process (live, or just exited), if its io-wq peaked past the
+/// thresholds.
+pub fn for_process(st: &State, cfg: &AnalyzerConfig, tgid: u32, now: u64) -> Option<Hit> {
+    {
+        let p = st.procs.get(&tgid)?;
         let workers = p.workers_max_live >= cfg.iowq_workers && !p.max_workers_registered;
         let punts = p.punts.max_per_s >= cfg.iowq_punts_per_s;
         if !workers && !punts {
-            continue;
+            return None;
         }
         let mut by: Vec<((u8, i32), u64)> = st
             .punts
@@ -96,7 +110,7 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
         } else {
             p.punts.max_at_ns
         };
-        out.push(hit(
+        Some(hit(
             st,
             RuleId::IowqPuntStorm,
             tgid,
@@ -109,7 +123,6 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
                 first_ns: first.min(now),
                 last_ns: now,
             },
-        ));
+        ))
     }
-    out
 }

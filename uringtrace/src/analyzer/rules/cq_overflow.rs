@@ -79,7 +79,21 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
             .collect();
         facts.push(text("first_overflowed_user_data", uds.join(",")));
     };
-    let t = &ring.overflow_flushed;
+    // An open episode presumed flushed by a GETEVENTS enter (no sample has shown the
+    // list still full since) counts as flushed then.
+    let mut tally = ring.overflow_flushed;
+    let mut open = ring.overflow_open;
+    if let Some(ep) = open.filter(|ep| ep.presumed_flush().is_some()) {
+        let at = ep.presumed_flush().unwrap_or(ep.last_ns);
+        tally.episodes += 1;
+        tally.cqes += ep.cqes;
+        tally.cancelled += ep.cancelled;
+        tally.max_wait_ns = tally.max_wait_ns.max(at.saturating_sub(ep.since_ns));
+        tally.first_ns.get_or_insert(ep.since_ns);
+        tally.last_ns = at;
+        open = None;
+    }
+    let t = &tally;
     if t.episodes > 0 {
         let (case, msg) = if t.cancelled == t.cqes {
             (
@@ -128,7 +142,7 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
         h.finding.occurrences = t.cqes;
         out.push(h);
     }
-    if let Some(ep) = ring.overflow_open {
+    if let Some(ep) = open {
         let waited = now.saturating_sub(ep.since_ns);
         let case = if ep.cancelled == ep.cqes {
             Some(Case::CancelledAtTeardown)

@@ -59,6 +59,18 @@ enum Break {
     PeerClosed,
 }
 
+impl Break {
+    fn name(self) -> &'static str {
+        match self {
+            Break::Error(_) => "error",
+            Break::Short => "short transfer",
+            Break::EndOfFile => "end of file",
+            Break::Cancelled => "cancelled",
+            Break::PeerClosed => "peer closed the connection",
+        }
+    }
+}
+
 fn classify(st: &State, c: &Chain, b: usize) -> (Break, String) {
     let m = &c.members[b];
     let reads = opcodes::reads(m.opcode);
@@ -137,7 +149,7 @@ pub fn on_chain(st: &State, c: &Chain) -> Option<Hit> {
     );
     let mut e = chain_evidence(c, Some(b));
     e.facts.push(count("cancelled_followers", cancelled as u64));
-    e.facts.push(text("cause", format!("{kind:?}")));
+    e.facts.push(text("cause", kind.name()));
     let mut h = hit(
         st,
         RuleId::LinkChainBroken,

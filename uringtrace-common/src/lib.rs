@@ -191,7 +191,12 @@ pub struct BtfLayout {
     /// them; the classic syscalls tracepoints are used then.
     pub regs_args: [FieldSpec; 6],
     pub regs_nr: FieldSpec,
-    pub _spare: [FieldSpec; 2],
+    /// REQ_F_ISREG's bit in `req->flags` (the enumerator REQ_F_ISREG_BIT; REQ_F_* bits
+    /// move between kernels) in `offset`, `size` 1; size 0 when unknown. io_uring sets
+    /// it when it assigns a regular file (or block device) at issue: a short read then
+    /// means end of file, not a short pipe or socket.
+    pub req_isreg_bit: FieldSpec,
+    pub _spare: [FieldSpec; 1],
 }
 const _: () = assert!(core::mem::size_of::<BtfLayout>() == 80);
 
@@ -253,7 +258,8 @@ impl Config {
                 rings_cq_tail: FieldSpec::NONE,
                 regs_args: [FieldSpec::NONE; 6],
                 regs_nr: FieldSpec::NONE,
-                _spare: [FieldSpec::NONE; 2],
+                req_isreg_bit: FieldSpec::NONE,
+                _spare: [FieldSpec::NONE; 1],
             },
             mode: KernelMode::Stream as u32,
             enter_nr: 0,

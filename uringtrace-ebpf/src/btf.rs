@@ -66,6 +66,15 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     ev.user_data = load(cqe, btf_spec(&b.cqe_user_data));
     ev.res = res;
     ev.cflags = cflags;
+    // Regular file or not (args[1]: 0 unknown, 1 no, 2 yes), for streamed completions
+    // with a result that can be short: it tells end of file from a short pipe read.
+    // The prototype's req is a `void *`: read through the helper (~15 ns), and only
+    // here, for the few completions aggregating mode streams.
+    let isreg = btf_spec(&b.req_isreg_bit);
+    if isreg.size != 0 && res > 0 {
+        let flags = read_struct(req, btf_spec(&b.req_flags));
+        ev.args[1] = 1 + ((flags >> (isreg.offset & 63)) & 1) as u32;
+    }
     emit(&ev);
     0
 }

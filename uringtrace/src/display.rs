@@ -67,6 +67,14 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("user_data", ud(ev.user_data)));
             f.push(("res", result_name(ev.res)));
             f.push(("cflags", cqe_flags(ev.cflags)));
+            if ev.args[1] != 0 {
+                let file = if ev.args[1] == 2 {
+                    "regular"
+                } else {
+                    "not regular"
+                };
+                f.push(("file", file.to_string()));
+            }
         }
         CqeOverflow => {
             ring(&mut f);

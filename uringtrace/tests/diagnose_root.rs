@@ -233,9 +233,15 @@ fn healthy_look_alikes_have_no_warnings_or_errors() {
         ("file-copy-chain", &[]),
         ("futex-pair", &[]),
         ("intended-cancel", &[("link-chain-broken", 1)]),
+        // The last READ of a 10,000-byte file is short (1808 bytes) at end of file;
+        // its linked WRITE is cancelled: how read-until-EOF loops end.
+        ("read-eof-chain", &[("link-chain-broken", 1)]),
         // RECV -ECONNRESET, then SEND -ECONNRESET and SEND -EPIPE (peer closed): two
         // causes (RECV and SEND breakers).
-        ("chain-reset", &[("link-chain-broken", 1), ("link-chain-broken", 2)]),
+        (
+            "chain-reset",
+            &[("link-chain-broken", 1), ("link-chain-broken", 2)],
+        ),
         // 3 rounds of 64 NOPs on a 16-entry CQ: 48 overflow each round, flushed at once.
         ("overflow-flushed", &[("cq-overflow", 144)]),
     ];
@@ -243,12 +249,21 @@ fn healthy_look_alikes_have_no_warnings_or_errors() {
         for mode in ["aggregate", "stream"] {
             let v = diagnose_live_in(mode, &[scenario]);
             assert_eq!(v["lost_events"]["total"], 0, "{scenario} {mode}");
-            assert_eq!(serious(&v["findings"]), Vec::<String>::new(), "{scenario} {mode}");
+            assert_eq!(
+                serious(&v["findings"]),
+                Vec::<String>::new(),
+                "{scenario} {mode}"
+            );
             let mut got: Vec<(String, u64)> = v["findings"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|f| (f["rule"].as_str().unwrap().to_string(), f["occurrences"].as_u64().unwrap()))
+                .map(|f| {
+                    (
+                        f["rule"].as_str().unwrap().to_string(),
+                        f["occurrences"].as_u64().unwrap(),
+                    )
+                })
                 .collect();
             got.sort();
             let mut want: Vec<(String, u64)> =
@@ -257,7 +272,11 @@ fn healthy_look_alikes_have_no_warnings_or_errors() {
             assert_eq!(got, want, "{scenario} {mode}: {:#}", v["findings"]);
         }
         let (_, file, code) = both(&[scenario]);
-        assert_eq!(serious(&file), Vec::<String>::new(), "{scenario} from the recording");
+        assert_eq!(
+            serious(&file),
+            Vec::<String>::new(),
+            "{scenario} from the recording"
+        );
         assert_eq!(code, 0, "{scenario}: check must pass");
     }
 }
@@ -272,14 +291,23 @@ fn wait_cycle_across_two_rings() {
     let f = assert_rule(&["ring-msg-cycle"], "wait-cycle");
     let counts = rule_counts(&f);
     assert_eq!(counts.get("wait-cycle"), Some(&1), "{f:#}");
-    assert_eq!(counts.get("request-stalled"), None, "explained by the cycle: {f:#}");
+    assert_eq!(
+        counts.get("request-stalled"),
+        None,
+        "explained by the cycle: {f:#}"
+    );
     let c = find(&f, "wait-cycle");
     assert_eq!(c["occurrences"], 1);
     let roles: Vec<_> = c["evidence"]["requests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["opcode"].as_str().unwrap().to_string(), r["role"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["opcode"].as_str().unwrap().to_string(),
+                r["role"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let mut roles_sorted = roles.clone();
     roles_sorted.sort();
@@ -315,10 +343,15 @@ fn unsatisfiable_timed_wait_with_a_cqe_ready() {
     assert_eq!(w["severity"], "warning");
     let m = w["message"].as_str().unwrap();
     assert!(
-        m.starts_with("waits for 2 completions on a ring with 0 requests in flight and 1 CQEs ready"),
+        m.starts_with(
+            "waits for 2 completions on a ring with 0 requests in flight and 1 CQEs ready"
+        ),
         "{m}"
     );
-    assert!(m.contains("the wait's timeout delayed completions by"), "{m}");
+    assert!(
+        m.contains("the wait's timeout delayed completions by"),
+        "{m}"
+    );
 }
 
 /// 300 identical broken chains on one ring: one finding, 300 occurrences.

@@ -94,6 +94,8 @@ pub struct Member {
     pub cancelled: bool,
     /// The SQE's fd, when known at submission.
     pub fd: Option<i32>,
+    /// The kernel said at completion whether its file is a regular file (REQ_F_ISREG).
+    pub regular_file: Option<bool>,
 }
 
 impl Member {
@@ -108,6 +110,7 @@ impl Member {
             complete_ns: None,
             cancelled: false,
             fd: r.fd,
+            regular_file: None,
         }
     }
 }
@@ -316,7 +319,8 @@ pub struct RingSamples {
     /// The latest samples, spanning just over the idle-spin window (sliding: a thread
     /// that spins only for its sq_thread_idle after each burst is not judged over the
     /// whole trace, nor over the time before it started).
-    pub window: VecDeque<RawEvent>,
+    /// Each with the ring's submissions counted by then.
+    pub window: VecDeque<(RawEvent, u64)>,
     /// This episode of pending SQEs / this ring's idle spin was already reported.
     pub missed_reported: bool,
     pub spin_reported: bool,
@@ -343,7 +347,10 @@ pub enum Observation {
         until_ns: Option<u64>,
     },
     /// A process is gone: findings about it (io-wq) are made before it is forgotten.
-    ProcessRetired { tgid: u32, ts: u64 },
+    ProcessRetired {
+        tgid: u32,
+        ts: u64,
+    },
     /// A set of requests that waited on each other (a wait-for cycle), seen as one of
     /// them was released from outside after waiting at least the cycle threshold.
     CycleReleased(super::graph::Cycle),
@@ -446,6 +453,9 @@ pub struct State {
     pub fds: Map<(u32, i32), (FdType, u64)>,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
+    /// The completion being applied: whether the kernel saw a regular file
+    /// (io_uring_complete args[1]: 0 unknown, 1 no, 2 yes).
+    pub(crate) completing_isreg: Option<bool>,
     /// Processes that exited, to forget at the next event.
     pub(crate) forget: Vec<u32>,
     /// The most io-wq workers alive at once in any process that is gone.
@@ -972,6 +982,7 @@ impl State {
                         .fold(start, u64::max);
                     c.members[i].res = Some(res);
                     c.members[i].complete_ns = Some(ts);
+                    c.members[i].regular_file = self.completing_isreg.take();
                     // Earlier members with no result completed without a CQE
                     // (IOSQE_CQE_SKIP_SUCCESS): a follower runs only after them.
                     for m in &mut c.members[..i] {
@@ -1039,6 +1050,11 @@ impl State {
     }
 
     fn on_complete(&mut self, ev: &RawEvent) {
+        self.completing_isreg = match ev.args[1] {
+            1 => Some(false),
+            2 => Some(true),
+            _ => None,
+        };
         let ring = ring_entry(&mut self.rings, ev.ctx, ev.tgid);
         ring.completed += 1;
         ring.cq_posted_since += 1;
@@ -1467,6 +1483,10 @@ impl State {
                 }
             }
         }
+        let submitted = self
+            .ring_by_fd(ev.tgid, fd)
+            .and_then(|c| self.rings.get(&c))
+            .map_or(0, |r| r.submitted);
         let s = self.samples.entry((ev.tgid, fd)).or_default();
         // Another SQPOLL thread behind the same fd: a new ring, a new history.
         if s.first.is_some_and(|f| f.aux != ev.aux) {
@@ -1474,9 +1494,9 @@ impl State {
         }
         s.first.get_or_insert(*ev);
         // The idle-spin window: the newest samples spanning at least the minimum.
-        s.window.push_back(*ev);
+        s.window.push_back((*ev, submitted));
         while s.window.len() > 2
-            && ev.ts_ns.saturating_sub(s.window[1].ts_ns) >= self.idle_spin_min_ns
+            && ev.ts_ns.saturating_sub(s.window[1].0.ts_ns) >= self.idle_spin_min_ns
         {
             s.window.pop_front();
         }
@@ -1526,13 +1546,17 @@ impl State {
             .get_mut(&(ev.tgid, fd))
             .expect("inserted above");
         if !s.spin_reported {
-            if let (Some(&a), Some(&b)) = (s.window.front(), s.window.back()) {
+            if let (Some(&(a, sub_a)), Some(&(b, sub_b))) = (s.window.front(), s.window.back()) {
                 let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
                 let total_us = b.aux2.saturating_sub(a.aux2);
                 let work_us = b.user_data.saturating_sub(a.user_data);
+                // Work is rare: under one submission per 10 ms. A thread kept busy by
+                // a slowed-down submitter (a loaded machine) is not idle.
+                let submits = sub_b.saturating_sub(sub_a);
                 if wall_us >= self.idle_spin_min_ns / 1000
                     && total_us * 2 >= wall_us
                     && work_us * 20 <= total_us
+                    && submits * 10_000 < wall_us
                 {
                     s.spin_reported = true;
                     let samples = s.clone();

@@ -252,6 +252,30 @@ impl Btf {
     }
 
     /// A C-ish name for a type, e.g. `struct io_kiocb *`, `void *`, `int`.
+    /// The value of an enumerator (of any enum, anonymous ones included), by name.
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        self.types.iter().find_map(|t| {
+            let (step, wide) = match t.kind() {
+                KIND_ENUM => (8, false),
+                KIND_ENUM64 => (12, true),
+                _ => return None,
+            };
+            (0..t.vlen()).find_map(|i| {
+                let at = t.extra + i * step;
+                if self.name(u32_at(&self.data, at).ok()?) != name {
+                    return None;
+                }
+                let lo = u32_at(&self.data, at + 4).ok()?;
+                Some(if wide {
+                    let hi = u32_at(&self.data, at + 8).ok()?;
+                    ((u64::from(hi) << 32) | u64::from(lo)) as i64
+                } else {
+                    i64::from(lo as i32)
+                })
+            })
+        })
+    }
+
     pub fn type_name(&self, id: u32) -> String {
         let id = self.resolve(id);
         let Some(t) = self.ty(id) else {
@@ -348,6 +372,16 @@ impl BtfPlan {
                 spec(btf.member("io_kiocb", &["cqe", "user_data"]), false),
             ) {
                 (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
+                if let Some(bit) = btf
+                    .enum_value("REQ_F_ISREG_BIT")
+                    .filter(|b| (0..i64::from(fl.size) * 8).contains(b))
+                {
+                    l.req_isreg_bit = uringtrace_common::FieldSpec {
+                        offset: bit as u16,
+                        size: 1,
+                        signed: 0,
+                    };
+                }
                 l.req_fd = spec(btf.member("io_kiocb", &["cqe", "fd"]), true).unwrap_or_default();
                 plan.submit = true;
                 let req_int = ["struct io_kiocb *", "int"];

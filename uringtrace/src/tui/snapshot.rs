@@ -55,10 +55,7 @@ pub fn take(
     let mut rings = Vec::new();
     // Rings that are gone stay listed as they ended (the newest few), unless their
     // address now belongs to a live ring.
-    let gone = st
-        .retired
-        .iter()
-        .filter(|r| !st.rings.contains_key(&r.ctx));
+    let gone = st.retired.iter().filter(|r| !st.rings.contains_key(&r.ctx));
     for ring in st
         .rings
         .values()

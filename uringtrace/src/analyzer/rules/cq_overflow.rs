@@ -31,8 +31,11 @@ allocation under a lock, and older kernels also failed calls with -EBUSY: on sub
 In a trace: each overflowed CQE fires io_uring_cqe_overflow (5.19+) instead of landing in
 the ring. From 6.1 the flushed CQEs produce no io_uring_complete, so uringtrace counts the
 overflow event as the completion; on 5.19 and 6.0 io_uring_complete fires for overflowed
-CQEs as well.
-Before 5.19 there is no overflow tracepoint and this detector is degraded.
+CQEs as well. Whether the list was flushed shows in the ring's fdinfo (CqOverflowList,
+sampled every 100 ms) after a GETEVENTS enter. Three cases are told apart: flushed
+within 100 ms every time (the application handles IORING_SQ_CQ_OVERFLOW, as libuv
+does: info), flushed late or never (a warning), only -ECANCELED CQEs of a ring being
+torn down (info). Before 5.19 there is no overflow tracepoint: degraded.
 
 Typical causes: a CQ sized for the average rather than the burst (multishot receives post
 many CQEs per SQE); more requests in flight than cq_entries; a reaping loop that consumes

@@ -31,7 +31,10 @@ memory, scheduler time and RLIMIT_NPROC headroom (fork() of the process can then
 
 In a trace: io_uring_queue_async_work per punt (its rate and whether it is hashed), and
 for each new worker task_newtask with CLONE_IO followed by task_rename to iou-wrk-*
-(sched_process_fork does not fire for io threads).
+(sched_process_fork does not fire for io threads); a worker's last sched_switch
+(EXIT_DEAD) ends it. The rule looks at peaks: workers alive at once (unless the process
+capped them with IORING_REGISTER_IOWQ_MAX_WORKERS) and punts in any one second, so an
+hour at a few punts a second is not a storm.
 
 Typical causes: IOSQE_ASYNC set on everything; blocking requests on pipes or devices;
 buffered writes; fsync storms.

@@ -32,7 +32,11 @@ In a trace: io_uring_fail_link fires once per cancelled follower (naming the fai
 request and the cancelled one), also when no CQE is posted; the completions show the
 breaker's result followed by -125s. io_uring_link gives the chain order (its target is
 the chain head before 6.12 and the previous member from 6.12). Observed on 6.18: a pipe
-read of 4096 bytes with 10 available, linked to a NOP, completes 10 then -125.
+read of 4096 bytes with 10 available, linked to a NOP, completes 10 then -125. Ends by
+design are info: a read at end of file (0, or short on a regular file), a cancel
+(ASYNC_CANCEL, a LINK_TIMEOUT firing), a peer that reset or closed the connection; a
+LINK_TIMEOUT cancelled because its target finished is no cancelled follower. One
+finding per breaker opcode, position and cause, counting the chains.
 
 Typical causes: a short read or write on a socket or pipe; EOF; a bad or closed fd; a
 chain used only for ordering where a member's failure is acceptable.
@@ -77,9 +81,11 @@ fn classify(st: &State, c: &Chain, b: usize) -> (Break, String) {
     match m.res {
         Some(0) if reads => (Break::EndOfFile, "reached end of file (result 0)".into()),
         Some(r) if r > 0 => {
-            let regular =
+            // The kernel's word at completion (REQ_F_ISREG), else the fd's object.
+            let regular = m.regular_file.unwrap_or_else(|| {
                 m.fd.and_then(|fd| st.fd_object(c.tgid, fd))
-                    .is_some_and(|(t, _)| t == FdType::File);
+                    .is_some_and(|(t, _)| t == FdType::File)
+            });
             if reads && regular {
                 (
                     Break::EndOfFile,

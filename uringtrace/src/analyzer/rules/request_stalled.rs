@@ -32,7 +32,11 @@ In a trace: io_uring_submit_req with no io_uring_complete or io_uring_cqe_overfl
 the request. The last step seen is its state: io_uring_queue_async_work (waiting in
 io-wq), io_uring_poll_arm (waiting for readiness, which io_uring_task_add would end),
 io_uring_file_get (issued to its file), or nothing after submission (not yet issued,
-e.g. waiting behind a link or a drain).
+e.g. waiting behind a link or a drain). Requests that wait for an outside event by
+design are never called stalled: POLL_ADD, TIMEOUT, LINK_TIMEOUT, ACCEPT, CONNECT,
+FUTEX_WAIT, WAITID, EPOLL_WAIT, URING_CMD, and reads or writes that waited for
+readiness on a pipe or socket; servers keep them in flight for minutes. Their hangs
+show as wait-cycle. One finding per ring and opcode, counting the requests.
 
 Typical causes: a peer that never sends or never reads; a slow or stuck device; a poll
 wakeup that never comes; a request queued behind IOSQE_IO_DRAIN; lost events, when the

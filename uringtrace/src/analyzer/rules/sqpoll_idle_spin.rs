@@ -22,11 +22,12 @@ that gets a request every few hundred ms never sleeps at all. A thread shared th
 IORING_SETUP_ATTACH_WQ uses the largest idle time of its rings. With a very large
 sq_thread_idle one thread was measured using 87% of a CPU while doing nothing.
 
-In a trace: the SQPOLL thread stays on CPU (sched_switch) while no io_uring_submit_req
-comes from it. Since 6.9 the ring's fdinfo shows SqTotalTime growing while SqWorkTime does
-not; uringtrace samples both. io_uring_task_work_run (6.0+) fires on every loop of the
-thread; uringtrace drops the empty runs (count 0) in the kernel, as they flood at millions
-per second.
+In a trace: since 6.9 the ring's fdinfo shows SqTotalTime growing while SqWorkTime does
+not; uringtrace samples both every 100 ms and judges a sliding window of at least 500
+ms: the thread ran half of it or more, and under 5% of that with work. A thread that
+spins for its sq_thread_idle after each burst and then sleeps is the design, and so is
+one that submits at least every 10 ms on average. Before 6.9
+fdinfo has neither time and this detector is degraded.
 
 Typical causes: sq_thread_idle set to seconds \"for latency\"; SQPOLL used for a ring with
 sparse or bursty traffic; one ring with a large idle time sharing a thread with others.
@@ -40,7 +41,7 @@ sq_thread_cpu on a CPU reserved for it, and account for that CPU.",
 /// An SQPOLL thread that ran most of a sliding window (fdinfo SqTotalTime, 6.9+) with
 /// almost no work (SqWorkTime).
 pub fn on_spin(st: &State, tgid: u32, fd: u32, s: &RingSamples) -> Option<Hit> {
-    let (a, b) = (s.window.front()?, s.window.back()?);
+    let (&(a, sub_a), &(b, sub_b)) = (s.window.front()?, s.window.back()?);
     let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
     let total_us = b.aux2.saturating_sub(a.aux2);
     let work_us = b.user_data.saturating_sub(a.user_data);
@@ -59,6 +60,7 @@ pub fn on_spin(st: &State, tgid: u32, fd: u32, s: &RingSamples) -> Option<Hit> {
             count("sq_work_time_us", work_us),
             ns("window", wall_us * 1000),
             count("ring_fd", fd.into()),
+            count("submissions", sub_b.saturating_sub(sub_a)),
         ],
         first_ns: a.ts_ns,
         last_ns: b.ts_ns,

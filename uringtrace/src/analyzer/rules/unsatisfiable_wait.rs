@@ -25,8 +25,12 @@ can never be satisfied and the task hangs. When the same call also submits (to_s
 
 In a trace: sys_enter_io_uring_enter with flags & 0x1 and min_complete, then
 io_uring_cqring_wait (the task really sleeps), compared with the requests in flight on
-that ring (io_uring_submit_req minus io_uring_complete and io_uring_cqe_overflow) and the
-CQEs already waiting in the CQ.
+that ring. The wait needs min_complete minus the CQEs already in the CQ ring (the kernel
+reads the CQ head and tail at the wait); it can get one per request in flight, one per
+zero-copy notification owed, and any number from a multishot request or MSG_RINGs from
+other rings (those rings, SQPOLL rings and rings fed by several threads are skipped). An
+idle timed sleep (nothing ready, nothing in flight) is an event loop's design. An
+untimed wait is an error; a timed one a warning: it delays ready CQEs by its timeout.
 
 Typical causes: a wait count computed from what was prepared rather than what was
 submitted (the SQ was full, or a rejected SQE stopped the batch); requests with

@@ -77,7 +77,7 @@ fn linux_5_10_findings_or_degraded() {
 
 #[test]
 fn linux_6_1_findings() {
-    check_kernel("6.1.0-56-cloud-amd64");
+    check_kernel("6.1.0-57-cloud-amd64");
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn a_bad_fd_fails_the_whole_chain_at_submit_before_5_19() {
         [-125, -9, -125, -125]
     );
     assert_eq!(
-        results("6.1.0-56-cloud-amd64", "chain-broken-error"),
+        results("6.1.0-57-cloud-amd64", "chain-broken-error"),
         [0, -9, -125, -125]
     );
 }

@@ -460,6 +460,8 @@ pub fn comm(ev: &RawEvent) -> String {
 }
 
 #[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -1,0 +1,338 @@
+//! The rules on hand-built event sequences: what healthy programs do stays quiet,
+//! the pathology next to it fires. Each case says which real behaviour it stands for.
+
+use uringtrace_common::{aggregate as agg, EventKind, FdType, RawEvent};
+
+use super::finding::Severity;
+use super::opcodes::{
+    FUTEX_WAIT, FUTEX_WAKE, LINK_TIMEOUT, MSG_RING, NOP, POLL_ADD, READ, SEND_ZC, SPLICE, TIMEOUT,
+    WRITE,
+};
+use super::report::{Environment, Report};
+use super::{Analyzer, AnalyzerConfig};
+use crate::names::{
+    CQE_F_MORE, CQE_F_NOTIF, ENTER_EXT_ARG, ENTER_GETEVENTS, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK,
+};
+
+const A: u64 = 0xffff_8880_0000_1000;
+const B: u64 = 0xffff_8880_0000_2000;
+const PID: u32 = 100;
+const MS: u64 = 1_000_000;
+
+fn ev(kind: EventKind, ts: u64, ctx: u64) -> RawEvent {
+    RawEvent {
+        kind: kind as u16,
+        ts_ns: ts,
+        pid: PID,
+        tgid: PID,
+        ctx,
+        ..RawEvent::default()
+    }
+}
+
+fn create(ts: u64, ctx: u64, fd: u32) -> RawEvent {
+    RawEvent {
+        args: [fd, 8, 16, 0],
+        ..ev(EventKind::Create, ts, ctx)
+    }
+}
+
+fn submit(ts: u64, ctx: u64, req: u64, op: u8, flags: u64, fd: u32) -> RawEvent {
+    RawEvent {
+        req,
+        user_data: req,
+        opcode: op,
+        aux: flags,
+        args: [0, 0, fd, 0],
+        ..ev(EventKind::Submit, ts, ctx)
+    }
+}
+
+fn link(ts: u64, ctx: u64, req: u64, target: u64) -> RawEvent {
+    RawEvent {
+        req,
+        aux: target,
+        ..ev(EventKind::Link, ts, ctx)
+    }
+}
+
+fn complete(ts: u64, ctx: u64, req: u64, res: i32, cflags: u32) -> RawEvent {
+    RawEvent {
+        req,
+        user_data: req,
+        res,
+        cflags,
+        ..ev(EventKind::Complete, ts, ctx)
+    }
+}
+
+fn poll_arm(ts: u64, ctx: u64, req: u64) -> RawEvent {
+    RawEvent {
+        req,
+        ..ev(EventKind::PollArm, ts, ctx)
+    }
+}
+
+fn fd_object(ts: u64, fd: u32, kind: FdType, ino: u64) -> RawEvent {
+    RawEvent {
+        args: [fd, kind as u32, 0, 0],
+        aux: ino,
+        ..ev(EventKind::FdObject, ts, 0)
+    }
+}
+
+fn enter(ts: u64, fd: u32, min: u32, flags: u32) -> RawEvent {
+    RawEvent {
+        args: [fd, 0, min, 0],
+        cflags: flags,
+        ..ev(EventKind::EnterEnter, ts, 0)
+    }
+}
+
+fn run(events: &[RawEvent]) -> Report {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for e in events {
+        a.push(*e);
+    }
+    a.finish()
+}
+
+fn serious(r: &Report) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .map(|f| format!("{}: {}", f.rule, f.message))
+        .collect()
+}
+
+fn rules(r: &Report) -> Vec<(&'static str, Severity, u64)> {
+    r.findings
+        .iter()
+        .map(|f| (f.rule.slug(), f.severity, f.occurrences))
+        .collect()
+}
+
+/// A server's and a timer's requests sit in flight for seconds: by design.
+#[test]
+fn requests_that_wait_by_design_are_not_stalled() {
+    let mut v = vec![create(1, A, 3)];
+    for (i, op) in [
+        POLL_ADD,
+        TIMEOUT,
+        LINK_TIMEOUT,
+        FUTEX_WAIT,
+        13, /* ACCEPT */
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(submit(10 + i as u64, A, 0x100 + i as u64, op, 0, 7));
+    }
+    // Completed after 1.5 s (the TIMEOUT expires with -ETIME), and two still waiting at
+    // the end of a 3 s trace.
+    v.push(complete(1_500 * MS, A, 0x101, -libc::ETIME, 0));
+    v.push(complete(1_500 * MS, A, 0x100, 1, 0));
+    v.push(complete(1_600 * MS, A, 0x102, -libc::ECANCELED, 0));
+    v.push(ev(EventKind::Register, 3_000 * MS, A));
+    let r = run(&v);
+    assert_eq!(serious(&r), Vec::<String>::new());
+}
+
+/// The same wait on an operation that should finish on its own is a stall.
+#[test]
+fn a_blocking_splice_is_stalled_and_counted_per_opcode() {
+    let r = run(&[
+        create(1, A, 3),
+        submit(10, A, 0x100, SPLICE, 0, 7),
+        submit(11, A, 0x101, SPLICE, 0, 8),
+        ev(EventKind::Register, 2_000 * MS, A),
+    ]);
+    assert_eq!(rules(&r), [("request-stalled", Severity::Warning, 2)]);
+    assert!(
+        r.findings[0]
+            .message
+            .starts_with("2 SPLICE requests, the first (user_data 0x100)"),
+        "{}",
+        r.findings[0].message
+    );
+}
+
+/// READ(pipe) linked before the WRITE feeding the same pipe: a cycle, matched by inode.
+fn read_before_write(read_ino: u64, write_ino: u64) -> Vec<RawEvent> {
+    vec![
+        create(1, A, 3),
+        fd_object(9, 5, FdType::Pipe, read_ino),
+        fd_object(9, 6, FdType::Pipe, write_ino),
+        submit(10, A, 0x100, READ, IOSQE_IO_LINK, 5),
+        submit(11, A, 0x101, WRITE, 0, 6),
+        link(12, A, 0x101, 0x100),
+        poll_arm(13, A, 0x100),
+        ev(EventKind::Register, 500 * MS, A),
+    ]
+}
+
+#[test]
+fn a_read_linked_before_the_write_to_its_own_pipe_is_a_cycle() {
+    let r = run(&read_before_write(42, 42));
+    assert_eq!(rules(&r), [("wait-cycle", Severity::Warning, 1)]);
+    let f = &r.findings[0];
+    assert!(
+        f.message
+            .starts_with("READ (user_data 0x100, fd 5) waits for data on pipe 42"),
+        "{}",
+        f.message
+    );
+    let roles: Vec<_> = f
+        .evidence
+        .requests
+        .iter()
+        .map(|q| q.role.as_str())
+        .collect();
+    assert_eq!(roles, ["waiting", "never issued"]);
+}
+
+/// A slow READ → WRITE copy between two different pipes, or objects not known: quiet.
+#[test]
+fn a_read_linked_before_a_write_elsewhere_is_no_cycle() {
+    assert_eq!(
+        serious(&run(&read_before_write(42, 43))),
+        Vec::<String>::new()
+    );
+    let mut unknown = read_before_write(42, 42);
+    unknown.retain(|e| e.kind != EventKind::FdObject as u16);
+    assert_eq!(serious(&run(&unknown)), Vec::<String>::new());
+}
+
+/// FUTEX_WAIT linked before a FUTEX_WAKE: the words are in no event, so no edge.
+#[test]
+fn futex_wait_before_wake_is_not_guessed_a_cycle() {
+    let r = run(&[
+        create(1, A, 3),
+        submit(10, A, 0x100, FUTEX_WAIT, IOSQE_IO_LINK, 0),
+        submit(11, A, 0x101, FUTEX_WAKE, 0, 0),
+        link(12, A, 0x101, 0x100),
+        complete(300 * MS, A, 0x100, 0, 0),
+        complete(300 * MS + 1, A, 0x101, 1, 0),
+    ]);
+    assert_eq!(serious(&r), Vec::<String>::new());
+}
+
+/// Two rings, each POLL_ADD(the other's fd) linked before a MSG_RING to the other.
+#[test]
+fn two_rings_polling_each_other_are_one_cycle() {
+    let r = run(&[
+        create(1, A, 3),
+        create(2, B, 4),
+        submit(10, A, 0xa1, POLL_ADD, IOSQE_IO_LINK, 4),
+        submit(11, A, 0xa2, MSG_RING, 0, 4),
+        link(12, A, 0xa2, 0xa1),
+        submit(13, B, 0xb1, POLL_ADD, IOSQE_IO_LINK, 3),
+        submit(14, B, 0xb2, MSG_RING, 0, 3),
+        link(15, B, 0xb2, 0xb1),
+        ev(EventKind::Register, 1_200 * MS, A),
+    ]);
+    assert_eq!(rules(&r), [("wait-cycle", Severity::Warning, 1)]);
+    assert_eq!(r.findings[0].evidence.requests.len(), 4);
+}
+
+/// An event loop sleeps with a timeout and nothing in flight: a sleep, not a bug. The
+/// same wait with one CQE ready and min_complete 2 sleeps the whole timeout.
+#[test]
+fn timed_waits_are_judged_by_arithmetic() {
+    let wait = |ts: u64, ready: u64, min: u32| {
+        [
+            enter(ts, 3, min, ENTER_GETEVENTS | ENTER_EXT_ARG),
+            RawEvent {
+                args: [min, 0, 0, agg::WAIT_WITH_READY],
+                aux2: ready,
+                ..ev(EventKind::CqringWait, ts + 1, A)
+            },
+            ev(EventKind::EnterExit, ts + 250 * MS, 0),
+        ]
+    };
+    let mut idle = vec![create(1, A, 3)];
+    for i in 0..4 {
+        idle.extend(wait(10 + i * 300 * MS, 0, 1));
+    }
+    assert_eq!(serious(&run(&idle)), Vec::<String>::new());
+
+    let mut stuck = vec![create(1, A, 3)];
+    stuck.extend(wait(10, 1, 2));
+    let r = run(&stuck);
+    assert_eq!(rules(&r), [("unsatisfiable-wait", Severity::Warning, 1)]);
+    assert!(
+        r.findings[0]
+            .message
+            .contains("delayed completions by 250.0 ms"),
+        "{}",
+        r.findings[0].message
+    );
+}
+
+/// A zero-copy send posts its own CQE with F_MORE, then a notification: not multishot,
+/// and nothing stays in flight.
+#[test]
+fn send_zc_is_two_cqes_not_a_multishot() {
+    let r = run(&[
+        create(1, A, 3),
+        submit(10, A, 0x100, SEND_ZC, 0, 5),
+        complete(20, A, 0x100, 4096, CQE_F_MORE),
+        RawEvent {
+            user_data: 0x100,
+            cflags: CQE_F_NOTIF,
+            req: 0x999,
+            ..ev(EventKind::Complete, 30, A)
+        },
+        ev(EventKind::Register, 2_000 * MS, A),
+    ]);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.rings[0].in_flight, 0);
+}
+
+/// CQE_SKIP_SUCCESS requests post nothing when they succeed: not in flight forever,
+/// and never stalled; a linked follower's CQE shows they are done.
+#[test]
+fn skip_success_requests_are_not_stalled() {
+    let r = run(&[
+        create(1, A, 3),
+        submit(10, A, 0x100, NOP, IOSQE_CQE_SKIP_SUCCESS, 0),
+        submit(11, A, 0x101, NOP, IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_LINK, 0),
+        submit(12, A, 0x102, NOP, 0, 0),
+        link(13, A, 0x102, 0x101),
+        complete(20, A, 0x102, 0, 0),
+        ev(EventKind::Register, 2_000 * MS, A),
+    ]);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.rings[0].in_flight, 0);
+}
+
+/// A process that exits: its rings retire (listed as they ended), its state goes.
+#[test]
+fn rings_and_processes_retire_when_the_process_exits() {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for e in [
+        create(1, A, 3),
+        submit(10, A, 0x100, NOP, 0, 0),
+        complete(20, A, 0x100, 0, 0),
+        ev(EventKind::ProcessExit, 100 * MS, 0),
+        // Another process goes on.
+        RawEvent {
+            pid: 200,
+            tgid: 200,
+            ..ev(EventKind::Register, 200 * MS, B)
+        },
+    ] {
+        a.push(e);
+    }
+    a.flush();
+    assert!(!a.state().rings.contains_key(&A));
+    assert!(a.state().procs.is_empty());
+    assert!(!a.state().comms.contains_key(&PID));
+    let r = a.report();
+    let ring = r
+        .rings
+        .iter()
+        .find(|x| x.ring == format!("{A:#x}"))
+        .expect("retired ring listed");
+    assert_eq!((ring.submitted, ring.completed), (1, 1));
+}

@@ -336,3 +336,76 @@ fn rings_and_processes_retire_when_the_process_exits() {
         .expect("retired ring listed");
     assert_eq!((ring.submitted, ring.completed), (1, 1));
 }
+
+fn worker(ts: u64, tid: u32) -> RawEvent {
+    let mut ev = ev(EventKind::TaskRename, ts, 0);
+    let mut comm = [0u8; 16];
+    comm[..12].copy_from_slice(b"iou-wrk-1234");
+    ev.aux = u64::from_ne_bytes(comm[..8].try_into().unwrap());
+    ev.aux2 = u64::from_ne_bytes(comm[8..].try_into().unwrap());
+    ev.args[0] = tid;
+    ev
+}
+
+fn punt(ts: u64) -> RawEvent {
+    RawEvent {
+        opcode: SPLICE,
+        ..ev(EventKind::QueueAsyncWork, ts, A)
+    }
+}
+
+/// 20 io-wq workers alive at once: a storm, unless the process capped its workers.
+#[test]
+fn iowq_workers_alive_at_once_unless_capped() {
+    let mut v = vec![create(1, A, 3)];
+    v.extend((0..20).map(|i| worker(10 + i, 5000 + i as u32)));
+    v.push(ev(EventKind::Register, 100 * MS, A));
+    let r = run(&v);
+    assert_eq!(rules(&r), [("iowq-punt-storm", Severity::Warning, 1)]);
+    assert_eq!(r.rings[0].iowq_workers, 20);
+
+    let mut capped = vec![
+        create(1, A, 3),
+        RawEvent {
+            args: [19, 0, 0, 0], // IORING_REGISTER_IOWQ_MAX_WORKERS
+            ..ev(EventKind::Register, 2, A)
+        },
+    ];
+    capped.extend((0..20).map(|i| worker(10 + i, 5000 + i as u32)));
+    assert_eq!(serious(&run(&capped)), Vec::<String>::new());
+}
+
+/// Workers that exit (their last sched_switch, EXIT_DEAD) and come back do not pile up.
+#[test]
+fn iowq_workers_that_exit_are_not_counted_alive() {
+    let mut v = vec![create(1, A, 3)];
+    for round in 0..4u64 {
+        for i in 0..10u32 {
+            let tid = 5000 + i + round as u32 * 100;
+            v.push(worker(round * 10 * MS + u64::from(i), tid));
+            v.push(RawEvent {
+                args: [tid, 0, 0, 0],
+                aux: 0x10, // EXIT_DEAD
+                ..ev(
+                    EventKind::SchedSwitch,
+                    round * 10 * MS + 100 + u64::from(i),
+                    0,
+                )
+            });
+        }
+    }
+    let r = run(&v);
+    assert_eq!(serious(&r), Vec::<String>::new());
+}
+
+/// Punts at 3 a second for ten minutes are no storm; 2000 in one second are.
+#[test]
+fn punts_are_judged_per_second_not_over_the_trace() {
+    let mut slow = vec![create(1, A, 3)];
+    slow.extend((0..1800).map(|i| punt(i * 333 * MS)));
+    assert_eq!(serious(&run(&slow)), Vec::<String>::new());
+    let mut burst = vec![create(1, A, 3)];
+    burst.extend((0..2000).map(|i| punt(10 + i * 100_000)));
+    let r = run(&burst);
+    assert_eq!(rules(&r), [("iowq-punt-storm", Severity::Warning, 1)]);
+}

@@ -228,6 +228,21 @@ pub fn result_name(res: i32) -> String {
     }
 }
 
+/// The inverse of [`result_name`]: "42" → 42, "-EBADF" → -9.
+pub fn result_from_name(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Some(n);
+    }
+    let name = s.strip_prefix('-')?;
+    if name == "ERESTARTSYS" {
+        return Some(-512);
+    }
+    let code = ERRNO_NAMES
+        .iter()
+        .position(|n| !n.is_empty() && *n == name)?;
+    Some(-(code as i32))
+}
+
 pub fn errno_name(code: i32) -> Option<&'static str> {
     // Kernel-internal codes can leak into CQEs (e.g. 512 ERESTARTSYS never should).
     match code {

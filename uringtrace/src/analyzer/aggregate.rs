@@ -50,11 +50,19 @@ pub fn wait_counts(ev: &RawEvent) -> (Option<u64>, Option<u64>) {
 
 /// `agg_ops` and `agg_latency` events.
 pub fn apply(st: &mut State, ev: &RawEvent) {
-    let ring = st.rings.entry(ev.ctx).or_insert_with(|| Ring {
-        ctx: ev.ctx,
-        tgid: ev.tgid,
-        ..Ring::default()
-    });
+    // Deltas are polled: the last ones of a ring can arrive after its process exited
+    // and the ring retired. They belong to its summary, not to a new ring.
+    let ring = if st.rings.contains_key(&ev.ctx) {
+        st.rings.get_mut(&ev.ctx).expect("checked")
+    } else if let Some(i) = st.retired.iter().rposition(|r| r.ctx == ev.ctx) {
+        &mut st.retired[i]
+    } else {
+        st.rings.entry(ev.ctx).or_insert_with(|| Ring {
+            ctx: ev.ctx,
+            tgid: ev.tgid,
+            ..Ring::default()
+        })
+    };
     if ev.kind == EventKind::AggOps as u16 {
         // Each counted request was one submit and one completion.
         ring.submitted += ev.aux;

@@ -9,7 +9,6 @@ use super::finding::{Evidence, Fact, FactValue, Finding, RequestEvidence};
 use super::rules::{self, RuleId};
 use super::state::{Chain, Observation, Ring, State};
 use super::AnalyzerConfig;
-use crate::names::{opcode_name, result_name};
 
 /// A finding and the cause it is about. Hits of one cause (same rule, process, ring
 /// and cause key) become one finding with a count of occurrences.
@@ -61,8 +60,8 @@ pub fn req_ev(
 ) -> RequestEvidence {
     RequestEvidence {
         user_data,
-        opcode: opcode_name(opcode).into_owned(),
-        result: res.map(result_name),
+        opcode,
+        result: res,
         role: role.into(),
         submitted_ns: sub,
         completed_ns: done,

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::rules::RuleId;
-use crate::names::result_name;
+use crate::names::{opcode_from_name, opcode_name, result_from_name, result_name};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,18 +37,59 @@ impl Severity {
     }
 }
 
-/// One request named in a finding.
+/// One request named in a finding. In JSON the opcode and result are names ("READ",
+/// "-ECANCELED"); here they are the kernel's numbers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestEvidence {
     pub user_data: u64,
-    pub opcode: String,
-    /// Result as a name (`-ECANCELED`), or None while in flight.
-    pub result: Option<String>,
+    #[serde(serialize_with = "opcode_out", deserialize_with = "opcode_in")]
+    pub opcode: u8,
+    /// The CQE's result, or None while in flight.
+    #[serde(serialize_with = "result_out", deserialize_with = "result_in")]
+    pub result: Option<i32>,
     /// Role in the finding: "breaker", "cancelled", "waiting", "never issued", ...
     pub role: String,
     /// Monotonic ns of the request's submission, when seen.
     pub submitted_ns: Option<u64>,
     pub completed_ns: Option<u64>,
+}
+
+impl RequestEvidence {
+    pub fn opcode_name(&self) -> String {
+        opcode_name(self.opcode).into_owned()
+    }
+
+    /// The result by name, or "in flight".
+    pub fn result_text(&self) -> String {
+        self.result.map_or_else(|| "in flight".into(), result_name)
+    }
+}
+
+fn opcode_out<S: Serializer>(op: &u8, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&opcode_name(*op))
+}
+
+fn opcode_in<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let s = String::deserialize(d)?;
+    opcode_from_name(&s)
+        .or_else(|| s.strip_prefix("OP_").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown opcode {s:?}")))
+}
+
+fn result_out<S: Serializer>(r: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.serialize_some(&result_name(*r)),
+        None => s.serialize_none(),
+    }
+}
+
+fn result_in<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    result_from_name(&s)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown result {s:?}")))
 }
 
 /// A fact's value, typed. In JSON it is one key next to the fact's name

@@ -140,8 +140,8 @@ const RING_HEADERS: &[&str] = &[
 fn request_cells(r: &RequestEvidence) -> Vec<String> {
     vec![
         format!("{:#x}", r.user_data),
-        r.opcode.clone(),
-        r.result.clone().unwrap_or_else(|| "in flight".into()),
+        r.opcode_name(),
+        r.result_text(),
         r.role.clone(),
     ]
 }
@@ -564,15 +564,15 @@ pub(crate) mod tests {
                 requests: vec![
                     RequestEvidence {
                         user_data: 1,
-                        opcode: "READ".into(),
-                        result: Some("-EBADF".into()),
+                        opcode: 22,
+                        result: Some(-9),
                         role: "breaker".into(),
                         submitted_ns: Some(10),
                         completed_ns: Some(20),
                     },
                     RequestEvidence {
                         user_data: 2,
-                        opcode: "NOP".into(),
+                        opcode: 0,
                         result: None,
                         role: "waiting".into(),
                         submitted_ns: Some(11),

@@ -409,3 +409,64 @@ fn punts_are_judged_per_second_not_over_the_trace() {
     let r = run(&burst);
     assert_eq!(rules(&r), [("iowq-punt-storm", Severity::Warning, 1)]);
 }
+
+fn overflow(ts: u64, ud: u64, res: i32) -> RawEvent {
+    RawEvent {
+        user_data: ud,
+        res,
+        aux: 0xffff_0000, // an overflow entry was allocated
+        ..ev(EventKind::CqeOverflow, ts, A)
+    }
+}
+
+fn overflow_list(ts: u64, len: i32) -> RawEvent {
+    RawEvent {
+        args: [3, 0, 0, 0],
+        opcode: 1,
+        res: len,
+        ..ev(EventKind::RingState, ts, 0)
+    }
+}
+
+/// An overflow the application flushes at once (libuv), and -ECANCELED CQEs that
+/// overflow as a ring is torn down: info. The same overflow left 300 ms: a warning.
+#[test]
+fn overflows_flushed_at_once_or_at_teardown_are_info() {
+    let flushed = run(&[
+        create(1, A, 3),
+        overflow(10, 1, 0),
+        overflow(11, 2, 0),
+        enter(2 * MS, 3, 0, ENTER_GETEVENTS),
+        ev(EventKind::EnterExit, 2 * MS + 10, 0),
+        overflow_list(100 * MS, 0),
+    ]);
+    assert_eq!(rules(&flushed), [("cq-overflow", Severity::Info, 2)]);
+
+    let teardown = run(&[
+        create(1, A, 3),
+        overflow(10, 1, -libc::ECANCELED),
+        overflow(11, 2, -libc::ECANCELED),
+        ev(EventKind::ProcessExit, 500 * MS, 0),
+    ]);
+    assert_eq!(rules(&teardown), [("cq-overflow", Severity::Info, 2)]);
+
+    let late = run(&[
+        create(1, A, 3),
+        overflow(10, 1, 0),
+        overflow(11, 2, 0),
+        // A GETEVENTS enter that could not empty the list (the CQ was still full).
+        enter(2 * MS, 3, 0, ENTER_GETEVENTS),
+        ev(EventKind::EnterExit, 2 * MS + 10, 0),
+        overflow_list(100 * MS, 2),
+        overflow_list(200 * MS, 2),
+        enter(300 * MS, 3, 0, ENTER_GETEVENTS),
+        ev(EventKind::EnterExit, 300 * MS + 10, 0),
+        overflow_list(400 * MS, 0),
+    ]);
+    assert_eq!(rules(&late), [("cq-overflow", Severity::Warning, 2)]);
+    assert!(
+        late.findings[0].message.contains("waited up to 300.0 ms"),
+        "{}",
+        late.findings[0].message
+    );
+}

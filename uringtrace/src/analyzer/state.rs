@@ -543,7 +543,9 @@ impl State {
         self.events += 1;
         self.first_ns.get_or_insert(ev.ts_ns);
         self.last_ns = self.last_ns.max(ev.ts_ns);
-        if ev.kind != EventKind::RingState as u16 && ev.pid != 0 {
+        // Events injected by userspace (ring_state, fd_object, process_exit, ...) carry
+        // no comm: they must not blank the one the kernel's events gave.
+        if ev.pid != 0 && ev.comm[0] != 0 {
             self.note_comm(ev);
         }
         let Some(kind) = EventKind::from_u16(ev.kind) else {

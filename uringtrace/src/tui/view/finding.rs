@@ -107,8 +107,8 @@ pub fn text_lines(f: &Finding, t: Theme, width: usize) -> Vec<Line<'static>> {
                 .map(|r| {
                     vec![
                         format!("{:#x}", r.user_data),
-                        r.opcode.clone(),
-                        r.result.clone().unwrap_or_else(|| "in flight".into()),
+                        r.opcode_name(),
+                        r.result_text(),
                         r.role.clone(),
                     ]
                 })

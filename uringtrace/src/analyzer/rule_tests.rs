@@ -429,7 +429,7 @@ fn overflow_list(ts: u64, len: i32) -> RawEvent {
 }
 
 /// An overflow the application flushes at once (libuv), and -ECANCELED CQEs that
-/// overflow as a ring is torn down: info. The same overflow left 300 ms: a warning.
+/// overflow as a ring is torn down: info. The same overflow left 1.5 s: a warning.
 #[test]
 fn overflows_flushed_at_once_or_at_teardown_are_info() {
     let flushed = run(&[
@@ -458,14 +458,14 @@ fn overflows_flushed_at_once_or_at_teardown_are_info() {
         enter(2 * MS, 3, 0, ENTER_GETEVENTS),
         ev(EventKind::EnterExit, 2 * MS + 10, 0),
         overflow_list(100 * MS, 2),
-        overflow_list(200 * MS, 2),
-        enter(300 * MS, 3, 0, ENTER_GETEVENTS),
-        ev(EventKind::EnterExit, 300 * MS + 10, 0),
-        overflow_list(400 * MS, 0),
+        overflow_list(1_200 * MS, 2),
+        enter(1_500 * MS, 3, 0, ENTER_GETEVENTS),
+        ev(EventKind::EnterExit, 1_500 * MS + 10, 0),
+        overflow_list(1_600 * MS, 0),
     ]);
     assert_eq!(rules(&late), [("cq-overflow", Severity::Warning, 2)]);
     assert!(
-        late.findings[0].message.contains("waited up to 300.0 ms"),
+        late.findings[0].message.contains("waited up to 1498.0 ms there with no flush"),
         "{}",
         late.findings[0].message
     );

@@ -216,16 +216,37 @@ pub struct OverflowEpisode {
     pub cqes: u64,
     /// Of them, -ECANCELED: requests cancelled as the ring or its task went away.
     pub cancelled: u64,
-    /// The owner's last GETEVENTS enter after the last overflow: it flushed the list
-    /// if the CQ ring had room, so the list is presumed empty from then, unless a
-    /// later fdinfo sample still shows CQEs in it.
+    /// The owner's last GETEVENTS enter (a flush attempt: it moves overflowed CQEs
+    /// into the CQ ring as far as there is room).
     pub flush_attempt_ns: Option<u64>,
+    /// No fdinfo sample has shown CQEs in the list since that attempt: the list is
+    /// presumed empty from then.
+    pub presumed_empty: bool,
+    /// The longest time CQEs sat in the list with no flush attempt: how long the
+    /// application left the overflow unhandled. (A list that stays long because the CQ
+    /// is small for the load, while the application keeps flushing, is its design.)
+    pub max_gap_ns: u64,
 }
 
 impl OverflowEpisode {
-    /// When the list was (presumably) flushed, if it was.
+    /// When the list was (presumably) emptied, if it was.
     pub fn presumed_flush(&self) -> Option<u64> {
-        self.flush_attempt_ns.filter(|t| *t >= self.last_ns)
+        self.flush_attempt_ns
+            .filter(|t| self.presumed_empty && *t >= self.last_ns)
+    }
+
+    /// A flush attempt at `ts`.
+    pub fn attempt(&mut self, ts: u64) {
+        let since = self.flush_attempt_ns.unwrap_or(self.since_ns).max(self.since_ns);
+        self.max_gap_ns = self.max_gap_ns.max(ts.saturating_sub(since));
+        self.flush_attempt_ns = Some(ts);
+        self.presumed_empty = true;
+    }
+
+    /// The longest unhandled stretch, counting the one still open at `now`.
+    pub fn gap_until(&self, now: u64) -> u64 {
+        let since = self.flush_attempt_ns.unwrap_or(self.since_ns).max(self.since_ns);
+        self.max_gap_ns.max(now.saturating_sub(since))
     }
 }
 
@@ -235,8 +256,10 @@ pub struct OverflowTally {
     pub episodes: u64,
     pub cqes: u64,
     pub cancelled: u64,
-    /// Longest time from an episode's first overflow to its flush.
+    /// Longest time CQEs sat in the list with no flush attempt.
     pub max_wait_ns: u64,
+    /// Longest time the list stayed non-empty (flushing included).
+    pub max_nonempty_ns: u64,
     pub first_ns: Option<u64>,
     pub last_ns: u64,
 }
@@ -1224,7 +1247,7 @@ impl State {
             .get_mut(&ctx)
             .and_then(|r| r.overflow_open.as_mut())
         {
-            ep.flush_attempt_ns = Some(ts);
+            ep.attempt(ts);
         }
     }
 
@@ -1237,12 +1260,19 @@ impl State {
         let Some(ep) = ring.overflow_open.take() else {
             return;
         };
+        // Emptied at the last attempt (or, with none since the last overflow, by this
+        // sample: the unhandled stretch runs until here).
+        let gap = match ep.presumed_flush() {
+            Some(_) => ep.max_gap_ns,
+            None => ep.gap_until(ts),
+        };
         let ts = ep.presumed_flush().unwrap_or(ts);
         let t = &mut ring.overflow_flushed;
         t.episodes += 1;
         t.cqes += ep.cqes;
         t.cancelled += ep.cancelled;
-        t.max_wait_ns = t.max_wait_ns.max(ts.saturating_sub(ep.since_ns));
+        t.max_wait_ns = t.max_wait_ns.max(gap);
+        t.max_nonempty_ns = t.max_nonempty_ns.max(ts.saturating_sub(ep.since_ns));
         t.first_ns.get_or_insert(ep.since_ns);
         t.last_ns = ts;
     }
@@ -1481,7 +1511,7 @@ impl State {
                     .and_then(|r| r.overflow_open.as_mut())
                 {
                     // Still CQEs in the list: whatever GETEVENTS came did not empty it.
-                    ep.flush_attempt_ns = None;
+                    ep.presumed_empty = false;
                 }
             }
         }

@@ -190,8 +190,8 @@ fn overflowed_cqes_complete_their_requests() {
             ..ev(EventKind::CqeOverflow, 30 + i)
         });
     }
-    // The trace goes on for 200 ms and nobody flushes the overflow list.
-    v.push(ev(EventKind::Register, 200_000_000));
+    // The trace goes on for 2 s and nobody flushes the overflow list.
+    v.push(ev(EventKind::Register, 2_000_000_000));
     let r = run(&v);
     let ring = &r.rings[0];
     assert_eq!((ring.completed, ring.overflowed, ring.in_flight), (6, 2, 0));
@@ -212,7 +212,7 @@ fn a_dropped_cqe_is_an_error() {
             aux: 0,
             ..ev(EventKind::CqeOverflow, 20)
         },
-        ev(EventKind::Register, 200_000_000),
+        ev(EventKind::Register, 2_000_000_000),
     ]);
     let rules: Vec<_> = r.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["cqe-dropped", "cq-overflow"]);
@@ -322,22 +322,22 @@ fn a_reused_ctx_address_starts_a_new_ring_and_keeps_the_old_findings() {
             aux: 0xffff_0000,
             ..ev(EventKind::CqeOverflow, 20)
         },
-        // The ring is freed 300 ms later, its overflow never flushed; a new ring
+        // The ring is freed 3 s later, its overflow never flushed; a new ring
         // (another process) gets the same ctx address.
         RawEvent {
             tgid: 200,
             pid: 200,
-            ..create(300_000_030)
+            ..create(3_000_000_030)
         },
         RawEvent {
             tgid: 200,
             pid: 200,
-            ..submit(300_000_040, R[1], 9, 0, 0)
+            ..submit(3_000_000_040, R[1], 9, 0, 0)
         },
         RawEvent {
             tgid: 200,
             pid: 200,
-            ..complete(300_000_050, R[1], 9, 0)
+            ..complete(3_000_000_050, R[1], 9, 0)
         },
     ]);
     // The old ring is listed as it ended, the new one as it is.

@@ -38,7 +38,7 @@ Scenarios: what they do -> what the kernel is expected to answer
   chain-broken-short      READ 4096 of a 10-byte pipe, linked NOP -> 10, -125 (short read)
   chain-hardlink          NOP, READ(fd -1), NOP hard-linked -> 0, -9, 0 (error doesn't cancel)
   invalid-sqe             SQE with opcode 250 -> io_uring_req_failed, res -22 EINVAL
-  cq-overflow             17 NOPs, 4-entry CQ, not reaped for 300 ms -> 13 overflow; 17 after flush
+  cq-overflow             17 NOPs, 4-entry CQ, not reaped for 1.5 s -> 13 overflow; 17 after flush
   sqpoll-ok               SQPOLL NOPs with a 200 ms gap -> thread sleeps, woken, all complete
   sqpoll-missed-wakeup    SQEs published to a sleeping SQ thread, no enter -> nothing completes
   sqpoll-shared-split     12-link chain, shared SQ thread -> cut at 8: -9, -125 x7, 0 x4

@@ -42,9 +42,9 @@ pub fn cq_overflow() -> Result<Report> {
     let seen_before_flush = ring.uring.completion().len() as u64;
     let cq_overflow_flag = ring.uring.submission().cq_overflow();
 
-    // The application is busy elsewhere for 300 ms: the CQEs wait in the overflow list
+    // The application is busy elsewhere for 1.5 s: the CQEs wait in the overflow list
     // that long (an overflow flushed at once is the application's design, libuv's).
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
     let mut cqes = Vec::new();
     if !ring.reap(TOTAL as usize, Duration::from_secs(2), &mut cqes)? {
         bail!(

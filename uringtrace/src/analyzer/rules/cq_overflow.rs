@@ -32,8 +32,8 @@ In a trace: each overflowed CQE fires io_uring_cqe_overflow (5.19+) instead of l
 the ring. From 6.1 the flushed CQEs produce no io_uring_complete, so uringtrace counts the
 overflow event as the completion; on 5.19 and 6.0 io_uring_complete fires for overflowed
 CQEs as well. Whether the list was flushed shows in the ring's fdinfo (CqOverflowList,
-sampled every 100 ms) after a GETEVENTS enter. Three cases are told apart: flushed
-within 100 ms every time (the application handles IORING_SQ_CQ_OVERFLOW, as libuv
+sampled every 100 ms) after a GETEVENTS enter. Three cases are told apart: flush
+attempts never more than 1 s apart (the application handles IORING_SQ_CQ_OVERFLOW, as libuv
 does: info), flushed late or never (a warning), only -ECANCELED CQEs of a ring being
 torn down (info). Before 5.19 there is no overflow tracepoint: degraded.
 
@@ -86,12 +86,19 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
     // list still full since) counts as flushed then.
     let mut tally = ring.overflow_flushed;
     let mut open = ring.overflow_open;
-    if let Some(ep) = open.filter(|ep| ep.presumed_flush().is_some()) {
-        let at = ep.presumed_flush().unwrap_or(ep.last_ns);
+    // An episode still open that the application is handling (it attempted a flush
+    // within the threshold) counts with the handled ones, as of now.
+    let handled = |ep: &super::super::state::OverflowEpisode| {
+        ep.presumed_flush().is_some()
+            || (ep.flush_attempt_ns.is_some() && ep.gap_until(now) <= cfg.overflow_flush_ns)
+    };
+    if let Some(ep) = open.filter(handled) {
+        let at = ep.presumed_flush().unwrap_or(now);
         tally.episodes += 1;
         tally.cqes += ep.cqes;
         tally.cancelled += ep.cancelled;
-        tally.max_wait_ns = tally.max_wait_ns.max(at.saturating_sub(ep.since_ns));
+        tally.max_wait_ns = tally.max_wait_ns.max(ep.max_gap_ns);
+        tally.max_nonempty_ns = tally.max_nonempty_ns.max(at.saturating_sub(ep.since_ns));
         tally.first_ns.get_or_insert(ep.since_ns);
         tally.last_ns = at;
         open = None;
@@ -110,17 +117,17 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
             (
                 Case::FlushedPromptly,
                 format!(
-                    "{} CQEs did not fit in the CQ ring{cq} and went to the overflow list; the application flushed it within {} each time ({} times)",
+                    "{} CQEs did not fit in the CQ ring{cq} and went to the overflow list; the application kept flushing it (never more than {} without a flush; the list stayed up to {})",
                     t.cqes,
                     ms(t.max_wait_ns),
-                    t.episodes
+                    ms(t.max_nonempty_ns)
                 ),
             )
         } else {
             (
                 Case::FlushedLate,
                 format!(
-                    "{} CQEs did not fit in the CQ ring{cq} and went to the overflow list; they waited up to {} there before the application flushed it",
+                    "{} CQEs did not fit in the CQ ring{cq} and went to the overflow list; they waited up to {} there with no flush (no GETEVENTS enter)",
                     t.cqes,
                     ms(t.max_wait_ns)
                 ),
@@ -129,7 +136,8 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
         let mut facts = vec![
             count("overflowed_and_flushed", t.cqes),
             count("episodes", t.episodes),
-            ns("longest_wait", t.max_wait_ns),
+            ns("longest_without_flush", t.max_wait_ns),
+            ns("longest_nonempty", t.max_nonempty_ns),
         ];
         base(&mut facts);
         let e = Evidence {
@@ -146,7 +154,7 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<
         out.push(h);
     }
     if let Some(ep) = open {
-        let waited = now.saturating_sub(ep.since_ns);
+        let waited = ep.gap_until(now);
         let case = if ep.cancelled == ep.cqes {
             Some(Case::CancelledAtTeardown)
         } else if waited > cfg.overflow_flush_ns {

@@ -465,7 +465,9 @@ fn overflows_flushed_at_once_or_at_teardown_are_info() {
     ]);
     assert_eq!(rules(&late), [("cq-overflow", Severity::Warning, 2)]);
     assert!(
-        late.findings[0].message.contains("waited up to 1498.0 ms there with no flush"),
+        late.findings[0]
+            .message
+            .contains("waited up to 1498.0 ms there with no flush"),
         "{}",
         late.findings[0].message
     );

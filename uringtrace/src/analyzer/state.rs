@@ -237,7 +237,10 @@ impl OverflowEpisode {
 
     /// A flush attempt at `ts`.
     pub fn attempt(&mut self, ts: u64) {
-        let since = self.flush_attempt_ns.unwrap_or(self.since_ns).max(self.since_ns);
+        let since = self
+            .flush_attempt_ns
+            .unwrap_or(self.since_ns)
+            .max(self.since_ns);
         self.max_gap_ns = self.max_gap_ns.max(ts.saturating_sub(since));
         self.flush_attempt_ns = Some(ts);
         self.presumed_empty = true;
@@ -245,7 +248,10 @@ impl OverflowEpisode {
 
     /// The longest unhandled stretch, counting the one still open at `now`.
     pub fn gap_until(&self, now: u64) -> u64 {
-        let since = self.flush_attempt_ns.unwrap_or(self.since_ns).max(self.since_ns);
+        let since = self
+            .flush_attempt_ns
+            .unwrap_or(self.since_ns)
+            .max(self.since_ns);
         self.max_gap_ns.max(now.saturating_sub(since))
     }
 }

@@ -375,10 +375,10 @@ pub(crate) static OVERFLOWED: HashMap<u32, u32> = HashMap::with_max_entries(4096
 #[inline(always)]
 pub(crate) fn take_overflow_pending(tgid: u32) -> bool {
     // SAFETY: a plain lookup of a u32 value.
-    if unsafe { OVERFLOWED.get(&tgid) }.is_none() {
+    if unsafe { OVERFLOWED.get(tgid) }.is_none() {
         return false;
     }
-    let _ = OVERFLOWED.remove(&tgid);
+    let _ = OVERFLOWED.remove(tgid);
     true
 }
 

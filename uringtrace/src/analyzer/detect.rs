@@ -10,8 +10,8 @@ use super::rules::{self, RuleId};
 use super::state::{Chain, Observation, Ring, State};
 use super::AnalyzerConfig;
 
-/// A finding and the cause it is about. Hits of one cause (same rule, process, ring
-/// and cause key) become one finding with a count of occurrences.
+/// A finding and the cause it is about. Hits of one cause (same rule and cause key) on
+/// one process and ring become one finding with a count of occurrences.
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub cause: u64,
@@ -32,7 +32,7 @@ pub fn hit(
     evidence: Evidence,
 ) -> Hit {
     let rule = id.rule();
-    let key = foldhash::fast::FixedState::default().hash_one((id, pid, ring, cause));
+    let key = foldhash::fast::FixedState::default().hash_one((id, cause));
     Hit {
         cause: key,
         finding: Finding {

@@ -17,6 +17,7 @@ pub mod synthetic;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 
 use uringtrace_common::RawEvent;
 
@@ -434,14 +435,27 @@ fn apply(state: &mut State, findings: &mut Findings, cfg: &AnalyzerConfig, ev: &
 struct Findings {
     /// In order of first occurrence.
     list: Vec<Finding>,
-    /// Cause → index in `list`.
+    /// (rule and cause, process, ring) → index in `list`.
     index: Map<u64, usize>,
 }
 
+/// Findings kept per process and ring. Past this (a host where programs come and go
+/// all day, each with the same problem), new ones are counted per program name
+/// instead (pid and ring 0), so a host-wide trace of hours stays bounded.
+pub const MAX_FINDINGS: usize = 1024;
+
 impl Findings {
-    fn add(&mut self, h: detect::Hit) {
-        let Some(&i) = self.index.get(&h.cause) else {
-            self.index.insert(h.cause, self.list.len());
+    fn add(&mut self, mut h: detect::Hit) {
+        let hasher = foldhash::fast::FixedState::default();
+        let f = &h.finding;
+        let mut key = hasher.hash_one((h.cause, f.pid, f.ring));
+        if !self.index.contains_key(&key) && self.list.len() >= MAX_FINDINGS {
+            key = hasher.hash_one((h.cause, &f.comm));
+            h.finding.pid = 0;
+            h.finding.ring = 0;
+        }
+        let Some(&i) = self.index.get(&key) else {
+            self.index.insert(key, self.list.len());
             self.list.push(h.finding);
             return;
         };

@@ -472,3 +472,52 @@ fn overflows_flushed_at_once_or_at_teardown_are_info() {
         late.findings[0].message
     );
 }
+
+/// Programs that come and go all day with one problem: one finding per process up to
+/// the bound, then one per program name; memory stays bounded.
+#[test]
+fn findings_stay_bounded_when_processes_come_and_go() {
+    let mut a = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    let n = super::MAX_FINDINGS as u32 + 500;
+    for p in 0..n {
+        let pid = 1000 + p;
+        let ctx = 0xffff_8880_1000_0000 + u64::from(p) * 0x1000;
+        let mut comm = [0u8; 16];
+        comm[..3].copy_from_slice(b"app");
+        let at = |e: RawEvent| RawEvent {
+            pid,
+            tgid: pid,
+            comm,
+            ..e
+        };
+        let t = u64::from(p) * 1000;
+        for e in [
+            create(t + 1, ctx, 3),
+            RawEvent {
+                req: 0x100,
+                user_data: 1,
+                opcode: 250,
+                res: -libc::EINVAL,
+                ..ev(EventKind::ReqFailed, t + 2, ctx)
+            },
+        ] {
+            a.push(at(e));
+        }
+    }
+    let r = a.finish();
+    let invalid: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "invalid-sqe")
+        .collect();
+    assert_eq!(invalid.len(), super::MAX_FINDINGS + 1);
+    let folded = invalid
+        .iter()
+        .find(|f| f.pid == 0)
+        .expect("the folded finding");
+    assert_eq!((folded.comm.as_str(), folded.occurrences), ("app", 500));
+    assert_eq!(
+        invalid.iter().map(|f| f.occurrences).sum::<u64>(),
+        u64::from(n)
+    );
+}

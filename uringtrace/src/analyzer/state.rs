@@ -411,6 +411,9 @@ pub enum Observation {
     },
 }
 
+/// Threads remembered before the ones that are no io thread are forgotten.
+const MAX_THREADS: usize = 8192;
+
 /// How many gone rings the report still lists.
 pub const RETIRED_RINGS: usize = 64;
 
@@ -1436,6 +1439,11 @@ impl State {
     }
 
     fn on_switch(&mut self, ev: &RawEvent) {
+        // Switches are streamed for io threads, but the task on the other side can be
+        // any task of the host: forget those now and then (bounded memory).
+        if self.threads.len() > MAX_THREADS {
+            self.threads.retain(|_, t| t.role.is_some());
+        }
         let (prev, next, prev_state) = (ev.args[0], ev.args[1], ev.aux);
         let role = Role::from_u8(ev.role);
         let t = self.thread(prev, ev.tgid);

@@ -196,7 +196,9 @@ pub struct BtfLayout {
     /// it when it assigns a regular file (or block device) at issue: a short read then
     /// means end of file, not a short pipe or socket.
     pub req_isreg_bit: FieldSpec,
-    pub _spare: [FieldSpec; 1],
+    /// The futex word of a FUTEX_WAIT/WAKE request: `io_kiocb.cmd` (its per-opcode
+    /// data, `struct io_futex` for these) plus `io_futex.uaddr`. Size 0 when unknown.
+    pub req_futex_uaddr: FieldSpec,
 }
 const _: () = assert!(core::mem::size_of::<BtfLayout>() == 80);
 
@@ -259,7 +261,7 @@ impl Config {
                 regs_args: [FieldSpec::NONE; 6],
                 regs_nr: FieldSpec::NONE,
                 req_isreg_bit: FieldSpec::NONE,
-                _spare: [FieldSpec::NONE; 1],
+                req_futex_uaddr: FieldSpec::NONE,
             },
             mode: KernelMode::Stream as u32,
             enter_nr: 0,

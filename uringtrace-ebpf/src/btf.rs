@@ -127,6 +127,11 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     ev.user_data = user_data;
     ev.args[2] = fd;
     ev.args[1] = sq_thread(task.role as u8);
+    // FUTEX_WAIT (51), FUTEX_WAKE (52): the futex word, for wait-for edges.
+    let futex = btf_spec(&b.req_futex_uaddr);
+    if (opcode == 51 || opcode == 52) && futex.size != 0 {
+        ev.aux2 = load(req_ptr, futex);
+    }
     emit(&ev);
     0
 }

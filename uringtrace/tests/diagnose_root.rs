@@ -331,6 +331,27 @@ fn wait_cycle_across_two_rings() {
     assert_eq!(rings, 2);
 }
 
+/// FUTEX_WAIT(A) linked before the FUTEX_WAKE(A) that would wake it: a cycle, matched
+/// by the futex word (FUTEX_WAIT(A) → FUTEX_WAKE(B), in the look-alikes, is none).
+#[test]
+fn wait_cycle_on_one_futex_word() {
+    let Some(_g) = require_root("wait_cycle_on_one_futex_word") else {
+        return;
+    };
+    let f = assert_rule(&["futex-cycle"], "wait-cycle");
+    let c = find(&f, "wait-cycle");
+    let m = c["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("FUTEX_WAIT (user_data 0x1) waits on futex 0x"),
+        "{m}"
+    );
+    assert!(
+        m.contains("which only FUTEX_WAKE user_data 0x2 would wake"),
+        "{m}"
+    );
+    assert_eq!(rule_counts(&f).get("request-stalled"), None, "{f:#}");
+}
+
 /// One CQE ready, nothing in flight, a wait for 2 with a 1.5 s timeout: it sleeps the
 /// whole timeout (and returns 0): a warning that names the delay.
 #[test]

@@ -8,12 +8,15 @@
 //!   waits for any in-flight writer of the same pipe. Objects are matched by inode
 //!   (`fd_object` events), not by fd number: the two ends of a pipe are two fds.
 //!
+//! - a FUTEX_WAIT waits for in-flight FUTEX_WAKEs of the same word (read from the
+//!   request at submit through BTF, 6.7+ with tp_btf).
+//!
 //! A set of blocked requests all of whose possible releasers are in the set can never
 //! make progress on its own (only something outside io_uring, like a write from
 //! userspace or a cancel, can break it): that is a wait-for cycle. Sockets are not
 //! matched to their peers (a RECV waits for the *other* end's writes, which no event
-//! names), nor futex words to each other (the address is not in any event): those
-//! edges are left out, so such waits never form a cycle here. Quiet beats wrong.
+//! names), and futex words are known only where the submit is a tp_btf program: those
+//! edges are left out otherwise, so such waits never form a cycle. Quiet beats wrong.
 
 use std::collections::HashMap;
 
@@ -78,6 +81,8 @@ struct Index {
     pipe_writers: HashMap<u64, Vec<Node>>,
     /// (tgid, ring fd) → MSG_RINGs aimed at it.
     msg_rings: HashMap<(u32, i32), Vec<Node>>,
+    /// (tgid, futex word) → FUTEX_WAKEs in flight.
+    futex_wakers: HashMap<(u32, u64), Vec<Node>>,
 }
 
 impl Index {
@@ -88,6 +93,12 @@ impl Index {
         self.built = true;
         for ring in st.rings.values() {
             for r in ring.inflight.values() {
+                if let (opcodes::FUTEX_WAKE, Some(addr)) = (r.opcode, r.futex) {
+                    self.futex_wakers
+                        .entry((r.tgid, addr))
+                        .or_default()
+                        .push((r.ctx, r.req));
+                }
                 let Some(fd) = r.fd else { continue };
                 if r.opcode == opcodes::MSG_RING {
                     self.msg_rings
@@ -150,6 +161,25 @@ impl<'a> Search<'a> {
                     });
                 }
             }
+        }
+        // FUTEX_WAIT waits for a FUTEX_WAKE of the same word (in the same process: the
+        // words are virtual addresses).
+        if let (opcodes::FUTEX_WAIT, Some(addr)) = (r.opcode, r.futex) {
+            self.index.build(self.st);
+            let releasers: Vec<Node> = self.index.futex_wakers.get(&(r.tgid, addr))?.clone();
+            let names: Vec<String> = releasers
+                .iter()
+                .take(3)
+                .map(|n| self.describe(*n))
+                .collect();
+            return Some(Blocked {
+                what: format!(
+                    "waits on futex {addr:#x}, which only {} would wake",
+                    names.join(", ")
+                ),
+                releasers,
+                waiting: true,
+            });
         }
         let fd = r.fd?;
         let object = self.st.fd_object(r.tgid, fd);
@@ -291,6 +321,7 @@ pub fn cycles(st: &State, now: u64, min_ns: u64) -> Vec<Cycle> {
         for r in ring.inflight.values() {
             let candidate = r.chain.is_some()
                 || r.opcode == opcodes::POLL_ADD
+                || r.opcode == opcodes::FUTEX_WAIT
                 || (opcodes::reads(r.opcode) && r.poll_armed);
             if !candidate || now.saturating_sub(r.submit_ns) < min_ns {
                 continue;

@@ -203,7 +203,34 @@ fn a_read_linked_before_a_write_elsewhere_is_no_cycle() {
     assert_eq!(serious(&run(&unknown)), Vec::<String>::new());
 }
 
-/// FUTEX_WAIT linked before a FUTEX_WAKE: the words are in no event, so no edge.
+/// FUTEX_WAIT(word) linked before FUTEX_WAKE(word): a cycle, by the word the tp_btf
+/// submit read; another word, or no word known: no edge.
+#[test]
+fn futex_wait_before_wake_of_its_word_is_a_cycle() {
+    let futex = |ts, req, op, flags, word| RawEvent {
+        aux2: word,
+        ..submit(ts, A, req, op, flags, 0)
+    };
+    let events = |wait_word, wake_word| {
+        vec![
+            create(1, A, 3),
+            futex(10, 0x100, FUTEX_WAIT, IOSQE_IO_LINK, wait_word),
+            futex(11, 0x101, FUTEX_WAKE, 0, wake_word),
+            link(12, A, 0x101, 0x100),
+            ev(EventKind::Register, 500 * MS, A),
+        ]
+    };
+    let r = run(&events(0x7000, 0x7000));
+    assert_eq!(rules(&r), [("wait-cycle", Severity::Warning, 1)]);
+    assert!(
+        r.findings[0].message.contains("waits on futex 0x7000"),
+        "{}",
+        r.findings[0].message
+    );
+    assert_eq!(serious(&run(&events(0x7000, 0x7008))), Vec::<String>::new());
+}
+
+/// FUTEX_WAIT linked before a FUTEX_WAKE, words unknown (classic tracepoints): no edge.
 #[test]
 fn futex_wait_before_wake_is_not_guessed_a_cycle() {
     let r = run(&[

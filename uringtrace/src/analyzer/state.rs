@@ -49,6 +49,8 @@ pub struct Request {
     pub chain: Option<ChainId>,
     /// Intermediate multishot CQEs seen.
     pub multishot_cqes: u64,
+    /// The futex word of a FUTEX_WAIT/WAKE (from the tp_btf submit), when known.
+    pub futex: Option<u64>,
 }
 
 impl Request {
@@ -69,6 +71,7 @@ impl Request {
         punted: false,
         chain: None,
         multishot_cqes: 0,
+        futex: None,
     };
 
     pub fn links(&self) -> bool {
@@ -864,6 +867,8 @@ impl State {
         r.punted = false;
         r.chain = None;
         r.multishot_cqes = 0;
+        r.futex = (matches!(ev.opcode, opcodes::FUTEX_WAIT | opcodes::FUTEX_WAKE) && ev.aux2 != 0)
+            .then_some(ev.aux2);
         if r.skips_success() {
             ring.silent_in_flight += 1;
         }

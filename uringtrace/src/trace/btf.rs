@@ -372,6 +372,21 @@ impl BtfPlan {
                 spec(btf.member("io_kiocb", &["cqe", "user_data"]), false),
             ) {
                 (l.req_ctx, l.req_opcode, l.req_flags, l.req_user_data) = (ctx, op, fl, ud);
+                // The futex word: io_kiocb's per-opcode data is `struct io_futex` for
+                // FUTEX_WAIT/WAKE (6.7+), whose `uaddr` the prep step has set by the time
+                // io_uring_submit_req fires.
+                if let (Some(cmd), Some(uaddr)) = (
+                    btf.member("io_kiocb", &["cmd"]),
+                    btf.member("io_futex", &["uaddr"]),
+                ) {
+                    if uaddr.size == 8 {
+                        l.req_futex_uaddr = uringtrace_common::FieldSpec {
+                            offset: (cmd.offset + uaddr.offset) as u16,
+                            size: 8,
+                            signed: 0,
+                        };
+                    }
+                }
                 if let Some(bit) = btf
                     .enum_value("REQ_F_ISREG_BIT")
                     .filter(|b| (0..i64::from(fl.size) * 8).contains(b))

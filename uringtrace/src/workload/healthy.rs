@@ -449,6 +449,20 @@ const FUTEX_BITSET_MATCH_ANY: u64 = 0xffff_ffff;
 /// one waiter woken); the FUTEX_WAIT completes with 0, then the FUTEX_WAKE on
 /// B runs and wakes nobody (res 0). Needs Linux 6.7+.
 pub fn futex_pair() -> Result<Report> {
+    futex_chain("futex-pair", false, Duration::from_millis(300))
+}
+
+/// FUTEX_WAIT on word A linked to the FUTEX_WAKE of the *same* word A: the wake can
+/// run only after the wait completes, which only the wake would do (a wait-for cycle,
+/// kernel facts section 4). After 1.2 s a second ring wakes A from outside; then both
+/// complete (0, 0). Needs Linux 6.7+.
+pub fn futex_cycle() -> Result<Report> {
+    futex_chain("futex-cycle", true, Duration::from_millis(1200))
+}
+
+/// FUTEX_WAIT(A) -> FUTEX_WAKE(A if `same` else B), then A woken from a second ring
+/// after `stuck`.
+fn futex_chain(name: &'static str, same: bool, stuck: Duration) -> Result<Report> {
     let start = Instant::now();
     let mut ring = Ring::new(RingOpts::entries(8))?;
     let mut probe = Probe::new();
@@ -474,7 +488,7 @@ pub fn futex_pair() -> Result<Report> {
             .build()
             .flags(Flags::IO_LINK)
             .user_data(1),
-        opcode::FutexWake::new(b, 1, FUTEX_BITSET_MATCH_ANY, flags)
+        opcode::FutexWake::new(if same { a } else { b }, 1, FUTEX_BITSET_MATCH_ANY, flags)
             .build()
             .user_data(2),
     ];
@@ -484,7 +498,7 @@ pub fn futex_pair() -> Result<Report> {
         .uring
         .submit()
         .context("io_uring_enter(FUTEX_WAIT -> FUTEX_WAKE)")?;
-    let before = ring.timed_wait(1, Duration::from_millis(300), "FUTEX_WAIT on A")?;
+    let before = ring.timed_wait(1, stuck, "FUTEX_WAIT on A")?;
     let mut cqes = Vec::new();
     let completed_before_release = ring.drain(&mut cqes) as u64;
 
@@ -508,7 +522,7 @@ pub fn futex_pair() -> Result<Report> {
 
     let user_data = vec![1, 2];
     let results = results_for(&user_data, &cqes)?;
-    let mut report = Report::new("futex-pair")
+    let mut report = Report::new(name)
         .ring(&ring)
         .members(user_data, results, vec![0, 0]);
     report.as_expected &= completed_before_release == 0

@@ -71,6 +71,7 @@ Healthy look-alikes: correct usage the rules must stay quiet on (not part of `al
   intended-cancel         READ(empty pipe) -> NOP, ASYNC_CANCEL after 200 ms -> -125, -125, 0
   overflow-flushed        3 x 64 NOPs on an 8/16 ring, overflow flushed at once -> 192, all 0
   futex-pair              FUTEX_WAIT(A) -> FUTEX_WAKE(B); a 2nd ring wakes A at 300 ms -> 0, 0
+  futex-cycle             FUTEX_WAIT(A) -> FUTEX_WAKE(A): stuck until a 2nd ring wakes A at 1.2 s
 
 More pathologies (not part of `all`)
   ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
@@ -166,6 +167,8 @@ pub enum Scenario {
     OverflowFlushed,
     /// FUTEX_WAIT(A) -> FUTEX_WAKE(B); a second ring wakes A after 300 ms (Linux 6.7+)
     FutexPair,
+    /// FUTEX_WAIT(A) -> FUTEX_WAKE(A): a wait-for cycle until a second ring wakes A (6.7+)
+    FutexCycle,
     /// Rings A and B each POLL_ADD the other's fd, linked to a MSG_RING to it: a cycle
     RingMsgCycle,
     /// One CQE ready, nothing in flight, enter(min_complete=2, 1.5 s timeout)
@@ -213,6 +216,7 @@ impl Scenario {
             Scenario::IntendedCancel => "intended-cancel",
             Scenario::OverflowFlushed => "overflow-flushed",
             Scenario::FutexPair => "futex-pair",
+            Scenario::FutexCycle => "futex-cycle",
             Scenario::RingMsgCycle => "ring-msg-cycle",
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
@@ -295,6 +299,7 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::IntendedCancel => chains::intended_cancel(),
         Scenario::OverflowFlushed => overflow::overflow_flushed(),
         Scenario::FutexPair => healthy::futex_pair(),
+        Scenario::FutexCycle => healthy::futex_cycle(),
         Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),

@@ -19,6 +19,7 @@ pub struct Totals {
     pub count: u64,
     pub sampled: u64,
     pub lat_sum_ns: u64,
+    pub ended_unseen: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
 
@@ -29,10 +30,12 @@ impl Totals {
             count: 0,
             sampled: 0,
             lat_sum_ns: 0,
+            ended_unseen: 0,
             hist: [0; LAT_BUCKETS],
         };
         for e in entries {
             t.count += e.count;
+            t.ended_unseen += e.ended_unseen;
             t.sampled += e.sampled;
             t.lat_sum_ns += e.lat_sum_ns;
             for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
@@ -62,7 +65,8 @@ impl Deltas {
         let before = self.seen.get(&(ctx, opcode));
         let base = |v: u64, f: fn(&Totals) -> u64| v.saturating_sub(before.map_or(0, f));
         let count = base(now.count, |t| t.count);
-        if count == 0 {
+        let unseen = base(now.ended_unseen, |t| t.ended_unseen);
+        if count == 0 && unseen == 0 {
             return;
         }
         let event = |kind: EventKind| RawEvent {
@@ -75,6 +79,7 @@ impl Deltas {
         };
         let mut ops = event(EventKind::AggOps);
         ops.aux = count;
+        ops.args[agg::AGG_OPS_UNSEEN_ARG] = unseen as u32;
         // The latency sum is over the sampled requests: scaled to all of them.
         let (sampled, lat_sum) = (
             base(now.sampled, |t| t.sampled),
@@ -86,6 +91,10 @@ impl Deltas {
             n => (u128::from(lat_sum) * u128::from(count) / u128::from(n)) as u64,
         };
         out.push(ops);
+        if count == 0 {
+            self.seen.insert((ctx, opcode), now.clone());
+            return;
+        }
         // The latency of a sample of the requests stands for all of them (a histogram
         // a step behind its count, read while programs update it, is treated alike),
         // and the histogram's total is exactly the requests counted.

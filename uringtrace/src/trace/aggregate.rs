@@ -172,15 +172,37 @@ impl Poller {
         now_ns: u64,
         out: &mut Vec<RawEvent>,
     ) -> Result<(), LoadError> {
+        self.poll_held_since(tracer, now_ns, self.slow_ns, out)
+    }
+
+    /// The last poll of a session: besides the statistics, every request still held
+    /// in the table is streamed, however young. Streaming mode shows each of them in
+    /// flight at the end; without this, aggregating mode would show only those older
+    /// than the slow threshold.
+    pub fn poll_final(
+        &mut self,
+        tracer: &Tracer,
+        now_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        self.poll_held_since(tracer, now_ns, 0, out)
+    }
+
+    fn poll_held_since(
+        &mut self,
+        tracer: &Tracer,
+        now_ns: u64,
+        held_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
         for (slot, ring) in tracer.ring_aggs()? {
             for (opcode, cpus) in tracer.op_aggs(slot, ring.ctx)? {
                 self.deltas
                     .push(ring.ctx, opcode, &Totals::from_cpus(&cpus), now_ns, out);
             }
         }
-        let slow_ns = self.slow_ns;
         self.table
-            .scan(|slot| match held_submit(slot, now_ns, slow_ns) {
+            .scan(|slot| match held_submit(slot, now_ns, held_ns) {
                 Some(ev) => {
                     out.push(ev);
                     true

@@ -205,7 +205,10 @@ impl Session {
             batch.clear();
         }
         // What the kernel counted and still holds, after the last events.
-        self.poll_aggregates(&mut batch)?;
+        if let Some(p) = self.aggregates.as_mut() {
+            p.poll_final(&self.tracer, crate::system::monotonic_ns(), &mut batch)
+                .map_err(io::Error::other)?;
+        }
         if !batch.is_empty() {
             sink(&batch, &self.tracer)?;
         }

@@ -117,6 +117,14 @@ impl Deltas {
     }
 }
 
+impl Deltas {
+    /// A ring whose kernel statistics were zeroed ([`Tracer::forget_ring`]): a ring
+    /// at the same address later starts from zero.
+    pub fn forget(&mut self, ctx: u64) {
+        self.seen.retain(|k, _| k.0 != ctx);
+    }
+}
+
 /// Spreads `total` requests over buckets in proportion to `sample` (largest
 /// remainders), so the histogram's total is exactly the number of requests counted.
 pub fn scale(sample: &[u64], total: u64) -> Vec<(usize, u64)> {
@@ -173,6 +181,32 @@ impl Poller {
         out: &mut Vec<RawEvent>,
     ) -> Result<(), LoadError> {
         self.poll_held_since(tracer, now_ns, self.slow_ns, out)
+    }
+
+    /// Forgets rings that are gone: their statistics are read into `out` first, then
+    /// the kernel frees their slots ([`Tracer::forget_ring`]). `dead` processes also
+    /// leave the process filter ([`Tracer::forget_process`]).
+    pub fn forget(
+        &mut self,
+        tracer: &mut Tracer,
+        rings: &[u64],
+        dead: &[u32],
+        now_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        self.poll(tracer, now_ns, out)?;
+        let mut gone = Vec::new();
+        for &tgid in dead {
+            gone.extend(tracer.forget_process(tgid)?);
+        }
+        for &ctx in rings {
+            tracer.forget_ring(ctx)?;
+            gone.push(ctx);
+        }
+        for ctx in gone {
+            self.deltas.forget(ctx);
+        }
+        Ok(())
     }
 
     /// The last poll of a session: besides the statistics, every request still held
@@ -317,6 +351,36 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].aux, out[0].aux2), (1, 100));
         assert_eq!((out[1].args[0], out[1].aux), (5, 1));
+    }
+
+    #[test]
+    fn requests_that_ended_unseen_are_submits_without_completions() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        let mut o = op(4, 2, 4);
+        o.ended_unseen = 3;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o]), 1000, &mut out);
+        assert_eq!(out[0].kind, EventKind::AggOps as u16);
+        assert_eq!((out[0].aux, out[0].args[agg::AGG_OPS_UNSEEN_ARG]), (4, 3));
+        // Only more unseen ones: an agg_ops event with no counted request and no
+        // latency events.
+        out.clear();
+        o.ended_unseen = 5;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o]), 2000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].aux, out[0].args[agg::AGG_OPS_UNSEEN_ARG]), (0, 2));
+    }
+
+    #[test]
+    fn a_forgotten_ring_starts_from_zero() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        d.push(0xabc, 0, &Totals::from_cpus(&[op(5, 2, 5)]), 1000, &mut out);
+        // The kernel zeroed the ring's statistics; a ring at the same address counts 2.
+        d.forget(0xabc);
+        out.clear();
+        d.push(0xabc, 0, &Totals::from_cpus(&[op(2, 2, 2)]), 2000, &mut out);
+        assert_eq!(out[0].aux, 2);
     }
 
     #[test]

@@ -201,3 +201,136 @@ fn node_overflowing_its_cq_is_accounted_in_both_modes() {
         assert_eq!(samples, submitted, "{mode}: latency samples vs requests");
     }
 }
+
+/// Rings the helper process opens at once: more than the kernel's 16 aggregation
+/// slots (direct-mapped by ring address), so nearly every slot is claimed.
+const CHURN_RINGS: usize = 48;
+
+/// Not a test: the traced helper of `ring_slots_are_released_when_their_process_exits`
+/// (run as `<this test binary> --ignored --exact ring_churn_helper` with
+/// UT_RING_CHURN set). Opens [`CHURN_RINGS`] rings, runs 64 NOPs on each, exits.
+#[test]
+#[ignore]
+fn ring_churn_helper() {
+    if std::env::var_os("UT_RING_CHURN").is_none() {
+        return;
+    }
+    let mut rings = Vec::new();
+    for r in 0..CHURN_RINGS {
+        let mut ring = io_uring::IoUring::new(8).expect("io_uring_setup");
+        for batch in 0..8u64 {
+            {
+                let mut sq = ring.submission();
+                for i in 0..8u64 {
+                    let nop = io_uring::opcode::Nop::new()
+                        .build()
+                        .user_data((r as u64) << 32 | (batch * 8 + i));
+                    // SAFETY: a NOP references no memory.
+                    unsafe { sq.push(&nop).expect("SQ has room") };
+                }
+            }
+            ring.submit_and_wait(8).expect("io_uring_enter");
+            assert_eq!(ring.completion().count(), 8);
+        }
+        rings.push(ring);
+    }
+}
+
+/// The kernel's aggregation slots (16, claimed by ring address) and its ring filter
+/// are released when the process owning the rings exits: a ring created later is
+/// aggregated (counted in the kernel) instead of being streamed in full because an
+/// exited process still held its slot, and the old rings leave the filter.
+#[test]
+fn ring_slots_are_released_when_their_process_exits() {
+    use std::collections::{HashMap, HashSet};
+    use uringtrace::trace::loader::{TraceOptions, DEFAULT_SLOW_NS};
+    use uringtrace::trace::session::{Flow, Session, SessionOptions, FORGET_AFTER};
+    use uringtrace_common::{aggregate as agg, EventKind, KernelMode};
+
+    let Some(_g) = require_root("ring_slots_are_released_when_their_process_exits") else {
+        return;
+    };
+    let me = std::env::current_exe().unwrap();
+    let nops = 20_000u64;
+    let pause = FORGET_AFTER.as_secs_f64() + 1.0;
+    let script = format!(
+        "UT_RING_CHURN=1 {me:?} --ignored --exact ring_churn_helper -q >/dev/null; \
+         sleep {pause}; exec {WORKLOAD:?} nop-storm --count {nops} >/dev/null"
+    );
+    let opts = SessionOptions {
+        trace: TraceOptions {
+            mode: KernelMode::Aggregate,
+            slow_ns: DEFAULT_SLOW_NS,
+            ..TraceOptions::default()
+        },
+        duration: Some(std::time::Duration::from_secs(60)),
+        command: vec!["sh".into(), "-c".into(), script],
+    };
+    let mut session = Session::start(&opts).expect("start the session");
+    // ring -> owner, in creation order
+    let mut created: Vec<(u64, u32)> = Vec::new();
+    let mut churn_slots: HashSet<u32> = HashSet::new();
+    let mut counted: HashMap<u64, u64> = HashMap::new();
+    let mut streamed_submits: HashMap<u64, u64> = HashMap::new();
+    // The churn rings' state once their process was gone, before the last ring.
+    let mut after_exit: Option<(usize, usize)> = None;
+    session
+        .run(|batch, tracer| {
+            for e in batch {
+                match EventKind::from_u16(e.kind) {
+                    Some(EventKind::Create) => created.push((e.ctx, e.tgid)),
+                    Some(EventKind::AggOps) => *counted.entry(e.ctx).or_default() += e.aux,
+                    Some(EventKind::Submit) => *streamed_submits.entry(e.ctx).or_default() += 1,
+                    _ => {}
+                }
+            }
+            if created.len() == CHURN_RINGS {
+                let churn: HashSet<u64> = created.iter().map(|c| c.0).collect();
+                let aggs = tracer.ring_aggs().unwrap();
+                for (slot, r) in &aggs {
+                    if churn.contains(&r.ctx) {
+                        churn_slots.insert(*slot);
+                    }
+                }
+                let owner = created[0].1;
+                if !std::path::Path::new(&format!("/proc/{owner}")).exists() {
+                    let held = aggs.iter().filter(|(_, r)| churn.contains(&r.ctx)).count();
+                    let filtered = tracer
+                        .filtered_rings()
+                        .unwrap()
+                        .iter()
+                        .filter(|(ctx, _)| churn.contains(ctx))
+                        .count();
+                    after_exit = Some((held, filtered));
+                }
+            }
+            Ok(Flow::Continue)
+        })
+        .expect("session");
+    assert_eq!(created.len(), CHURN_RINGS + 1, "rings created: {created:?}");
+    let last = created[CHURN_RINGS].0;
+    let slot = agg::ring_index(last);
+    eprintln!(
+        "last ring {last:#x}: slot {slot} (held by the exited process before: {}), \
+         {} requests counted in the kernel, {} submits streamed",
+        churn_slots.contains(&slot),
+        counted.get(&last).copied().unwrap_or(0),
+        streamed_submits.get(&last).copied().unwrap_or(0)
+    );
+    assert!(
+        churn_slots.len() >= agg::RING_SLOTS as usize / 2,
+        "the helper's rings claimed only {} slots",
+        churn_slots.len()
+    );
+    assert_eq!(
+        after_exit,
+        Some((0, 0)),
+        "(aggregation slots, filter entries) still held by the exited process's rings"
+    );
+    assert_eq!(
+        counted.get(&last).copied(),
+        Some(nops),
+        "last ring not aggregated"
+    );
+    assert_eq!(streamed_submits.get(&last).copied().unwrap_or(0), 0);
+}

@@ -134,27 +134,35 @@ pub(crate) fn inflight_of_user_data(ctx: u64, user_data: u64) -> Option<*mut Inf
     }
 }
 
+/// Retires the request that a CQE naming only its user_data belongs to: its submit is
+/// streamed first when it was held back (the analyzer then completes it by user_data,
+/// as in streaming mode), and its slot is freed unless the CQE has F_MORE (the request
+/// goes on; it is then only followed). Returns whether the request was found.
+#[inline(always)]
+pub(crate) fn retire_by_user_data(ctx: u64, user_data: u64, more: bool) -> bool {
+    let Some(slot) = inflight_of_user_data(ctx, user_data) else {
+        return false;
+    };
+    // SAFETY: slot points at an INFLIGHT value.
+    unsafe {
+        if (*slot).streamed == 0 {
+            promote(slot);
+        }
+        if !more {
+            (*slot).req = 0;
+        }
+    }
+    true
+}
+
 /// An overflowed CQE: it completes its request, and no io_uring_complete will (6.1+,
-/// also not when the overflow list is flushed). A final one retires the request: its
-/// submit is streamed first when it was held back (the analyzer completes it by
-/// user_data, as in streaming mode), and its slot is freed. An intermediate one
-/// (F_MORE; never on recent kernels) only makes the request followed.
+/// also not when the overflow list is flushed), so the request is retired here. An
+/// intermediate one (F_MORE; never on recent kernels) only makes the request followed.
 #[inline(always)]
 pub(crate) fn agg_overflow(ctx: u64, user_data: u64, cflags: u32, tgid: u32) {
     let more = cflags & agg::CQE_F_MORE != 0;
     let ring = ring_slot(ctx, tgid);
-    let slot = inflight_of_user_data(ctx, user_data);
-    if let Some(slot) = slot {
-        // SAFETY: slot points at an INFLIGHT value.
-        unsafe {
-            if (*slot).streamed == 0 {
-                promote(slot);
-            }
-            if !more {
-                (*slot).req = 0;
-            }
-        }
-    }
+    let found = retire_by_user_data(ctx, user_data, more);
     if more {
         return;
     }
@@ -162,7 +170,7 @@ pub(crate) fn agg_overflow(ctx: u64, user_data: u64, cflags: u32, tgid: u32) {
         // SAFETY: r points at a RINGS value.
         unsafe {
             atomic_inc(core::ptr::addr_of_mut!((*r).completed));
-            if slot.is_none() {
+            if !found {
                 atomic_inc(core::ptr::addr_of_mut!((*r).overflow_unmatched));
             }
         }
@@ -482,15 +490,19 @@ pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> Option<u64>
 /// promoted out of its slot by another request, or (req 0) an aux CQE. It is
 /// streamed. A final one still counts for the ring's in-flight figure; an aux CQE of a
 /// multishot request held back promotes it (found by user_data), so that the analyzer
-/// sees the request its intermediate CQEs belong to, as in streaming mode.
+/// sees the request its intermediate CQEs belong to, as in streaming mode. On kernels
+/// whose io_uring_complete has no req field (5.10.162+ to 5.17) every CQE names its
+/// request by user_data only, and a final one retires it like an overflowed CQE.
 #[inline(never)]
 fn unmatched_complete(c: &Comp, more: bool) {
     if c.req == 0 {
-        if more {
-            if let Some(slot) = inflight_of_user_data(c.ctx, c.user_data) {
-                // SAFETY: slot points at an INFLIGHT value.
-                if unsafe { (*slot).streamed } == 0 {
-                    promote(slot);
+        let no_req_field = spec(EventKind::Complete, Slot::Req).size == 0;
+        if more || no_req_field {
+            let found = retire_by_user_data(c.ctx, c.user_data, more);
+            if found && !more {
+                if let Some(r) = ring_slot(c.ctx, c.tgid) {
+                    // SAFETY: r points at a RINGS value.
+                    atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
                 }
             }
         }

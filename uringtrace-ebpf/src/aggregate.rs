@@ -11,6 +11,11 @@ use super::*;
 pub(crate) static INFLIGHT: Array<Inflight> =
     Array::with_max_entries(INFLIGHT_SLOTS, BPF_F_MMAPABLE);
 
+/// Aggregating mode: (ring, user_data) -> the request most recently submitted with
+/// them, direct-mapped. Overflowed CQEs name no request; this finds its slot.
+#[map]
+pub(crate) static BY_USER_DATA: Array<u64> = Array::with_max_entries(UD_SLOTS, 0);
+
 /// Aggregating mode: per-ring submit/complete counts (atomic adds).
 #[map]
 pub(crate) static RINGS: Array<RingAgg> = Array::with_max_entries(RING_SLOTS, 0);
@@ -109,6 +114,69 @@ pub(crate) fn promote(slot: *mut Inflight) {
     count(Counter::Emitted);
 }
 
+/// The in-flight slot of the request most recently submitted on `ctx` with
+/// `user_data`, when it still holds that request.
+///
+/// user_data need not be unique: when two requests in flight on one ring share it,
+/// this is the later one, as the analyzer's own user_data map picks it, so both
+/// kernel modes retire the same request for an overflowed CQE (the counts are right
+/// either way; which of the two stays in flight cannot be known from the CQE).
+#[inline(always)]
+pub(crate) fn inflight_of_user_data(ctx: u64, user_data: u64) -> Option<*mut Inflight> {
+    let req = *BY_USER_DATA.get(agg::ud_index(ctx, user_data))?;
+    let slot = inflight_of(req)?;
+    // SAFETY: slot points at an INFLIGHT value.
+    let s = unsafe { &*slot };
+    if s.ctx == ctx && s.user_data == user_data {
+        Some(slot)
+    } else {
+        None
+    }
+}
+
+/// Retires the request that a CQE naming only its user_data belongs to: its submit is
+/// streamed first when it was held back (the analyzer then completes it by user_data,
+/// as in streaming mode), and its slot is freed unless the CQE has F_MORE (the request
+/// goes on; it is then only followed). Returns whether the request was found.
+#[inline(always)]
+pub(crate) fn retire_by_user_data(ctx: u64, user_data: u64, more: bool) -> bool {
+    let Some(slot) = inflight_of_user_data(ctx, user_data) else {
+        return false;
+    };
+    // SAFETY: slot points at an INFLIGHT value.
+    unsafe {
+        if (*slot).streamed == 0 {
+            promote(slot);
+        }
+        if !more {
+            (*slot).req = 0;
+        }
+    }
+    true
+}
+
+/// An overflowed CQE: it completes its request, and no io_uring_complete will (6.1+,
+/// also not when the overflow list is flushed), so the request is retired here. An
+/// intermediate one (F_MORE; never on recent kernels) only makes the request followed.
+#[inline(always)]
+pub(crate) fn agg_overflow(ctx: u64, user_data: u64, cflags: u32, tgid: u32) {
+    let more = cflags & agg::CQE_F_MORE != 0;
+    let ring = ring_slot(ctx, tgid);
+    let found = retire_by_user_data(ctx, user_data, more);
+    if more {
+        return;
+    }
+    if let Some(r) = ring {
+        // SAFETY: r points at a RINGS value.
+        unsafe {
+            atomic_inc(core::ptr::addr_of_mut!((*r).completed));
+            if !found {
+                atomic_inc(core::ptr::addr_of_mut!((*r).overflow_unmatched));
+            }
+        }
+    }
+}
+
 /// The in-flight slot of `req` when it holds that request.
 #[inline(always)]
 pub(crate) fn inflight_of(req: u64) -> Option<*mut Inflight> {
@@ -164,6 +232,8 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
             let c = Comp {
                 ts: Some(ev.ts_ns),
                 ctx: ev.ctx,
+                req: ev.req,
+                user_data: ev.user_data,
                 res: ev.res,
                 cflags: ev.cflags,
                 tgid: ev.tgid,
@@ -210,11 +280,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
         ),
         CQE_OVERFLOW => {
             let _ = OVERFLOWED.insert(ev.tgid, 1, 0);
-            // An overflowed CQE completes its request without io_uring_complete.
-            if let Some(r) = ring_slot(ev.ctx, ev.tgid) {
-                // SAFETY: r points at a RINGS value.
-                atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
-            }
+            agg_overflow(ev.ctx, ev.user_data, ev.cflags, ev.tgid);
             emit(ev);
         }
         _ => emit(ev),
@@ -235,7 +301,18 @@ pub(crate) struct Sub {
 }
 
 /// Records a submit in the in-flight table. Returns true when the submit must be
-/// streamed (linked requests, rings that could not get an aggregation slot).
+/// streamed (linked requests, rings that could not get an aggregation slot, and the
+/// reuse of a request pointer userspace still knows as in flight).
+///
+/// A request held back in the slot is never overwritten unseen, or streaming and
+/// aggregating mode would count different submits:
+/// - another request pointer (a hash collision): the held one is promoted; its
+///   completion finds no slot and is streamed too;
+/// - the same pointer: the held request ended without a CQE the programs saw
+///   (IOSQE_CQE_SKIP_SUCCESS): counted as one submit without completion, as the
+///   analyzer counts it when it sees both submits. On a ring with unmatched overflows
+///   it may instead be an overflowed request; it is then promoted, and this submit
+///   streamed, so that the analyzer sees what streaming mode shows.
 #[inline(always)]
 pub(crate) fn agg_submit(s: &Sub) -> bool {
     let tgid = (s.pid_tgid >> 32) as u32;
@@ -253,14 +330,12 @@ pub(crate) fn agg_submit(s: &Sub) -> bool {
             *c = if linked { s.ctx } else { 0 };
         }
     }
-    let stream = linked || in_chain || ring.is_none();
+    let mut stream = linked || in_chain || ring.is_none();
     if let Some(slot) = INFLIGHT.get_ptr_mut(agg::inflight_index(s.req)) {
         // SAFETY: slot points at an INFLIGHT value.
         let e = unsafe { &mut *slot };
-        // Another request still holds the slot: when it is already slow, stream it
-        // now, or it would vanish without a trace.
-        if e.req != 0 && e.streamed == 0 && s.ts.wrapping_sub(e.ts_ns) >= slow_ns() {
-            promote(slot);
+        if e.req != 0 {
+            stream |= evict(slot, s.req);
         }
         e.req = s.req;
         e.ts_ns = s.ts;
@@ -275,7 +350,50 @@ pub(crate) fn agg_submit(s: &Sub) -> bool {
         e.role = s.role;
         e.streamed = stream as u8;
     }
+    if let Some(u) = BY_USER_DATA.get_ptr_mut(agg::ud_index(s.ctx, s.user_data)) {
+        // SAFETY: u points at a BY_USER_DATA value.
+        unsafe { *u = s.req };
+    }
     stream
+}
+
+/// The in-flight slot `slot` is taken by a submit of `req` while it still holds a
+/// request (see [`agg_submit`]). Returns true when that submit must be streamed.
+#[inline(never)]
+fn evict(slot: *mut Inflight, req: u64) -> bool {
+    // SAFETY: slot points at an INFLIGHT value.
+    let e = unsafe { &mut *slot };
+    if e.req != req {
+        if e.streamed == 0 {
+            promote(slot);
+        }
+        return false;
+    }
+    // The same request pointer again: the request that held it is gone.
+    if e.streamed != 0 {
+        // Userspace follows it as in flight: a streamed submit of the pointer ends it.
+        return true;
+    }
+    let Some(r) = RINGS.get_ptr_mut(agg::ring_index(e.ctx)) else {
+        return false;
+    };
+    // SAFETY: r points at a RINGS value.
+    let r = unsafe { &*r };
+    if r.ctx == e.ctx && r.overflow_unmatched != 0 {
+        promote(slot);
+        return true;
+    }
+    if let Some(op) = OPSTATS.get_ptr_mut(agg::op_index(agg::ring_index(e.ctx), e.opcode)) {
+        // SAFETY: per-CPU value, only this CPU writes it while the program runs.
+        let op = unsafe { &mut *op };
+        if op.ctx != e.ctx {
+            op.ctx = e.ctx;
+            op.tgid = e.tgid;
+            op.opcode = e.opcode as u32;
+        }
+        op.ended_unseen += 1;
+    }
+    false
 }
 
 /// What aggregating mode needs from a completion.
@@ -283,6 +401,10 @@ pub(crate) struct Comp {
     /// The precise time when the caller already has it (classic programs).
     pub(crate) ts: Option<u64>,
     pub(crate) ctx: u64,
+    /// 0 for aux CQEs (multishot intermediates, MSG_RING deliveries).
+    pub(crate) req: u64,
+    /// Needed only when `req` is 0 (to find a multishot request by its user_data).
+    pub(crate) user_data: u64,
     pub(crate) res: i32,
     pub(crate) cflags: u32,
     pub(crate) tgid: u32,
@@ -311,13 +433,13 @@ fn jiffies() -> u64 {
 #[inline(always)]
 pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> Option<u64> {
     let precise = |c: &Comp| c.ts.unwrap_or_else(now);
+    let more = c.cflags & agg::CQE_F_MORE != 0;
     let Some(slot) = slot else {
-        // Submitted before tracing began, or its slot was taken: stream it.
+        unmatched_complete(c, more);
         return Some(precise(c));
     };
     // SAFETY: slot points at an INFLIGHT value.
     let s = unsafe { &mut *slot };
-    let more = c.cflags & agg::CQE_F_MORE != 0;
     let ring = ring_slot(c.ctx, c.tgid);
     if !more {
         if let Some(r) = ring {
@@ -396,6 +518,37 @@ pub(crate) fn wait_ready(ev: &mut RawEvent) {
     let tail = read_struct(rings, btf_spec(&b.rings_cq_tail)) as u32;
     ev.aux2 = tail.wrapping_sub(head) as u64;
     ev.args[3] = agg::WAIT_WITH_READY;
+}
+
+/// A completion whose request has no in-flight slot: submitted before tracing began,
+/// promoted out of its slot by another request, or (req 0) an aux CQE. It is
+/// streamed. A final one still counts for the ring's in-flight figure; an aux CQE of a
+/// multishot request held back promotes it (found by user_data), so that the analyzer
+/// sees the request its intermediate CQEs belong to, as in streaming mode. On kernels
+/// whose io_uring_complete has no req field (5.10.162+ to 5.17) every CQE names its
+/// request by user_data only, and a final one retires it like an overflowed CQE.
+#[inline(never)]
+fn unmatched_complete(c: &Comp, more: bool) {
+    if c.req == 0 {
+        let no_req_field = spec(EventKind::Complete, Slot::Req).size == 0;
+        if more || no_req_field {
+            let found = retire_by_user_data(c.ctx, c.user_data, more);
+            if found && !more {
+                if let Some(r) = ring_slot(c.ctx, c.tgid) {
+                    // SAFETY: r points at a RINGS value.
+                    atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+                }
+            }
+        }
+        return;
+    }
+    if more {
+        return;
+    }
+    if let Some(r) = ring_slot(c.ctx, c.tgid) {
+        // SAFETY: r points at a RINGS value.
+        atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
+    }
 }
 
 /// A wait in aggregating mode: userspace cannot count what is in flight or ready

@@ -43,6 +43,13 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
         let c = Comp {
             ts: None,
             ctx: ring,
+            req,
+            // Only an aux CQE (multishot intermediate) is looked up by user_data.
+            user_data: if req == 0 {
+                load(cqe, btf_spec(&b.cqe_user_data))
+            } else {
+                0
+            },
             res,
             cflags,
             tgid,

@@ -28,7 +28,9 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use uringtrace_common::{
-    aggregate::{self as agg, Inflight, OpAgg, RingAgg, INFLIGHT_SLOTS, OPCODE_SLOTS, RING_SLOTS},
+    aggregate::{
+        self as agg, Inflight, OpAgg, RingAgg, INFLIGHT_SLOTS, OPCODE_SLOTS, RING_SLOTS, UD_SLOTS,
+    },
     Config, Counter, EventKind, FieldSpec, KernelMode, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS,
     NR_SLOTS,
 };

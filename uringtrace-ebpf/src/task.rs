@@ -138,6 +138,18 @@ pub(crate) fn is_iothread(tid: u32) -> bool {
 #[inline(always)]
 pub(crate) fn passes_filter(task: &mut TaskCache, tgid: u32, ctx: u64, kind: u16) -> bool {
     if task.traced == 0 {
+        if kind == EventKind::Create as u16 {
+            // An untraced process created a ring at this address: a traced ring that
+            // lived here is gone, and this one's events must not pass as its own
+            // (seen: another process's overflows in a trace, 2 runs of 10, when rings
+            // are created and freed at a high rate on the host).
+            // SAFETY: presence test only.
+            if ctx != 0 && unsafe { CTXS.get(ctx).is_some() } {
+                let _ = CTXS.remove(ctx);
+            }
+            count(Counter::Filtered);
+            return false;
+        }
         let via_ring = tgid != cfg_u32(&CONFIG.self_tgid)
             && ctx != 0
             // SAFETY: presence test only.

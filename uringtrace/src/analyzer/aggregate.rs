@@ -15,6 +15,8 @@ use super::state::{Ring, State};
 
 /// Overflowed CQEs whose submit was not seen yet, remembered (bounded) so that a
 /// submit rebuilt later from the in-flight table is known to be complete already.
+/// The kernel retires an overflowed request itself (its submit is streamed just
+/// before the overflow); this is the fallback for the few it cannot find.
 #[derive(Clone, Debug, Default)]
 pub struct AggState {
     overflowed: HashSet<(u64, u64)>,
@@ -31,11 +33,27 @@ impl AggState {
 }
 
 /// A submit rebuilt from the in-flight table for a request whose CQE already
-/// overflowed (no completion event exists for those): it is done, not in flight.
+/// overflowed (no completion event exists for those): it is done, not in flight. It
+/// still counts as submitted, and its latency is recorded as streaming mode records
+/// it; the overflow's time is not kept, so the latency runs to the latest event
+/// seen (an upper bound).
 pub fn completed_by_overflow(st: &mut State, ev: &RawEvent) -> bool {
-    ev.args[3] == agg::SUBMIT_FROM_TABLE
+    let done = ev.args[3] == agg::SUBMIT_FROM_TABLE
         && !st.agg.overflowed.is_empty()
-        && st.agg.overflowed.remove(&(ev.ctx, ev.user_data))
+        && st.agg.overflowed.remove(&(ev.ctx, ev.user_data));
+    if done {
+        let ns = st.last_ns.saturating_sub(ev.ts_ns);
+        let ring = st.rings.entry(ev.ctx).or_insert_with(|| Ring {
+            ctx: ev.ctx,
+            tgid: ev.tgid,
+            ..Ring::default()
+        });
+        ring.submitted += 1;
+        ring.latency.entry(ev.opcode).or_default().record(ns);
+        ring.latency_all.record(ns);
+        st.latency.entry(ev.opcode).or_default().record(ns);
+    }
+    done
 }
 
 /// (in flight, CQEs ready) as the kernel counted them at a wait, when it did:
@@ -64,8 +82,9 @@ pub fn apply(st: &mut State, ev: &RawEvent) {
         })
     };
     if ev.kind == EventKind::AggOps as u16 {
-        // Each counted request was one submit and one completion.
-        ring.submitted += ev.aux;
+        // Each counted request was one submit and one completion; a request that
+        // ended unseen (CQE_SKIP_SUCCESS) one submit only.
+        ring.submitted += ev.aux + u64::from(ev.args[agg::AGG_OPS_UNSEEN_ARG]);
         ring.completed += ev.aux;
         return;
     }

@@ -19,6 +19,7 @@ pub struct Totals {
     pub count: u64,
     pub sampled: u64,
     pub lat_sum_ns: u64,
+    pub ended_unseen: u64,
     pub hist: [u64; LAT_BUCKETS],
 }
 
@@ -29,10 +30,12 @@ impl Totals {
             count: 0,
             sampled: 0,
             lat_sum_ns: 0,
+            ended_unseen: 0,
             hist: [0; LAT_BUCKETS],
         };
         for e in entries {
             t.count += e.count;
+            t.ended_unseen += e.ended_unseen;
             t.sampled += e.sampled;
             t.lat_sum_ns += e.lat_sum_ns;
             for (a, b) in t.hist.iter_mut().zip(e.hist.iter()) {
@@ -62,7 +65,8 @@ impl Deltas {
         let before = self.seen.get(&(ctx, opcode));
         let base = |v: u64, f: fn(&Totals) -> u64| v.saturating_sub(before.map_or(0, f));
         let count = base(now.count, |t| t.count);
-        if count == 0 {
+        let unseen = base(now.ended_unseen, |t| t.ended_unseen);
+        if count == 0 && unseen == 0 {
             return;
         }
         let event = |kind: EventKind| RawEvent {
@@ -75,6 +79,7 @@ impl Deltas {
         };
         let mut ops = event(EventKind::AggOps);
         ops.aux = count;
+        ops.args[agg::AGG_OPS_UNSEEN_ARG] = unseen as u32;
         // The latency sum is over the sampled requests: scaled to all of them.
         let (sampled, lat_sum) = (
             base(now.sampled, |t| t.sampled),
@@ -86,6 +91,10 @@ impl Deltas {
             n => (u128::from(lat_sum) * u128::from(count) / u128::from(n)) as u64,
         };
         out.push(ops);
+        if count == 0 {
+            self.seen.insert((ctx, opcode), now.clone());
+            return;
+        }
         // The latency of a sample of the requests stands for all of them (a histogram
         // a step behind its count, read while programs update it, is treated alike),
         // and the histogram's total is exactly the requests counted.
@@ -105,6 +114,14 @@ impl Deltas {
             out.push(lat);
         }
         self.seen.insert((ctx, opcode), now.clone());
+    }
+}
+
+impl Deltas {
+    /// A ring whose kernel statistics were zeroed ([`Tracer::forget_ring`]): a ring
+    /// at the same address later starts from zero.
+    pub fn forget(&mut self, ctx: u64) {
+        self.seen.retain(|k, _| k.0 != ctx);
     }
 }
 
@@ -163,15 +180,63 @@ impl Poller {
         now_ns: u64,
         out: &mut Vec<RawEvent>,
     ) -> Result<(), LoadError> {
+        self.poll_held_since(tracer, now_ns, self.slow_ns, out)
+    }
+
+    /// Forgets rings that are gone: their statistics are read into `out` first, then
+    /// the kernel frees their slots ([`Tracer::forget_ring`]). `dead` processes also
+    /// leave the process filter ([`Tracer::forget_process`]).
+    pub fn forget(
+        &mut self,
+        tracer: &mut Tracer,
+        rings: &[u64],
+        dead: &[u32],
+        now_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        self.poll(tracer, now_ns, out)?;
+        let mut gone = Vec::new();
+        for &tgid in dead {
+            gone.extend(tracer.forget_process(tgid)?);
+        }
+        for &ctx in rings {
+            tracer.forget_ring(ctx)?;
+            gone.push(ctx);
+        }
+        for ctx in gone {
+            self.deltas.forget(ctx);
+        }
+        Ok(())
+    }
+
+    /// The last poll of a session: besides the statistics, every request still held
+    /// in the table is streamed, however young. Streaming mode shows each of them in
+    /// flight at the end; without this, aggregating mode would show only those older
+    /// than the slow threshold.
+    pub fn poll_final(
+        &mut self,
+        tracer: &Tracer,
+        now_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        self.poll_held_since(tracer, now_ns, 0, out)
+    }
+
+    fn poll_held_since(
+        &mut self,
+        tracer: &Tracer,
+        now_ns: u64,
+        held_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
         for (slot, ring) in tracer.ring_aggs()? {
             for (opcode, cpus) in tracer.op_aggs(slot, ring.ctx)? {
                 self.deltas
                     .push(ring.ctx, opcode, &Totals::from_cpus(&cpus), now_ns, out);
             }
         }
-        let slow_ns = self.slow_ns;
         self.table
-            .scan(|slot| match held_submit(slot, now_ns, slow_ns) {
+            .scan(|slot| match held_submit(slot, now_ns, held_ns) {
                 Some(ev) => {
                     out.push(ev);
                     true
@@ -286,6 +351,36 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].aux, out[0].aux2), (1, 100));
         assert_eq!((out[1].args[0], out[1].aux), (5, 1));
+    }
+
+    #[test]
+    fn requests_that_ended_unseen_are_submits_without_completions() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        let mut o = op(4, 2, 4);
+        o.ended_unseen = 3;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o]), 1000, &mut out);
+        assert_eq!(out[0].kind, EventKind::AggOps as u16);
+        assert_eq!((out[0].aux, out[0].args[agg::AGG_OPS_UNSEEN_ARG]), (4, 3));
+        // Only more unseen ones: an agg_ops event with no counted request and no
+        // latency events.
+        out.clear();
+        o.ended_unseen = 5;
+        d.push(0xabc, 0, &Totals::from_cpus(&[o]), 2000, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].aux, out[0].args[agg::AGG_OPS_UNSEEN_ARG]), (0, 2));
+    }
+
+    #[test]
+    fn a_forgotten_ring_starts_from_zero() {
+        let mut d = Deltas::default();
+        let mut out = Vec::new();
+        d.push(0xabc, 0, &Totals::from_cpus(&[op(5, 2, 5)]), 1000, &mut out);
+        // The kernel zeroed the ring's statistics; a ring at the same address counts 2.
+        d.forget(0xabc);
+        out.clear();
+        d.push(0xabc, 0, &Totals::from_cpus(&[op(2, 2, 2)]), 2000, &mut out);
+        assert_eq!(out[0].aux, 2);
     }
 
     #[test]

@@ -270,8 +270,10 @@ fn ring_slots_are_released_when_their_process_exits() {
     // ring -> owner, in creation order
     let mut created: Vec<(u64, u32)> = Vec::new();
     let mut churn_slots: HashSet<u32> = HashSet::new();
-    let mut counted: HashMap<u64, u64> = HashMap::new();
-    let mut streamed_submits: HashMap<u64, u64> = HashMap::new();
+    // By (ring, process): ring addresses are reused within seconds, and the last ring
+    // may sit where one of the helper's rings was (each of those did 64 NOPs).
+    let mut counted: HashMap<(u64, u32), u64> = HashMap::new();
+    let mut streamed_submits: HashMap<(u64, u32), u64> = HashMap::new();
     // The churn rings' state once their process was gone, before the last ring.
     let mut after_exit: Option<(usize, usize)> = None;
     session
@@ -279,8 +281,12 @@ fn ring_slots_are_released_when_their_process_exits() {
             for e in batch {
                 match EventKind::from_u16(e.kind) {
                     Some(EventKind::Create) => created.push((e.ctx, e.tgid)),
-                    Some(EventKind::AggOps) => *counted.entry(e.ctx).or_default() += e.aux,
-                    Some(EventKind::Submit) => *streamed_submits.entry(e.ctx).or_default() += 1,
+                    Some(EventKind::AggOps) => {
+                        *counted.entry((e.ctx, e.tgid)).or_default() += e.aux
+                    }
+                    Some(EventKind::Submit) => {
+                        *streamed_submits.entry((e.ctx, e.tgid)).or_default() += 1
+                    }
                     _ => {}
                 }
             }
@@ -308,14 +314,15 @@ fn ring_slots_are_released_when_their_process_exits() {
         })
         .expect("session");
     assert_eq!(created.len(), CHURN_RINGS + 1, "rings created: {created:?}");
-    let last = created[CHURN_RINGS].0;
+    let (last, last_tgid) = created[CHURN_RINGS];
     let slot = agg::ring_index(last);
+    let last_key = (last, last_tgid);
     eprintln!(
         "last ring {last:#x}: slot {slot} (held by the exited process before: {}), \
          {} requests counted in the kernel, {} submits streamed",
         churn_slots.contains(&slot),
-        counted.get(&last).copied().unwrap_or(0),
-        streamed_submits.get(&last).copied().unwrap_or(0)
+        counted.get(&last_key).copied().unwrap_or(0),
+        streamed_submits.get(&last_key).copied().unwrap_or(0)
     );
     assert!(
         churn_slots.len() >= agg::RING_SLOTS as usize / 2,
@@ -328,9 +335,9 @@ fn ring_slots_are_released_when_their_process_exits() {
         "(aggregation slots, filter entries) still held by the exited process's rings"
     );
     assert_eq!(
-        counted.get(&last).copied(),
+        counted.get(&last_key).copied(),
         Some(nops),
         "last ring not aggregated"
     );
-    assert_eq!(streamed_submits.get(&last).copied().unwrap_or(0), 0);
+    assert_eq!(streamed_submits.get(&last_key).copied().unwrap_or(0), 0);
 }

@@ -201,6 +201,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
     const TASK_ADD: u16 = EventKind::TaskAdd as u16;
     const CQRING_WAIT: u16 = EventKind::CqringWait as u16;
     const CQE_OVERFLOW: u16 = EventKind::CqeOverflow as u16;
+    const CREATE: u16 = EventKind::Create as u16;
     const LINK: u16 = EventKind::Link as u16;
     const FAIL_LINK: u16 = EventKind::FailLink as u16;
     const ASYNC: u16 = EventKind::QueueAsyncWork as u16;
@@ -278,6 +279,23 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
             false,
             task,
         ),
+        CREATE => {
+            // A new ring at the address of one that is gone but not forgotten yet
+            // (ring addresses are reused within seconds): its slot's counts start
+            // over, or a wait on the new ring would see the old one's in flight.
+            if let Some(r) = RINGS.get_ptr_mut(agg::ring_index(ev.ctx)) {
+                // SAFETY: r points at a RINGS value.
+                unsafe {
+                    if (*r).ctx == ev.ctx {
+                        (*r).tgid = ev.tgid;
+                        (*r).submitted = 0;
+                        (*r).completed = 0;
+                        (*r).overflow_unmatched = 0;
+                    }
+                }
+            }
+            emit(ev);
+        }
         CQE_OVERFLOW => {
             let _ = OVERFLOWED.insert(ev.tgid, 1, 0);
             agg_overflow(ev.ctx, ev.user_data, ev.cflags, ev.tgid);
@@ -555,6 +573,12 @@ fn unmatched_complete(c: &Comp, more: bool) {
 /// (fast requests are only counted), so the kernel says it.
 #[inline(always)]
 pub(crate) fn wait_counts(ev: &mut RawEvent) {
+    // The CQEs ready, whether or not the ring has a slot (a ring without one is
+    // streamed in full, and the analyzer counts its requests itself).
+    wait_ready(ev);
+    if ev.args[3] != agg::WAIT_WITH_READY {
+        return;
+    }
     let Some(r) = RINGS.get_ptr_mut(agg::ring_index(ev.ctx)) else {
         return;
     };
@@ -563,15 +587,6 @@ pub(crate) fn wait_counts(ev: &mut RawEvent) {
     if r.ctx != ev.ctx {
         return;
     }
-    let b = &CONFIG.btf;
-    let rings_spec = btf_spec(&b.ctx_rings);
-    if rings_spec.size == 0 {
-        return;
-    }
-    let rings = read_struct(ev.ctx, rings_spec);
-    let head = read_struct(rings, btf_spec(&b.rings_cq_head)) as u32;
-    let tail = read_struct(rings, btf_spec(&b.rings_cq_tail)) as u32;
     ev.aux = r.submitted.saturating_sub(r.completed);
-    ev.aux2 = tail.wrapping_sub(head) as u64;
     ev.args[3] = agg::WAIT_WITH_COUNTS;
 }

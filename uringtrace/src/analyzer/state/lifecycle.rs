@@ -1,0 +1,153 @@
+//! Rings, processes and io threads that come and go: ring creation and retirement,
+//! process exit, scheduler and rename events of io threads.
+
+use super::*;
+
+impl State {
+    /// What a file descriptor of `tgid` refers to, when known.
+    pub fn fd_object(&self, tgid: u32, fd: i32) -> Option<(FdType, u64)> {
+        self.fds.get(&(tgid, fd)).copied()
+    }
+
+    /// A ring that is gone: findings about its state are made now (an observation),
+    /// then it leaves the state, and a summary stays for the report.
+    pub fn retire_ring(&mut self, ctx: u64, ts: u64) {
+        let Some(old) = self.rings.remove(&ctx) else {
+            return;
+        };
+        self.chains.retain(|_, c| c.ctx != ctx);
+        if let Some(fd) = old.fd {
+            self.samples.remove(&(old.tgid, fd as u32));
+        }
+        let mut summary = old.clone();
+        summary.owner_comm = self.comm_of(old.tgid);
+        // The summary keeps counts, latency and the last chains (for `top`), not
+        // requests.
+        summary.inflight = Map::default();
+        summary.by_user_data = U64Map::default();
+        if self.retired.len() == RETIRED_RINGS {
+            self.retired.pop_front();
+        }
+        self.retired.push_back(summary);
+        self.observations
+            .push(Observation::RingRetired(Box::new(old), ts));
+    }
+
+    /// A process that used io_uring is gone: its rings retire now; its threads, fds
+    /// and counters go at the next event, once findings about them have been made.
+    pub(super) fn on_process_exit(&mut self, tgid: u32, ts: u64) {
+        let rings: Vec<u64> = self
+            .rings
+            .values()
+            .filter(|r| r.tgid == tgid)
+            .map(|r| r.ctx)
+            .collect();
+        for ctx in rings {
+            self.retire_ring(ctx, ts);
+        }
+        self.observations
+            .push(Observation::ProcessRetired { tgid, ts });
+        self.forget.push(tgid);
+    }
+
+    /// Drops what is left of processes that exited.
+    pub(super) fn forget_processes(&mut self) {
+        for tgid in std::mem::take(&mut self.forget) {
+            self.forget_process(tgid);
+        }
+    }
+
+    pub(super) fn forget_process(&mut self, tgid: u32) {
+        self.threads.retain(|_, t| t.tgid != tgid);
+        self.comms.retain(|_, (t, _)| *t != tgid);
+        self.last_comm = None;
+        self.enters.retain(|tid, _| self.comms.contains_key(tid));
+        self.fds.retain(|k, _| k.0 != tgid);
+        self.samples.retain(|k, _| k.0 != tgid);
+        self.iowq_workers.remove(&tgid);
+        self.punts.retain(|k, _| k.0 != tgid);
+        if let Some(p) = self.procs.remove(&tgid) {
+            self.max_workers_of_gone = self.max_workers_of_gone.max(p.workers_max_live);
+        }
+    }
+
+    /// A ctx address is reused after a ring is freed: a create for a known ctx starts
+    /// a new ring. The old one is retired first.
+    pub(super) fn on_create(&mut self, ev: &RawEvent) {
+        if self.rings.contains_key(&ev.ctx) {
+            self.retire_ring(ev.ctx, ev.ts_ns);
+            self.samples.remove(&(ev.tgid, ev.args[0]));
+        }
+        let ring = self.ring(ev.ctx, ev.tgid);
+        ring.tgid = ev.tgid;
+        ring.created_ns = ev.ts_ns;
+        ring.fd = Some(ev.args[0] as i32);
+        ring.sq_entries = Some(ev.args[1]);
+        ring.cq_entries = Some(ev.args[2]);
+        ring.setup_flags = Some(ev.cflags);
+    }
+
+    pub(super) fn on_switch(&mut self, ev: &RawEvent) {
+        // Switches are streamed for io threads, but the task on the other side can be
+        // any task of the host: forget those now and then (bounded memory).
+        if self.threads.len() > MAX_THREADS {
+            self.threads.retain(|_, t| t.role.is_some());
+        }
+        let (prev, next, prev_state) = (ev.args[0], ev.args[1], ev.aux);
+        let role = Role::from_u8(ev.role);
+        let t = self.thread(prev, ev.tgid);
+        if role != Some(Role::Submitter) {
+            t.role = role;
+            t.tgid = ev.tgid;
+            t.comm = comm_str(&ev.comm);
+        }
+        if let Some(start) = t.run_start_ns.take() {
+            t.runtime_ns += ev.ts_ns.saturating_sub(start);
+        }
+        // An io-wq worker's last switch: it exits (idle workers go after 5 s).
+        if t.role == Some(Role::IoWorker) && prev_state & EXITING_STATES != 0 {
+            let tgid = t.tgid;
+            self.threads.remove(&prev);
+            if let Some(p) = self.procs.get_mut(&tgid) {
+                p.workers_live = p.workers_live.saturating_sub(1);
+            }
+            let n = self.thread(next, 0);
+            n.state = "running";
+            n.state_since_ns = ev.ts_ns;
+            n.run_start_ns = Some(ev.ts_ns);
+            return;
+        }
+        // prev_state 0 is TASK_RUNNING: preempted, not sleeping.
+        t.state = if prev_state == 0 {
+            "preempted"
+        } else {
+            "asleep"
+        };
+        t.state_since_ns = ev.ts_ns;
+        let n = self.thread(next, 0);
+        n.state = "running";
+        n.state_since_ns = ev.ts_ns;
+        n.run_start_ns = Some(ev.ts_ns);
+    }
+
+    pub(super) fn on_rename(&mut self, ev: &RawEvent) {
+        let mut comm = [0u8; 16];
+        comm[..8].copy_from_slice(&ev.aux.to_ne_bytes());
+        comm[8..].copy_from_slice(&ev.aux2.to_ne_bytes());
+        let role = Role::from_comm(&comm);
+        let tid = if ev.args[0] != 0 { ev.args[0] } else { ev.pid };
+        let t = self.thread(tid, ev.tgid);
+        t.tgid = ev.tgid;
+        t.role = Some(role);
+        t.comm = comm_str(&comm);
+        if role == Role::IoWorker {
+            *self.iowq_workers.entry(ev.tgid).or_default() += 1;
+            let p = self.procs.entry(ev.tgid).or_default();
+            p.workers_live += 1;
+            if p.workers_live > p.workers_max_live {
+                p.workers_max_live = p.workers_live;
+                p.workers_max_live_ns = ev.ts_ns;
+            }
+        }
+    }
+}

@@ -212,6 +212,11 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("opcode", crate::names::opcode_name(ev.opcode).to_string()));
             f.push(("requests", ev.aux.to_string()));
             f.push(("latency_sum_ns", ev.aux2.to_string()));
+            let unseen = ev.args[uringtrace_common::aggregate::AGG_OPS_UNSEEN_ARG];
+            if unseen != 0 {
+                // Submitted, then ended without a CQE (CQE_SKIP_SUCCESS).
+                f.push(("ended_without_cqe", unseen.to_string()));
+            }
         }
         AggLatency => {
             ring(&mut f);

@@ -144,6 +144,27 @@ impl<'a> Search<'a> {
         })
     }
 
+    /// A wait that any of `releasers` could end (none: only the outside can).
+    fn waiting_on(
+        &self,
+        releasers: Vec<Node>,
+        what: impl FnOnce(String) -> String,
+    ) -> Option<Blocked> {
+        if releasers.is_empty() {
+            return None;
+        }
+        let who: Vec<String> = releasers
+            .iter()
+            .take(3)
+            .map(|n| self.describe(*n))
+            .collect();
+        Some(Blocked {
+            what: what(who.join(", ")),
+            releasers,
+            waiting: true,
+        })
+    }
+
     /// Who could release `r`, when it is blocked on something io_uring can see.
     fn blocked(&mut self, r: &Request) -> Option<Blocked> {
         // A chain follower waits for the nearest earlier member still in flight.
@@ -167,18 +188,8 @@ impl<'a> Search<'a> {
         if let (opcodes::FUTEX_WAIT, Some(addr)) = (r.opcode, r.futex) {
             self.index.build(self.st);
             let releasers: Vec<Node> = self.index.futex_wakers.get(&(r.tgid, addr))?.clone();
-            let names: Vec<String> = releasers
-                .iter()
-                .take(3)
-                .map(|n| self.describe(*n))
-                .collect();
-            return Some(Blocked {
-                what: format!(
-                    "waits on futex {addr:#x}, which only {} would wake",
-                    names.join(", ")
-                ),
-                releasers,
-                waiting: true,
+            return self.waiting_on(releasers, |who| {
+                format!("waits on futex {addr:#x}, which only {who} would wake")
             });
         }
         let fd = r.fd?;
@@ -197,21 +208,8 @@ impl<'a> Search<'a> {
                 if let Some(m) = self.index.msg_rings.get(&(r.tgid, fd)) {
                     releasers.extend(m.iter().copied().filter(|n| n.1 != r.req));
                 }
-                if releasers.is_empty() {
-                    return None;
-                }
-                let names: Vec<String> = releasers
-                    .iter()
-                    .take(3)
-                    .map(|n| self.describe(*n))
-                    .collect();
-                return Some(Blocked {
-                    what: format!(
-                        "waits for a CQE on ring {target:#x}, which only {} would post",
-                        names.join(", ")
-                    ),
-                    releasers,
-                    waiting: true,
+                return self.waiting_on(releasers, |who| {
+                    format!("waits for a CQE on ring {target:#x}, which only {who} would post")
                 });
             }
         }
@@ -229,21 +227,8 @@ impl<'a> Search<'a> {
                 .copied()
                 .filter(|n| n.1 != r.req)
                 .collect();
-            if releasers.is_empty() {
-                return None;
-            }
-            let names: Vec<String> = releasers
-                .iter()
-                .take(3)
-                .map(|n| self.describe(*n))
-                .collect();
-            return Some(Blocked {
-                what: format!(
-                    "waits for data on pipe {ino} that only {} would write",
-                    names.join(", ")
-                ),
-                releasers,
-                waiting: true,
+            return self.waiting_on(releasers, |who| {
+                format!("waits for data on pipe {ino} that only {who} would write")
             });
         }
         None

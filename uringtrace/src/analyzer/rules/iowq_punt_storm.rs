@@ -83,7 +83,7 @@ pub fn for_process(st: &State, cfg: &AnalyzerConfig, tgid: u32, now: u64) -> Opt
             .first()
             .map(|((op, fd), n)| format!("{n} × {} on fd {fd}", opcode_name(*op)))
             .unwrap_or_default();
-        let created = st.iowq_workers.get(&tgid).copied().unwrap_or(0);
+        let created = p.workers_created;
         let msg = format!(
             "{created} io-wq workers created and {} requests punted to io-wq; most: {top} ({} workers alive at once, at most {} punts in one second)",
             p.punts.total, p.workers_max_live, p.punts.max_per_s

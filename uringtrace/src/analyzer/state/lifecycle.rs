@@ -64,7 +64,6 @@ impl State {
         self.enters.retain(|tid, _| self.comms.contains_key(tid));
         self.fds.retain(|k, _| k.0 != tgid);
         self.samples.retain(|k, _| k.0 != tgid);
-        self.iowq_workers.remove(&tgid);
         self.punts.retain(|k, _| k.0 != tgid);
         if let Some(p) = self.procs.remove(&tgid) {
             self.max_workers_of_gone = self.max_workers_of_gone.max(p.workers_max_live);
@@ -141,8 +140,8 @@ impl State {
         t.role = Some(role);
         t.comm = comm_str(&comm);
         if role == Role::IoWorker {
-            *self.iowq_workers.entry(ev.tgid).or_default() += 1;
             let p = self.procs.entry(ev.tgid).or_default();
+            p.workers_created += 1;
             p.workers_live += 1;
             if p.workers_live > p.workers_max_live {
                 p.workers_max_live = p.workers_live;

@@ -431,7 +431,8 @@ pub const RETIRED_RINGS: usize = 64;
 /// Process-wide io-wq facts.
 #[derive(Clone, Debug, Default)]
 pub struct Process {
-    /// iou-wrk threads alive now, and the most alive at once (and when).
+    /// iou-wrk threads created, alive now, and the most alive at once (and when).
+    pub workers_created: u64,
     pub workers_live: u64,
     pub workers_max_live: u64,
     pub workers_max_live_ns: u64,
@@ -487,8 +488,6 @@ pub struct State {
     pub(crate) last_comm: Option<(u32, u32, [u8; 16])>,
     pub enters: Map<u32, Enter>,
     pub samples: BTreeMap<(u32, u32), RingSamples>,
-    /// io-wq workers created per tgid.
-    pub iowq_workers: Map<u32, u64>,
     /// Per process: live io-wq workers, punt rates, IOWQ_MAX_WORKERS.
     pub procs: Map<u32, Process>,
     /// What the fds of processes using io_uring refer to: (tgid, fd) → (type, inode),

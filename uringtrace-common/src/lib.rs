@@ -199,8 +199,16 @@ pub struct BtfLayout {
     /// The futex word of a FUTEX_WAIT/WAKE request: `io_kiocb.cmd` (its per-opcode
     /// data, `struct io_futex` for these) plus `io_futex.uaddr`. Size 0 when unknown.
     pub req_futex_uaddr: FieldSpec,
+    /// `struct task_struct` members for the scheduler tracepoints as tp_btf: the first
+    /// 8 bytes of `comm` (size 8: an io thread is told by its name's prefix with one
+    /// load, before any map lookup), `pid` (the thread id), `prio`, and `exit_state`
+    /// (sched_switch reports an exiting task's state from it).
+    pub task_comm: FieldSpec,
+    pub task_pid: FieldSpec,
+    pub task_prio: FieldSpec,
+    pub task_exit_state: FieldSpec,
 }
-const _: () = assert!(core::mem::size_of::<BtfLayout>() == 80);
+const _: () = assert!(core::mem::size_of::<BtfLayout>() == 96);
 
 /// What the kernel programs do with what they see.
 #[repr(u32)]
@@ -231,8 +239,17 @@ pub struct Config {
     pub enter_nr: u32,
     /// Aggregating mode: requests slower than this are streamed in full.
     pub slow_ns: u64,
+    /// 1: io_uring_enter is not hooked (no program on the host's syscalls); the
+    /// cqring_wait program reads the waiting enter's arguments from the task's
+    /// registers and streams it as an enter with no exit ([`ENTER_WITHOUT_EXIT`]).
+    pub enter_from_wait: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 80 + 16);
+const _: () = assert!(core::mem::size_of::<Config>() == 8 + 48 * MAX_KINDS + 96 + 24);
+
+/// `aux2` of an io_uring_enter event read at its wait: no exit event follows (the
+/// syscall is not hooked), so the analyzer ends it at the thread's next submit or wait.
+pub const ENTER_WITHOUT_EXIT: u64 = 1;
 
 impl Config {
     pub const fn zeroed() -> Config {
@@ -262,10 +279,16 @@ impl Config {
                 regs_nr: FieldSpec::NONE,
                 req_isreg_bit: FieldSpec::NONE,
                 req_futex_uaddr: FieldSpec::NONE,
+                task_comm: FieldSpec::NONE,
+                task_pid: FieldSpec::NONE,
+                task_prio: FieldSpec::NONE,
+                task_exit_state: FieldSpec::NONE,
             },
             mode: KernelMode::Stream as u32,
             enter_nr: 0,
             slow_ns: 10_000_000,
+            enter_from_wait: 0,
+            _pad: 0,
         }
     }
 }

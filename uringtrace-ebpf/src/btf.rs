@@ -261,3 +261,82 @@ pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
     }
     0
 }
+
+/// An io thread (SQPOLL, io-wq), told by its comm's first 8 bytes: one load from the
+/// task_struct the tracepoint hands over. Every context switch and wakeup of the host
+/// runs the scheduler programs, so any other task returns here, before a map lookup.
+#[inline(always)]
+fn io_thread_name(task: *const u8) -> bool {
+    role_of_prefix(load(task, btf_spec(&CONFIG.btf.task_comm))) != Role::Submitter
+}
+
+/// sched_waking(p) as tp_btf: wakeups of io threads (args[0] = woken tid; the current
+/// task is the waker). The classic tracepoint builds a trace record for every wakeup
+/// of the host before the program can look.
+#[btf_tracepoint(function = "sched_waking")]
+pub fn btf_sched_waking(ctx: BtfTracePointContext) -> i32 {
+    let p: *const u8 = ctx.arg(0);
+    if !io_thread_name(p) {
+        return 0;
+    }
+    let b = &CONFIG.btf;
+    let target = load(p, btf_spec(&b.task_pid)) as u32;
+    if !is_iothread(target) {
+        return 0;
+    }
+    let mut ev = fresh_event(EventKind::SchedWaking, bpf_get_current_pid_tgid());
+    ev.args[0] = target;
+    ev.args[2] = load(p, btf_spec(&b.task_prio)) as u32;
+    emit(&ev);
+    0
+}
+
+/// prev_state as the classic sched_switch record reports it
+/// (`__trace_sched_switch_state`, 6.18): TASK_REPORT_MAX (0x100) when preempted, else
+/// the highest bit of the state and exit state within TASK_REPORT (0x7f), so that both
+/// attach types give the analyzer the same events.
+#[inline(always)]
+fn reported_state(preempt: bool, prev_state: u32, exit_state: u32) -> u64 {
+    const TASK_REPORT: u32 = 0x7f;
+    const TASK_REPORT_MAX: u64 = 0x100;
+    if preempt {
+        return TASK_REPORT_MAX;
+    }
+    let s = (prev_state | exit_state) & TASK_REPORT;
+    if s == 0 {
+        0
+    } else {
+        1u64 << (31 - s.leading_zeros())
+    }
+}
+
+/// sched_switch(preempt, prev, next, prev_state) as tp_btf (5.18+ prototype): context
+/// switches into or out of io threads, args[0] = prev tid, args[1] = next tid,
+/// aux = prev_state, as the classic program fills them.
+#[btf_tracepoint(function = "sched_switch")]
+pub fn btf_sched_switch(ctx: BtfTracePointContext) -> i32 {
+    let prev: *const u8 = ctx.arg(1);
+    let next: *const u8 = ctx.arg(2);
+    if !io_thread_name(prev) && !io_thread_name(next) {
+        return 0;
+    }
+    let b = &CONFIG.btf;
+    let prev_tid = load(prev, btf_spec(&b.task_pid)) as u32;
+    let next_tid = load(next, btf_spec(&b.task_pid)) as u32;
+    if !is_iothread(prev_tid) && !is_iothread(next_tid) {
+        return 0;
+    }
+    let mut ev = fresh_event(EventKind::SchedSwitch, bpf_get_current_pid_tgid());
+    ev.args = [
+        prev_tid,
+        next_tid,
+        load(prev, btf_spec(&b.task_prio)) as u32,
+        load(next, btf_spec(&b.task_prio)) as u32,
+    ];
+    let preempt = ctx.arg::<u64>(0) & 0xff != 0;
+    let prev_state = ctx.arg::<u64>(3) as u32;
+    let exit_state = load(prev, btf_spec(&b.task_exit_state)) as u32;
+    ev.aux = reported_state(preempt, prev_state, exit_state);
+    emit(&ev);
+    0
+}

@@ -155,3 +155,67 @@ pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
     emit(&ev);
     0
 }
+
+/// io_uring_cqring_wait when io_uring_enter is not hooked (`Config::enter_from_wait`):
+/// the waiting task is inside io_uring_enter, and its saved user registers still hold
+/// the call's arguments. They are streamed as an enter with no exit, just before the
+/// wait. Hooking the syscall instead would run a program on every syscall of the host
+/// (raw_syscalls) or put every syscall on the slow path (any syscall tracepoint).
+/// Needs bpf_task_pt_regs (5.15+): the loader falls back to the hooks without it.
+#[tracepoint]
+pub fn tp_cqring_wait_enter(ctx: TracePointContext) -> u32 {
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    if cfg_u32(&CONFIG.enter_from_wait) != 0 {
+        enter_at_wait(&ctx);
+    }
+    wait_event(&ctx);
+    0
+}
+
+/// The wait itself, out of line: each of the two events gets its own frame (one
+/// frame holding both would not fit the 512-byte stack).
+#[inline(never)]
+fn wait_event(ctx: &TracePointContext) {
+    handle_io_uring(ctx, EventKind::CqringWait);
+}
+
+/// Streams the io_uring_enter a wait happens in, read from the task's registers.
+#[inline(never)]
+fn enter_at_wait(ctx: &TracePointContext) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(task) = current_task(pid_tgid) else {
+        return;
+    };
+    let ring = read_field(ctx, spec(EventKind::CqringWait, Slot::Ctx), &mut 0);
+    if !passes_filter(task, (pid_tgid >> 32) as u32, ring, EventKind::CqringWait as u16) {
+        return;
+    }
+    // SAFETY: plain helper calls; bpf_task_pt_regs returns the current task's saved
+    // user registers (a kernel pointer, read below with bpf_probe_read_kernel).
+    let regs = unsafe {
+        let t = aya_ebpf::helpers::generated::bpf_get_current_task_btf();
+        aya_ebpf::helpers::generated::bpf_task_pt_regs(t) as u64
+    };
+    let b = &CONFIG.btf;
+    if regs == 0 || read_struct(regs, btf_spec(&b.regs_nr)) != u64::from(cfg_u32(&CONFIG.enter_nr)) {
+        return;
+    }
+    let arg = |i: usize| read_struct(regs, btf_spec(&b.regs_args[i]));
+    let e = Enter {
+        // Before the wait, which reads the clock after this.
+        ts: now(),
+        fd: arg(0) as u32,
+        to_submit: arg(1) as u32,
+        min_complete: arg(2) as u32,
+        flags: arg(3) as u32,
+        argp: arg(4),
+        argsz: arg(5) as u32,
+        _pad: 0,
+    };
+    let mut ev = e.event(pid_tgid, task);
+    ev.ctx = ring;
+    ev.aux2 = uringtrace_common::ENTER_WITHOUT_EXIT;
+    emit(&ev);
+}

@@ -231,9 +231,35 @@ pub struct TraceArgs {
     /// `tracepoint` uses classic tracepoints everywhere (slower; for comparison)
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
+    /// Whether to hook io_uring_enter's entry and exit. A syscall hook slows every
+    /// syscall of every process on the host, traced or not (about +20-50 % for a
+    /// syscall-bound program). `auto`: hook only when tracing given pids or a
+    /// command; host-wide, the enter a wait happens in is read at
+    /// io_uring_cqring_wait instead (5.15+), which loses enters that do not sleep
+    /// (see `uringtrace doctor`). `on`/`off` force it.
+    #[arg(long, value_enum, default_value_t = SyscallHooks::Auto, value_name = "WHEN")]
+    pub syscall_hooks: SyscallHooks,
     /// Run this command and trace it and its children until it exits
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SyscallHooks {
+    Auto,
+    On,
+    Off,
+}
+
+impl SyscallHooks {
+    /// Whether to hook, given whether tracing is limited to pids or a command.
+    pub fn hook(self, filtered: bool) -> bool {
+        match self {
+            SyscallHooks::Auto => filtered,
+            SyscallHooks::On => true,
+            SyscallHooks::Off => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

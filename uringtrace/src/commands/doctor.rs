@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::system::{self, IoUringDisabled};
-use crate::trace::loader::{TraceOptions, Tracer};
+use crate::trace::loader::{EnterSource, TraceOptions, Tracer};
 use crate::trace::privileges::Privileges;
 use crate::trace::probe::{Degraded, KernelEvents};
 use crate::trace::tracefs::Tracefs;
@@ -32,7 +32,11 @@ pub struct DoctorReport {
     pub io_uring_tracepoints: usize,
     pub tracepoints: Vec<TracepointRow>,
     pub ebpf_load: Result<String, String>,
+    /// Where io_uring_enter events come from host-wide and with --pid or a command.
+    pub io_uring_enter: String,
     pub degraded: Vec<Degraded>,
+    /// What host-wide tracing loses by not hooking io_uring_enter.
+    pub host_wide_precision: Vec<Degraded>,
 }
 
 /// Builds the tracepoint table and degraded list from resolved events (pure).
@@ -91,17 +95,35 @@ pub fn gather() -> DoctorReport {
         }
         Err(_) => KernelEvents::default(),
     };
+    // Loaded twice: as host-wide tracing does (io_uring_enter not hooked) and as
+    // tracing a command does (hooked), so both sets of programs pass the verifier.
+    let mut io_uring_enter = "unknown (the eBPF programs were not loaded)".to_string();
+    let mut host_wide_precision = Vec::new();
     let ebpf_load = if let Some(m) = &privileges_missing {
         Err(m.clone())
     } else {
-        match Tracer::load(&TraceOptions {
-            filter: true,
-            ..TraceOptions::default()
-        }) {
-            Ok(t) => Ok(format!(
-                "loaded and attached {} programs, then detached them",
-                t.attachments.len()
-            )),
+        let load = |syscalls| {
+            Tracer::load(&TraceOptions {
+                filter: true,
+                syscalls,
+                ..TraceOptions::default()
+            })
+        };
+        match load(false).and_then(|host| Ok((host, load(true)?))) {
+            Ok((host, cmd)) => {
+                io_uring_enter = enter_source_text(host.enter_source);
+                host_wide_precision = host
+                    .events
+                    .degraded()
+                    .into_iter()
+                    .filter(|d| d.reason.starts_with("less precise"))
+                    .collect();
+                Ok(format!(
+                    "loaded and attached {} programs (host-wide) and {} (a command), then detached them",
+                    host.attachments.len(),
+                    cmd.attachments.len()
+                ))
+            }
             Err(e) => Err(format!("{e:#}")),
         }
     };
@@ -122,7 +144,23 @@ pub fn gather() -> DoctorReport {
         io_uring_tracepoints: events.io_uring_count(),
         tracepoints: tracepoint_rows(&events, crate::trace::loader::host_btf_plan().as_ref()),
         ebpf_load,
+        io_uring_enter,
         degraded: events.degraded(),
+        host_wide_precision,
+    }
+}
+
+fn enter_source_text(s: EnterSource) -> String {
+    match s {
+        EnterSource::AtWait => "host-wide: not hooked (no program on the host's syscalls); \
+            a wait's io_uring_enter is read at io_uring_cqring_wait. \
+            With --pid or a command: hooked at entry and exit (--syscall-hooks changes this)"
+            .into(),
+        EnterSource::Hooked | EnterSource::HookedNoRegs => "hooked at entry and exit even \
+            host-wide: this kernel refused bpf_task_pt_regs (5.15+), needed to read a \
+            wait's io_uring_enter at io_uring_cqring_wait; every syscall of the host pays for \
+            the hook while tracing"
+            .into(),
     }
 }
 
@@ -195,6 +233,7 @@ pub fn render_text(r: &DoctorReport) -> String {
         Ok(m) => line(format!("[{}] eBPF: {m}", mark(true))),
         Err(e) => line(format!("[{}] eBPF: {e}", mark(false))),
     }
+    line(format!("       io_uring_enter: {}", r.io_uring_enter));
     line(String::new());
     line(format!(
         "Tracepoints ({} io_uring tracepoints on this kernel):",
@@ -213,6 +252,13 @@ pub fn render_text(r: &DoctorReport) -> String {
         line("Detectors degraded on this kernel:".into());
         for d in &r.degraded {
             line(format!("  {:<22} {}", d.rule, d.reason));
+        }
+    }
+    if !r.host_wide_precision.is_empty() {
+        line("Host-wide (io_uring_enter not hooked), less precise:".into());
+        for d in &r.host_wide_precision {
+            let why = d.reason.split_once(": ").map_or(d.reason.as_str(), |x| x.1);
+            line(format!("  {:<22} {why}", d.rule));
         }
     }
     s

@@ -42,6 +42,9 @@ pub fn session_options(t: &TraceArgs) -> SessionOptions {
             pids: t.pids.clone(),
             filter: !t.pids.is_empty(),
             btf: t.attach == crate::cli::AttachMode::Auto,
+            syscalls: t
+                .syscall_hooks
+                .hook(!t.pids.is_empty() || !t.command.is_empty()),
             ..TraceOptions::default()
         },
         duration: t.duration,

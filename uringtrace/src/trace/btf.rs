@@ -325,6 +325,9 @@ pub struct BtfPlan {
     /// read with the submit's io_kiocb offsets.
     pub file_get: bool,
     pub task_add: bool,
+    /// sched_waking and sched_switch as tp_btf, an io thread told by its comm.
+    pub sched_waking: bool,
+    pub sched_switch: bool,
 }
 
 fn spec(m: Option<Member>, signed: bool) -> Option<uringtrace_common::FieldSpec> {
@@ -408,27 +411,52 @@ impl BtfPlan {
                     .is_some_and(|a| a == req_int);
             }
         }
-        // raw_syscalls:sys_enter(regs, id) and sys_exit(regs, ret). The register names
-        // are x86_64's (syscall ABI: di, si, dx, r10, r8, r9; the number in orig_ax);
-        // other architectures keep the classic syscalls tracepoints.
-        let regs_proto = ["struct pt_regs *", "long int"];
-        if btf
-            .tracepoint_args("sys_enter")
-            .is_some_and(|a| a == regs_proto)
-            && btf
-                .tracepoint_args("sys_exit")
+        // The registers of a syscall (x86_64 names; syscall ABI: di, si, dx, r10, r8,
+        // r9, the number in orig_ax): io_uring_enter's arguments through
+        // raw_syscalls:sys_enter(regs, id) / sys_exit(regs, ret) as tp_btf, or from the
+        // waiting task's saved registers at io_uring_cqring_wait. Other architectures
+        // keep the classic syscalls tracepoints.
+        let reg = |name: &str| spec(btf.member("pt_regs", &[name]), false).filter(|s| s.size == 8);
+        let args: Option<Vec<_>> = ["di", "si", "dx", "r10", "r8", "r9"]
+            .iter()
+            .map(|n| reg(n))
+            .collect();
+        if let (Some(args), Some(nr)) = (args, reg("orig_ax")) {
+            l.regs_args.copy_from_slice(&args);
+            l.regs_nr = nr;
+            let regs_proto = ["struct pt_regs *", "long int"];
+            plan.syscalls = btf
+                .tracepoint_args("sys_enter")
                 .is_some_and(|a| a == regs_proto)
-        {
-            let reg =
-                |name: &str| spec(btf.member("pt_regs", &[name]), false).filter(|s| s.size == 8);
-            let args: Option<Vec<_>> = ["di", "si", "dx", "r10", "r8", "r9"]
-                .iter()
-                .map(|n| reg(n))
-                .collect();
-            if let (Some(args), Some(nr)) = (args, reg("orig_ax")) {
-                l.regs_args.copy_from_slice(&args);
-                l.regs_nr = nr;
-                plan.syscalls = true;
+                && btf
+                    .tracepoint_args("sys_exit")
+                    .is_some_and(|a| a == regs_proto);
+        }
+        // The scheduler tracepoints as tp_btf: sched_waking(p) and (5.18+)
+        // sched_switch(preempt, prev, next, prev_state).
+        if let (Some(comm), Some(pid), Some(prio), Some(exit_state)) = (
+            btf.member("task_struct", &["comm"]),
+            spec(btf.member("task_struct", &["pid"]), false).filter(|s| s.size == 4),
+            spec(btf.member("task_struct", &["prio"]), false).filter(|s| s.size == 4),
+            spec(btf.member("task_struct", &["exit_state"]), false).filter(|s| s.size == 4),
+        ) {
+            if comm.size >= 8 && comm.offset <= u32::from(u16::MAX) {
+                l.task_comm = uringtrace_common::FieldSpec {
+                    offset: comm.offset as u16,
+                    size: 8,
+                    signed: 0,
+                };
+                (l.task_pid, l.task_prio, l.task_exit_state) = (pid, prio, exit_state);
+                plan.sched_waking = btf
+                    .tracepoint_args("sched_waking")
+                    .is_some_and(|a| a == ["struct task_struct *"]);
+                plan.sched_switch = btf.tracepoint_args("sched_switch").is_some_and(|a| {
+                    a.len() == 4
+                        && matches!(a[0].as_str(), "bool" | "_Bool")
+                        && a[1] == "struct task_struct *"
+                        && a[2] == "struct task_struct *"
+                        && a[3] == "unsigned int"
+                });
             }
         }
         // CQEs ready at a wait: ctx->rings->cq.tail - cq.head (all three or none).

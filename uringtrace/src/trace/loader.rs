@@ -70,6 +70,24 @@ pub struct TraceOptions {
     pub mode: KernelMode,
     /// Aggregating mode: requests slower than this are streamed in full.
     pub slow_ns: u64,
+    /// Hook io_uring_enter's entry and exit. Any syscall hook taxes every syscall of
+    /// every process on the host (raw_syscalls run a program on each; a per-syscall
+    /// tracepoint puts all syscalls on the slow path). false: the enter a wait happens
+    /// in is read at io_uring_cqring_wait instead (5.15+; see [`EnterSource`]).
+    pub syscalls: bool,
+}
+
+/// Where io_uring_enter events come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnterSource {
+    /// Hooked at entry and exit (every enter, with its result).
+    Hooked,
+    /// Read from the waiting task's registers at io_uring_cqring_wait: only enters
+    /// that sleep, with no exit.
+    AtWait,
+    /// Asked not to hook, but this kernel cannot read them at the wait
+    /// (bpf_task_pt_regs is 5.15+): hooked after all.
+    HookedNoRegs,
 }
 
 impl Default for TraceOptions {
@@ -81,6 +99,7 @@ impl Default for TraceOptions {
             btf: true,
             mode: KernelMode::Stream,
             slow_ns: DEFAULT_SLOW_NS,
+            syscalls: true,
         }
     }
 }
@@ -104,6 +123,8 @@ pub fn attach_type_for(kind: uringtrace_common::EventKind, plan: Option<&BtfPlan
         (EnterEnter | EnterExit, Some(p)) if p.syscalls => "tp_btf",
         (FileGet, Some(p)) if p.file_get => "tp_btf",
         (TaskAdd, Some(p)) if p.task_add => "tp_btf",
+        (SchedWaking, Some(p)) if p.sched_waking => "tp_btf",
+        (SchedSwitch, Some(p)) if p.sched_switch => "tp_btf",
         _ => "tracepoint",
     }
 }
@@ -121,8 +142,47 @@ fn btf_program(kind: uringtrace_common::EventKind) -> (&'static str, &'static st
         EnterExit => ("btf_sys_exit", "sys_exit"),
         FileGet => ("btf_file_get", "io_uring_file_get"),
         TaskAdd => ("btf_task_add", "io_uring_task_add"),
+        SchedWaking => ("btf_sched_waking", "sched_waking"),
+        SchedSwitch => ("btf_sched_switch", "sched_switch"),
         _ => ("btf_submit", "io_uring_submit_req"),
     }
+}
+
+/// The cqring_wait program that also streams the wait's io_uring_enter.
+const WAIT_WITH_ENTER: &str = "tp_cqring_wait_enter";
+
+/// Decides where io_uring_enter events come from, and loads the cqring_wait program
+/// that reads them at the wait when the syscall is not to be hooked. That program
+/// calls bpf_task_pt_regs (5.15+): when the verifier refuses it, the syscall is hooked
+/// after all (the kernel's own answer, not a version check).
+fn enter_source(
+    ebpf: &mut Ebpf,
+    opts: &TraceOptions,
+    events: &KernelEvents,
+    config: &Config,
+) -> Result<EnterSource, LoadError> {
+    use uringtrace_common::EventKind::CqringWait;
+    let has_wait = events.has(CqringWait);
+    if opts.syscalls || !has_wait || config.btf.regs_nr.size == 0 {
+        return Ok(if opts.syscalls {
+            EnterSource::Hooked
+        } else {
+            EnterSource::HookedNoRegs
+        });
+    }
+    let prog: &mut TracePoint = ebpf
+        .program_mut(WAIT_WITH_ENTER)
+        .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
+        .try_into()
+        .map_err(|source| LoadError::Program {
+            program: WAIT_WITH_ENTER,
+            tracepoint: "io_uring:io_uring_cqring_wait".into(),
+            source,
+        })?;
+    Ok(match prog.load() {
+        Ok(()) => EnterSource::AtWait,
+        Err(_) => EnterSource::HookedNoRegs,
+    })
 }
 
 /// An attached tracepoint, for headers and `doctor`.
@@ -163,6 +223,7 @@ pub struct Tracer {
     pub tracefs: Tracefs,
     /// The ring buffer's size in bytes.
     pub ring_bytes: u32,
+    pub enter_source: EnterSource,
 }
 
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uringtrace"));
@@ -189,6 +250,7 @@ impl Tracer {
         config.mode = opts.mode as u32;
         config.enter_nr = libc::SYS_io_uring_enter as u32;
         config.slow_ns = opts.slow_ns;
+        config.enter_from_wait = u32::from(!opts.syscalls);
         for r in events.resolved.iter().filter(|r| r.name.is_some()) {
             config.kinds[r.spec.kind as usize] = r.layout;
         }
@@ -208,10 +270,41 @@ impl Tracer {
             .load(EBPF_OBJECT)
             .map_err(LoadError::Object)?;
 
+        let enter_source = enter_source(&mut ebpf, opts, &events, &config)?;
+        events.enter_at_wait = enter_source == EnterSource::AtWait;
         let mut attachments = Vec::new();
         let mut aya_btf: Option<aya::Btf> = None;
         for r in &events.resolved {
             let Some(name) = r.name else { continue };
+            use uringtrace_common::EventKind::{CqringWait, EnterEnter, EnterExit};
+            if enter_source == EnterSource::AtWait && matches!(r.spec.kind, EnterEnter | EnterExit)
+            {
+                continue;
+            }
+            if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {
+                // Loaded by enter_source already.
+                let prog: &mut TracePoint = ebpf
+                    .program_mut(WAIT_WITH_ENTER)
+                    .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
+                    .try_into()
+                    .map_err(|source| LoadError::Program {
+                        program: WAIT_WITH_ENTER,
+                        tracepoint: format!("{}:{name}", r.spec.category),
+                        source,
+                    })?;
+                prog.attach(r.spec.category, name)
+                    .map_err(|source| LoadError::Program {
+                        program: WAIT_WITH_ENTER,
+                        tracepoint: format!("{}:{name}", r.spec.category),
+                        source,
+                    })?;
+                attachments.push(Attachment {
+                    kind: r.spec.kind,
+                    tracepoint: format!("{}:{name}", r.spec.category),
+                    attach_type: "tracepoint",
+                });
+                continue;
+            }
             let tracepoint = format!("{}:{}", r.spec.category, name);
             let err = |source| LoadError::Program {
                 program: r.spec.program,
@@ -289,6 +382,7 @@ impl Tracer {
             attachments,
             tracefs,
             ring_bytes: opts.ring_bytes,
+            enter_source,
         };
         for &pid in &opts.pids {
             tracer.add_pid(pid)?;

@@ -33,7 +33,24 @@ pub struct KernelEvents {
     /// Whether a ring's fdinfo shows SqTotalTime/SqWorkTime (6.9+): learnt by looking
     /// at a ring of this kernel (`fdinfo::has_sq_times`); None when not looked.
     pub fdinfo_sq_times: Option<bool>,
+    /// io_uring_enter is read at io_uring_cqring_wait, not hooked (host-wide tracing):
+    /// see [`WITHOUT_ENTER_HOOKS`].
+    pub enter_at_wait: bool,
 }
+
+/// What detectors lose when io_uring_enter is not hooked (host-wide tracing by
+/// default: a syscall hook slows every syscall of the host). Only enters that sleep
+/// are seen, read at their wait, and none has an exit.
+pub const WITHOUT_ENTER_HOOKS: &[(RuleId, &str)] = &[
+    (
+        RuleId::UnsatisfiableWait,
+        "less precise host-wide (io_uring_enter not hooked): a wait's end is known when its thread next submits or waits",
+    ),
+    (
+        RuleId::CqOverflow,
+        "less precise host-wide (io_uring_enter not hooked): flushes by enters that do not sleep show in fdinfo samples, up to 100 ms late",
+    ),
+];
 
 impl KernelEvents {
     /// `lookup(category, name)` returns the format of a tracepoint, or None if absent.
@@ -63,6 +80,7 @@ impl KernelEvents {
         KernelEvents {
             resolved,
             fdinfo_sq_times: None,
+            enter_at_wait: false,
         }
     }
 
@@ -99,6 +117,15 @@ impl KernelEvents {
                 rule: r.slug,
                 reason: r.degraded_reason.to_string(),
             })
+            .chain(
+                WITHOUT_ENTER_HOOKS
+                    .iter()
+                    .filter(|_| self.enter_at_wait)
+                    .map(|(id, why)| Degraded {
+                        rule: id.rule().slug,
+                        reason: (*why).to_string(),
+                    }),
+            )
             .collect()
     }
 

@@ -14,8 +14,8 @@ pub const RULE: Rule = Rule {
     severity: Severity::Error,
     title: "SQEs were published while the SQPOLL thread slept, and nothing woke it",
     fix: "after publishing the SQ tail, check IORING_SQ_NEED_WAKEUP in sq_flags and call io_uring_enter with IORING_ENTER_SQ_WAKEUP (liburing's io_uring_submit does this)",
-    needs: &[Need::Event(EventKind::EnterEnter), Need::Event(EventKind::SchedWaking), Need::Event(EventKind::Submit)],
-    degraded_reason: "needs syscalls:sys_enter_io_uring_enter, sched:sched_waking and io_uring submit",
+    needs: &[Need::Event(EventKind::SchedWaking), Need::Event(EventKind::Submit)],
+    degraded_reason: "needs sched:sched_waking and io_uring submit",
     explanation: "\
 With IORING_SETUP_SQPOLL a kernel thread polls the SQ so that the application submits
 without system calls (iou-sqp-<tid>, a thread of the owning process; a kthread

@@ -62,6 +62,7 @@ impl State {
         self.comms.retain(|_, (t, _)| *t != tgid);
         self.last_comm = None;
         self.enters.retain(|tid, _| self.comms.contains_key(tid));
+        self.enters_without_exit = self.enters.values().filter(|e| e.without_exit).count();
         self.fds.retain(|k, _| k.0 != tgid);
         self.samples.retain(|k, _| k.0 != tgid);
         self.punts.retain(|k, _| k.0 != tgid);
@@ -116,8 +117,9 @@ impl State {
             n.run_start_ns = Some(ev.ts_ns);
             return;
         }
-        // prev_state 0 is TASK_RUNNING: preempted, not sleeping.
-        t.state = if prev_state == 0 {
+        // Still runnable, not sleeping: TASK_RUNNING (0) when it yielded, and
+        // TASK_REPORT_MAX (0x100, no state bit below it) when preempted (6.18).
+        t.state = if prev_state & 0xff == 0 {
             "preempted"
         } else {
             "asleep"

@@ -237,9 +237,30 @@ pub struct OverflowEpisode {
     /// application left the overflow unhandled. (A list that stays long because the CQ
     /// is small for the load, while the application keeps flushing, is its design.)
     pub max_gap_ns: u64,
+    /// CQEs that went into the list (dropped ones do not).
+    pub listed: u64,
+    /// The list's length at the last fdinfo sample, and `listed` then.
+    pub sampled: Option<(u64, u64)>,
 }
 
 impl OverflowEpisode {
+    /// An fdinfo sample of the list's length at `ts`. Only a flush shortens the list:
+    /// shorter than the last sample plus the CQEs listed since means the application
+    /// flushed in between, which counts as a flush attempt at this sample (late by at
+    /// most the sampling period). It is how flushes are seen when io_uring_enter is
+    /// not hooked and the flushing enter did not sleep (libuv flushes with
+    /// min_complete 0).
+    pub fn sample(&mut self, len: u64, ts: u64) {
+        if let Some((len0, listed0)) = self.sampled {
+            if len < len0 + self.listed.saturating_sub(listed0) {
+                self.attempt(ts);
+            }
+        }
+        self.sampled = Some((len, self.listed));
+        // Still CQEs in the list: whatever GETEVENTS came did not empty it.
+        self.presumed_empty = false;
+    }
+
     /// When the list was (presumably) emptied, if it was.
     pub fn presumed_flush(&self) -> Option<u64> {
         self.flush_attempt_ns
@@ -330,6 +351,9 @@ pub struct Enter {
     /// The wait of this enter could not be satisfied (reported when it ends, with how
     /// long it lasted, when it had a timeout).
     pub unsatisfiable: Option<UnsatisfiableWait>,
+    /// Read at its wait, with no exit to follow (io_uring_enter not hooked): it ends at
+    /// the thread's next submit or enter.
+    pub without_exit: bool,
 }
 
 /// A GETEVENTS wait for more CQEs than can arrive: need = min_complete - ready, and
@@ -495,6 +519,8 @@ pub struct State {
     pub fds: Map<(u32, i32), (FdType, u64)>,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
+    /// Enters in `enters` read at their wait (no exit event will end them).
+    pub(crate) enters_without_exit: usize,
     /// The completion being applied: whether the kernel saw a regular file
     /// (io_uring_complete args[1]: 0 unknown, 1 no, 2 yes).
     pub(crate) completing_isreg: Option<bool>,

@@ -58,6 +58,7 @@ impl State {
             return;
         }
         let tgid = ev.tgid;
+        self.end_enter_without_exit(ev.pid, ev.ts_ns);
         // One ring lookup in the common case (no request waiting for a link event).
         let mut ring = ring_entry(&mut self.rings, ev.ctx, tgid);
         if ring.pending_append.is_some() {
@@ -452,6 +453,8 @@ impl State {
         let dropped = ev.aux == 0;
         if dropped {
             ring.dropped += 1;
+        } else if let Some(ep) = ring.overflow_open.as_mut() {
+            ep.listed += 1;
         }
         if ev.cflags & CQE_F_NOTIF != 0 {
             ring.notifs_owed = ring.notifs_owed.saturating_sub(1);

@@ -26,8 +26,7 @@ impl State {
                     .get_mut(&ctx)
                     .and_then(|r| r.overflow_open.as_mut())
                 {
-                    // Still CQEs in the list: whatever GETEVENTS came did not empty it.
-                    ep.presumed_empty = false;
+                    ep.sample(ev.res as u64, ev.ts_ns);
                 }
             }
         }

@@ -53,21 +53,26 @@ impl State {
     }
 
     pub(super) fn on_enter(&mut self, ev: &RawEvent) {
+        let without_exit = ev.aux2 == uringtrace_common::ENTER_WITHOUT_EXIT;
         let mut e = Enter {
             fd: ev.args[0],
             to_submit: ev.args[1],
             min_complete: ev.args[2],
             flags: ev.cflags,
             ts: ev.ts_ns,
-            ctx: None,
+            // An enter read at its wait names the ring it waits on.
+            ctx: (ev.ctx != 0).then_some(ev.ctx),
             unsatisfiable: None,
+            without_exit,
         };
+        self.end_enter_without_exit(ev.pid, ev.ts_ns);
         let registered = e.flags & ENTER_REGISTERED_RING != 0;
-        if !registered {
+        if !registered && e.ctx.is_none() {
             e.ctx = self.ring_by_fd(ev.tgid, e.fd);
         }
+        self.enters_without_exit += usize::from(without_exit);
         self.enters.insert(ev.pid, e);
-        if registered {
+        if registered && e.ctx.is_none() {
             self.pending_enter_ring = true;
         }
         if e.flags & ENTER_GETEVENTS != 0 {
@@ -89,10 +94,30 @@ impl State {
         }
     }
 
+    /// An enter read at its wait has no exit event: the thread's next submit or enter
+    /// shows it has returned (how long a wait lasted is then known to that precision).
+    pub(super) fn end_enter_without_exit(&mut self, tid: u32, ts: u64) {
+        if self.enters_without_exit == 0 {
+            return;
+        }
+        if !self.enters.get(&tid).is_some_and(|e| e.without_exit) {
+            return;
+        }
+        let e = self.enters.remove(&tid).expect("checked");
+        self.enters_without_exit -= 1;
+        if let Some(wait) = e.unsatisfiable {
+            self.observations.push(Observation::UnsatisfiableWait {
+                wait,
+                until_ns: Some(ts),
+            });
+        }
+    }
+
     pub(super) fn on_enter_exit(&mut self, ev: &RawEvent) {
         let Some(e) = self.enters.remove(&ev.pid) else {
             return;
         };
+        self.enters_without_exit -= usize::from(e.without_exit);
         if e.ctx.is_none() && self.pending_enter_ring {
             self.pending_enter_ring = self.enters.values().any(|e| e.ctx.is_none());
         }

@@ -548,3 +548,78 @@ fn findings_stay_bounded_when_processes_come_and_go() {
         u64::from(n)
     );
 }
+
+/// io_uring_enter read at its wait (not hooked): no exit event. The wait ends at the
+/// thread's next submit (or wait, or its process's exit).
+#[test]
+fn a_wait_read_at_its_start_ends_at_the_threads_next_submit() {
+    let at_wait = |ts: u64| RawEvent {
+        args: [3, 0, 2, 0],
+        cflags: ENTER_GETEVENTS | ENTER_EXT_ARG,
+        aux2: uringtrace_common::ENTER_WITHOUT_EXIT,
+        ..ev(EventKind::EnterEnter, ts, A)
+    };
+    let wait = |ts: u64| RawEvent {
+        args: [2, 0, 0, agg::WAIT_WITH_READY],
+        aux2: 1,
+        ..ev(EventKind::CqringWait, ts, A)
+    };
+    let r = run(&[
+        create(1, A, 3),
+        at_wait(10),
+        wait(11),
+        submit(300 * MS + 10, A, 0x100, 0, 0, 0),
+        complete(300 * MS + 20, A, 0x100, 0, 0),
+    ]);
+    assert_eq!(rules(&r), [("unsatisfiable-wait", Severity::Warning, 1)]);
+    assert!(
+        r.findings[0]
+            .message
+            .contains("delayed completions by 300.0 ms"),
+        "{}",
+        r.findings[0].message
+    );
+    // Its process exits while it waits.
+    let r = run(&[
+        create(1, A, 3),
+        at_wait(10),
+        wait(11),
+        ev(EventKind::ProcessExit, 700 * MS + 10, 0),
+    ]);
+    assert!(
+        r.findings[0]
+            .message
+            .contains("delayed completions by 700.0 ms"),
+        "{}",
+        r.findings[0].message
+    );
+}
+
+/// Without enter hooks, a flush shows as a shorter overflow list in the next fdinfo
+/// sample than the CQEs listed since allow; a list that only grows was not flushed.
+#[test]
+fn a_shorter_overflow_list_in_a_sample_is_a_flush() {
+    let flushing = run(&[
+        create(1, A, 3),
+        overflow(10, 1, 0),
+        overflow(11, 2, 0),
+        overflow_list(100 * MS, 2),
+        overflow(150 * MS, 3, 0),
+        // 2 + 1 listed, 1 left: flushed in between.
+        overflow_list(200 * MS, 1),
+        overflow(900 * MS, 4, 0),
+        overflow_list(1_000 * MS, 1),
+        overflow_list(1_100 * MS, 0),
+    ]);
+    assert_eq!(rules(&flushing), [("cq-overflow", Severity::Info, 4)]);
+
+    let growing = run(&[
+        create(1, A, 3),
+        overflow(10, 1, 0),
+        overflow_list(100 * MS, 1),
+        overflow(150 * MS, 2, 0),
+        overflow_list(200 * MS, 2),
+        overflow_list(1_300 * MS, 2),
+    ]);
+    assert_eq!(rules(&growing), [("cq-overflow", Severity::Warning, 2)]);
+}

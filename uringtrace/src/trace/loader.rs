@@ -303,6 +303,12 @@ impl Tracer {
                     tracepoint: format!("{}:{name}", r.spec.category),
                     attach_type: "tracepoint",
                 });
+                // The waits' enters come from the same program.
+                attachments.push(Attachment {
+                    kind: EnterEnter,
+                    tracepoint: format!("{}:{name}", r.spec.category),
+                    attach_type: "registers at the wait",
+                });
                 continue;
             }
             let tracepoint = format!("{}:{}", r.spec.category, name);

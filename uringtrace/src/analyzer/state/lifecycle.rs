@@ -36,6 +36,17 @@ impl State {
     /// A process that used io_uring is gone: its rings retire now; its threads, fds
     /// and counters go at the next event, once findings about them have been made.
     pub(super) fn on_process_exit(&mut self, tgid: u32, ts: u64) {
+        if self.enters_without_exit > 0 {
+            let tids: Vec<u32> = self
+                .enters
+                .iter()
+                .filter(|(_, e)| e.without_exit && e.tgid == tgid)
+                .map(|(tid, _)| *tid)
+                .collect();
+            for tid in tids {
+                self.end_enter_without_exit(tid, ts);
+            }
+        }
         let rings: Vec<u64> = self
             .rings
             .values()

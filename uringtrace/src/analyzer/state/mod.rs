@@ -352,8 +352,9 @@ pub struct Enter {
     /// long it lasted, when it had a timeout).
     pub unsatisfiable: Option<UnsatisfiableWait>,
     /// Read at its wait, with no exit to follow (io_uring_enter not hooked): it ends at
-    /// the thread's next submit or enter.
+    /// the thread's next submit or enter, or its process's exit.
     pub without_exit: bool,
+    pub tgid: u32,
 }
 
 /// A GETEVENTS wait for more CQEs than can arrive: need = min_complete - ready, and

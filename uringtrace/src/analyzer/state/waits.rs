@@ -64,6 +64,7 @@ impl State {
             ctx: (ev.ctx != 0).then_some(ev.ctx),
             unsatisfiable: None,
             without_exit,
+            tgid: ev.tgid,
         };
         self.end_enter_without_exit(ev.pid, ev.ts_ns);
         let registered = e.flags & ENTER_REGISTERED_RING != 0;
@@ -94,8 +95,9 @@ impl State {
         }
     }
 
-    /// An enter read at its wait has no exit event: the thread's next submit or enter
-    /// shows it has returned (how long a wait lasted is then known to that precision).
+    /// An enter read at its wait has no exit event: the thread's next submit or enter,
+    /// or its process's exit, shows it has returned (how long a wait lasted is then
+    /// known to that precision).
     pub(super) fn end_enter_without_exit(&mut self, tid: u32, ts: u64) {
         if self.enters_without_exit == 0 {
             return;

@@ -48,7 +48,10 @@ fn summary(findings: &Value) -> Vec<(String, String, u64)> {
     v
 }
 
-fn want(v: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
+/// (rule, severity, occurrences).
+type Expected<'a> = &'a [(&'a str, &'a str, u64)];
+
+fn want(v: Expected) -> Vec<(String, String, u64)> {
     let mut v: Vec<_> = v
         .iter()
         .map(|(r, s, n)| (r.to_string(), s.to_string(), *n))
@@ -64,7 +67,7 @@ fn without_enter_hooks_findings_are_the_same() {
     let Some(_g) = require_root("without_enter_hooks_findings_are_the_same") else {
         return;
     };
-    let cases: &[(&str, &[(&str, &str, u64)])] = &[
+    let cases: &[(&str, Expected)] = &[
         // enter(min_complete=3) with 1 request in flight and a 500 ms timeout.
         ("unsatisfiable-wait", &[("unsatisfiable-wait", "warning", 1)]),
         ("timed-unsatisfiable-wait", &[("unsatisfiable-wait", "warning", 1)]),

@@ -34,6 +34,9 @@ pub struct DoctorReport {
     pub ebpf_load: Result<String, String>,
     /// Where io_uring_enter events come from host-wide and with --pid or a command.
     pub io_uring_enter: String,
+    /// Host-wide: "registers at the wait" (not hooked) or "hooked"; None when the
+    /// programs were not loaded.
+    pub enter_host_wide: Option<&'static str>,
     pub degraded: Vec<Degraded>,
     /// What host-wide tracing loses by not hooking io_uring_enter.
     pub host_wide_precision: Vec<Degraded>,
@@ -99,6 +102,7 @@ pub fn gather() -> DoctorReport {
     // tracing a command does (hooked), so both sets of programs pass the verifier.
     let mut io_uring_enter = "unknown (the eBPF programs were not loaded)".to_string();
     let mut host_wide_precision = Vec::new();
+    let mut enter_host_wide = None;
     let ebpf_load = if let Some(m) = &privileges_missing {
         Err(m.clone())
     } else {
@@ -112,6 +116,10 @@ pub fn gather() -> DoctorReport {
         match load(false).and_then(|host| Ok((host, load(true)?))) {
             Ok((host, cmd)) => {
                 io_uring_enter = enter_source_text(host.enter_source);
+                enter_host_wide = Some(match host.enter_source {
+                    EnterSource::AtWait => "registers at the wait",
+                    EnterSource::Hooked | EnterSource::HookedNoRegs => "hooked",
+                });
                 host_wide_precision = host
                     .events
                     .degraded()
@@ -145,6 +153,7 @@ pub fn gather() -> DoctorReport {
         tracepoints: tracepoint_rows(&events, crate::trace::loader::host_btf_plan().as_ref()),
         ebpf_load,
         io_uring_enter,
+        enter_host_wide,
         degraded: events.degraded(),
         host_wide_precision,
     }

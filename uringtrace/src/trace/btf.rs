@@ -616,5 +616,25 @@ mod tests {
             assert_eq!(offsets, [14 * 8, 13 * 8, 12 * 8, 7 * 8, 9 * 8, 8 * 8]);
             assert_eq!(plan.layout.regs_nr.offset, 15 * 8);
         }
+        // The scheduler programs read task_struct: comm's first 8 bytes, pid, prio and
+        // exit_state, or nothing at all.
+        if plan.sched_waking || plan.sched_switch {
+            let l = &plan.layout;
+            assert_eq!(
+                (l.task_comm.size, l.task_pid.size, l.task_prio.size, l.task_exit_state.size),
+                (8, 4, 4, 4)
+            );
+            assert_eq!(
+                u32::from(l.task_comm.offset),
+                btf.member("task_struct", &["comm"]).unwrap().offset
+            );
+        }
+        // sched_switch's (preempt, prev, next, prev_state) prototype is 5.18+.
+        if btf
+            .tracepoint_args("sched_switch")
+            .is_some_and(|a| a.len() == 4)
+        {
+            assert!(plan.sched_switch);
+        }
     }
 }

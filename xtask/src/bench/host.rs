@@ -166,20 +166,22 @@ pub(super) fn tool_version(tool: &str, args: &[&str]) -> Result<String, String> 
     }
 }
 
-/// Which `--kernel-mode` values `diagnose` accepts. `floor` is hidden from
-/// --help, so it is probed: clap checks the value before acting on --help.
+/// Which `--kernel-mode` values `diagnose` accepts, and `--attach tracepoint`.
+/// `floor` is hidden from --help, so it is probed: clap checks the value before
+/// acting on --help.
 pub(super) fn kernel_modes(ut: &Path) -> KernelModes {
-    let accepts = |mode: &str| {
+    let accepts = |option: &str, value: &str| {
         Command::new(ut)
-            .args(["diagnose", "--kernel-mode", mode, "--help"])
+            .args(["diagnose", option, value, "--help"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
     KernelModes {
-        aggregate: accepts("aggregate"),
-        floor: accepts("floor"),
+        aggregate: accepts("--kernel-mode", "aggregate"),
+        floor: accepts("--kernel-mode", "floor"),
+        attach_tracepoint: accepts("--attach", "tracepoint"),
     }
 }
 

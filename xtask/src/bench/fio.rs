@@ -102,12 +102,8 @@ impl Bench {
             tracer != Tracer::Bpftrace || run.events.unwrap_or(0) > 0,
             "bpftrace's histogram is empty: it timed none of fio's reads"
         );
-        Ok(Sample {
-            value: fio_iops(&text).context("parsing fio's JSON output")?,
-            events: run.events,
-            lost: run.lost,
-            busy_before: run.out.busy_before,
-        })
+        let iops = fio_iops(&text).context("parsing fio's JSON output")?;
+        Ok(Sample::new(iops, &run))
     }
 }
 

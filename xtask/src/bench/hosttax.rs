@@ -128,12 +128,7 @@ impl Bench {
                 secs
             }
         };
-        Ok(Sample {
-            value: secs,
-            events: run.events,
-            lost: run.lost,
-            busy_before: run.out.busy_before,
-        })
+        Ok(Sample::new(secs, &run))
     }
 
     /// `target` run untraced while `ut diagnose` traces the whole host: started
@@ -150,7 +145,7 @@ impl Bench {
         let report = self.work.join("host-report.json");
         let log = self.work.join("host-tracer.txt");
         let _ = fs::remove_file(&report);
-        let busy_before = self.quiet();
+        let outside = self.quiet();
         let mut c = Command::new(ut);
         c.args(["diagnose", "--format", "json", "-o"]).arg(&report);
         if modes.aggregate {
@@ -174,7 +169,7 @@ impl Bench {
         let stopped = bg.stop();
         let mut out = out?;
         stopped?;
-        out.busy_before = busy_before;
+        (out.busy_before, out.other_tracer) = outside;
         let (events, lost) = diagnose_counts(&report)?;
         Ok(Traced { out, events, lost })
     }

@@ -179,6 +179,22 @@ struct Sample {
     lost: Option<u64>,
     /// Share of the CPUs other processes used just before the run.
     busy_before: f64,
+    /// Another uringtrace or bpftrace running when the run began: its
+    /// programs tax the untraced side too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_tracer: Option<String>,
+}
+
+impl Sample {
+    fn new(value: f64, run: &Traced) -> Sample {
+        Sample {
+            value,
+            events: run.events,
+            lost: run.lost,
+            busy_before: run.out.busy_before,
+            other_tracer: run.out.other_tracer.clone(),
+        }
+    }
 }
 
 /// Every round's sample of one variant; a failure ends the variant's rounds.
@@ -199,6 +215,15 @@ impl Series {
             .iter()
             .flatten()
             .filter(|s| s.busy_before >= QUIET)
+            .count()
+    }
+
+    /// Runs that started while another tracer was attached.
+    fn beside_tracer(&self) -> usize {
+        self.samples
+            .iter()
+            .flatten()
+            .filter(|s| s.other_tracer.is_some())
             .count()
     }
 
@@ -228,6 +253,7 @@ struct Finished {
     max_rss_bytes: u64,
     /// Share of the CPUs other processes used just before the run.
     busy_before: f64,
+    other_tracer: Option<String>,
 }
 
 /// What the tracer reported about a traced run.
@@ -365,22 +391,23 @@ impl Bench {
         cmd: &mut Command,
         timeout: Duration,
     ) -> anyhow::Result<Finished> {
-        let busy_before = self.quiet();
+        let outside = self.quiet();
         let mut out = execute(tool, cmd, timeout, &self.work)?;
-        out.busy_before = busy_before;
+        (out.busy_before, out.other_tracer) = outside;
         Ok(out)
     }
 
-    /// Waits for quiet CPUs within the run's budget; the busy share seen last.
-    fn quiet(&self) -> f64 {
+    /// Waits, within the run's budget, for quiet CPUs and for other tracers to
+    /// exit; the busy share seen last and a tracer still running.
+    fn quiet(&self) -> (f64, Option<String>) {
         let budget = Duration::from_secs(self.plan.quiet_budget_secs);
         let left = budget.saturating_sub(self.quiet_waited.get());
         let max = left.min(Duration::from_secs(self.plan.quiet_wait_secs));
         let t0 = Instant::now();
-        let busy_before = wait_for_quiet(max);
+        let outside = wait_for_quiet(max);
         self.quiet_waited
             .set(self.quiet_waited.get() + t0.elapsed());
-        busy_before
+        outside
     }
 
     fn workload(&self, nops: u64, rate: Option<u64>) -> Vec<OsString> {

@@ -51,11 +51,6 @@ impl Bench {
                 self.plan.nops
             );
         }
-        Ok(Sample {
-            value: w.ops_per_sec,
-            events: run.events,
-            lost: run.lost,
-            busy_before: run.out.busy_before,
-        })
+        Ok(Sample::new(w.ops_per_sec, &run))
     }
 }

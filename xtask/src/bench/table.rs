@@ -209,6 +209,13 @@ pub(super) fn untraced_row(row: Row, paired: &[Paired], unit: Unit) -> Row {
     if all.noisy() > 0 {
         let _ = write!(row.notes, "; {} began under outside CPU load", all.noisy());
     }
+    if all.beside_tracer() > 0 {
+        let _ = write!(
+            row.notes,
+            "; {} began beside another tracer",
+            all.beside_tracer()
+        );
+    }
     row.rounds = abs;
     row
 }
@@ -251,6 +258,10 @@ pub(super) fn ratio_row(
     let noisy = p.untraced.noisy() + p.traced.noisy();
     if noisy > 0 {
         let _ = write!(notes, "; {noisy} runs began under outside CPU load");
+    }
+    let beside = p.untraced.beside_tracer() + p.traced.beside_tracer();
+    if beside > 0 {
+        let _ = write!(notes, "; {beside} runs began beside another tracer");
     }
     if let Some(e) = &p.traced.error {
         let _ = write!(notes, "; stopped after an error: {e}");

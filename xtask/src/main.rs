@@ -31,9 +31,19 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Overhead vs untraced (NOP storm, fio) and bpftrace, zero-drop stream rate,
-    /// replay speed and memory, bytes per event; table + target/bench/*.json
+    /// Overhead vs untraced (NOP storm, fio) and bpftrace, the host tax on untraced
+    /// processes, zero-drop stream rate, replay speed and memory, bytes per event;
+    /// table + target/bench/*.json
     Bench(bench::Args),
+    /// The bench's context-switch workload: a pipe ping-pong between two
+    /// processes pinned to one CPU
+    #[command(hide = true)]
+    BenchPingpong {
+        #[arg(long)]
+        round_trips: u64,
+        #[arg(long)]
+        cpu: usize,
+    },
     /// clippy on the host crates and on the eBPF crate
     Lint,
     /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
@@ -112,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                 &root(),
             )
         }
+        Cmd::BenchPingpong { round_trips, cpu } => bench::pingpong::run(round_trips, cpu),
         Cmd::KernelMatrix { kernels } => {
             build_release()?;
             let results = matrix::run(

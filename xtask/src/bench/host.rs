@@ -55,32 +55,53 @@ pub(super) fn execute(
         wall,
         max_rss_bytes,
         busy_before: 0.0,
+        other_tracer: None,
     })
 }
 
 /// Waits up to `max` for the CPUs to be mostly idle (other engineers' builds,
-/// cleanup of the previous run) and returns the busy share seen last.
-pub(super) fn wait_for_quiet(max: Duration) -> f64 {
+/// cleanup of the previous run) and for other tracers to exit; returns the busy
+/// share seen last and a tracer still running.
+pub(super) fn wait_for_quiet(max: Duration) -> (f64, Option<String>) {
     let deadline = Instant::now() + max;
     loop {
         let busy = cpu_busy(Duration::from_millis(250));
-        if busy < QUIET {
-            return busy;
+        let tracer = other_tracer();
+        if busy < QUIET && tracer.is_none() {
+            return (busy, None);
         }
         if Instant::now() >= deadline {
-            progress(&format!(
-                "other processes keep {:.0}% of the CPUs busy; measuring anyway{}",
-                busy * 100.0,
-                if max.is_zero() {
-                    " (done waiting for quiet in this run)"
-                } else {
-                    ""
-                }
-            ));
-            return busy;
+            let done = match max.is_zero() {
+                true => " (done waiting for quiet in this run)",
+                false => "",
+            };
+            match &tracer {
+                Some(t) => progress(&format!(
+                    "another tracer is running ({t}); measuring anyway{done}"
+                )),
+                None => progress(&format!(
+                    "other processes keep {:.0}% of the CPUs busy; measuring anyway{done}",
+                    busy * 100.0
+                )),
+            }
+            return (busy, tracer);
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// A uringtrace or bpftrace process not started by this bench (none of ours
+/// runs between measurements): its programs would tax the untraced runs too.
+pub(super) fn other_tracer() -> Option<String> {
+    let me = std::process::id();
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let exe = fs::read_link(entry.path().join("exe")).ok()?;
+        let name = exe.file_name()?.to_str()?;
+        let tracer =
+            name == "bpftrace" || (name.starts_with("uringtrace") && name != "uringtrace-workload");
+        (tracer && pid != me).then(|| format!("pid {pid}, {}", exe.display()))
+    })
 }
 
 /// Share of all CPUs busy (not idle or waiting for I/O) over `span`, from /proc/stat.
@@ -166,20 +187,22 @@ pub(super) fn tool_version(tool: &str, args: &[&str]) -> Result<String, String> 
     }
 }
 
-/// Which `--kernel-mode` values `diagnose` accepts. `floor` is hidden from
-/// --help, so it is probed: clap checks the value before acting on --help.
+/// Which `--kernel-mode` values `diagnose` accepts, and `--attach tracepoint`.
+/// `floor` is hidden from --help, so it is probed: clap checks the value before
+/// acting on --help.
 pub(super) fn kernel_modes(ut: &Path) -> KernelModes {
-    let accepts = |mode: &str| {
+    let accepts = |option: &str, value: &str| {
         Command::new(ut)
-            .args(["diagnose", "--kernel-mode", mode, "--help"])
+            .args(["diagnose", option, value, "--help"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
     KernelModes {
-        aggregate: accepts("aggregate"),
-        floor: accepts("floor"),
+        aggregate: accepts("--kernel-mode", "aggregate"),
+        floor: accepts("--kernel-mode", "floor"),
+        attach_tracepoint: accepts("--attach", "tracepoint"),
     }
 }
 

@@ -69,6 +69,30 @@ pub(super) fn fio_iops(text: &str) -> anyhow::Result<f64> {
     Ok(iops)
 }
 
+/// (bytes, seconds) from dd's `3145728 bytes (3.1 MB, 3.0 MiB) copied, 1.46 s, 2.2 MB/s`.
+pub(super) fn dd_copied(stderr: &str) -> Option<(u64, f64)> {
+    let line = stderr.lines().find(|l| l.contains(" copied, "))?;
+    let bytes = line.split(' ').next()?.parse().ok()?;
+    let (_, rest) = line.split_once(" copied, ")?;
+    Some((bytes, rest.split(' ').next()?.parse().ok()?))
+}
+
+/// (round trips, seconds) from `ping-pong: N round trips in X s on CPU C`.
+pub(super) fn pingpong_secs(stderr: &str) -> Option<(u64, f64)> {
+    let line = stderr.lines().find_map(|l| l.strip_prefix("ping-pong: "))?;
+    let (n, rest) = line.split_once(" round trips in ")?;
+    Some((n.parse().ok()?, rest.split(' ').next()?.parse().ok()?))
+}
+
+/// Hits summed over a bpftrace count map (`@[tracepoint:io_uring:io_uring_complete]: 12`).
+pub(super) fn map_counts(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("@["))
+        .filter_map(|l| l.rsplit_once("]: ")?.1.trim().parse::<u64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +112,21 @@ mod tests {
     fn parses_record_summary() {
         let s = "uringtrace: 10075478 events in 4.00s (2520514/s), 80799 lost in the ring buffer; 301.1 MiB on disk (31.3 bytes/event)\nuringtrace: warning: ...";
         assert_eq!(record_counts(s), Some((10_075_478, 80_799)));
+    }
+
+    #[test]
+    fn parses_dd_and_pingpong() {
+        let dd = "3145728+0 records in\n3145728+0 records out\n3145728 bytes (3.1 MB, 3.0 MiB) copied, 1.46215 s, 2.2 MB/s\n";
+        assert_eq!(dd_copied(dd), Some((3_145_728, 1.46215)));
+        let pp = "ping-pong: 300000 round trips in 1.234567 s on CPU 1\n";
+        assert_eq!(pingpong_secs(pp), Some((300_000, 1.234567)));
+    }
+
+    #[test]
+    fn sums_bpftrace_count_map() {
+        let s = "Attaching 17 probes...\n\n@[tracepoint:io_uring:io_uring_submit_req]: 7\n@[tracepoint:io_uring:io_uring_complete]: 5\n";
+        assert_eq!(map_counts(s), 12);
+        assert_eq!(map_counts(""), 0);
     }
 
     #[test]

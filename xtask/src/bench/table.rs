@@ -21,6 +21,12 @@ impl Bench {
             },
             "tools": {
                 "uringtrace": tool_version(&self.ut.to_string_lossy(), &["--version"]).ok(),
+                "uringtrace_path": self.ut,
+                "baseline": self.baseline.as_ref().map(|b| json!({
+                    "path": b.path,
+                    "version": tool_version(&b.path.to_string_lossy(), &["--version"]).ok(),
+                    "kernel_modes": b.modes,
+                })),
                 "fio": self.fio.as_ref().ok(),
                 "bpftrace": self.bpftrace.as_ref().ok(),
                 "kernel_modes": self.modes,
@@ -36,13 +42,21 @@ pub(super) enum Target {
     AtLeast(f64),
     #[serde(rename = "<=")]
     AtMost(f64),
+    /// At least this, and above the group's row of the named variant (checked
+    /// by the part: `met` sees only the first half).
+    #[serde(rename = ">= and >")]
+    AtLeastAbove(f64, &'static str),
+    /// No ratio target: the traced run must lose no events.
+    #[serde(rename = "0 lost")]
+    NoLoss,
 }
 
 impl Target {
     pub(super) fn met(self, v: f64) -> bool {
         match self {
-            Target::AtLeast(t) => v >= t,
+            Target::AtLeast(t) | Target::AtLeastAbove(t, _) => v >= t,
             Target::AtMost(t) => v <= t,
+            Target::NoLoss => true,
         }
     }
 
@@ -50,14 +64,20 @@ impl Target {
         match self {
             Target::AtLeast(t) => format!("≥ {}", unit.show(t)),
             Target::AtMost(t) => format!("≤ {}", unit.show(t)),
+            Target::AtLeastAbove(t, other) => format!("≥ {}, > {other}", unit.show(t)),
+            Target::NoLoss => "0 lost".into(),
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum Unit {
     Ratio,
+    /// Time a fixed amount of work took.
+    Seconds,
+    /// Slowdown against untraced: traced time / untraced time - 1.
+    Tax,
     OpsPerSec,
     Iops,
     EventsPerSec,
@@ -69,11 +89,32 @@ impl Unit {
     pub(super) fn show(self, v: f64) -> String {
         match self {
             Unit::Ratio => format!("{v:.2}×"),
+            Unit::Seconds => format!("{v:.2} s"),
+            Unit::Tax => format!("{:+.1} %", v * 100.0),
             Unit::OpsPerSec => format!("{} ops/s", si(v)),
             Unit::Iops => format!("{} IOPS", si(v)),
             Unit::EventsPerSec => format!("{} events/s", si(v)),
             Unit::BytesPerEvent => format!("{v:.1} B/event"),
             Unit::Bytes => format!("{:.0} MiB", v / (1 << 20) as f64),
+        }
+    }
+
+    /// What traced variants of a measurement in this unit show: the ratio of
+    /// rates, or the slowdown of a fixed amount of work.
+    pub(super) fn traced(self) -> Unit {
+        match self {
+            Unit::Seconds => Unit::Tax,
+            _ => Unit::Ratio,
+        }
+    }
+
+    /// One round's value in the notes: `0.83`, `+2.1`.
+    pub(super) fn round(self, v: f64) -> String {
+        match self {
+            Unit::Tax => format!("{:+.1}", v * 100.0),
+            Unit::Seconds => format!("{v:.2}"),
+            Unit::Ratio => format!("{v:.2}"),
+            _ => si(v),
         }
     }
 }
@@ -162,11 +203,18 @@ pub(super) fn untraced_row(row: Row, paired: &[Paired], unit: Unit) -> Row {
     row.notes = format!(
         "{} runs, {} to {}",
         abs.len(),
-        si(abs.iter().copied().fold(f64::INFINITY, f64::min)),
-        si(abs.iter().copied().fold(0.0, f64::max))
+        unit.round(abs.iter().copied().fold(f64::INFINITY, f64::min)),
+        unit.round(abs.iter().copied().fold(0.0, f64::max))
     );
     if all.noisy() > 0 {
         let _ = write!(row.notes, "; {} began under outside CPU load", all.noisy());
+    }
+    if all.beside_tracer() > 0 {
+        let _ = write!(
+            row.notes,
+            "; {} began beside another tracer",
+            all.beside_tracer()
+        );
     }
     row.rounds = abs;
     row
@@ -185,20 +233,24 @@ pub(super) fn ratio_row(
         let e = p.traced.error.clone().unwrap_or_else(|| "no runs".into());
         return row.failed(&anyhow::anyhow!(e));
     }
+    let tax = row.unit == Unit::Tax;
     let ratios: Vec<f64> = p
         .untraced
         .samples
         .iter()
         .zip(&p.traced.samples)
         .filter_map(|(b, t)| Some(t.as_ref()?.value / b.as_ref()?.value))
+        .map(|r| if tax { r - 1.0 } else { r })
         .collect();
     let lost = p.traced.total_lost();
     let mut row = row.value(median(&ratios), target);
-    if tracer == Tracer::Record {
+    if matches!(tracer, Tracer::Record | Tracer::Baseline(Base::Record))
+        || matches!(target, Some(Target::NoLoss))
+    {
         // Streaming counts only if it kept every event.
         row.pass = row.pass.map(|ok| ok && lost == Some(0));
     }
-    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    let shown: Vec<String> = ratios.iter().map(|r| row.unit.round(*r)).collect();
     let mut notes = format!("{}; rounds: {}", unit.show(median(&abs)), shown.join(" "));
     if let Some(l) = lost {
         let _ = write!(notes, "; {l} lost");
@@ -206,6 +258,10 @@ pub(super) fn ratio_row(
     let noisy = p.untraced.noisy() + p.traced.noisy();
     if noisy > 0 {
         let _ = write!(notes, "; {noisy} runs began under outside CPU load");
+    }
+    let beside = p.untraced.beside_tracer() + p.traced.beside_tracer();
+    if beside > 0 {
+        let _ = write!(notes, "; {beside} runs began beside another tracer");
     }
     if let Some(e) = &p.traced.error {
         let _ = write!(notes, "; stopped after an error: {e}");

@@ -231,6 +231,10 @@ pub struct TraceArgs {
     /// `tracepoint` uses classic tracepoints everywhere (slower; for comparison)
     #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
     pub attach: AttachMode,
+    /// Every 2 s, append kernel map occupancy and session sizes as a JSON line to
+    /// this file (`cargo xtask soak`)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub debug_stats: Option<PathBuf>,
     /// Run this command and trace it and its children until it exits
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -118,6 +118,15 @@ impl Deltas {
 }
 
 impl Deltas {
+    /// (ring, opcode) pairs remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
     /// A ring whose kernel statistics were zeroed ([`Tracer::forget_ring`]): a ring
     /// at the same address later starts from zero.
     pub fn forget(&mut self, ctx: u64) {
@@ -172,6 +181,11 @@ impl Poller {
             table: tracer.inflight_table()?,
             slow_ns,
         })
+    }
+
+    /// (slots of the in-flight table in use, (ring, opcode) totals remembered).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.table.used(), self.deltas.len())
     }
 
     pub fn poll(

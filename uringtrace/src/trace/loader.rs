@@ -612,6 +612,15 @@ impl Tracer {
         })
     }
 
+    /// A map of the programs, for reading (see [`super::occupancy`]).
+    pub(super) fn map(&self, name: &str) -> Option<&aya::maps::Map> {
+        self.ebpf.map(name)
+    }
+
+    pub(super) fn map_mut(&mut self, name: &str) -> Option<&mut aya::maps::Map> {
+        self.ebpf.map_mut(name)
+    }
+
     pub fn attach_types(&self) -> BTreeMap<String, String> {
         self.attachments
             .iter()
@@ -631,6 +640,14 @@ pub struct InflightTable {
 unsafe impl Send for InflightTable {}
 
 impl InflightTable {
+    /// Slots holding a request now.
+    pub fn used(&self) -> usize {
+        (0..agg::INFLIGHT_SLOTS as usize)
+            // SAFETY: i is within the mapping; a racy read of one field is fine here.
+            .filter(|&i| unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.ptr.add(i)).req)) } != 0)
+            .count()
+    }
+
     /// Visits every occupied slot with a consistent copy; `f` returns true to mark
     /// the slot streamed (its completion will then be streamed too).
     pub fn scan(&mut self, mut f: impl FnMut(&Inflight) -> bool) {
@@ -663,7 +680,7 @@ impl Drop for InflightTable {
 }
 
 /// A delete of a key that is already gone (the kernel or a race removed it) is fine.
-fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+pub(super) fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
     match r {
         Err(aya::maps::MapError::SyscallError(e))
             if e.io_error.raw_os_error() == Some(libc::ENOENT) =>

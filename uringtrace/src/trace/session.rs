@@ -12,6 +12,8 @@ use uringtrace_common::RawEvent;
 
 use super::aggregate::Poller;
 use super::fdinfo;
+use super::occupancy::{DebugStats, SessionSizes};
+use super::sweep::Sweeper;
 use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
 use uringtrace_common::KernelMode;
 
@@ -24,6 +26,8 @@ pub enum SessionError {
     Spawn { command: String, error: io::Error },
     #[error("installing the signal handler failed: {0}")]
     Signal(#[source] io::Error),
+    #[error("creating the --debug-stats file: {0}")]
+    DebugStats(#[source] io::Error),
 }
 
 /// Words, not errno numbers, for why a command could not start.
@@ -42,6 +46,9 @@ pub struct SessionOptions {
     pub duration: Option<Duration>,
     /// Run and trace this command (and its children) until it exits.
     pub command: Vec<String>,
+    /// Write map occupancy and session sizes here every few seconds (hidden
+    /// `--debug-stats`; see [`super::occupancy`]).
+    pub debug_stats: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +81,11 @@ pub struct Session {
     aggregates: Option<Poller>,
     /// Rings seen in the trace, forgotten in the kernel once they are gone.
     rings: RingWatch,
+    debug_stats: Option<DebugStats>,
+    /// Removes kernel map entries of gone tasks and rings no event retires.
+    sweeper: Sweeper,
+    /// Events drained so far.
+    events: u64,
 }
 
 /// A ring seen in the trace (from its create or its submits).
@@ -103,6 +115,29 @@ pub struct RingWatch {
 pub const FORGET_AFTER: Duration = Duration::from_secs(1);
 
 impl RingWatch {
+    pub fn len(&self) -> usize {
+        self.rings.len()
+    }
+
+    /// A ring found in the kernel's maps (an aggregation slot, the ring filter):
+    /// known from now on if it was not, so that it is forgotten once gone even
+    /// though no event of it was seen (created before the trace, only counted).
+    pub fn learn(&mut self, ctx: u64, tgid: u32, _now: Instant) {
+        if ctx == 0 {
+            return;
+        }
+        self.rings.entry(ctx).or_insert(KnownRing {
+            tgid,
+            fd: None,
+            closed: false,
+            gone_since: None,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rings.is_empty()
+    }
+
     /// Learns rings from a batch of events.
     pub fn observe(&mut self, events: &[RawEvent], now: Instant) {
         use uringtrace_common::EventKind;
@@ -225,7 +260,14 @@ impl Session {
             KernelMode::Aggregate => Some(Poller::new(&tracer, trace.slow_ns)?),
             _ => None,
         };
+        let debug_stats = match &opts.debug_stats {
+            Some(p) => Some(DebugStats::create(p).map_err(SessionError::DebugStats)?),
+            None => None,
+        };
         Ok(Session {
+            debug_stats,
+            sweeper: Sweeper::default(),
+            events: 0,
             tracer,
             child,
             stop,
@@ -263,6 +305,7 @@ impl Session {
         loop {
             batch.clear();
             let n = self.tracer.drain(&mut batch);
+            self.events += n as u64;
             for e in &batch {
                 if e.kind < 32 && e.tgid != 0 {
                     self.ring_owners.insert(e.tgid);
@@ -272,6 +315,11 @@ impl Session {
             self.rings.observe(&batch, Instant::now());
             if last_sample.elapsed() >= FDINFO_INTERVAL {
                 last_sample = Instant::now();
+                if self.sweeper.due() {
+                    self.sweeper
+                        .sweep(&mut self.tracer, &mut self.rings, Instant::now())
+                        .map_err(io::Error::other)?;
+                }
                 self.forget_gone_rings(&mut batch)?;
                 let now = crate::system::monotonic_ns();
                 batch.extend(self.fds.sample(&mut self.ring_owners, now));
@@ -283,6 +331,7 @@ impl Session {
             if sink(&batch, &self.tracer)? == Flow::Stop {
                 return Ok(StopReason::Sink);
             }
+            self.write_debug_stats()?;
             if self.stop.load(Ordering::Relaxed) {
                 self.final_drain(&mut sink)?;
                 return Ok(StopReason::Signal);
@@ -358,6 +407,32 @@ impl Session {
                 }),
         };
         done.map_err(io::Error::other)
+    }
+
+    fn write_debug_stats(&mut self) -> io::Result<()> {
+        let Some(out) = self.debug_stats.as_mut().filter(|d| d.due()) else {
+            return Ok(());
+        };
+        let (inflight, deltas) = match &self.aggregates {
+            Some(p) => {
+                let (i, d) = p.sizes();
+                (Some(i), d)
+            }
+            None => (None, 0),
+        };
+        let sizes = SessionSizes {
+            ring_watch: self.rings.len(),
+            ring_owners: self.ring_owners.len(),
+            fds_known: self.fds.len(),
+            deltas,
+        };
+        out.write(
+            &self.tracer,
+            self.started.elapsed(),
+            self.events,
+            inflight,
+            &sizes,
+        )
     }
 
     fn poll_aggregates(&mut self, out: &mut Vec<RawEvent>) -> io::Result<()> {

@@ -232,6 +232,14 @@ pub fn run(args: &Args, ut: &Path, workload: &Path, root: &Path) -> anyhow::Resu
             Ok(None) => true,
             Err(_) => false,
         });
+        if now >= Duration::from_secs(minute * 60) {
+            if let Some(s) = last_stats(&stats) {
+                let rate = (spawned - spawned_at_minute) as f64 / 60.0;
+                print_row(&minute.to_string(), rate, &s, &mut prev);
+            }
+            spawned_at_minute = spawned;
+            minute += 1;
+        }
         if now >= churn {
             break;
         }
@@ -249,14 +257,6 @@ pub fn run(args: &Args, ut: &Path, workload: &Path, root: &Path) -> anyhow::Resu
                 Err(_) => spawn_errors += 1,
             }
             spawned += 1;
-        }
-        if now >= Duration::from_secs(minute * 60) {
-            if let Some(s) = last_stats(&stats) {
-                let rate = (spawned - spawned_at_minute) as f64 / 60.0;
-                print_row(&minute.to_string(), rate, &s, &mut prev);
-            }
-            spawned_at_minute = spawned;
-            minute += 1;
         }
         std::thread::sleep(tick.min(Duration::from_millis(10)));
     }

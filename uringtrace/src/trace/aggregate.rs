@@ -223,6 +223,26 @@ impl Poller {
         Ok(())
     }
 
+    /// A ring was created at the address of `ctx` while the old ring there still held
+    /// its slot (the programs marked it retired): the old ring's statistics go into
+    /// `out` dated `ts_ns` (just before the new ring's create, so that the analyzer
+    /// counts them to the old ring), then the slot is freed for the new ring.
+    pub fn retire_reused(
+        &mut self,
+        tracer: &mut Tracer,
+        ctx: u64,
+        ts_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        for (opcode, cpus) in tracer.op_aggs(agg::ring_index(ctx), ctx)? {
+            self.deltas
+                .push(ctx, opcode, &Totals::from_cpus(&cpus), ts_ns, out);
+        }
+        tracer.release_slot(ctx)?;
+        self.deltas.forget(ctx);
+        Ok(())
+    }
+
     /// The last poll of a session: besides the statistics, every request still held
     /// in the table is streamed, however young. Streaming mode shows each of them in
     /// flight at the end; without this, aggregating mode would show only those older

@@ -10,6 +10,7 @@ pub mod loader;
 pub mod occupancy;
 pub mod privileges;
 pub mod probe;
+pub mod release;
 pub mod session;
 pub mod sweep;
 pub mod tracefs;

@@ -306,6 +306,7 @@ impl Session {
             batch.clear();
             let n = self.tracer.drain(&mut batch);
             self.events += n as u64;
+            self.retire_reused_slots(&mut batch)?;
             for e in &batch {
                 if e.kind < 32 && e.tgid != 0 {
                     self.ring_owners.insert(e.tgid);
@@ -407,6 +408,30 @@ impl Session {
                 }),
         };
         done.map_err(io::Error::other)
+    }
+
+    /// Rings created at the address of a ring that still holds an aggregation slot:
+    /// the old ring's statistics are put into the batch just before the create, and
+    /// the slot is freed (see [`Poller::retire_reused`]).
+    fn retire_reused_slots(&mut self, batch: &mut Vec<RawEvent>) -> io::Result<()> {
+        use uringtrace_common::EventKind;
+        let Some(p) = self.aggregates.as_mut() else {
+            return Ok(());
+        };
+        let create = EventKind::Create as u16;
+        if !batch.iter().any(|e| e.kind == create) {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for e in batch.drain(..) {
+            if e.kind == create && self.tracer.slot_retired(e.ctx).map_err(io::Error::other)? {
+                p.retire_reused(&mut self.tracer, e.ctx, e.ts_ns.saturating_sub(1), &mut out)
+                    .map_err(io::Error::other)?;
+            }
+            out.push(e);
+        }
+        *batch = out;
+        Ok(())
     }
 
     fn write_debug_stats(&mut self) -> io::Result<()> {

@@ -264,6 +264,12 @@ impl Poller {
         out: &mut Vec<RawEvent>,
     ) -> Result<(), LoadError> {
         for (slot, ring) in tracer.ring_aggs()? {
+            // A slot retired by a new ring at its address is read on that ring's create
+            // (Poller::retire_reused), dated before it; read now, its counts would go to
+            // the new ring. Only the last poll takes it (its create event was lost).
+            if ring.retired != 0 && held_ns != 0 {
+                continue;
+            }
             for (opcode, cpus) in tracer.op_aggs(slot, ring.ctx)? {
                 self.deltas
                     .push(ring.ctx, opcode, &Totals::from_cpus(&cpus), now_ns, out);

@@ -11,6 +11,7 @@ pub mod occupancy;
 pub mod privileges;
 pub mod probe;
 pub mod release;
+pub mod ring_watch;
 pub mod session;
 pub mod sweep;
 pub mod tracefs;

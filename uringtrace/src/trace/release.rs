@@ -3,7 +3,8 @@
 //! per-CPU statistics (OPSTATS), a process's io threads and filter entry. Without it
 //! a long `top` or host-wide session would run out of slots (16) and stream every
 //! later ring in full, and a reused ring address would pass the filter as the old
-//! ring. See docs/architecture.md, "Releasing rings and processes".
+//! ring. See docs/architecture.md, "Slots and filter entries live as long as their
+//! rings".
 
 use aya::maps::{Array as BpfArray, HashMap as BpfHashMap, MapData, PerCpuArray};
 use uringtrace_common::aggregate::{self as agg, OpAgg, RingAgg};

@@ -12,7 +12,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use super::loader::{ignore_missing, LoadError, Tracer};
 use super::occupancy::entries;
-use super::session::RingWatch;
+use super::ring_watch::RingWatch;
 
 /// Whether process `tgid` exists.
 pub fn process_alive(tgid: u32) -> bool {
@@ -61,6 +61,7 @@ impl Sweeper {
             rings.learn(ctx, tgid, now);
         }
         let mut suspects = HashSet::new();
+        let mut filter_changed = false;
         for (name, by_thread) in TASK_MAPS {
             let dead: Vec<u32> = entries::<u32>(tracer, name)?
                 .into_iter()
@@ -81,12 +82,17 @@ impl Sweeper {
             for key in dead {
                 if self.suspects.contains(&(name, u64::from(key))) {
                     ignore_missing(map.remove(&key)).map_err(map_err)?;
+                    filter_changed |= name == "TGIDS";
                 } else {
                     suspects.insert((name, u64::from(key)));
                 }
             }
         }
         self.suspects = suspects;
+        if filter_changed {
+            // Task caches hold filter verdicts (a pid may be reused).
+            tracer.bump_filter_gen()?;
+        }
         Ok(())
     }
 }

@@ -86,7 +86,11 @@ pub struct RingAgg {
     /// 0: free; otherwise the ring that owns the slot.
     pub ctx: u64,
     pub tgid: u32,
-    pub _pad: u32,
+    /// Non-zero: a new ring was created at `ctx`'s address while the old one still
+    /// held the slot. The new ring is streamed until userspace has read the old one's
+    /// statistics and freed the slot (the per-CPU statistics cannot tell the two
+    /// apart, and a program cannot zero other CPUs' values).
+    pub retired: u32,
     pub submitted: u64,
     /// Final completions (CQEs without F_MORE posted into the CQ ring, and overflowed
     /// CQEs) of requests submitted while traced.

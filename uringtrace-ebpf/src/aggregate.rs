@@ -42,15 +42,16 @@ pub(crate) fn atomic_inc(p: *mut u64) {
     };
 }
 
-/// The ring's aggregation slot, claimed on first use. None: another ring holds it
-/// (this ring is then streamed in full).
+/// The ring's aggregation slot, claimed on first use by a submit. None: another ring
+/// holds it, or a ring that lived at the same address still does (this ring is then
+/// streamed in full).
 #[inline(always)]
 pub(crate) fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
     let r = RINGS.get_ptr_mut(agg::ring_index(ctx))?;
     // SAFETY: r points at a RINGS value; racing claims are benign (one ctx wins and
     // the loser is streamed).
     unsafe {
-        if (*r).ctx == ctx {
+        if (*r).ctx == ctx && (*r).retired == 0 {
             return Some(r);
         }
         if (*r).ctx == 0 {
@@ -60,6 +61,17 @@ pub(crate) fn ring_slot(ctx: u64, tgid: u32) -> Option<*mut RingAgg> {
         }
     }
     None
+}
+
+/// The ring's aggregation slot when it holds one; never claims. Completions do not
+/// claim a slot: those of a ring that is gone (cancelled at its exit, posted by a
+/// kernel worker) would otherwise claim it again after userspace freed it, for a
+/// ring no one will ever forget.
+#[inline(always)]
+pub(crate) fn ring_slot_held(ctx: u64) -> Option<*mut RingAgg> {
+    let r = RINGS.get_ptr_mut(agg::ring_index(ctx))?;
+    // SAFETY: r points at a RINGS value.
+    unsafe { ((*r).ctx == ctx && (*r).retired == 0).then_some(r) }
 }
 
 /// The classic submit tracepoint's `sq_thread` (the ring has SQPOLL), from the
@@ -159,9 +171,9 @@ pub(crate) fn retire_by_user_data(ctx: u64, user_data: u64, more: bool) -> bool 
 /// also not when the overflow list is flushed), so the request is retired here. An
 /// intermediate one (F_MORE; never on recent kernels) only makes the request followed.
 #[inline(always)]
-pub(crate) fn agg_overflow(ctx: u64, user_data: u64, cflags: u32, tgid: u32) {
+pub(crate) fn agg_overflow(ctx: u64, user_data: u64, cflags: u32) {
     let more = cflags & agg::CQE_F_MORE != 0;
-    let ring = ring_slot(ctx, tgid);
+    let ring = ring_slot_held(ctx);
     let found = retire_by_user_data(ctx, user_data, more);
     if more {
         return;
@@ -237,7 +249,6 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
                 user_data: ev.user_data,
                 res: ev.res,
                 cflags: ev.cflags,
-                tgid: ev.tgid,
             };
             if agg_complete(&c, inflight_of(ev.req)).is_some() {
                 emit(ev);
@@ -281,16 +292,16 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
         ),
         CREATE => {
             // A new ring at the address of one that is gone but not forgotten yet
-            // (ring addresses are reused within seconds): its slot's counts start
-            // over, or a wait on the new ring would see the old one's in flight.
+            // (ring addresses are reused within seconds): the slot stays the old
+            // ring's until userspace has read its statistics (it does on this event),
+            // and the new ring is streamed meanwhile. Counting on in the slot would
+            // add the old ring's requests to the new one's, and a wait on the new
+            // ring would see the old one's in flight.
             if let Some(r) = RINGS.get_ptr_mut(agg::ring_index(ev.ctx)) {
                 // SAFETY: r points at a RINGS value.
                 unsafe {
                     if (*r).ctx == ev.ctx {
-                        (*r).tgid = ev.tgid;
-                        (*r).submitted = 0;
-                        (*r).completed = 0;
-                        (*r).overflow_unmatched = 0;
+                        (*r).retired = 1;
                     }
                 }
             }
@@ -298,7 +309,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
         }
         CQE_OVERFLOW => {
             let _ = OVERFLOWED.insert(ev.tgid, 1, 0);
-            agg_overflow(ev.ctx, ev.user_data, ev.cflags, ev.tgid);
+            agg_overflow(ev.ctx, ev.user_data, ev.cflags);
             emit(ev);
         }
         _ => emit(ev),
@@ -425,7 +436,6 @@ pub(crate) struct Comp {
     pub(crate) user_data: u64,
     pub(crate) res: i32,
     pub(crate) cflags: u32,
-    pub(crate) tgid: u32,
 }
 
 /// One request in this many per CPU and (ring, opcode) has its latency measured when
@@ -458,7 +468,7 @@ pub(crate) fn agg_complete(c: &Comp, slot: Option<*mut Inflight>) -> Option<u64>
     };
     // SAFETY: slot points at an INFLIGHT value.
     let s = unsafe { &mut *slot };
-    let ring = ring_slot(c.ctx, c.tgid);
+    let ring = ring_slot_held(c.ctx);
     if !more {
         if let Some(r) = ring {
             // SAFETY: r points at a RINGS value.
@@ -552,7 +562,7 @@ fn unmatched_complete(c: &Comp, more: bool) {
         if more || no_req_field {
             let found = retire_by_user_data(c.ctx, c.user_data, more);
             if found && !more {
-                if let Some(r) = ring_slot(c.ctx, c.tgid) {
+                if let Some(r) = ring_slot_held(c.ctx) {
                     // SAFETY: r points at a RINGS value.
                     atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
                 }
@@ -563,7 +573,7 @@ fn unmatched_complete(c: &Comp, more: bool) {
     if more {
         return;
     }
-    if let Some(r) = ring_slot(c.ctx, c.tgid) {
+    if let Some(r) = ring_slot_held(c.ctx) {
         // SAFETY: r points at a RINGS value.
         atomic_inc(unsafe { core::ptr::addr_of_mut!((*r).completed) });
     }
@@ -584,7 +594,7 @@ pub(crate) fn wait_counts(ev: &mut RawEvent) {
     };
     // SAFETY: r points at a RINGS value.
     let r = unsafe { &*r };
-    if r.ctx != ev.ctx {
+    if r.ctx != ev.ctx || r.retired != 0 {
         return;
     }
     ev.aux = r.submitted.saturating_sub(r.completed);

@@ -52,7 +52,6 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
             },
             res,
             cflags,
-            tgid,
         };
         // A ring traced through CTXS (task not traced) has no slot looked up yet.
         let slot = if task.traced != 0 {

@@ -239,6 +239,10 @@ pub struct TraceArgs {
     /// (see `uringtrace doctor`). `on`/`off` force it.
     #[arg(long, value_enum, default_value_t = SyscallHooks::Auto, value_name = "WHEN")]
     pub syscall_hooks: SyscallHooks,
+    /// Every 2 s, append kernel map occupancy and session sizes as a JSON line to
+    /// this file (`cargo xtask soak`)
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub debug_stats: Option<PathBuf>,
     /// Run this command and trace it and its children until it exits
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -265,6 +265,7 @@ fn ring_slots_are_released_when_their_process_exits() {
         },
         duration: Some(std::time::Duration::from_secs(60)),
         command: vec!["sh".into(), "-c".into(), script],
+        debug_stats: None,
     };
     let mut session = Session::start(&opts).expect("start the session");
     // ring -> owner, in creation order

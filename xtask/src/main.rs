@@ -1,4 +1,4 @@
-//! Developer workflows: `cargo xtask <setup|demo|test|bench|lint>`.
+//! Developer workflows: `cargo xtask <setup|demo|test|bench|soak|lint>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod matrix;
+mod soak;
 
 /// Must match uringtrace/build.rs and scripts/setup.sh.
 const EBPF_TOOLCHAIN: &str = "nightly-2026-05-20";
@@ -44,6 +45,10 @@ enum Cmd {
         #[arg(long)]
         cpu: usize,
     },
+    /// Host-wide `diagnose` over N minutes of process churn (~100 io_uring processes/s):
+    /// per-minute RSS, kernel map occupancy and events/s; checks that gone rings and
+    /// processes leave the kernel maps and that late rings are aggregated exactly
+    Soak(soak::Args),
     /// clippy on the host crates and on the eBPF crate
     Lint,
     /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
@@ -123,6 +128,15 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Cmd::BenchPingpong { round_trips, cpu } => bench::pingpong::run(round_trips, cpu),
+        Cmd::Soak(args) => {
+            build_release()?;
+            soak::run(
+                &args,
+                &bin("uringtrace"),
+                &bin("uringtrace-workload"),
+                &root(),
+            )
+        }
         Cmd::KernelMatrix { kernels } => {
             build_release()?;
             let results = matrix::run(

@@ -49,6 +49,7 @@ pub fn session_options(t: &TraceArgs) -> SessionOptions {
         },
         duration: t.duration,
         command: t.command.clone(),
+        debug_stats: t.debug_stats.clone(),
     }
 }
 

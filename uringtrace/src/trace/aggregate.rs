@@ -118,6 +118,15 @@ impl Deltas {
 }
 
 impl Deltas {
+    /// (ring, opcode) pairs remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
     /// A ring whose kernel statistics were zeroed ([`Tracer::forget_ring`]): a ring
     /// at the same address later starts from zero.
     pub fn forget(&mut self, ctx: u64) {
@@ -174,6 +183,11 @@ impl Poller {
         })
     }
 
+    /// (slots of the in-flight table in use, (ring, opcode) totals remembered).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.table.used(), self.deltas.len())
+    }
+
     pub fn poll(
         &mut self,
         tracer: &Tracer,
@@ -209,6 +223,26 @@ impl Poller {
         Ok(())
     }
 
+    /// A ring was created at the address of `ctx` while the old ring there still held
+    /// its slot (the programs marked it retired): the old ring's statistics go into
+    /// `out` dated `ts_ns` (just before the new ring's create, so that the analyzer
+    /// counts them to the old ring), then the slot is freed for the new ring.
+    pub fn retire_reused(
+        &mut self,
+        tracer: &mut Tracer,
+        ctx: u64,
+        ts_ns: u64,
+        out: &mut Vec<RawEvent>,
+    ) -> Result<(), LoadError> {
+        for (opcode, cpus) in tracer.op_aggs(agg::ring_index(ctx), ctx)? {
+            self.deltas
+                .push(ctx, opcode, &Totals::from_cpus(&cpus), ts_ns, out);
+        }
+        tracer.release_slot(ctx)?;
+        self.deltas.forget(ctx);
+        Ok(())
+    }
+
     /// The last poll of a session: besides the statistics, every request still held
     /// in the table is streamed, however young. Streaming mode shows each of them in
     /// flight at the end; without this, aggregating mode would show only those older
@@ -230,6 +264,12 @@ impl Poller {
         out: &mut Vec<RawEvent>,
     ) -> Result<(), LoadError> {
         for (slot, ring) in tracer.ring_aggs()? {
+            // A slot retired by a new ring at its address is read on that ring's create
+            // (Poller::retire_reused), dated before it; read now, its counts would go to
+            // the new ring. Only the last poll takes it (its create event was lost).
+            if ring.retired != 0 && held_ns != 0 {
+                continue;
+            }
             for (opcode, cpus) in tracer.op_aggs(slot, ring.ctx)? {
                 self.deltas
                     .push(ring.ctx, opcode, &Totals::from_cpus(&cpus), now_ns, out);

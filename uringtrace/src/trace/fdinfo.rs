@@ -115,6 +115,15 @@ pub struct FdWatch {
 }
 
 impl FdWatch {
+    /// (process, fd) pairs whose object is known.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
     /// Resolves, right away, fds that events name and that are new: an event's fd is
     /// known to the analyzer before the request can matter. The `fd_object` event gets
     /// the naming event's time minus 1 ns, so it is applied first.

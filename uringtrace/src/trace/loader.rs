@@ -415,7 +415,7 @@ impl Tracer {
     }
 
     /// Invalidates the programs' per-CPU task caches (which hold filter verdicts).
-    fn bump_filter_gen(&mut self) -> Result<(), LoadError> {
+    pub(super) fn bump_filter_gen(&mut self) -> Result<(), LoadError> {
         let map_err = |source| LoadError::Map {
             name: "FILTER_GEN",
             source,
@@ -536,154 +536,6 @@ impl Tracer {
         Ok(out)
     }
 
-    /// Forgets a ring that is gone (its process exited or closed its fd): it leaves
-    /// the ring filter (CTXS), and in aggregating mode its slot in RINGS is freed and
-    /// its per-CPU statistics zeroed, so that a later ring can be aggregated in that
-    /// slot instead of being streamed in full. Read the ring's statistics first
-    /// ([`super::aggregate::Poller::poll`]): what they held is gone afterwards.
-    ///
-    /// Returns true when the ring held an aggregation slot.
-    pub fn forget_ring(&mut self, ctx: u64) -> Result<bool, LoadError> {
-        if ctx == 0 {
-            return Ok(false);
-        }
-        let ctx_err = |source| LoadError::Map {
-            name: "CTXS",
-            source,
-        };
-        let mut ctxs: BpfHashMap<_, u64, u32> = BpfHashMap::try_from(
-            self.ebpf
-                .map_mut("CTXS")
-                .ok_or(LoadError::MissingMap("CTXS"))?,
-        )
-        .map_err(ctx_err)?;
-        if ctxs.get(&ctx, 0).is_ok() {
-            ignore_missing(ctxs.remove(&ctx)).map_err(ctx_err)?;
-        }
-        let slot = agg::ring_index(ctx);
-        let rings_err = |source| LoadError::Map {
-            name: "RINGS",
-            source,
-        };
-        let rings: BpfArray<_, RingAgg> = BpfArray::try_from(
-            self.ebpf
-                .map("RINGS")
-                .ok_or(LoadError::MissingMap("RINGS"))?,
-        )
-        .map_err(rings_err)?;
-        if rings.get(&slot, 0).map_err(rings_err)?.ctx != ctx {
-            // Streamed in full (another ring had its slot), or never aggregated.
-            self.bump_filter_gen()?;
-            return Ok(false);
-        }
-        // Statistics first, then the slot: a ring that claims the slot once it is free
-        // starts from zero.
-        let ops_err = |source| LoadError::Map {
-            name: "OPSTATS",
-            source,
-        };
-        let mut ops: PerCpuArray<_, OpAgg> = PerCpuArray::try_from(
-            self.ebpf
-                .map_mut("OPSTATS")
-                .ok_or(LoadError::MissingMap("OPSTATS"))?,
-        )
-        .map_err(ops_err)?;
-        let cpus = aya::util::nr_cpus().map_err(|(_, e)| LoadError::Cpus(e))?;
-        for op in 0..agg::OPCODE_SLOTS {
-            let zero = aya::maps::PerCpuValues::try_from(vec![OpAgg::default(); cpus])
-                .map_err(LoadError::Cpus)?;
-            ops.set(agg::op_index(slot, op as u8), zero, 0)
-                .map_err(ops_err)?;
-        }
-        let mut rings: BpfArray<_, RingAgg> = BpfArray::try_from(
-            self.ebpf
-                .map_mut("RINGS")
-                .ok_or(LoadError::MissingMap("RINGS"))?,
-        )
-        .map_err(rings_err)?;
-        rings.set(slot, RingAgg::default(), 0).map_err(rings_err)?;
-        // Task caches remember the last ring each task put into CTXS.
-        self.bump_filter_gen()?;
-        Ok(true)
-    }
-
-    /// Forgets a process that exited: every ring it owned ([`Tracer::forget_ring`]),
-    /// its io threads, and its place in the process filter (its pid may be reused by
-    /// an unrelated process). Returns the rings forgotten.
-    pub fn forget_process(&mut self, tgid: u32) -> Result<Vec<u64>, LoadError> {
-        let mut rings: Vec<u64> = Vec::new();
-        {
-            let ctxs: BpfHashMap<_, u64, u32> =
-                BpfHashMap::try_from(self.ebpf.map("CTXS").ok_or(LoadError::MissingMap("CTXS"))?)
-                    .map_err(|source| LoadError::Map {
-                    name: "CTXS",
-                    source,
-                })?;
-            rings.extend(
-                ctxs.iter()
-                    .filter_map(Result::ok)
-                    .filter(|&(_, owner)| owner == tgid)
-                    .map(|(ctx, _)| ctx),
-            );
-        }
-        rings.extend(
-            self.ring_aggs()?
-                .into_iter()
-                .filter(|(_, r)| r.tgid == tgid)
-                .map(|(_, r)| r.ctx),
-        );
-        rings.sort_unstable();
-        rings.dedup();
-        for &ctx in &rings {
-            self.forget_ring(ctx)?;
-        }
-        let thread_err = |source| LoadError::Map {
-            name: "IOTHREADS",
-            source,
-        };
-        let mut threads: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
-            self.ebpf
-                .map_mut("IOTHREADS")
-                .ok_or(LoadError::MissingMap("IOTHREADS"))?,
-        )
-        .map_err(thread_err)?;
-        let tids: Vec<u32> = threads
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|&(_, owner)| owner == tgid)
-            .map(|(tid, _)| tid)
-            .collect();
-        for tid in tids {
-            ignore_missing(threads.remove(&tid)).map_err(thread_err)?;
-        }
-        let tgid_err = |source| LoadError::Map {
-            name: "TGIDS",
-            source,
-        };
-        let mut tgids: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
-            self.ebpf
-                .map_mut("TGIDS")
-                .ok_or(LoadError::MissingMap("TGIDS"))?,
-        )
-        .map_err(tgid_err)?;
-        if tgids.get(&tgid, 0).is_ok() {
-            ignore_missing(tgids.remove(&tgid)).map_err(tgid_err)?;
-        }
-        self.bump_filter_gen()?;
-        Ok(rings)
-    }
-
-    /// The rings in the ring filter (CTXS), as (ctx, owner tgid).
-    pub fn filtered_rings(&self) -> Result<Vec<(u64, u32)>, LoadError> {
-        let ctxs: BpfHashMap<_, u64, u32> =
-            BpfHashMap::try_from(self.ebpf.map("CTXS").ok_or(LoadError::MissingMap("CTXS"))?)
-                .map_err(|source| LoadError::Map {
-                    name: "CTXS",
-                    source,
-                })?;
-        Ok(ctxs.iter().filter_map(Result::ok).collect())
-    }
-
     /// Aggregating mode: the kernel's in-flight table, mapped into our memory.
     pub fn inflight_table(&self) -> Result<InflightTable, LoadError> {
         use std::os::fd::{AsFd as _, AsRawFd as _};
@@ -712,6 +564,15 @@ impl Tracer {
         })
     }
 
+    /// A map of the programs, for reading (see [`super::occupancy`]).
+    pub(super) fn map(&self, name: &str) -> Option<&aya::maps::Map> {
+        self.ebpf.map(name)
+    }
+
+    pub(super) fn map_mut(&mut self, name: &str) -> Option<&mut aya::maps::Map> {
+        self.ebpf.map_mut(name)
+    }
+
     pub fn attach_types(&self) -> BTreeMap<String, String> {
         self.attachments
             .iter()
@@ -731,6 +592,14 @@ pub struct InflightTable {
 unsafe impl Send for InflightTable {}
 
 impl InflightTable {
+    /// Slots holding a request now.
+    pub fn used(&self) -> usize {
+        (0..agg::INFLIGHT_SLOTS as usize)
+            // SAFETY: i is within the mapping; a racy read of one field is fine here.
+            .filter(|&i| unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.ptr.add(i)).req)) } != 0)
+            .count()
+    }
+
     /// Visits every occupied slot with a consistent copy; `f` returns true to mark
     /// the slot streamed (its completion will then be streamed too).
     pub fn scan(&mut self, mut f: impl FnMut(&Inflight) -> bool) {
@@ -763,7 +632,7 @@ impl Drop for InflightTable {
 }
 
 /// A delete of a key that is already gone (the kernel or a race removed it) is fine.
-fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+pub(super) fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
     match r {
         Err(aya::maps::MapError::SyscallError(e))
             if e.io_error.raw_os_error() == Some(libc::ENOENT) =>

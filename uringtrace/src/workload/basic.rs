@@ -46,7 +46,13 @@ impl Pacer {
 /// N NOPs in batches of `batch`; each io_uring_enter submits a batch and waits
 /// for all of it, so SQ and CQ never overflow and counts are exact. With
 /// `rate`, batches are paced to that many NOPs per second.
-pub fn nop_storm(count: u64, batch: u32, entries: u32, rate: Option<u64>) -> Result<Report> {
+pub fn nop_storm(
+    count: u64,
+    batch: u32,
+    entries: u32,
+    rate: Option<u64>,
+    linger: u64,
+) -> Result<Report> {
     ensure!(batch >= 1, "--batch must be at least 1");
     ensure!(
         batch <= entries,
@@ -107,6 +113,7 @@ pub fn nop_storm(count: u64, batch: u32, entries: u32, rate: Option<u64>) -> Res
         completed as f64 / elapsed.as_secs_f64(),
         rate.map(|r| format!(", paced to {r}/s")).unwrap_or_default()
     );
+    std::thread::sleep(Duration::from_secs(linger));
     if failed > 0 || out_of_order > 0 {
         eprintln!("nop-storm: {failed} NOPs with res != 0, {out_of_order} completed out of order");
     }

@@ -96,6 +96,11 @@ pub enum Scenario {
         /// turn); default: as fast as possible.
         #[arg(long, value_name = "OPS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
         rate: Option<u64>,
+        /// Keep the ring open this many seconds after the last completion (the
+        /// counts are on stderr by then; the JSON line comes at exit). For soaks:
+        /// a ring still alive when the trace ends is in its report.
+        #[arg(long, value_name = "SECS", default_value_t = 0)]
+        linger: u64,
     },
     /// 4 NOPs linked with IOSQE_IO_LINK; all succeed
     ChainOk,
@@ -234,6 +239,7 @@ impl Scenario {
                     batch: 64,
                     entries: 64,
                     rate: None,
+                    linger: 0,
                 },
                 Scenario::ChainOk,
                 Scenario::ChainBrokenError,
@@ -266,7 +272,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
             batch,
             entries,
             rate,
-        } => basic::nop_storm(count, batch, entries, rate),
+            linger,
+        } => basic::nop_storm(count, batch, entries, rate, linger),
         Scenario::ChainOk => basic::chain_ok(),
         Scenario::ChainBrokenError => basic::chain_broken_error(),
         Scenario::ChainBrokenShort => basic::chain_broken_short(),

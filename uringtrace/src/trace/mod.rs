@@ -9,5 +9,7 @@ pub mod format;
 pub mod loader;
 pub mod privileges;
 pub mod probe;
+pub mod ring;
 pub mod session;
 pub mod tracefs;
+pub mod wire;

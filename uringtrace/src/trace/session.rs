@@ -74,6 +74,22 @@ pub struct Session {
     aggregates: Option<Poller>,
     /// Rings seen in the trace, forgotten in the kernel once they are gone.
     rings: RingWatch,
+    /// What the consumer loop did (events it handled, time it spent on them).
+    pub consumer: ConsumerStats,
+}
+
+/// The consumer's own throughput: events drained, decoded and handed to the sink,
+/// and the wall time that took (sleeps between polls not counted).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConsumerStats {
+    pub events: u64,
+    pub busy: Duration,
+}
+
+impl ConsumerStats {
+    pub fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.busy.as_secs_f64().max(1e-9)
+    }
 }
 
 /// A ring seen in the trace (from its create or its submits).
@@ -106,6 +122,7 @@ impl RingWatch {
     /// Learns rings from a batch of events.
     pub fn observe(&mut self, events: &[RawEvent], now: Instant) {
         use uringtrace_common::EventKind;
+        let mut last_submit_ring = 0;
         for e in events {
             if e.ctx == 0 {
                 continue;
@@ -130,7 +147,8 @@ impl RingWatch {
                         gone_since: None,
                     },
                 );
-            } else if e.kind == EventKind::Submit as u16 {
+            } else if e.kind == EventKind::Submit as u16 && e.ctx != last_submit_ring {
+                last_submit_ring = e.ctx;
                 self.rings.entry(e.ctx).or_insert(KnownRing {
                     tgid: e.tgid,
                     fd: None,
@@ -235,6 +253,7 @@ impl Session {
             fds: fdinfo::FdWatch::default(),
             aggregates,
             rings: RingWatch::default(),
+            consumer: ConsumerStats::default(),
         })
     }
 
@@ -262,9 +281,13 @@ impl Session {
         let mut last_aggregate = Instant::now();
         loop {
             batch.clear();
+            let t0 = Instant::now();
             let n = self.tracer.drain(&mut batch);
+            let mut last_owner = 0;
             for e in &batch {
-                if e.kind < 32 && e.tgid != 0 {
+                // Runs of one process's events are the rule: one hash lookup per run.
+                if e.kind < 32 && e.tgid != 0 && e.tgid != last_owner {
+                    last_owner = e.tgid;
                     self.ring_owners.insert(e.tgid);
                 }
             }
@@ -280,7 +303,12 @@ impl Session {
                 last_aggregate = Instant::now();
                 self.poll_aggregates(&mut batch)?;
             }
-            if sink(&batch, &self.tracer)? == Flow::Stop {
+            let flow = sink(&batch, &self.tracer)?;
+            if n > 0 {
+                self.consumer.events += n as u64;
+                self.consumer.busy += t0.elapsed();
+            }
+            if flow == Flow::Stop {
                 return Ok(StopReason::Sink);
             }
             if self.stop.load(Ordering::Relaxed) {

@@ -96,6 +96,10 @@ pub enum Scenario {
         /// turn); default: as fast as possible.
         #[arg(long, value_name = "OPS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
         rate: Option<u64>,
+        /// Halfway through (after the batch that reaches N/2), rename the thread to
+        /// NAME (prctl PR_SET_NAME): a tracer must show the new comm from then on.
+        #[arg(long, value_name = "NAME")]
+        rename: Option<String>,
     },
     /// 4 NOPs linked with IOSQE_IO_LINK; all succeed
     ChainOk,
@@ -234,6 +238,7 @@ impl Scenario {
                     batch: 64,
                     entries: 64,
                     rate: None,
+                    rename: None,
                 },
                 Scenario::ChainOk,
                 Scenario::ChainBrokenError,
@@ -266,7 +271,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
             batch,
             entries,
             rate,
-        } => basic::nop_storm(count, batch, entries, rate),
+            ref rename,
+        } => basic::nop_storm(count, batch, entries, rate, rename.as_deref()),
         Scenario::ChainOk => basic::chain_ok(),
         Scenario::ChainBrokenError => basic::chain_broken_error(),
         Scenario::ChainBrokenShort => basic::chain_broken_short(),

@@ -332,7 +332,13 @@ mod tests {
         // A futex submit's word (aux2), a completion's extra values, other kinds,
         // a comm: none of them fit... except the comm, which is never carried.
         assert_eq!(WireEvent::pack(&RawEvent { aux2: 1, ..sub }), None);
-        assert_eq!(WireEvent::pack(&RawEvent { args: [0, 1, 9, 2], ..sub }), None);
+        assert_eq!(
+            WireEvent::pack(&RawEvent {
+                args: [0, 1, 9, 2],
+                ..sub
+            }),
+            None
+        );
         assert_eq!(WireEvent::pack(&RawEvent { res: 1, ..sub }), None);
         let comp = RawEvent {
             kind: EventKind::Complete as u16,
@@ -343,7 +349,13 @@ mod tests {
         };
         assert_eq!(WireEvent::of(&comp).unwrap().expand(), Some(comp));
         assert_eq!(WireEvent::pack(&RawEvent { aux: 1, ..comp }), None);
-        assert_eq!(WireEvent::pack(&RawEvent { args: [1, 0, 0, 0], ..comp }), None);
+        assert_eq!(
+            WireEvent::pack(&RawEvent {
+                args: [1, 0, 0, 0],
+                ..comp
+            }),
+            None
+        );
         let other = RawEvent {
             kind: EventKind::EnterEnter as u16,
             ..RawEvent::default()

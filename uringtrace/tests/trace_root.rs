@@ -57,7 +57,13 @@ fn compact_events_carry_the_comm_and_a_rename() {
     const N: u64 = 4096;
     let r = record_workload(
         &[],
-        &["nop-storm", "--count", &N.to_string(), "--rename", "renamed-nops"],
+        &[
+            "nop-storm",
+            "--count",
+            &N.to_string(),
+            "--rename",
+            "renamed-nops",
+        ],
     );
     let pid = r.pid();
     let comm = |e: &RawEvent| {

@@ -291,11 +291,9 @@ impl Tracer {
             name: "EVENTS",
             source,
         })?;
-        let reader = super::ring::RingReader::new(
-            std::os::fd::AsFd::as_fd(&ring),
-            opts.ring_bytes as usize,
-        )
-        .map_err(LoadError::RingMap)?;
+        let reader =
+            super::ring::RingReader::new(std::os::fd::AsFd::as_fd(&ring), opts.ring_bytes as usize)
+                .map_err(LoadError::RingMap)?;
         let mut tracer = Tracer {
             ebpf,
             reader,

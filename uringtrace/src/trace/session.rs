@@ -75,21 +75,7 @@ pub struct Session {
     /// Rings seen in the trace, forgotten in the kernel once they are gone.
     rings: RingWatch,
     /// What the consumer loop did (events it handled, time it spent on them).
-    pub consumer: ConsumerStats,
-}
-
-/// The consumer's own throughput: events drained, decoded and handed to the sink,
-/// and the wall time that took (sleeps between polls not counted).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ConsumerStats {
-    pub events: u64,
-    pub busy: Duration,
-}
-
-impl ConsumerStats {
-    pub fn events_per_sec(&self) -> f64 {
-        self.events as f64 / self.busy.as_secs_f64().max(1e-9)
-    }
+    pub consumer: super::wire::ConsumerStats,
 }
 
 /// A ring seen in the trace (from its create or its submits).
@@ -253,7 +239,7 @@ impl Session {
             fds: fdinfo::FdWatch::default(),
             aggregates,
             rings: RingWatch::default(),
-            consumer: ConsumerStats::default(),
+            consumer: Default::default(),
         })
     }
 

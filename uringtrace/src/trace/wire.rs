@@ -10,6 +10,20 @@ use uringtrace_common::{RawEvent, COMM_LEN};
 /// read from /proc once more, or comes with its next full event).
 const MAX_TASKS: usize = 1 << 16;
 
+/// The consumer's own throughput: events drained, decoded and handed to the sink,
+/// and the wall time that took (sleeps between polls not counted).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConsumerStats {
+    pub events: u64,
+    pub busy: std::time::Duration,
+}
+
+impl ConsumerStats {
+    pub fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.busy.as_secs_f64().max(1e-9)
+    }
+}
+
 /// tid -> comm, as the kernel last sent it.
 pub struct Comms {
     by_tid: HashMap<u32, [u8; COMM_LEN], foldhash::fast::RandomState>,
@@ -199,7 +213,12 @@ mod tests {
         let comms: Vec<_> = out.iter().map(|e| e.comm).collect();
         assert_eq!(
             comms,
-            [comm("from-proc"), comm("from-proc"), comm("late"), comm("late")]
+            [
+                comm("from-proc"),
+                comm("from-proc"),
+                comm("late"),
+                comm("late")
+            ]
         );
         assert_eq!(c.unknown, 1);
     }

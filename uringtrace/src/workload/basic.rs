@@ -307,6 +307,10 @@ fn set_thread_name(name: &str) -> Result<()> {
     let c = std::ffi::CString::new(name).context("--rename: a NUL in the name")?;
     // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
     let r = unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
-    ensure!(r == 0, "prctl(PR_SET_NAME): {}", std::io::Error::last_os_error());
+    ensure!(
+        r == 0,
+        "prctl(PR_SET_NAME): {}",
+        std::io::Error::last_os_error()
+    );
     Ok(())
 }

@@ -86,8 +86,8 @@ impl Bench {
     fn consumer_once(&self) -> anyhow::Result<ConsumerRun> {
         let cmd = self.workload(self.plan.nops, None);
         let run = self.traced(Tracer::Record, &cmd, Duration::from_secs(600))?;
-        let (events, bytes) = record_size(&run.out.stderr)
-            .context("uringtrace record printed no summary line")?;
+        let (events, bytes) =
+            record_size(&run.out.stderr).context("uringtrace record printed no summary line")?;
         Ok(ConsumerRun {
             consumer_rate: record_consumer_rate(&run.out.stderr).context(
                 "uringtrace record printed no `consumer:` line (a build from before it had one)",

@@ -11,16 +11,18 @@ use uringtrace_common::{RawEvent, COMM_LEN};
 const MAX_TASKS: usize = 1 << 16;
 
 /// The consumer's own throughput: events drained, decoded and handed to the sink,
-/// and the wall time that took (sleeps between polls not counted).
+/// and the CPU time its thread spent on that (polls that found nothing not counted).
+/// CPU time, not wall time: on a busy host the consumer is preempted, which says
+/// nothing about what it costs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConsumerStats {
     pub events: u64,
-    pub busy: std::time::Duration,
+    pub busy_ns: u64,
 }
 
 impl ConsumerStats {
     pub fn events_per_sec(&self) -> f64 {
-        self.events as f64 / self.busy.as_secs_f64().max(1e-9)
+        self.events as f64 * 1e9 / self.busy_ns.max(1) as f64
     }
 }
 

@@ -2,10 +2,11 @@
 //! events), what its consumer alone sustains, and the bytes per event on disk.
 //!
 //! The consumer's rate is what `record` reports itself: events drained from the ring
-//! buffer, decoded and encoded to the file, divided by the wall time the consumer
-//! loop spent on them (its sleeps between polls excluded). It is measured on real
-//! kernel events at the rate the kernel produces them, wire format and ring-buffer
-//! reading included, which a replay of captured bytes would leave out.
+//! buffer, decoded and encoded to the file, divided by the CPU time the consumer
+//! thread spent on them (polls that found nothing excluded; CPU time, so that other
+//! load on the host does not count). It is measured on real kernel events at the rate
+//! the kernel produces them, wire format and ring-buffer reading included, which a
+//! replay of captured bytes would leave out.
 
 use super::*;
 
@@ -104,12 +105,12 @@ struct ConsumerRun {
     bytes_per_event: f64,
 }
 
-/// `uringtrace: consumer: N events decoded and encoded in X s busy (R events/s); ...`
+/// `uringtrace: consumer: N events decoded and encoded in Xs of CPU (R events/s); ...`
 fn record_consumer_rate(stderr: &str) -> Option<f64> {
     let line = stderr
         .lines()
         .rfind(|l| l.starts_with("uringtrace: consumer: "))?;
-    let (_, rest) = line.split_once(" busy (")?;
+    let (_, rest) = line.split_once(" of CPU (")?;
     rest.split(' ').next()?.parse().ok()
 }
 
@@ -130,7 +131,7 @@ mod tests {
 
     const OUT: &str = "\
 uringtrace: 10156281 events in 2.54s (3999994/s), 0 lost in the ring buffer; 53.0 MiB on disk (5.5 bytes/event)
-uringtrace: consumer: 10156251 events decoded and encoded in 0.395s busy (25722238 events/s); 0 task names read from /proc
+uringtrace: consumer: 10156251 events decoded and encoded in 0.395s of CPU (25722238 events/s); 0 task names read from /proc
 ";
 
     #[test]

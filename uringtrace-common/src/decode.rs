@@ -6,6 +6,8 @@ use crate::{RawEvent, COMM_LEN, RAW_EVENT_SIZE};
 pub enum DecodeError {
     /// The sample is shorter than a [`RawEvent`].
     TooShort { len: usize },
+    /// A compact sample whose tag no kernel program writes.
+    BadTag { tag: u8 },
 }
 
 impl core::fmt::Display for DecodeError {
@@ -14,6 +16,7 @@ impl core::fmt::Display for DecodeError {
             DecodeError::TooShort { len } => {
                 write!(f, "event sample is {len} bytes, expected {RAW_EVENT_SIZE}")
             }
+            DecodeError::BadTag { tag } => write!(f, "compact event with unknown tag {tag:#x}"),
         }
     }
 }

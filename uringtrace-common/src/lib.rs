@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod decode;
 pub mod kind;
+pub mod wire;
 
 pub use decode::DecodeError;
 pub use kind::{EventKind, FdType};

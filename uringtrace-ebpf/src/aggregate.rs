@@ -91,39 +91,25 @@ pub(crate) fn promote(slot: *mut Inflight) {
     let s = unsafe { &mut *slot };
     s.streamed = 1;
     count(Counter::Promoted);
-    let args = [0, sq_thread(s.role), s.fd, agg::SUBMIT_FROM_TABLE];
-    // Written straight into the ring buffer: an event on this frame's stack pushed
-    // the classic programs past the 512-byte stack limit on 5.10 and 6.1.
-    let Some(mut out) = EVENTS.reserve::<RawEvent>(0) else {
-        count(Counter::Dropped);
-        return;
-    };
-    let p = out.as_mut_ptr();
-    // SAFETY: p is a reserved, 8-byte aligned RawEvent-sized area; every field is
-    // written (store_fields zeroes what is not set here).
-    unsafe {
-        use core::ptr::{addr_of_mut, write_volatile as w};
-        let ev_kind = EventKind::Submit as u16;
-        store_fields(
-            p,
-            s.ts_ns,
-            s.ctx,
-            s.req,
-            s.user_data,
-            args,
-            0,
-            ev_kind,
-            s.opcode,
-            [0; 16],
-        );
-        w(addr_of_mut!((*p).aux), s.flags);
-        w(addr_of_mut!((*p).pid), s.pid);
-        w(addr_of_mut!((*p).tgid), s.tgid);
-        w(addr_of_mut!((*p).cpu), bpf_get_smp_processor_id() as u16);
-        w(addr_of_mut!((*p).role), s.role);
+    // Compact: the submitting task's comm is not at hand here (userspace knows it
+    // from the task's earlier events, or reads it from /proc). Written straight into
+    // the ring buffer: an event on this frame's stack pushed the classic programs
+    // past the 512-byte stack limit on 5.10 and 6.1.
+    Wire {
+        ts: s.ts_ns,
+        ctx: s.ctx,
+        req: s.req,
+        user_data: s.user_data,
+        aux: s.flags,
+        pid: s.pid,
+        tgid: s.tgid,
+        arg: s.fd,
+        // SAFETY: plain helper call.
+        cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+        opcode: s.opcode,
+        tag: wire::tag(wire::WIRE_SUBMIT, s.role, sq_thread(s.role), true),
     }
-    out.submit(BPF_RB_NO_WAKEUP as u64);
-    count(Counter::Emitted);
+    .emit();
 }
 
 /// The in-flight slot of the request most recently submitted on `ctx` with

@@ -4,8 +4,36 @@
 
 use super::*;
 
+/// Writes `ev` into the ring buffer: as a [`WireEvent`] when it fits and userspace
+/// already knows its task's comm, full size otherwise.
 #[inline(always)]
 pub(crate) fn emit(ev: &RawEvent) {
+    let task = TASK.get_ptr_mut(0);
+    let pid_tgid = (ev.tgid as u64) << 32 | ev.pid as u64;
+    // SAFETY: per-CPU value; programs do not nest on one CPU for these tracepoints.
+    let mine = task.filter(|&t| unsafe { (*t).pid_tgid } == pid_tgid);
+    if let Some(t) = mine {
+        // SAFETY: as above.
+        if unsafe { (*t).comm_sent } != 0 {
+            if let Some(packed) = WireEvent::pack(ev) {
+                emit_wire(ev, packed);
+                return;
+            }
+        }
+    }
+    if emit_full(ev) {
+        if let Some(t) = mine {
+            // The comm reached userspace with this event: the task's next events
+            // can leave it out.
+            // SAFETY: as above.
+            unsafe { (*t).comm_sent = 1 };
+        }
+    }
+}
+
+/// Writes a full-size event; false when the ring buffer was full.
+#[inline(always)]
+fn emit_full(ev: &RawEvent) -> bool {
     match EVENTS.reserve::<RawEvent>(0) {
         Some(mut slot) => {
             // SAFETY: the slot is a reserved, 8-byte aligned RawEvent-sized area.
@@ -13,8 +41,74 @@ pub(crate) fn emit(ev: &RawEvent) {
             // Userspace polls on a timer: waking it per event would cost more than the event.
             slot.submit(BPF_RB_NO_WAKEUP as u64);
             count(Counter::Emitted);
+            true
         }
-        None => count(Counter::Dropped),
+        None => {
+            count(Counter::Dropped);
+            false
+        }
+    }
+}
+
+#[inline(always)]
+fn emit_wire(ev: &RawEvent, (tag, aux, arg): (u8, u64, u32)) {
+    let w = Wire {
+        ts: ev.ts_ns,
+        ctx: ev.ctx,
+        req: ev.req,
+        user_data: ev.user_data,
+        aux,
+        pid: ev.pid,
+        tgid: ev.tgid,
+        arg,
+        cpu: ev.cpu,
+        opcode: ev.opcode,
+        tag,
+    };
+    w.emit();
+}
+
+/// The values of a [`WireEvent`], stored field by field (see [`store_fields`]).
+pub(crate) struct Wire {
+    pub(crate) ts: u64,
+    pub(crate) ctx: u64,
+    pub(crate) req: u64,
+    pub(crate) user_data: u64,
+    pub(crate) aux: u64,
+    pub(crate) pid: u32,
+    pub(crate) tgid: u32,
+    pub(crate) arg: u32,
+    pub(crate) cpu: u16,
+    pub(crate) opcode: u8,
+    pub(crate) tag: u8,
+}
+
+impl Wire {
+    #[inline(always)]
+    pub(crate) fn emit(&self) {
+        let Some(mut slot) = EVENTS.reserve::<WireEvent>(0) else {
+            count(Counter::Dropped);
+            return;
+        };
+        let p = slot.as_mut_ptr();
+        // SAFETY: p is a reserved, 8-byte aligned WireEvent-sized area; every field
+        // is written.
+        unsafe {
+            use core::ptr::{addr_of_mut, write_volatile as w};
+            w(addr_of_mut!((*p).ts_ns), self.ts);
+            w(addr_of_mut!((*p).ctx), self.ctx);
+            w(addr_of_mut!((*p).req), self.req);
+            w(addr_of_mut!((*p).user_data), self.user_data);
+            w(addr_of_mut!((*p).aux), self.aux);
+            w(addr_of_mut!((*p).pid), self.pid);
+            w(addr_of_mut!((*p).tgid), self.tgid);
+            w(addr_of_mut!((*p).arg), self.arg);
+            w(addr_of_mut!((*p).cpu), self.cpu);
+            w(addr_of_mut!((*p).opcode), self.opcode);
+            w(addr_of_mut!((*p).tag), self.tag);
+        }
+        slot.submit(BPF_RB_NO_WAKEUP as u64);
+        count(Counter::Emitted);
     }
 }
 

@@ -31,6 +31,7 @@ use uringtrace_common::{
     aggregate::{
         self as agg, Inflight, OpAgg, RingAgg, INFLIGHT_SLOTS, OPCODE_SLOTS, RING_SLOTS, UD_SLOTS,
     },
+    wire::{self, WireEvent},
     Config, Counter, EventKind, FieldSpec, KernelMode, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS,
     NR_SLOTS,
 };

@@ -77,7 +77,9 @@ pub struct TaskCache {
     /// A submit was streamed during the current enter (a chain: its end at the batch
     /// end matters to the analyzer).
     pub(crate) submit_streamed: u32,
-    pub(crate) _pad: u32,
+    /// A full event of this task (comm included) reached the ring buffer since this
+    /// entry was filled: its submits and completions can go compact.
+    pub(crate) comm_sent: u32,
 }
 
 #[map]
@@ -107,6 +109,7 @@ pub(crate) fn current_task(pid_tgid: u64) -> Option<&'static mut TaskCache> {
         c.held = 0;
         c.enter_streamed = 0;
         c.submit_streamed = 0;
+        c.comm_sent = 0;
         c.traced = tgid_traced((pid_tgid >> 32) as u32) as u32;
         c.comm = bpf_get_current_comm().unwrap_or([0; 16]);
         c.role = role_of(&c.comm) as u32;

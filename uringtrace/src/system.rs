@@ -44,6 +44,11 @@ pub fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// CPU time the calling thread has used.
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
 pub fn ncpus() -> u32 {
     aya::util::nr_cpus().map(|n| n as u32).unwrap_or(1)
 }

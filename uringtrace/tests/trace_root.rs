@@ -46,6 +46,56 @@ fn nop_storm_gives_exactly_n_submits_and_completions() {
     assert_eq!(r.header.filter.pids, vec![pid]);
 }
 
+/// Submits and completions cross the ring buffer without the comm (compact wire
+/// events): every one must still carry its task's comm, and a rename must show from
+/// the task's next event on.
+#[test]
+fn compact_events_carry_the_comm_and_a_rename() {
+    let Some(_g) = require_root("compact_events_carry_the_comm_and_a_rename") else {
+        return;
+    };
+    const N: u64 = 4096;
+    let r = record_workload(
+        &[],
+        &[
+            "nop-storm",
+            "--count",
+            &N.to_string(),
+            "--rename",
+            "renamed-nops",
+        ],
+    );
+    let pid = r.pid();
+    let comm = |e: &RawEvent| {
+        let len = e.comm.iter().position(|&b| b == 0).unwrap_or(e.comm.len());
+        String::from_utf8_lossy(&e.comm[..len]).into_owned()
+    };
+    let mut seen = BTreeMap::new();
+    for e in r
+        .of_kind_pid(EventKind::Submit, pid)
+        .into_iter()
+        .chain(r.of_kind_pid(EventKind::Complete, pid))
+    {
+        // The rename comes after the batch that reaches N/2 (batches of 64).
+        let want = if e.user_data <= N / 2 {
+            "uringtrace-work"
+        } else {
+            "renamed-nops"
+        };
+        assert_eq!(comm(e), want, "{e:?}");
+        *seen.entry(want).or_insert(0u64) += 1;
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([("renamed-nops", N), ("uringtrace-work", N)])
+    );
+    let stderr = String::from_utf8_lossy(&r.output.stderr);
+    assert!(
+        stderr.contains("; 0 task names read from /proc"),
+        "every comm came from the kernel: {stderr}"
+    );
+}
+
 #[test]
 fn filter_excludes_a_concurrent_untraced_process() {
     let Some(_g) = require_root("filter_excludes_a_concurrent_untraced_process") else {

@@ -26,6 +26,8 @@ pub enum LoadError {
     Tracefs(#[from] TracefsError),
     #[error("this kernel has no io_uring tracepoints (is CONFIG_IO_URING enabled?)")]
     NoIoUring,
+    #[error("mapping the event ring buffer failed: {0}")]
+    RingMap(#[source] std::io::Error),
     #[error("loading the eBPF object failed: {0}")]
     Object(#[source] aya::EbpfError),
     #[error("loading program {program} for {tracepoint} failed: {source}")]
@@ -213,11 +215,18 @@ impl KernelCounters {
     }
 }
 
+/// Most events one [`Tracer::drain`] returns.
+pub const DRAIN_MAX: usize = 1 << 16;
+
 /// Loaded and attached programs. Dropping it detaches everything: aya owns each
 /// link and program fd, and closing them is what removes them from the kernel.
 pub struct Tracer {
     ebpf: Ebpf,
-    ring: RingBuf<MapData>,
+    /// Maps the ring buffer `_ring` owns (unmapped first: fields drop in order).
+    reader: super::ring::RingReader,
+    _ring: RingBuf<MapData>,
+    /// Task comms for compact events.
+    comms: super::wire::Comms,
     pub events: KernelEvents,
     pub attachments: Vec<Attachment>,
     pub tracefs: Tracefs,
@@ -381,9 +390,14 @@ impl Tracer {
             name: "EVENTS",
             source,
         })?;
+        let reader =
+            super::ring::RingReader::new(std::os::fd::AsFd::as_fd(&ring), opts.ring_bytes as usize)
+                .map_err(LoadError::RingMap)?;
         let mut tracer = Tracer {
             ebpf,
-            ring,
+            reader,
+            _ring: ring,
+            comms: Default::default(),
             events,
             attachments,
             tracefs,
@@ -448,18 +462,23 @@ impl Tracer {
         Ok(())
     }
 
-    /// Moves every event waiting in the ring buffer into `out`. Never blocks.
+    /// Moves the events waiting in the ring buffer into `out`, at most
+    /// [`DRAIN_MAX`] at a time (bounded batches: the events behind them wait in the
+    /// ring, not in memory). Never blocks.
     pub fn drain(&mut self, out: &mut Vec<RawEvent>) -> usize {
+        let comms = &mut self.comms;
         let mut n = 0;
-        while let Some(item) = self.ring.next() {
-            // A sample shorter than an event cannot come from our programs; count it
-            // as a read error rather than failing the whole trace.
-            if let Ok(ev) = RawEvent::decode(&item) {
-                out.push(ev);
-                n += 1;
-            }
-        }
+        self.reader.drain(DRAIN_MAX, |sample| {
+            // A sample that is no event of ours cannot come from our programs; skip
+            // it rather than failing the whole trace.
+            n += usize::from(comms.decode_into(sample, out));
+        });
         n
+    }
+
+    /// Compact events whose task's comm had to be read from /proc.
+    pub fn comms_looked_up(&self) -> u64 {
+        self.comms.unknown
     }
 
     pub fn counters(&self) -> Result<KernelCounters, LoadError> {

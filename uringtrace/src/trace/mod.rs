@@ -12,6 +12,8 @@ pub mod privileges;
 pub mod probe;
 pub mod release;
 pub mod ring_watch;
+pub mod ring;
 pub mod session;
 pub mod sweep;
 pub mod tracefs;
+pub mod wire;

@@ -58,6 +58,8 @@ impl RingWatch {
     /// Learns rings from a batch of events.
     pub fn observe(&mut self, events: &[RawEvent], now: Instant) {
         use uringtrace_common::EventKind;
+        // Runs of submits to one ring are the rule: one hash lookup per run.
+        let mut last_submit_ring = 0;
         for e in events {
             if e.ctx == 0 {
                 continue;
@@ -82,7 +84,8 @@ impl RingWatch {
                         gone_since: None,
                     },
                 );
-            } else if e.kind == EventKind::Submit as u16 {
+            } else if e.kind == EventKind::Submit as u16 && e.ctx != last_submit_ring {
+                last_submit_ring = e.ctx;
                 self.rings.entry(e.ctx).or_insert(KnownRing {
                     tgid: e.tgid,
                     fd: None,

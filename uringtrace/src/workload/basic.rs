@@ -52,6 +52,7 @@ pub fn nop_storm(
     entries: u32,
     rate: Option<u64>,
     linger: u64,
+    mut rename: Option<&str>,
 ) -> Result<Report> {
     ensure!(batch >= 1, "--batch must be at least 1");
     ensure!(
@@ -94,6 +95,11 @@ pub fn nop_storm(
             // NOPs complete inline in submit order; anything else is a surprise.
             out_of_order += u64::from(cqe.user_data() != expect_ud);
             expect_ud += 1;
+        }
+        if submitted >= count / 2 {
+            if let Some(name) = rename.take() {
+                set_thread_name(name)?;
+            }
         }
     }
     let mut rest = Vec::new();
@@ -296,4 +302,17 @@ pub fn many_broken_chains() -> Result<Report> {
     report.submitted = Some(submitted);
     report.completed = Some(cqes.len() as u64);
     Ok(report)
+}
+
+/// prctl(PR_SET_NAME): the kernel keeps the first 15 bytes.
+fn set_thread_name(name: &str) -> Result<()> {
+    let c = std::ffi::CString::new(name).context("--rename: a NUL in the name")?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    let r = unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    ensure!(
+        r == 0,
+        "prctl(PR_SET_NAME): {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
 }

@@ -101,6 +101,10 @@ pub enum Scenario {
         /// a ring still alive when the trace ends is in its report.
         #[arg(long, value_name = "SECS", default_value_t = 0)]
         linger: u64,
+        /// Halfway through (after the batch that reaches N/2), rename the thread to
+        /// NAME (prctl PR_SET_NAME): a tracer must show the new comm from then on.
+        #[arg(long, value_name = "NAME")]
+        rename: Option<String>,
     },
     /// 4 NOPs linked with IOSQE_IO_LINK; all succeed
     ChainOk,
@@ -240,6 +244,7 @@ impl Scenario {
                     entries: 64,
                     rate: None,
                     linger: 0,
+                    rename: None,
                 },
                 Scenario::ChainOk,
                 Scenario::ChainBrokenError,
@@ -273,7 +278,8 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
             entries,
             rate,
             linger,
-        } => basic::nop_storm(count, batch, entries, rate, linger),
+            ref rename,
+        } => basic::nop_storm(count, batch, entries, rate, linger, rename.as_deref()),
         Scenario::ChainOk => basic::chain_ok(),
         Scenario::ChainBrokenError => basic::chain_broken_error(),
         Scenario::ChainBrokenShort => basic::chain_broken_short(),

@@ -35,6 +35,7 @@ use clap::ValueEnum;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod consumer;
 mod fio;
 mod host;
 mod hosttax;
@@ -101,7 +102,8 @@ pub enum Part {
     Nop,
     /// fio 4k randread, page cache (with bpftrace) and O_DIRECT
     Fio,
-    /// Highest event rate `record` streams without drops
+    /// Highest event rate `record` streams without drops; record's consumer on an
+    /// unpaced NOP storm
     Rate,
     /// Analyzer replay throughput and peak memory
     Replay,
@@ -373,7 +375,10 @@ impl Bench {
         let result = match part {
             Part::Nop => self.nop(),
             Part::Fio => self.fio_part(),
-            Part::Rate => self.rate(),
+            Part::Rate => self.rate().map(|mut rows| {
+                rows.extend(self.consumer());
+                rows
+            }),
             Part::Replay => self.replay(),
             Part::Size => self.size(),
             Part::HostTax => self.host_tax(),

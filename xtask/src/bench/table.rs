@@ -83,6 +83,7 @@ pub(super) enum Unit {
     EventsPerSec,
     BytesPerEvent,
     Bytes,
+    Events,
 }
 
 impl Unit {
@@ -96,6 +97,7 @@ impl Unit {
             Unit::EventsPerSec => format!("{} events/s", si(v)),
             Unit::BytesPerEvent => format!("{v:.1} B/event"),
             Unit::Bytes => format!("{:.0} MiB", v / (1 << 20) as f64),
+            Unit::Events => format!("{v:.0} events"),
         }
     }
 

@@ -316,6 +316,9 @@ fn sigterm_stops_cleanly_and_detaches() {
     let Some(_g) = require_root("sigterm_stops_cleanly_and_detaches") else {
         return;
     };
+    // Programs of another uringtrace running on this host (a soak, a developer's
+    // `top`) are not ours: only programs loaded after this point count.
+    let before = our_programs();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.utr");
     let child = Command::new(UT)
@@ -360,12 +363,20 @@ fn sigterm_stops_cleanly_and_detaches() {
             >= 100
     );
     // Nothing of ours stays loaded in the kernel.
-    let ours: Vec<String> = aya::programs::loaded_programs()
-        .filter_map(|p| p.ok())
-        .filter_map(|p| p.name_as_str().map(str::to_string))
-        .filter(|n| n.starts_with("tp_"))
+    let left: Vec<(u32, String)> = our_programs()
+        .into_iter()
+        .filter(|p| !before.contains(p))
         .collect();
-    assert!(ours.is_empty(), "programs left loaded: {ours:?}");
+    assert!(left.is_empty(), "programs left loaded: {left:?}");
+}
+
+/// (id, name) of loaded programs named like uringtrace's.
+fn our_programs() -> Vec<(u32, String)> {
+    aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .filter_map(|p| Some((p.id(), p.name_as_str()?.to_string())))
+        .filter(|(_, n)| n.starts_with("tp_") || n.starts_with("btf_"))
+        .collect()
 }
 
 #[test]

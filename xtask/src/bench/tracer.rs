@@ -56,14 +56,14 @@ impl Tracer {
     pub(super) fn label(self) -> &'static str {
         match self {
             Tracer::Untraced => "untraced",
-            Tracer::Aggregate => "uringtrace diagnose, aggregate",
+            Tracer::Aggregate => "uringtrace diagnose -- CMD, aggregate",
             Tracer::Record => "uringtrace record (streams every event)",
             Tracer::Floor => "uringtrace floor (attached, empty programs)",
             Tracer::Bpftrace => "bpftrace latency histogram",
             Tracer::Host => "uringtrace diagnose, whole host",
             Tracer::HostTracepoint => "uringtrace diagnose, whole host, --attach tracepoint",
             Tracer::BpftraceCount => "bpftrace counting io_uring tracepoints",
-            Tracer::Baseline(Base::Aggregate) => "uringtrace (baseline) diagnose, aggregate",
+            Tracer::Baseline(Base::Aggregate) => "uringtrace (baseline) diagnose -- CMD, aggregate",
             Tracer::Baseline(Base::Record) => "uringtrace (baseline) record",
             Tracer::Baseline(Base::Host) => "uringtrace (baseline) diagnose, whole host",
         }

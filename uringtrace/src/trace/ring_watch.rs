@@ -39,7 +39,7 @@ impl RingWatch {
     /// A ring found in the kernel's maps (an aggregation slot, the ring filter):
     /// known from now on if it was not, so that it is forgotten once gone even
     /// though no event of it was seen (created before the trace, only counted).
-    pub fn learn(&mut self, ctx: u64, tgid: u32, _now: Instant) {
+    pub fn learn(&mut self, ctx: u64, tgid: u32) {
         if ctx == 0 {
             return;
         }
@@ -216,10 +216,10 @@ mod tests {
         let t0 = Instant::now();
         let mut w = RingWatch::default();
         // A slot held by a ring created before the trace, seen in no event.
-        w.learn(0xd000, 20, t0);
+        w.learn(0xd000, 20);
         // Learning a known ring again changes nothing (its create gave its fd).
         w.observe(&[ev(EventKind::Create, 0xe000, 21, 4)], t0);
-        w.learn(0xe000, 21, t0);
+        w.learn(0xe000, 21);
         assert_eq!(w.rings[&0xe000].fd, Some(4));
         let p20_gone = |t: u32, _: Option<u32>| (t != 20, t != 20);
         assert_eq!(w.expired(t0, p20_gone), (vec![], vec![]));

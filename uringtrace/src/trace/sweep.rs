@@ -55,10 +55,10 @@ impl Sweeper {
     ) -> Result<(), LoadError> {
         self.last = Some(now);
         for (_, r) in tracer.ring_aggs()? {
-            rings.learn(r.ctx, r.tgid, now);
+            rings.learn(r.ctx, r.tgid);
         }
         for (ctx, tgid) in tracer.filtered_rings()? {
-            rings.learn(ctx, tgid, now);
+            rings.learn(ctx, tgid);
         }
         let mut suspects = HashSet::new();
         let mut filter_changed = false;

@@ -17,30 +17,7 @@ fn diagnose_live(args: &[&str]) -> Value {
 }
 
 fn diagnose_live_in(mode: &str, args: &[&str]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let out = Command::new(UT)
-        .args([
-            "diagnose",
-            "-q",
-            "--format",
-            "json",
-            "--kernel-mode",
-            mode,
-            "-o",
-        ])
-        .arg(&report)
-        .arg("--")
-        .arg(WORKLOAD)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "diagnose failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+    diagnose_workload(&["--kernel-mode", mode], args)
 }
 
 fn check_json(path: &std::path::Path) -> (Value, i32) {

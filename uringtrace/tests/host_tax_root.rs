@@ -12,22 +12,7 @@ use serde_json::Value;
 /// `diagnose --syscall-hooks off -- workload <scenario>`: the path host-wide tracing
 /// takes, limited to the workload.
 fn diagnose_without_hooks(scenario: &str) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let out = Command::new(UT)
-        .args(["diagnose", "-q", "--format", "json", "--syscall-hooks", "off", "-o"])
-        .arg(&report)
-        .arg("--")
-        .arg(WORKLOAD)
-        .arg(scenario)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "diagnose failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+    diagnose_workload(&["--syscall-hooks", "off"], &[scenario])
 }
 
 /// (rule, severity, occurrences) of every finding, sorted.

@@ -153,6 +153,18 @@ fn btf_program(kind: uringtrace_common::EventKind) -> (&'static str, &'static st
 /// The cqring_wait program that also streams the wait's io_uring_enter.
 const WAIT_WITH_ENTER: &str = "tp_cqring_wait_enter";
 
+/// The cqring_wait program that also streams the wait's enter.
+fn wait_with_enter<'a>(ebpf: &'a mut Ebpf, tracepoint: &str) -> Result<&'a mut TracePoint, LoadError> {
+    ebpf.program_mut(WAIT_WITH_ENTER)
+        .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
+        .try_into()
+        .map_err(|source| LoadError::Program {
+            program: WAIT_WITH_ENTER,
+            tracepoint: tracepoint.to_string(),
+            source,
+        })
+}
+
 /// Decides where io_uring_enter events come from, and loads the cqring_wait program
 /// that reads them at the wait when the syscall is not to be hooked. That program
 /// calls bpf_task_pt_regs (5.15+): when the verifier refuses it, the syscall is hooked
@@ -172,16 +184,7 @@ fn enter_source(
             EnterSource::HookedNoRegs
         });
     }
-    let prog: &mut TracePoint = ebpf
-        .program_mut(WAIT_WITH_ENTER)
-        .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
-        .try_into()
-        .map_err(|source| LoadError::Program {
-            program: WAIT_WITH_ENTER,
-            tracepoint: "io_uring:io_uring_cqring_wait".into(),
-            source,
-        })?;
-    Ok(match prog.load() {
+    Ok(match wait_with_enter(ebpf, "io_uring:io_uring_cqring_wait")?.load() {
         Ok(()) => EnterSource::AtWait,
         Err(_) => EnterSource::HookedNoRegs,
     })
@@ -292,15 +295,7 @@ impl Tracer {
             }
             if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {
                 // Loaded by enter_source already.
-                let prog: &mut TracePoint = ebpf
-                    .program_mut(WAIT_WITH_ENTER)
-                    .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
-                    .try_into()
-                    .map_err(|source| LoadError::Program {
-                        program: WAIT_WITH_ENTER,
-                        tracepoint: format!("{}:{name}", r.spec.category),
-                        source,
-                    })?;
+                let prog = wait_with_enter(&mut ebpf, &format!("{}:{name}", r.spec.category))?;
                 prog.attach(r.spec.category, name)
                     .map_err(|source| LoadError::Program {
                         program: WAIT_WITH_ENTER,

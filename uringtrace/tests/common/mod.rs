@@ -75,6 +75,29 @@ pub fn read_all(path: &Path) -> (Header, Vec<RawEvent>, ReadStatus) {
 }
 
 /// `uringtrace record -o tmp <extra> -- uringtrace-workload <args>`
+/// `uringtrace diagnose -q --format json <extra> -- workload <args>`, its JSON report.
+/// The traced command shares stdout, so the report goes to a file.
+pub fn diagnose_workload(extra: &[&str], workload_args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = Command::new(UT)
+        .args(["diagnose", "-q", "--format", "json"])
+        .args(extra)
+        .arg("-o")
+        .arg(&report)
+        .arg("--")
+        .arg(WORKLOAD)
+        .args(workload_args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "diagnose failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
 pub fn record_workload(extra: &[&str], workload_args: &[&str]) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.utr");

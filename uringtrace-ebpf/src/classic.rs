@@ -189,7 +189,12 @@ fn enter_at_wait(ctx: &TracePointContext) {
         return;
     };
     let ring = read_field(ctx, spec(EventKind::CqringWait, Slot::Ctx), &mut 0);
-    if !passes_filter(task, (pid_tgid >> 32) as u32, ring, EventKind::CqringWait as u16) {
+    if !passes_filter(
+        task,
+        (pid_tgid >> 32) as u32,
+        ring,
+        EventKind::CqringWait as u16,
+    ) {
         return;
     }
     // SAFETY: plain helper calls; bpf_task_pt_regs returns the current task's saved
@@ -199,7 +204,8 @@ fn enter_at_wait(ctx: &TracePointContext) {
         aya_ebpf::helpers::generated::bpf_task_pt_regs(t) as u64
     };
     let b = &CONFIG.btf;
-    if regs == 0 || read_struct(regs, btf_spec(&b.regs_nr)) != u64::from(cfg_u32(&CONFIG.enter_nr)) {
+    if regs == 0 || read_struct(regs, btf_spec(&b.regs_nr)) != u64::from(cfg_u32(&CONFIG.enter_nr))
+    {
         return;
     }
     let arg = |i: usize| read_struct(regs, btf_spec(&b.regs_args[i]));

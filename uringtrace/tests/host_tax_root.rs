@@ -54,15 +54,24 @@ fn without_enter_hooks_findings_are_the_same() {
     };
     let cases: &[(&str, Expected)] = &[
         // enter(min_complete=3) with 1 request in flight and a 500 ms timeout.
-        ("unsatisfiable-wait", &[("unsatisfiable-wait", "warning", 1)]),
-        ("timed-unsatisfiable-wait", &[("unsatisfiable-wait", "warning", 1)]),
+        (
+            "unsatisfiable-wait",
+            &[("unsatisfiable-wait", "warning", 1)],
+        ),
+        (
+            "timed-unsatisfiable-wait",
+            &[("unsatisfiable-wait", "warning", 1)],
+        ),
         // 13 CQEs overflowed, not flushed for 1.5 s.
         ("cq-overflow", &[("cq-overflow", "warning", 13)]),
         // Flushed at once by enters that do not sleep, and gone within 1 ms: no fdinfo
         // sample saw the list, so the info finding that the hooks give (flushed
         // promptly, 144 CQEs) is not made. Never a warning.
         ("overflow-flushed", &[]),
-        ("sqpoll-missed-wakeup", &[("sqpoll-missed-wakeup", "error", 1)]),
+        (
+            "sqpoll-missed-wakeup",
+            &[("sqpoll-missed-wakeup", "error", 1)],
+        ),
         ("sqpoll-ok", &[]),
         ("sqpoll-bursty", &[]),
         ("event-loop", &[]),
@@ -86,7 +95,11 @@ fn without_enter_hooks_findings_are_the_same() {
             .iter()
             .map(|d| d[0].as_str().unwrap())
             .collect();
-        assert_eq!(degraded, ["unsatisfiable-wait", "cq-overflow"], "{scenario}");
+        assert_eq!(
+            degraded,
+            ["unsatisfiable-wait", "cq-overflow"],
+            "{scenario}"
+        );
     }
 }
 
@@ -119,22 +132,41 @@ fn recording_without_hooks_names_its_enter_source() {
         .header
         .tracepoints
         .iter()
-        .map(|t| (t.kind.as_str(), t.tracepoint.as_str(), t.attach_type.as_str()))
+        .map(|t| {
+            (
+                t.kind.as_str(),
+                t.tracepoint.as_str(),
+                t.attach_type.as_str(),
+            )
+        })
         .collect();
     // No syscall is hooked; the enter comes with the wait.
+    assert!(!tps.iter().any(|t| t.1.contains("syscalls")), "{tps:?}");
     assert!(
-        !tps.iter().any(|t| t.1.contains("syscalls")),
-        "{tps:?}"
-    );
-    assert!(
-        tps.contains(&("enter", "io_uring:io_uring_cqring_wait", "registers at the wait")),
+        tps.contains(&(
+            "enter",
+            "io_uring:io_uring_cqring_wait",
+            "registers at the wait"
+        )),
         "{tps:?}"
     );
     // One wait, so exactly one enter and no exit, from the workload's thread.
     let pid = rec.pid();
-    assert_eq!(rec.of_kind_pid(uringtrace_common::EventKind::EnterEnter, pid).len(), 1);
-    assert_eq!(rec.of_kind_pid(uringtrace_common::EventKind::EnterExit, pid).len(), 0);
-    assert_eq!(rec.of_kind_pid(uringtrace_common::EventKind::CqringWait, pid).len(), 1);
+    assert_eq!(
+        rec.of_kind_pid(uringtrace_common::EventKind::EnterEnter, pid)
+            .len(),
+        1
+    );
+    assert_eq!(
+        rec.of_kind_pid(uringtrace_common::EventKind::EnterExit, pid)
+            .len(),
+        0
+    );
+    assert_eq!(
+        rec.of_kind_pid(uringtrace_common::EventKind::CqringWait, pid)
+            .len(),
+        1
+    );
     let out = Command::new(UT)
         .args(["check", "--format", "json"])
         .arg(&rec.path)
@@ -163,7 +195,10 @@ fn host_wide_default_has_no_syscall_hook_and_still_finds() {
         .unwrap();
     // Attached within a second or two: the scenario starts well after.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = Command::new(WORKLOAD).arg("unsatisfiable-wait").output().unwrap();
+    let out = Command::new(WORKLOAD)
+        .arg("unsatisfiable-wait")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let w: Value = serde_json::from_slice(
         String::from_utf8_lossy(&out.stdout)

@@ -61,7 +61,11 @@ fn gone_rings_and_processes_leave_the_kernel_maps() {
     let text = std::fs::read_to_string(&stats).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().expect("a stats line")).unwrap();
     let k = &last["kernel"];
-    assert_eq!(k["rings"], serde_json::json!([]), "slots still held: {last}");
+    assert_eq!(
+        k["rings"],
+        serde_json::json!([]),
+        "slots still held: {last}"
+    );
     assert_eq!(k["ctxs"], 0, "ring filter: {last}");
     // The shell and its `sleep` remain in the process filter; the children are gone.
     assert_eq!(k["tgids"], 2, "process filter: {last}");

@@ -96,7 +96,15 @@ fn churn_command(workload: &Path, i: u64) -> Command {
         4 | 24 | 44 => c.arg("chain-ok"),
         14 | 34 => c.arg("overflow-flushed"),
         13 => c.args(["iowq-splice", "--count", "2"]),
-        _ => c.args(["nop-storm", "--count", "32", "--batch", "8", "--entries", "8"]),
+        _ => c.args([
+            "nop-storm",
+            "--count",
+            "32",
+            "--batch",
+            "8",
+            "--entries",
+            "8",
+        ]),
     };
     c.stdout(Stdio::null()).stderr(Stdio::null());
     c
@@ -200,7 +208,8 @@ pub fn run(args: &Args, ut: &Path, workload: &Path, root: &Path) -> anyhow::Resu
     );
 
     let churn = Duration::from_secs(args.minutes * 60);
-    let nops_until_done = |from: Duration| (churn + CHECKERS_PAST_CHURN - from).as_secs() * CHECKER_RATE;
+    let nops_until_done =
+        |from: Duration| (churn + CHECKERS_PAST_CHURN - from).as_secs() * CHECKER_RATE;
     let mut checkers = vec![Checker::start(
         workload,
         &dir,
@@ -295,7 +304,8 @@ pub fn run(args: &Args, ut: &Path, workload: &Path, root: &Path) -> anyhow::Resu
         problems.push(format!("uringtrace diagnose exited with {st}"));
     }
     let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&report).with_context(|| format!("reading {}", report.display()))?,
+        &std::fs::read_to_string(&report)
+            .with_context(|| format!("reading {}", report.display()))?,
     )?;
     problems.extend(check(&checkers, &quiet, &recheck, &report));
     if failed > 0 || spawn_errors > 0 {
@@ -355,7 +365,10 @@ fn check(checkers: &[Checker], quiet: &Value, recheck: &Value, report: &Value) -
             ));
             continue;
         }
-        let mine: Vec<&Value> = rings.iter().filter(|r| r["pid"].as_u64() == Some(pid)).collect();
+        let mine: Vec<&Value> = rings
+            .iter()
+            .filter(|r| r["pid"].as_u64() == Some(pid))
+            .collect();
         let [ring] = mine[..] else {
             problems.push(format!(
                 "checker {} (pid {pid}): {} rings in the report, expected 1",
@@ -389,7 +402,10 @@ fn check(checkers: &[Checker], quiet: &Value, recheck: &Value, report: &Value) -
                         c.name
                     ));
                 }
-                format!("aggregated in slot {index} ({ks} of {} NOPs counted there)", c.nops)
+                format!(
+                    "aggregated in slot {index} ({ks} of {} NOPs counted there)",
+                    c.nops
+                )
             }
             Some(s) if alive(s["tgid"].as_u64().unwrap_or(0)) => format!(
                 "streamed: slot {index} is held by live ring {} of pid {}",

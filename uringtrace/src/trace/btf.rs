@@ -621,7 +621,12 @@ mod tests {
         if plan.sched_waking || plan.sched_switch {
             let l = &plan.layout;
             assert_eq!(
-                (l.task_comm.size, l.task_pid.size, l.task_prio.size, l.task_exit_state.size),
+                (
+                    l.task_comm.size,
+                    l.task_pid.size,
+                    l.task_prio.size,
+                    l.task_exit_state.size
+                ),
                 (8, 4, 4, 4)
             );
             assert_eq!(

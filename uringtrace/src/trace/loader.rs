@@ -154,7 +154,10 @@ fn btf_program(kind: uringtrace_common::EventKind) -> (&'static str, &'static st
 const WAIT_WITH_ENTER: &str = "tp_cqring_wait_enter";
 
 /// The cqring_wait program that also streams the wait's enter.
-fn wait_with_enter<'a>(ebpf: &'a mut Ebpf, tracepoint: &str) -> Result<&'a mut TracePoint, LoadError> {
+fn wait_with_enter<'a>(
+    ebpf: &'a mut Ebpf,
+    tracepoint: &str,
+) -> Result<&'a mut TracePoint, LoadError> {
     ebpf.program_mut(WAIT_WITH_ENTER)
         .ok_or(LoadError::MissingMap(WAIT_WITH_ENTER))?
         .try_into()
@@ -184,10 +187,12 @@ fn enter_source(
             EnterSource::HookedNoRegs
         });
     }
-    Ok(match wait_with_enter(ebpf, "io_uring:io_uring_cqring_wait")?.load() {
-        Ok(()) => EnterSource::AtWait,
-        Err(_) => EnterSource::HookedNoRegs,
-    })
+    Ok(
+        match wait_with_enter(ebpf, "io_uring:io_uring_cqring_wait")?.load() {
+            Ok(()) => EnterSource::AtWait,
+            Err(_) => EnterSource::HookedNoRegs,
+        },
+    )
 }
 
 /// An attached tracepoint, for headers and `doctor`.
@@ -646,7 +651,9 @@ impl Drop for InflightTable {
 }
 
 /// A delete of a key that is already gone (the kernel or a race removed it) is fine.
-pub(super) fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+pub(super) fn ignore_missing(
+    r: Result<(), aya::maps::MapError>,
+) -> Result<(), aya::maps::MapError> {
     match r {
         Err(aya::maps::MapError::SyscallError(e))
             if e.io_error.raw_os_error() == Some(libc::ENOENT) =>

@@ -12,11 +12,11 @@ use uringtrace_common::RawEvent;
 
 use super::aggregate::Poller;
 use super::fdinfo;
-use super::occupancy::{DebugStats, SessionSizes};
-pub use super::ring_watch::{RingWatch, FORGET_AFTER};
-use super::ring_watch::ring_alive;
-use super::sweep::Sweeper;
 use super::loader::{KernelCounters, LoadError, TraceOptions, Tracer};
+use super::occupancy::{DebugStats, SessionSizes};
+use super::ring_watch::ring_alive;
+pub use super::ring_watch::{RingWatch, FORGET_AFTER};
+use super::sweep::Sweeper;
 use uringtrace_common::KernelMode;
 
 #[derive(Debug, Error)]

@@ -75,10 +75,9 @@ impl Sweeper {
                 .map(|(key, _)| key)
                 .collect();
             let map_err = |source| LoadError::Map { name, source };
-            let mut map: BpfHashMap<&mut MapData, u32, u32> = BpfHashMap::try_from(
-                tracer.map_mut(name).ok_or(LoadError::MissingMap(name))?,
-            )
-            .map_err(map_err)?;
+            let mut map: BpfHashMap<&mut MapData, u32, u32> =
+                BpfHashMap::try_from(tracer.map_mut(name).ok_or(LoadError::MissingMap(name))?)
+                    .map_err(map_err)?;
             for key in dead {
                 if self.suspects.contains(&(name, u64::from(key))) {
                     ignore_missing(map.remove(&key)).map_err(map_err)?;

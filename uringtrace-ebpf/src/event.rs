@@ -130,6 +130,8 @@ pub(crate) unsafe fn store_fields(
     comm: [u8; 16],
 ) {
     use core::ptr::{addr_of_mut, write_volatile as w};
+    // SAFETY: the caller passes a reserved, writable, aligned RawEvent slot;
+    // every write stays inside it.
     unsafe {
         w(addr_of_mut!((*dst).ts_ns), ts);
         w(addr_of_mut!((*dst).ctx), ctx);
@@ -171,6 +173,7 @@ pub(crate) unsafe fn store_fields(
 #[inline(always)]
 pub(crate) unsafe fn store(dst: *mut RawEvent, ev: &RawEvent) {
     use core::ptr::{addr_of_mut, write_volatile as w};
+    // SAFETY: as for store_fields: `dst` is a reserved, writable RawEvent slot.
     unsafe {
         store_fields(
             dst,

@@ -6,6 +6,8 @@
 //! cargo run --release --example analyzer_bench -- FILE.utr      # read alone, then analyze alone
 //! ```
 //! Pin it to one core (`taskset -c 1`) for stable numbers.
+// A developer benchmark: a panic is an acceptable report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -11,6 +11,8 @@
 //! less).
 //!
 //! `-- --decode FILE.utr` only decodes FILE, 10 times (for `perf stat`).
+// A developer benchmark: a panic is an acceptable report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Cursor;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ use serde::Serialize;
 fn uts_field(f: impl Fn(&libc::utsname) -> &[libc::c_char]) -> String {
     // SAFETY: zeroed utsname is valid; uname fills it.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
     if unsafe { libc::uname(&mut u) } != 0 {
         return "unknown".into();
     }

@@ -1,6 +1,8 @@
 //! Every rule, end to end as root: run the workload scenario under `diagnose`, assert
 //! the rule fires with the right evidence, then record the same scenario and assert
 //! `check` on the file gives the same findings.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

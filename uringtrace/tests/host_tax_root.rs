@@ -1,6 +1,8 @@
 //! Host-wide tracing taxes no other process's syscalls: io_uring_enter is not hooked
 //! unless pids or a command are traced (or `--syscall-hooks on`), and the detectors
 //! that used its events still give the same findings from the waits' registers.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

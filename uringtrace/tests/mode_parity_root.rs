@@ -3,6 +3,8 @@
 //! streaming mode, gives per ring the same submitted, completed, overflowed and in
 //! flight counts, and per opcode the same number of latency samples. Timing-dependent
 //! figures (latency values, event counts) are not compared. Needs root.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -11,6 +11,8 @@
 //! lost, and the trace must show that the program really used io_uring (its rings,
 //! its requests by opcode). These are the analyzer's false-positive guards: rules
 //! tuned on the project's own workloads must stay quiet on real programs.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The recording format without root: round trips, truncation, corruption, foreign
 //! files. Every failure must be an error naming an offset, never a panic.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

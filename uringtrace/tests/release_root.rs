@@ -3,6 +3,8 @@
 //! aggregation slots, ring filter entries, process filter entries and io threads are
 //! gone (read from the hidden `--debug-stats` lines), and what they did was still
 //! counted exactly. Needs root.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Committed recordings (made with the workload generator on Linux 6.18, see
 //! tests/fixtures/recordings/README.md) replayed without root: the analyzer's logic is
 //! tested on every machine, against real kernel event sequences.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

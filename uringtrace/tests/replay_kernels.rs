@@ -1,6 +1,8 @@
 //! Recordings made inside Debian's 5.10 and 6.1 kernels by `cargo xtask kernel-matrix`
 //! (tests/fixtures/kernels/<release>/), replayed on any machine: the analyzer must
 //! name each scenario's finding, or the recording kernel must have it degraded.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! End-to-end tests as root: real eBPF programs, real io_uring work from the
 //! workspace's workload generator, exact event counts.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Key handling of `uringtrace top`, driven through `App::handle_key` directly.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! `uringtrace top` live, as root: the whole host is traced in a tmux terminal while
 //! the workload overflows a CQ; the finding must show up on screen within seconds,
 //! with the tracer's own BPF cost in the header.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! The replay thread of `uringtrace top`: pacing, pause and steps, through the real
 //! channel, and the same final state as the deterministic `replay::load`.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

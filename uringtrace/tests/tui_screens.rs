@@ -1,6 +1,8 @@
 //! `uringtrace top` screens rendered from fixture recordings with ratatui's
 //! TestBackend: text snapshots (tests/snapshots/*.txt; UPDATE_SNAPSHOTS=1 rewrites
 //! them), plus explicit style checks, because text snapshots carry no colour.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

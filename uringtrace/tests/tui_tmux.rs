@@ -3,6 +3,8 @@
 //! Ctrl-C and SIGTERM, that resizing works, and that NO_COLOR means no colour.
 //!
 //! Needs tmux: skipped with a message when it is missing, failed when CI is set.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

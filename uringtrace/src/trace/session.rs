@@ -450,6 +450,8 @@ fn spawn_traced(command: &[String], tracer: &mut Tracer) -> Result<TracedChild, 
         return Err(spawn_err(io::Error::last_os_error()));
     }
     if pid == 0 {
+        // SAFETY: in the forked child; see the fork above: only async-signal-safe
+        // calls on fds and buffers that were valid before the fork.
         unsafe {
             libc::close(gate_w);
             libc::close(err_r);
@@ -479,9 +481,11 @@ fn spawn_traced(command: &[String], tracer: &mut Tracer) -> Result<TracedChild, 
     let mut errno = 0i32;
     // SAFETY: reading at most 4 bytes into an i32; EOF (0) means exec succeeded.
     let n = unsafe { libc::read(err_r, (&mut errno as *mut i32).cast(), 4) };
+    // SAFETY: err_r is our own pipe end, closed once.
     unsafe { libc::close(err_r) };
     if n == 4 {
         let _ = child.try_wait();
+        // SAFETY: reaping our own child; a null status pointer is allowed.
         let _ = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         return Err(spawn_err(io::Error::from_raw_os_error(errno)));
     }

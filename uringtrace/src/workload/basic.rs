@@ -252,6 +252,7 @@ pub fn invalid_sqe() -> Result<Report> {
     // which is plain integers, so any byte pattern is a valid value.
     let mut bytes: [u8; 64] = unsafe { std::mem::transmute(nop) };
     bytes[0] = BOGUS_OPCODE;
+    // SAFETY: as above, any 64 bytes are a valid io_uring_sqe.
     let sqe: squeue::Entry = unsafe { std::mem::transmute(bytes) };
     debug_assert_eq!(sqe.get_opcode(), u32::from(BOGUS_OPCODE));
     run_chain("invalid-sqe", vec![sqe], vec![EINVAL])

@@ -168,6 +168,7 @@ pub fn ring_msg_cycle() -> Result<Report> {
         .uring
         .submit()
         .context("io_uring_enter(ring A chain)")? as u64;
+    // SAFETY: as for chain A: the entries reference memory that outlives the ring.
     unsafe { ring_b.push(&chain_b)? };
     submitted += ring_b
         .uring

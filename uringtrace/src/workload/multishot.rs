@@ -139,6 +139,7 @@ pub fn multishot_recv() -> Result<Report> {
             "multishot-recv: request still armed after {} CQEs; cancelling",
             cqes.len()
         );
+        // SAFETY: an AsyncCancel references no memory.
         unsafe { ring.push(&[opcode::AsyncCancel::new(1).build().user_data(2)])? };
         ring.uring.submit().context("submit AsyncCancel")?;
         ring.reap(2, Duration::from_millis(500), &mut cqes)?;

@@ -158,6 +158,7 @@ pub fn sqpoll_shared_split() -> Result<Report> {
     unsafe { ring_a.push(&nops(101..=104))? };
     // All 12 SQEs become visible with a single tail store, so the split comes
     // from the thread's per-ring cap, not from userspace publishing late.
+    // SAFETY: as for ring A: NOPs and the leaked READ buffer.
     unsafe { ring_b.push(&chain)? };
     ring_a.uring.submit().context("submit to ring A")?;
     ring_b.uring.submit().context("submit chain to ring B")?;
@@ -308,6 +309,7 @@ pub fn sqpoll_short_chains() -> Result<Report> {
         let base = round * per_round;
         // SAFETY: NOPs reference no memory.
         unsafe { ring_a.push(&nop_chains(1 + base, CHAINS))? };
+        // SAFETY: NOPs reference no memory.
         unsafe { ring_b.push(&nop_chains(101 + base, CHAINS))? };
         ring_a.uring.submit().context("submit chains to ring A")?;
         ring_b.uring.submit().context("submit chains to ring B")?;

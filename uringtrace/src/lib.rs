@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod display;
 pub mod names;
+pub mod pipeline;
 pub mod recording;
 pub mod system;
 pub mod trace;

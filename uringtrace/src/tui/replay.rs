@@ -93,13 +93,8 @@ impl<R: Read> Slicer<R> {
 
     /// Once done: the losses recorded, where the trace ended, and how reading ended.
     pub fn finish(&self) -> (LostEvents, Option<u64>, String) {
-        let complete = *self.reader.status() == ReadStatus::Complete;
         let d = self.reader.drops();
-        let lost = LostEvents {
-            total: d.total,
-            per_cpu: d.per_cpu.clone(),
-            known: complete,
-        };
+        let lost = LostEvents::recorded(d, self.reader.status());
         let end = (d.end_monotonic_ns > 0).then_some(d.end_monotonic_ns);
         let reason = match self.reader.status() {
             ReadStatus::Complete => "replay finished".to_string(),

@@ -3,6 +3,7 @@
 //! [`crate::tui::live`] and [`crate::tui::replay`]) and the tests agree by
 //! construction. Commands build on this module; it imports no command.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -18,7 +19,7 @@ use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 /// Replays a recording through the analyzer.
 pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
     let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let env = Environment::from_header(reader.header(), &path.display().to_string());
+    let env = recording_environment(&reader, path);
     let mut an = Analyzer::new(cfg, env);
     while let Some(ev) = reader
         .next_event()
@@ -38,6 +39,11 @@ pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> 
         );
     }
     Ok(an.finish())
+}
+
+/// The environment a recording was made in.
+pub fn recording_environment(reader: &Reader<impl Read>, path: &Path) -> Environment {
+    Environment::from_header(reader.header(), &path.display().to_string())
 }
 
 /// Detectors that cannot fully work with what this kernel offers, as (rule, reason):

@@ -16,8 +16,7 @@ use crate::system::monotonic_ns;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 
 use super::cost::BpfStats;
-use super::event::{BatchSender, Event, PanicNotice};
-use super::replay::MAX_BATCH;
+use super::event::{BatchSender, Event, PanicNotice, MAX_BATCH};
 
 /// Batches are cut at least this often while events flow (fewer, larger messages).
 const BATCH_EVERY: Duration = Duration::from_millis(20);

@@ -1,11 +1,25 @@
-//! Command-line interface (clap). Parsing only; the work is in `commands`.
+//! Command-line interface (clap): the arguments, and the one place where the options
+//! several commands share become the library's options ([`TraceArgs::session_options`],
+//! [`AnalysisArgs::analyzer_config`]). The work is in `commands`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use uringtrace_common::KernelMode;
 
+use crate::analyzer::AnalyzerConfig;
+use crate::trace::loader::{TraceOptions, DEFAULT_SLOW_NS};
+use crate::trace::session::SessionOptions;
 use crate::units::{parse_duration, parse_size};
+
+/// Streaming every event: the consumer may be descheduled for tens of milliseconds
+/// on a busy host, and at 6 M events/s (64 bytes each in the ring for submits and
+/// completions, 112 for the rest) 16 MiB lasts only 45 ms; 64 MiB lasts 175 ms.
+pub const STREAM_RING_BYTES: u32 = 64 << 20;
+/// Aggregating mode streams a few events per io_uring_enter.
+pub const AGGREGATE_RING_BYTES: u32 = 16 << 20;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -121,14 +135,22 @@ pub struct DiagnoseArgs {
     /// Write the report here instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// A request in flight this long with nothing explaining it is reported
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub stall_threshold: Duration,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
     #[command(flatten)]
     pub kernel: KernelModeArgs,
     /// No progress messages on stderr
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+// Options of the commands that analyse (`diagnose`, `check`, `top`). No doc comment:
+// clap would take it for the command's about text.
+#[derive(Debug, Args)]
+pub struct AnalysisArgs {
+    /// A request in flight this long with nothing explaining it is reported
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub stall_threshold: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -151,12 +173,12 @@ pub enum KernelModeArg {
     Floor,
 }
 
-impl From<KernelModeArg> for uringtrace_common::KernelMode {
+impl From<KernelModeArg> for KernelMode {
     fn from(m: KernelModeArg) -> Self {
         match m {
-            KernelModeArg::Aggregate => uringtrace_common::KernelMode::Aggregate,
-            KernelModeArg::Stream => uringtrace_common::KernelMode::Stream,
-            KernelModeArg::Floor => uringtrace_common::KernelMode::Floor,
+            KernelModeArg::Aggregate => KernelMode::Aggregate,
+            KernelModeArg::Stream => KernelMode::Stream,
+            KernelModeArg::Floor => KernelMode::Floor,
         }
     }
 }
@@ -178,9 +200,8 @@ pub struct CheckArgs {
     pub config: Option<PathBuf>,
     #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
-    /// A request in flight this long with nothing explaining it is reported
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub stall_threshold: Duration,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 #[derive(Debug, Args)]
@@ -205,9 +226,8 @@ pub struct TopArgs {
     /// Replay speed: a factor of the recorded time (1, 10, 0.5) or `max`
     #[arg(long, value_name = "X", default_value = "1", value_parser = crate::tui::app::Speed::parse)]
     pub speed: crate::tui::app::Speed,
-    /// A request in flight this long with nothing explaining it is reported
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
-    pub stall_threshold: Duration,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
     #[command(flatten)]
     pub kernel: KernelModeArgs,
 }
@@ -246,6 +266,62 @@ pub struct TraceArgs {
     /// Run this command and trace it and its children until it exits
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+impl TraceArgs {
+    /// The session these options ask for, streaming every event (what `record` does).
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            trace: TraceOptions {
+                ring_bytes: self.ring_size.unwrap_or(STREAM_RING_BYTES),
+                pids: self.pids.clone(),
+                filter: !self.pids.is_empty(),
+                btf: self.attach == AttachMode::Auto,
+                syscalls: self
+                    .syscall_hooks
+                    .hook(!self.pids.is_empty() || !self.command.is_empty()),
+                ..TraceOptions::default()
+            },
+            duration: self.duration,
+            command: self.command.clone(),
+            debug_stats: self.debug_stats.clone(),
+        }
+    }
+
+    /// The session for `diagnose` and `top`, in the kernel mode asked for.
+    pub fn analysis_session_options(
+        &self,
+        kernel: &KernelModeArgs,
+        analysis: &AnalysisArgs,
+    ) -> SessionOptions {
+        let mut o = self.session_options();
+        o.trace.mode = kernel.kernel_mode.into();
+        if self.ring_size.is_none() && o.trace.mode != KernelMode::Stream {
+            o.trace.ring_bytes = AGGREGATE_RING_BYTES;
+        }
+        // Held-back requests must reach the analyzer well before any detector would
+        // judge them.
+        o.trace.slow_ns = DEFAULT_SLOW_NS.min(analysis.stall_ns() / 2);
+        o
+    }
+}
+
+impl AnalysisArgs {
+    fn stall_ns(&self) -> u64 {
+        u64::try_from(self.stall_threshold.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub fn analyzer_config(&self) -> AnalyzerConfig {
+        AnalyzerConfig {
+            stall_ns: self.stall_ns(),
+            ..AnalyzerConfig::default()
+        }
+    }
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set.
+pub fn use_color(to_file: bool) -> bool {
+    !to_file && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -308,4 +384,56 @@ pub enum DoctorFormat {
 pub struct DoctorArgs {
     #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
     pub format: DoctorFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        let argv = std::iter::once("uringtrace").chain(args.iter().copied());
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    #[test]
+    fn record_streams_into_the_large_ring_and_hooks_syscalls_only_when_filtered() {
+        let Command::Record(host) = parse(&["record", "-o", "x.utr"]) else {
+            panic!("not record");
+        };
+        let o = host.trace.session_options();
+        assert_eq!(o.trace.ring_bytes, STREAM_RING_BYTES);
+        assert!(!o.trace.filter && !o.trace.syscalls);
+        let Command::Record(cmd) = parse(&["record", "-o", "x.utr", "--", "ls"]) else {
+            panic!("not record");
+        };
+        let o = cmd.trace.session_options();
+        assert!(o.trace.syscalls && !o.trace.filter);
+        assert_eq!(o.command, ["ls"]);
+        let Command::Record(pid) = parse(&["record", "-o", "x", "-p", "7", "--ring-size", "1M"])
+        else {
+            panic!("not record");
+        };
+        let o = pid.trace.session_options();
+        assert!(o.trace.filter && o.trace.syscalls);
+        assert_eq!((o.trace.pids, o.trace.ring_bytes), (vec![7], 1 << 20));
+    }
+
+    #[test]
+    fn analysis_aggregates_into_the_small_ring_and_holds_back_less_than_the_stall() {
+        let Command::Diagnose(d) = parse(&["diagnose", "--stall-threshold", "4ms"]) else {
+            panic!("not diagnose");
+        };
+        let o = d.trace.analysis_session_options(&d.kernel, &d.analysis);
+        assert_eq!(o.trace.mode, KernelMode::Aggregate);
+        assert_eq!(o.trace.ring_bytes, AGGREGATE_RING_BYTES);
+        assert_eq!(o.trace.slow_ns, 2_000_000);
+        assert_eq!(d.analysis.analyzer_config().stall_ns, 4_000_000);
+        let Command::Top(t) = parse(&["top", "--kernel-mode", "stream"]) else {
+            panic!("not top");
+        };
+        let o = t.trace.analysis_session_options(&t.kernel, &t.analysis);
+        assert_eq!(o.trace.mode, KernelMode::Stream);
+        assert_eq!(o.trace.ring_bytes, STREAM_RING_BYTES);
+        assert_eq!(o.trace.slow_ns, DEFAULT_SLOW_NS);
+    }
 }

@@ -2,13 +2,19 @@
 //!
 //! - [`trace`]: kernel side (tracefs, catalog, eBPF loading, live sessions);
 //! - [`recording`]: the on-disk format;
-//! - [`display`], [`names`]: readable renderings.
+//! - [`analyzer`]: events in, state and findings out (pure);
+//! - [`pipeline`]: a recording or a live trace through the analyzer;
+//! - [`tui`]: `top`'s screens, fed by the same analyzer;
+//! - [`display`], [`names`]: readable renderings;
+//! - [`cli`] and [`commands`]: arguments, and one module per subcommand (commands
+//!   import the layers above, never each other).
 
 pub mod analyzer;
 pub mod cli;
 pub mod commands;
 pub mod display;
 pub mod names;
+pub mod pipeline;
 pub mod recording;
 pub mod system;
 pub mod trace;

@@ -12,10 +12,8 @@ fn main() -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Check(args) => commands::check::run(args),
-        Command::Rules(args) => {
-            commands::rules::run_rules(args.format == uringtrace::cli::DoctorFormat::Json)
-        }
-        Command::Explain(args) => commands::rules::run_explain(&args.rule),
+        Command::Rules(args) => commands::rules::run_rules(args),
+        Command::Explain(args) => commands::rules::run_explain(args),
         Command::Top(args) => commands::top::run(args),
     };
     match result {

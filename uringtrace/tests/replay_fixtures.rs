@@ -10,7 +10,7 @@ use std::process::Command;
 
 use uringtrace::analyzer::finding::Severity;
 use uringtrace::analyzer::AnalyzerConfig;
-use uringtrace::commands::analyze::analyze_file;
+use uringtrace::pipeline::analyze_file;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

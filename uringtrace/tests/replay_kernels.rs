@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use uringtrace::analyzer::finding::Severity;
 use uringtrace::analyzer::AnalyzerConfig;
-use uringtrace::commands::analyze::analyze_file;
+use uringtrace::pipeline::analyze_file;
 use uringtrace::recording::Reader;
 use uringtrace_common::EventKind;
 

@@ -230,10 +230,8 @@ impl Analyzer {
             reorder: Reorder::default(),
             seq: 0,
             max_ts: 0,
-            lost: LostEvents {
-                known: true,
-                ..LostEvents::default()
-            },
+            // Nothing lost until a source says otherwise.
+            lost: LostEvents::counted(&[]),
             end_ns: None,
         }
     }
@@ -350,7 +348,7 @@ impl Analyzer {
             .rings
             .values()
             .chain(st.retired.iter())
-            .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
+            .filter(|r| ring_is_shown(r))
             .map(|r| {
                 let sq_state = r
                     .sqpoll_tid
@@ -412,6 +410,13 @@ impl Analyzer {
         self.flush();
         self.report()
     }
+}
+
+/// Whether a ring is listed, in reports and in `top`'s table: it carried requests, or
+/// it was created during the trace. A ring met only in passing (a wait or an fdinfo
+/// sample of an idle ring) is left out.
+pub fn ring_is_shown(r: &state::Ring) -> bool {
+    r.submitted > 0 || r.fd.is_some() || r.completed > 0
 }
 
 /// Applies one event to the state, and turns what it observed into findings.

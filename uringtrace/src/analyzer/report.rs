@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::finding::Finding;
+use crate::recording::{Drops, ReadStatus};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Environment {
@@ -76,6 +77,25 @@ pub struct LostEvents {
 }
 
 impl LostEvents {
+    /// Losses counted live: the kernel's per-CPU drop counters (index = CPU).
+    pub fn counted(per_cpu: &[u64]) -> LostEvents {
+        LostEvents {
+            total: per_cpu.iter().sum(),
+            per_cpu: per_cpu.to_vec(),
+            known: true,
+        }
+    }
+
+    /// Losses stored in a recording. Only its end record holds the final counters:
+    /// a recording that did not end cleanly leaves them unknown.
+    pub fn recorded(drops: &Drops, status: &ReadStatus) -> LostEvents {
+        LostEvents {
+            total: drops.total,
+            per_cpu: drops.per_cpu.clone(),
+            known: *status == ReadStatus::Complete,
+        }
+    }
+
     /// A trace whose losses are non-zero or unknown cannot prove absence of problems.
     pub fn inconclusive(&self) -> bool {
         !self.known || self.total > 0
@@ -94,4 +114,41 @@ pub struct Report {
     pub duration_ns: u64,
     /// io-wq workers created during the trace, per process (max over processes).
     pub max_iowq_workers: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_losses_are_known_and_summed() {
+        let lost = LostEvents::counted(&[0, 3, 4]);
+        assert_eq!(lost.total, 7);
+        assert_eq!(lost.per_cpu, vec![0, 3, 4]);
+        assert!(lost.known);
+        assert!(lost.inconclusive());
+        assert!(!LostEvents::counted(&[]).inconclusive());
+    }
+
+    #[test]
+    fn recorded_losses_are_known_only_after_a_clean_end() {
+        let drops = Drops {
+            per_cpu: vec![1, 2],
+            total: 3,
+            ..Drops::default()
+        };
+        let clean = LostEvents::recorded(&drops, &ReadStatus::Complete);
+        assert_eq!(
+            (clean.total, clean.per_cpu.clone(), clean.known),
+            (3, vec![1, 2], true)
+        );
+        for status in [
+            ReadStatus::Unfinished,
+            ReadStatus::Truncated { offset: 10 },
+            ReadStatus::Failed,
+            ReadStatus::Reading,
+        ] {
+            assert!(!LostEvents::recorded(&drops, &status).known, "{status:?}");
+        }
+    }
 }

@@ -525,3 +525,26 @@ fn analyzer_speed() {
         peak_rss_kib()
     );
 }
+
+#[test]
+fn a_ring_is_shown_once_it_carried_requests_or_was_created() {
+    use super::ring_is_shown;
+    use super::state::Ring;
+    assert!(!ring_is_shown(&Ring::default()));
+    for ring in [
+        Ring {
+            submitted: 1,
+            ..Ring::default()
+        },
+        Ring {
+            completed: 1,
+            ..Ring::default()
+        },
+        Ring {
+            fd: Some(3),
+            ..Ring::default()
+        },
+    ] {
+        assert!(ring_is_shown(&ring));
+    }
+}

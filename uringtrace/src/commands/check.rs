@@ -4,10 +4,8 @@ use anyhow::Context as _;
 
 use crate::analyzer::check::{self, Config, Verdict};
 use crate::analyzer::render;
-use crate::cli::{CheckArgs, CheckFormat};
-
-use super::analyze::analyze_file;
-use super::diagnose::{analyzer_config, use_color};
+use crate::cli::{use_color, CheckArgs, CheckFormat};
+use crate::pipeline::analyze_file;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
@@ -23,7 +21,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut json = Vec::new();
     let mut text = String::new();
     for file in &args.files {
-        let mut report = analyze_file(file, analyzer_config(args.stall_threshold))?;
+        let mut report = analyze_file(file, args.analysis.analyzer_config())?;
         report.findings = check::apply(&config, &report);
         let verdict = check::verdict(&config, &report.findings, &report.lost_events);
         overall = overall.max(verdict);

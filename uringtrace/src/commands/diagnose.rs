@@ -1,32 +1,19 @@
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::analyzer::{render, AnalyzerConfig};
-use crate::cli::{DiagnoseArgs, ReportFormat};
-
-use super::analyze::{analyze_file, analyze_live};
-use super::record::analysis_session_options;
-
-pub fn analyzer_config(stall: std::time::Duration) -> AnalyzerConfig {
-    AnalyzerConfig {
-        stall_ns: stall.as_nanos() as u64,
-        ..AnalyzerConfig::default()
-    }
-}
-
-/// Colour only on a terminal, and never when NO_COLOR is set.
-pub fn use_color(to_file: bool) -> bool {
-    !to_file && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
+use crate::analyzer::render;
+use crate::cli::{use_color, DiagnoseArgs, ReportFormat};
+use crate::pipeline::{analyze_file, analyze_live};
 
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
-    let cfg = analyzer_config(args.stall_threshold);
+    let cfg = args.analysis.analyzer_config();
     let report = match &args.input {
         Some(path) => analyze_file(path, cfg)?,
         None => {
-            let opts = analysis_session_options(&args.trace, &args.kernel, args.stall_threshold);
+            let opts = args
+                .trace
+                .analysis_session_options(&args.kernel, &args.analysis);
             analyze_live(&opts, cfg, args.quiet)?.0
         }
     };

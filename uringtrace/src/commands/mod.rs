@@ -1,6 +1,5 @@
 //! One module per subcommand; each turns parsed arguments into work and an exit code.
 
-pub mod analyze;
 pub mod check;
 pub mod diagnose;
 pub mod doctor;

@@ -5,53 +5,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::cli::{RecordArgs, TraceArgs};
+use crate::pipeline::degraded_detectors;
 use crate::recording::{ClockBase, Drops, Filter, Header, TracepointInfo, Writer};
 use crate::system;
-use crate::trace::loader::{KernelCounters, TraceOptions, Tracer};
-use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
+use crate::trace::loader::{KernelCounters, Tracer};
+use crate::trace::session::{Flow, Session, StopReason};
 use crate::units::human_bytes;
-
-/// Streaming every event: the consumer may be descheduled for tens of milliseconds
-/// on a busy host, and at 6 M events/s (64 bytes each in the ring for submits and
-/// completions, 112 for the rest) 16 MiB lasts only 45 ms; 64 MiB lasts 175 ms.
-pub const STREAM_RING_BYTES: u32 = 64 << 20;
-/// Aggregating mode streams a few events per io_uring_enter.
-pub const AGGREGATE_RING_BYTES: u32 = 16 << 20;
-
-/// Options for `diagnose` and `top`: `record` always streams.
-pub fn analysis_session_options(
-    t: &TraceArgs,
-    k: &crate::cli::KernelModeArgs,
-    stall: std::time::Duration,
-) -> SessionOptions {
-    let mut o = session_options(t);
-    o.trace.mode = k.kernel_mode.into();
-    if t.ring_size.is_none() && o.trace.mode != uringtrace_common::KernelMode::Stream {
-        o.trace.ring_bytes = AGGREGATE_RING_BYTES;
-    }
-    // Held-back requests must reach the analyzer well before any detector would
-    // judge them.
-    o.trace.slow_ns = crate::trace::loader::DEFAULT_SLOW_NS.min(stall.as_nanos() as u64 / 2);
-    o
-}
-
-pub fn session_options(t: &TraceArgs) -> SessionOptions {
-    SessionOptions {
-        trace: TraceOptions {
-            ring_bytes: t.ring_size.unwrap_or(STREAM_RING_BYTES),
-            pids: t.pids.clone(),
-            filter: !t.pids.is_empty(),
-            btf: t.attach == crate::cli::AttachMode::Auto,
-            syscalls: t
-                .syscall_hooks
-                .hook(!t.pids.is_empty() || !t.command.is_empty()),
-            ..TraceOptions::default()
-        },
-        duration: t.duration,
-        command: t.command.clone(),
-        debug_stats: t.debug_stats.clone(),
-    }
-}
 
 /// The recording header for a session that just started.
 pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header {
@@ -84,12 +43,7 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
             .filter(|r| r.name.is_none())
             .map(|r| format!("{}:{}", r.spec.category, r.spec.names.join("|")))
             .collect(),
-        degraded: tracer
-            .events
-            .degraded()
-            .into_iter()
-            .map(|d| (d.rule.to_string(), d.reason))
-            .collect(),
+        degraded: degraded_detectors(&tracer.events),
         filter: Filter {
             pids,
             command: t.command.clone(),
@@ -114,7 +68,7 @@ pub fn drops_from(c: &KernelCounters) -> Drops {
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let mut session =
-        Session::start(&session_options(&args.trace)).context("starting the trace")?;
+        Session::start(&args.trace.session_options()).context("starting the trace")?;
     let header = header_for(&session.tracer, &args.trace, session.child_pid());
     let mut writer = Writer::create(&args.output, header)
         .with_context(|| format!("creating {}", args.output.display()))?;

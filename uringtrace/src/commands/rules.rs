@@ -8,20 +8,20 @@ use serde_json::json;
 
 use crate::analyzer::render::table;
 use crate::analyzer::rules::{self, Rule};
+use crate::cli::{DoctorFormat, ExplainArgs, RulesArgs};
 
 /// Lists every rule: slug, default severity, title (a table, or a JSON array).
-pub fn run_rules(format_json: bool) -> anyhow::Result<ExitCode> {
-    let out = if format_json {
-        rules_json()
-    } else {
-        rules_table()
+pub fn run_rules(args: RulesArgs) -> anyhow::Result<ExitCode> {
+    let out = match args.format {
+        DoctorFormat::Json => rules_json(),
+        DoctorFormat::Text => rules_table(),
     };
     print(&out)
 }
 
 /// Prints one rule's title, severity and long explanation.
-pub fn run_explain(rule: &str) -> anyhow::Result<ExitCode> {
-    let r = rules::rule(rule).ok_or_else(|| unknown_rule(rule))?;
+pub fn run_explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let r = rules::rule(&args.rule).ok_or_else(|| unknown_rule(&args.rule))?;
     print(&explain_text(r))
 }
 

@@ -19,9 +19,6 @@ use crate::tui::terminal::TerminalGuard;
 use crate::tui::theme::Theme;
 use crate::tui::{App, Source};
 
-use super::diagnose::analyzer_config;
-use super::record::analysis_session_options;
-
 pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
     let quit = Arc::new(AtomicBool::new(false));
     for sig in [
@@ -32,7 +29,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&quit))
             .context("installing the signal handler")?;
     }
-    let cfg = analyzer_config(args.stall_threshold);
+    let cfg = args.analysis.analyzer_config();
     let theme = Theme::from_env();
     let (tx, rx) = event::channel();
     let (exit, app) = match &args.replay {
@@ -48,8 +45,9 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             require_terminal()?;
-            let mut opts =
-                analysis_session_options(&args.trace, &args.kernel, args.stall_threshold);
+            let mut opts = args
+                .trace
+                .analysis_session_options(&args.kernel, &args.analysis);
             let log = quiet_command(&mut opts.command)?;
             // Started before the screen is taken: load errors print as usual.
             let mut live = Live::start(opts, tx.clone())?;

@@ -22,7 +22,11 @@ use super::app::CostSample;
 
 /// Frames per second: 10.
 pub const TICK: Duration = Duration::from_millis(100);
-/// Batches (of at most 4096 events) queued for the loop: a few ms of analysis each.
+/// Most events in one batch (live and replay): bounds the channel's memory and keeps
+/// keys responsive.
+pub const MAX_BATCH: usize = 4096;
+/// Batches (of at most [`MAX_BATCH`] events) queued for the loop: a few ms of
+/// analysis each.
 pub const MAX_QUEUED_BATCHES: usize = 8;
 /// Room for keys, ticks and counters besides the batches.
 pub const CAPACITY: usize = MAX_QUEUED_BATCHES + 24;

@@ -11,13 +11,12 @@ use anyhow::Context as _;
 use uringtrace_common::RawEvent;
 
 use crate::analyzer::report::{Environment, LostEvents};
-use crate::commands::analyze::live_environment;
+use crate::pipeline::live_environment;
 use crate::system::monotonic_ns;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 
 use super::cost::BpfStats;
-use super::event::{BatchSender, Event, PanicNotice};
-use super::replay::MAX_BATCH;
+use super::event::{BatchSender, Event, PanicNotice, MAX_BATCH};
 
 /// Batches are cut at least this often while events flow (fewer, larger messages).
 const BATCH_EVERY: Duration = Duration::from_millis(20);
@@ -50,24 +49,16 @@ impl Live {
                         return;
                     }
                 };
-                let degraded: Vec<(String, String)> = session
-                    .tracer
-                    .events
-                    .degraded()
-                    .into_iter()
-                    .map(|d| (d.rule.to_string(), d.reason))
-                    .collect();
-                let _ = ready_tx.send(Ok((session.stop_handle(), session.child_pid(), degraded)));
+                let env = live_environment(&session.tracer);
+                let _ = ready_tx.send(Ok((session.stop_handle(), session.child_pid(), env)));
                 trace(&mut session, &tx);
                 // Dropping the session here detaches every program.
             })
             .context("starting the tracing thread")?;
-        let (stop, child_pid, degraded) = match ready_rx.recv() {
+        let (stop, child_pid, env) = match ready_rx.recv() {
             Ok(r) => r?,
             Err(_) => anyhow::bail!("the tracing thread ended before the trace started"),
         };
-        let mut env = live_environment();
-        env.degraded = degraded;
         Ok(Live {
             stop,
             thread: Some(thread),
@@ -118,12 +109,10 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
         if last_counters.is_none_or(|t| t.elapsed() >= COUNTERS_EVERY) {
             last_counters = Some(Instant::now());
             if let Ok(c) = tracer.counters() {
-                let lost = LostEvents {
-                    total: c.total_dropped(),
-                    per_cpu: c.dropped.clone(),
-                    known: true,
-                };
-                if tx.send(Event::Lost(lost)).is_err() {
+                if tx
+                    .send(Event::Lost(LostEvents::counted(&c.dropped)))
+                    .is_err()
+                {
                     return Ok(Flow::Stop);
                 }
             }
@@ -135,11 +124,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
     });
     let _ = batches.send(pending, monotonic_ns());
     if let Ok(c) = session.counters() {
-        let _ = tx.send(Event::Lost(LostEvents {
-            total: c.total_dropped(),
-            per_cpu: c.dropped.clone(),
-            known: true,
-        }));
+        let _ = tx.send(Event::Lost(LostEvents::counted(&c.dropped)));
     }
     let ended = match result {
         Ok(StopReason::CommandExited(Some(code))) => {

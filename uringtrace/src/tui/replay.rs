@@ -17,16 +17,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use uringtrace_common::RawEvent;
 
-use crate::analyzer::report::{Environment, LostEvents};
+use crate::analyzer::report::LostEvents;
 use crate::analyzer::AnalyzerConfig;
+use crate::pipeline::recording_environment;
 use crate::recording::{ReadStatus, Reader, RecordingError};
 
 use super::app::{App, Source, Speed, Step};
-use super::event::{BatchSender, Event, PanicNotice, TICK};
+use super::event::{BatchSender, Event, PanicNotice, MAX_BATCH, TICK};
 use super::theme::Theme;
-
-/// Most events in one batch: bounds the channel's memory and keeps keys responsive.
-pub const MAX_BATCH: usize = 4096;
 
 /// A recording read in slices of trace time.
 pub struct Slicer<R: Read> {
@@ -93,13 +91,8 @@ impl<R: Read> Slicer<R> {
 
     /// Once done: the losses recorded, where the trace ended, and how reading ended.
     pub fn finish(&self) -> (LostEvents, Option<u64>, String) {
-        let complete = *self.reader.status() == ReadStatus::Complete;
         let d = self.reader.drops();
-        let lost = LostEvents {
-            total: d.total,
-            per_cpu: d.per_cpu.clone(),
-            known: complete,
-        };
+        let lost = LostEvents::recorded(d, self.reader.status());
         let end = (d.end_monotonic_ns > 0).then_some(d.end_monotonic_ns);
         let reason = match self.reader.status() {
             ReadStatus::Complete => "replay finished".to_string(),
@@ -112,11 +105,6 @@ impl<R: Read> Slicer<R> {
     }
 }
 
-/// The environment a recording was made in.
-pub fn environment(reader: &Reader<impl Read>, path: &Path) -> Environment {
-    Environment::from_header(reader.header(), &path.display().to_string())
-}
-
 /// Opens a recording: the App that will show it, and the slicer that feeds it.
 pub fn open(
     path: &Path,
@@ -125,7 +113,7 @@ pub fn open(
     theme: Theme,
 ) -> anyhow::Result<(App, Slicer<std::io::BufReader<std::fs::File>>)> {
     let reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let env = environment(&reader, path);
+    let env = recording_environment(&reader, path);
     let start = reader.header().clock.start_monotonic_ns;
     let slicer = Slicer::new(reader).with_context(|| format!("reading {}", path.display()))?;
     let source = Source::Replay {

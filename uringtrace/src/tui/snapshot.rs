@@ -4,6 +4,7 @@
 
 use crate::analyzer::finding::{Finding, Severity};
 use crate::analyzer::report::{LostEvents, Report};
+use crate::analyzer::ring_is_shown;
 use crate::analyzer::state::{Ring, State};
 use crate::names::setup_flags;
 
@@ -56,12 +57,7 @@ pub fn take(
     // Rings that are gone stay listed as they ended (the newest few), unless their
     // address now belongs to a live ring.
     let gone = st.retired.iter().filter(|r| !st.rings.contains_key(&r.ctx));
-    for ring in st
-        .rings
-        .values()
-        .chain(gone)
-        .filter(|r| r.submitted > 0 || r.fd.is_some() || r.completed > 0)
-    {
+    for ring in st.rings.values().chain(gone).filter(|r| ring_is_shown(r)) {
         let counters = RingCounters {
             submitted: ring.submitted,
             completed: ring.completed,

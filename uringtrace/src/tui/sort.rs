@@ -106,3 +106,42 @@ pub fn visible_rows(rows: &[RingRow], filter: &str, sort: Column, desc: bool) ->
     });
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pid: u32, comm: &str, ring: &str, in_flight: u64) -> RingRow {
+        RingRow {
+            ctx: u64::from_str_radix(ring.trim_start_matches("0x"), 16).unwrap(),
+            ring: ring.into(),
+            pid,
+            comm: comm.into(),
+            in_flight,
+            ..RingRow::default()
+        }
+    }
+
+    #[test]
+    fn visible_rows_filter_then_sort_with_ties_by_pid_and_ring() {
+        let rows = [
+            row(20, "nginx", "0xffffa000", 5),
+            row(10, "fio", "0xffffb000", 5),
+            row(10, "fio", "0xffffcabc", 9),
+            row(31, "Redis", "0xffffd000", 1),
+        ];
+        assert_eq!(
+            visible_rows(&rows, "", Column::InFlight, true),
+            [2, 1, 0, 3]
+        );
+        assert_eq!(
+            visible_rows(&rows, "", Column::InFlight, false),
+            [3, 1, 0, 2]
+        );
+        // A pid prefix, a comm substring ignoring case, a ring address substring.
+        assert_eq!(visible_rows(&rows, "1", Column::Process, false), [1, 2]);
+        assert_eq!(visible_rows(&rows, " REDIS ", Column::Process, false), [3]);
+        assert_eq!(visible_rows(&rows, "abc", Column::Process, false), [2]);
+        assert!(visible_rows(&rows, "nothing", Column::Process, false).is_empty());
+    }
+}

@@ -1,6 +1,9 @@
-//! Feeding the analyzer: from a recording or live. Both go through
-//! `Analyzer::push`, so `diagnose`, `check` and `top` agree by construction.
+//! The one path from a source to the analyzer: a recording, or a live trace. Both go
+//! through `Analyzer::push`, so `diagnose`, `check`, `top` (through
+//! [`crate::tui::live`] and [`crate::tui::replay`]) and the tests agree by
+//! construction. Commands build on this module; it imports no command.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -9,12 +12,14 @@ use crate::analyzer::report::{Environment, LostEvents, Report};
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 use crate::recording::{ReadStatus, Reader};
 use crate::system::{self, IoUringDisabled};
+use crate::trace::loader::Tracer;
+use crate::trace::probe::KernelEvents;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
 
 /// Replays a recording through the analyzer.
 pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
     let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let env = Environment::from_header(reader.header(), &path.display().to_string());
+    let env = recording_environment(&reader, path);
     let mut an = Analyzer::new(cfg, env);
     while let Some(ev) = reader
         .next_event()
@@ -22,13 +27,8 @@ pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> 
     {
         an.push(ev);
     }
-    let complete = *reader.status() == ReadStatus::Complete;
-    let drops = reader.drops().clone();
-    an.set_lost(LostEvents {
-        total: drops.total,
-        per_cpu: drops.per_cpu.clone(),
-        known: complete,
-    });
+    let drops = reader.drops();
+    an.set_lost(LostEvents::recorded(drops, reader.status()));
     if drops.end_monotonic_ns > 0 {
         an.set_end(drops.end_monotonic_ns);
     }
@@ -41,13 +41,29 @@ pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> 
     Ok(an.finish())
 }
 
-pub fn live_environment() -> Environment {
+/// The environment a recording was made in.
+pub fn recording_environment(reader: &Reader<impl Read>, path: &Path) -> Environment {
+    Environment::from_header(reader.header(), &path.display().to_string())
+}
+
+/// Detectors that cannot fully work with what this kernel offers, as (rule, reason):
+/// what reports show and recordings store.
+pub fn degraded_detectors(events: &KernelEvents) -> Vec<(String, String)> {
+    events
+        .degraded()
+        .into_iter()
+        .map(|d| (d.rule.to_string(), d.reason))
+        .collect()
+}
+
+/// The environment of a live trace by this tracer.
+pub fn live_environment(tracer: &Tracer) -> Environment {
     Environment {
         kernel_release: system::kernel_release(),
         host: system::hostname(),
         source: "live".into(),
         io_uring_disabled: IoUringDisabled::read().explain(),
-        degraded: Vec::new(),
+        degraded: degraded_detectors(&tracer.events),
         tool_version: env!("CARGO_PKG_VERSION").into(),
     }
 }
@@ -59,14 +75,7 @@ pub fn analyze_live(
     quiet: bool,
 ) -> anyhow::Result<(Report, StopReason)> {
     let mut session = Session::start(opts).context("starting the trace")?;
-    let mut env = live_environment();
-    env.degraded = session
-        .tracer
-        .events
-        .degraded()
-        .into_iter()
-        .map(|d| (d.rule.to_string(), d.reason))
-        .collect();
+    let env = live_environment(&session.tracer);
     if !quiet {
         eprintln!(
             "uringtrace: tracing {}; Ctrl-C to stop and report",
@@ -85,11 +94,7 @@ pub fn analyze_live(
         Ok(Flow::Continue)
     })?;
     let c = session.counters().context("reading the drop counters")?;
-    an.set_lost(LostEvents {
-        total: c.total_dropped(),
-        per_cpu: c.dropped.clone(),
-        known: true,
-    });
+    an.set_lost(LostEvents::counted(&c.dropped));
     an.set_end(system::monotonic_ns());
     drop(session);
     Ok((an.finish(), stop))

@@ -3,7 +3,9 @@
 # Each step says what it does and skips itself when already satisfied.
 set -euo pipefail
 
-NIGHTLY="${URINGTRACE_NIGHTLY:-nightly-2026-05-20}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The eBPF toolchain is named once, in ebpf-toolchain (first line that is no comment).
+NIGHTLY="${URINGTRACE_NIGHTLY:-$(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/ebpf-toolchain" | head -n 1 | tr -d '[:space:]')}"
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
 need_root() {

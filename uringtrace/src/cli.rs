@@ -129,6 +129,8 @@ pub struct DiagnoseArgs {
     /// No progress messages on stderr
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub stats: crate::stats::StatsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +284,8 @@ pub struct RecordArgs {
     /// No progress line on stderr
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub stats: crate::stats::StatsArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod display;
 pub mod names;
 pub mod recording;
+pub mod stats;
 pub mod system;
 pub mod trace;
 pub mod tui;

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 
 use crate::analyzer::{render, AnalyzerConfig};
 use crate::cli::{DiagnoseArgs, ReportFormat};
+use crate::stats::RunStats;
 
 use super::analyze::{analyze_file, analyze_live};
 use super::record::analysis_session_options;
@@ -30,6 +31,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             analyze_live(&opts, cfg, args.quiet)?.0
         }
     };
+    args.stats.write(&RunStats::of_report(&report))?;
     let text = match args.format {
         ReportFormat::Text => render::text(&report, use_color(args.output.is_some())),
         ReportFormat::Markdown => render::markdown(&report),

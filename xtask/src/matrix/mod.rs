@@ -72,9 +72,9 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ),
 ];
 
-pub const NOPS: u64 = 500;
+const NOPS: u64 = 500;
 
-pub(crate) fn sh(cmd: &mut Command) -> anyhow::Result<String> {
+fn sh(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -90,7 +90,7 @@ pub(crate) fn sh(cmd: &mut Command) -> anyhow::Result<String> {
 /// them; their findings must equal those of the streamed recording. They are
 /// diagnosed the way host-wide tracing runs (aggregating, io_uring_enter not hooked),
 /// and compared with the hooked streaming recording of the same scenario.
-pub const AGGREGATE_SCENARIOS: &[&str] = &[
+const AGGREGATE_SCENARIOS: &[&str] = &[
     "chain-broken-error",
     "cq-overflow",
     "nop-storm",

@@ -3,7 +3,9 @@
 # Each step says what it does and skips itself when already satisfied.
 set -euo pipefail
 
-NIGHTLY="${URINGTRACE_NIGHTLY:-nightly-2026-05-20}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The eBPF toolchain is named once, in ebpf-toolchain (first line that is no comment).
+NIGHTLY="${URINGTRACE_NIGHTLY:-$(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/ebpf-toolchain" | head -n 1 | tr -d '[:space:]')}"
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
 need_root() {
@@ -29,12 +31,20 @@ else
     say "apt packages present"
 fi
 
+# rust-src for the eBPF build, clippy for `cargo xtask lint` (which .ci/run runs).
 if rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 \
-   && rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
-    say "toolchain $NIGHTLY with rust-src present"
+   && rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src' \
+   && rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^clippy'; then
+    say "toolchain $NIGHTLY with rust-src and clippy present"
 else
-    say "installing toolchain $NIGHTLY with rust-src (for the eBPF build)"
-    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+    say "installing toolchain $NIGHTLY with rust-src and clippy (for the eBPF build and lint)"
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --component clippy
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    say "clippy present for the host toolchain"
+else
+    say "adding clippy to the host toolchain (for cargo xtask lint)"
+    rustup component add clippy
 fi
 
 # The nested eBPF build uses -Z build-std=core, which needs the std library's own deps.

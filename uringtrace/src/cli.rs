@@ -142,6 +142,8 @@ pub struct DiagnoseArgs {
     /// No progress messages on stderr
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub stats: crate::stats::StatsArgs,
 }
 
 // Options of the commands that analyse (`diagnose`, `check`, `top`). No doc comment:
@@ -358,6 +360,8 @@ pub struct RecordArgs {
     /// No progress line on stderr
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub stats: crate::stats::StatsArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -16,6 +16,7 @@ pub mod display;
 pub mod names;
 pub mod pipeline;
 pub mod recording;
+pub mod stats;
 pub mod system;
 pub mod trace;
 pub mod tui;

@@ -10,8 +10,18 @@ mod bench;
 mod matrix;
 mod soak;
 
-/// Must match uringtrace/build.rs and scripts/setup.sh.
-const EBPF_TOOLCHAIN: &str = "nightly-2026-05-20";
+/// The pinned eBPF toolchain: the first line of `ebpf-toolchain` that is no comment
+/// (uringtrace/build.rs and scripts/setup.sh read the same file).
+fn ebpf_toolchain() -> anyhow::Result<String> {
+    let path = root().join("ebpf-toolchain");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .with_context(|| format!("{} names no toolchain", path.display()))
+}
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "uringtrace developer workflows")]
@@ -60,10 +70,9 @@ enum Cmd {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // xtask/ sits in the workspace root; an absolute path always has a parent.
+    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -147,21 +156,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             matrix::print_table(&results);
             if kernels.is_empty() {
-                let rules = Command::new(bin("uringtrace"))
-                    .args(["rules", "--format", "json"])
-                    .output()?;
-                let rules: serde_json::Value =
-                    serde_json::from_slice(&rules.stdout).context("uringtrace rules")?;
-                let detectors: Vec<String> = rules
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| r["rule"].as_str())
-                            .filter(|s| !s.starts_with("budget-"))
-                            .map(String::from)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let detectors = matrix::detectors(&bin("uringtrace"))?;
                 let table = matrix::compat_markdown(&results, &detectors);
                 matrix::update_readme(&root().join("README.md"), &table)?;
                 println!("\n{table}\nkernel-matrix: README.md compatibility table updated");
@@ -181,7 +176,7 @@ fn main() -> anyhow::Result<()> {
                 "warnings",
             ]))?;
             run(Command::new("cargo")
-                .arg(format!("+{EBPF_TOOLCHAIN}"))
+                .arg(format!("+{}", ebpf_toolchain()?))
                 .args([
                     "clippy",
                     "-p",

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use crate::analyzer::render;
 use crate::cli::{use_color, DiagnoseArgs, ReportFormat};
 use crate::pipeline::{analyze_file, analyze_live};
+use crate::stats::RunStats;
 
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.analysis.analyzer_config();
@@ -17,6 +18,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             analyze_live(&opts, cfg, args.quiet)?.0
         }
     };
+    args.stats.write(&RunStats::of_report(&report))?;
     let text = match args.format {
         ReportFormat::Text => render::text(&report, use_color(args.output.is_some())),
         ReportFormat::Markdown => render::markdown(&report),

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use crate::cli::{RecordArgs, TraceArgs};
 use crate::pipeline::degraded_detectors;
 use crate::recording::{ClockBase, Drops, Filter, Header, TracepointInfo, Writer};
+use crate::stats::{ConsumerRun, RunStats};
 use crate::system;
 use crate::trace::loader::{KernelCounters, Tracer};
 use crate::trace::session::{Flow, Session, StopReason};
@@ -138,6 +139,14 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         consumer.busy_ns as f64 / 1e9,
         consumer.events_per_sec(),
     );
+    args.stats.write(&RunStats {
+        events,
+        lost: drops.total,
+        lost_known: true,
+        seconds: Some(elapsed.as_secs_f64()),
+        bytes_on_disk: Some(bytes),
+        consumer: Some(ConsumerRun::new(&consumer, looked_up)),
+    })?;
     if drops.total > 0 {
         eprintln!(
             "uringtrace: warning: {} events lost (per CPU: {:?}); raise --ring-size",

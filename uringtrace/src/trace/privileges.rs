@@ -1,6 +1,7 @@
 //! What the current process may do: root, or CAP_BPF + CAP_PERFMON (5.8+).
 
 use serde::Serialize;
+use thiserror::Error;
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -38,24 +39,37 @@ impl Privileges {
         }
     }
 
-    /// None when tracing can work; otherwise what is missing, in words.
-    pub fn missing(&self) -> Option<String> {
+    /// Ok when tracing can work; otherwise the capabilities that are missing.
+    pub fn check(&self) -> Result<(), MissingPrivileges> {
         if self.cap_sys_admin || (self.cap_bpf && self.cap_perfmon) {
-            return None;
+            return Ok(());
         }
-        let mut missing = Vec::new();
+        let mut lacks = Vec::new();
         if !self.cap_bpf {
-            missing.push("CAP_BPF");
+            lacks.push("CAP_BPF");
         }
         if !self.cap_perfmon {
-            missing.push("CAP_PERFMON");
+            lacks.push("CAP_PERFMON");
         }
-        Some(format!(
-            "uringtrace needs root, or CAP_BPF and CAP_PERFMON; this process lacks {} \
-             (try: sudo uringtrace ..., or setcap cap_bpf,cap_perfmon+ep $(which uringtrace))",
-            missing.join(" and ")
-        ))
+        Err(MissingPrivileges { lacks })
     }
+
+    /// None when tracing can work; otherwise what is missing, in words.
+    pub fn missing(&self) -> Option<String> {
+        self.check().err().map(|e| e.to_string())
+    }
+}
+
+/// Tracing needs root, or CAP_BPF and CAP_PERFMON.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error(
+    "uringtrace needs root, or CAP_BPF and CAP_PERFMON; this process lacks {} \
+     (try: sudo uringtrace ..., or setcap cap_bpf,cap_perfmon+ep $(which uringtrace))",
+    lacks.join(" and ")
+)]
+pub struct MissingPrivileges {
+    /// The capabilities this process lacks, e.g. `CAP_BPF`.
+    pub lacks: Vec<&'static str>,
 }
 
 #[cfg(test)]

@@ -92,19 +92,16 @@ impl Tracefs {
 }
 
 fn mount_tracefs() -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
     let target = Path::new(CANDIDATES[0]);
-    let c = |s: &str| std::ffi::CString::new(s).expect("static string");
-    let (src, tgt, fstype) = (
-        c("tracefs"),
-        c(target.to_str().unwrap_or_default()),
-        c("tracefs"),
-    );
+    let tgt =
+        std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     // SAFETY: valid NUL-terminated strings; no data argument.
     let rc = unsafe {
         libc::mount(
-            src.as_ptr(),
+            c"tracefs".as_ptr(),
             tgt.as_ptr(),
-            fstype.as_ptr(),
+            c"tracefs".as_ptr(),
             0,
             std::ptr::null(),
         )

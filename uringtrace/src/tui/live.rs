@@ -117,7 +117,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
                 }
             }
             if let Ok(s) = &stats {
-                let _ = tx.send(Event::Cost(s.sample(monotonic_ns())));
+                let _ = tx.send(Event::Cost(s.sample(tracer, monotonic_ns())));
             }
         }
         Ok(Flow::Continue)

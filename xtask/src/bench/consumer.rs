@@ -87,14 +87,17 @@ impl Bench {
     fn consumer_once(&self) -> anyhow::Result<ConsumerRun> {
         let cmd = self.workload(self.plan.nops, None);
         let run = self.traced(Tracer::Record, &cmd, Duration::from_secs(600))?;
-        let (events, bytes) =
-            record_size(&run.out.stderr).context("uringtrace record printed no summary line")?;
+        let stats = run.stats.context(NO_STATS_JSON)?;
+        let consumer = stats
+            .consumer
+            .context("uringtrace record's --stats-json has no consumer")?;
+        let bytes = stats
+            .bytes_on_disk
+            .context("uringtrace record's --stats-json has no bytes_on_disk")?;
         Ok(ConsumerRun {
-            consumer_rate: record_consumer_rate(&run.out.stderr).context(
-                "uringtrace record printed no `consumer:` line (a build from before it had one)",
-            )?,
-            lost: run.lost.unwrap_or(u64::MAX),
-            bytes_per_event: bytes / events.max(1) as f64,
+            consumer_rate: consumer.events_per_sec,
+            lost: stats.lost,
+            bytes_per_event: bytes as f64 / stats.events.max(1) as f64,
         })
     }
 }
@@ -103,43 +106,4 @@ struct ConsumerRun {
     consumer_rate: f64,
     lost: u64,
     bytes_per_event: f64,
-}
-
-/// `uringtrace: consumer: N events decoded and encoded in Xs of CPU (R events/s); ...`
-fn record_consumer_rate(stderr: &str) -> Option<f64> {
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("uringtrace: consumer: "))?;
-    let (_, rest) = line.split_once(" of CPU (")?;
-    rest.split(' ').next()?.parse().ok()
-}
-
-/// (events, bytes/event × events) from `uringtrace: N events in ...; S on disk (B bytes/event)`.
-fn record_size(stderr: &str) -> Option<(u64, f64)> {
-    let (events, _) = record_counts(stderr)?;
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("uringtrace: ") && l.contains(" bytes/event)"))?;
-    let (head, _) = line.rsplit_once(" bytes/event)")?;
-    let per_event: f64 = head.rsplit('(').next()?.parse().ok()?;
-    Some((events, per_event * events as f64))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const OUT: &str = "\
-uringtrace: 10156281 events in 2.54s (3999994/s), 0 lost in the ring buffer; 53.0 MiB on disk (5.5 bytes/event)
-uringtrace: consumer: 10156251 events decoded and encoded in 0.395s of CPU (25722238 events/s); 0 task names read from /proc
-";
-
-    #[test]
-    fn parses_records_summary() {
-        assert_eq!(record_consumer_rate(OUT), Some(25722238.0));
-        let (events, bytes) = record_size(OUT).unwrap();
-        assert_eq!(events, 10156281);
-        assert!((bytes / events as f64 - 5.5).abs() < 1e-9);
-        assert_eq!(record_consumer_rate("uringtrace: 1 events in"), None);
-    }
 }

@@ -203,6 +203,7 @@ pub(super) fn kernel_modes(ut: &Path) -> KernelModes {
         aggregate: accepts("--kernel-mode", "aggregate"),
         floor: accepts("--kernel-mode", "floor"),
         attach_tracepoint: accepts("--attach", "tracepoint"),
+        stats_json: accepts("--stats-json", "/dev/null"),
     }
 }
 

@@ -144,10 +144,13 @@ impl Bench {
     ) -> anyhow::Result<Traced> {
         let report = self.work.join("host-report.json");
         let log = self.work.join("host-tracer.txt");
+        let stats = StatsFile::new(&self.work, modes);
         let _ = fs::remove_file(&report);
         let outside = self.quiet();
         let mut c = Command::new(ut);
-        c.args(["diagnose", "--format", "json", "-o"]).arg(&report);
+        c.args(["diagnose", "--format", "json", "-o"])
+            .arg(&report)
+            .args(stats.args());
         if modes.aggregate {
             c.args(["--kernel-mode", "aggregate"]);
         }
@@ -170,8 +173,8 @@ impl Bench {
         let mut out = out?;
         stopped?;
         (out.busy_before, out.other_tracer) = outside;
-        let (events, lost) = diagnose_counts(&report)?;
-        Ok(Traced { out, events, lost })
+        let stats = stats.read("uringtrace diagnose")?;
+        Ok(Traced::with_stats(out, stats))
     }
 }
 

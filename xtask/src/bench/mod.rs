@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
 use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 mod consumer;
@@ -263,14 +263,40 @@ struct Traced {
     out: Finished,
     events: Option<u64>,
     lost: Option<u64>,
+    /// uringtrace's `--stats-json` (None for other tracers, and for a uringtrace
+    /// from before the option).
+    stats: Option<RunStats>,
 }
 
-/// Which `--kernel-mode` values (and `--attach tracepoint`) a uringtrace accepts.
+impl Traced {
+    fn new(out: Finished, events: Option<u64>, lost: Option<u64>) -> Traced {
+        Traced {
+            out,
+            events,
+            lost,
+            stats: None,
+        }
+    }
+
+    /// Events and losses from uringtrace's `--stats-json`.
+    fn with_stats(out: Finished, stats: Option<RunStats>) -> Traced {
+        Traced {
+            out,
+            events: stats.as_ref().map(|s| s.events),
+            lost: stats.as_ref().map(|s| s.lost),
+            stats,
+        }
+    }
+}
+
+/// Which `--kernel-mode` values (and `--attach tracepoint`, `--stats-json`) a
+/// uringtrace accepts.
 #[derive(Debug, Serialize)]
 struct KernelModes {
     aggregate: bool,
     floor: bool,
     attach_tracepoint: bool,
+    stats_json: bool,
 }
 
 /// The uringtrace binary measured, with what its CLI accepts.

@@ -1,5 +1,5 @@
 //! Reading the numbers out of what the tools print: the workload's own rate line,
-//! record's summary, diagnose's JSON, bpftrace's histogram and fio's JSON.
+//! uringtrace's `--stats-json` file, bpftrace's histogram and fio's JSON.
 
 use super::*;
 
@@ -22,28 +22,26 @@ pub(super) fn parse_workload(stderr: &str) -> Option<WorkloadRate> {
     })
 }
 
-/// `uringtrace: N events in ..., D lost in the ring buffer; ...` -> (N, D)
-pub(super) fn record_counts(stderr: &str) -> Option<(u64, u64)> {
-    let line = stderr
-        .lines()
-        .rfind(|l| l.starts_with("uringtrace: ") && l.contains(" lost in the ring buffer"))?;
-    let events = line
-        .strip_prefix("uringtrace: ")?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()?;
-    let (head, _) = line.split_once(" lost in the ring buffer")?;
-    let lost = head.rsplit(' ').next()?.parse().ok()?;
-    Some((events, lost))
+/// What `uringtrace record|diagnose --stats-json FILE` wrote (see uringtrace's
+/// stats.rs): events, losses, and for `record` the size on disk and the consumer.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct RunStats {
+    pub(super) events: u64,
+    pub(super) lost: u64,
+    pub(super) bytes_on_disk: Option<u64>,
+    pub(super) consumer: Option<ConsumerStats>,
 }
 
-/// (events, lost events) from a `diagnose --format json` report file.
-pub(super) fn diagnose_counts(report: &Path) -> anyhow::Result<(Option<u64>, Option<u64>)> {
-    let text = fs::read_to_string(report).context("uringtrace diagnose wrote no report")?;
-    let v: Value =
-        serde_json::from_str(&text).context("parsing uringtrace diagnose's JSON report")?;
-    Ok((v["events"].as_u64(), v["lost_events"]["total"].as_u64()))
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ConsumerStats {
+    pub(super) events_per_sec: f64,
+}
+
+/// Reads a `--stats-json` file that `tool` wrote.
+pub(super) fn read_stats(path: &Path, tool: &str) -> anyhow::Result<RunStats> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("{tool} wrote no --stats-json file"))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {tool}'s --stats-json file"))
 }
 
 /// Samples in bpftrace's printed histograms (`[4K, 8K)  1059891 |@@@|`).
@@ -109,9 +107,26 @@ mod tests {
     }
 
     #[test]
-    fn parses_record_summary() {
-        let s = "uringtrace: 10075478 events in 4.00s (2520514/s), 80799 lost in the ring buffer; 301.1 MiB on disk (31.3 bytes/event)\nuringtrace: warning: ...";
-        assert_eq!(record_counts(s), Some((10_075_478, 80_799)));
+    fn reads_uringtrace_stats() {
+        let dir = std::env::temp_dir().join(format!("xtask-stats-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stats.json");
+        fs::write(
+            &file,
+            r#"{"events": 10156281, "lost": 80799, "lost_known": true, "seconds": 2.54,
+               "bytes_on_disk": 55574528,
+               "consumer": {"events": 10156251, "cpu_ns": 395000000,
+                            "events_per_sec": 25722238.0, "comms_from_proc": 0}}"#,
+        )
+        .unwrap();
+        let s = read_stats(&file, "uringtrace record").unwrap();
+        assert_eq!((s.events, s.lost), (10_156_281, 80_799));
+        assert_eq!(s.bytes_on_disk, Some(55_574_528));
+        assert_eq!(s.consumer.unwrap().events_per_sec, 25722238.0);
+        fs::write(&file, r#"{"events": 3, "lost": 0, "lost_known": true}"#).unwrap();
+        let s = read_stats(&file, "uringtrace diagnose").unwrap();
+        assert!(s.bytes_on_disk.is_none() && s.consumer.is_none());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -61,8 +61,8 @@ impl Bench {
         let run = self.traced(Tracer::Record, &cmd, Duration::from_secs(600))?;
         let w = parse_workload(&run.out.stderr)
             .context("uringtrace-workload printed no `nop-storm: ...` line")?;
-        let events = run.events.unwrap_or(0);
-        let lost = run.lost.unwrap_or(u64::MAX);
+        let stats = run.stats.as_ref().context(NO_STATS_JSON)?;
+        let (events, lost) = (stats.events, stats.lost);
         Ok(Probe {
             rate,
             achieved: w.ops_per_sec,

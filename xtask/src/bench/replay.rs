@@ -110,16 +110,19 @@ impl Bench {
         rate: Option<u64>,
         extra: &[&str],
     ) -> anyhow::Result<Recording> {
+        ensure!(self.modes.stats_json, NO_STATS_JSON);
+        let stats = StatsFile::new(&self.work, &self.modes);
         let mut cmd = Command::new(&self.ut);
         cmd.args(["record", "-q"])
             .args(extra)
             .arg("-o")
             .arg(file)
+            .args(stats.args())
             .arg("--");
         cmd.args(self.workload(nops, rate));
         let out = self.run_tool("uringtrace record", &mut cmd, Duration::from_secs(3600))?;
-        let (events, lost) =
-            record_counts(&out.stderr).context("uringtrace record printed no summary line")?;
+        let stats = stats.read("uringtrace record")?.context(NO_STATS_JSON)?;
+        let (events, lost) = (stats.events, stats.lost);
         let w = parse_workload(&out.stderr)
             .context("uringtrace-workload printed no `nop-storm: ...` line")?;
         if lost > 0 {
@@ -142,20 +145,23 @@ impl Bench {
 
     /// `taskset -c CPU uringtrace diagnose --input FILE`: (events in the report, the run).
     pub(super) fn replay_once(&self, file: &Path, cpu: &str) -> anyhow::Result<(u64, Finished)> {
+        ensure!(self.modes.stats_json, NO_STATS_JSON);
         let report = self.work.join("replay-report.json");
+        let stats = StatsFile::new(&self.work, &self.modes);
         let _ = fs::remove_file(&report);
         let mut cmd = Command::new("taskset");
         cmd.args(["-c", cpu]).arg(&self.ut);
         cmd.args(["diagnose", "-q", "--format", "json", "-o"])
-            .arg(&report);
+            .arg(&report)
+            .args(stats.args());
         cmd.arg("--input").arg(file);
         let out = self.run_tool(
             "uringtrace diagnose --input",
             &mut cmd,
             Duration::from_secs(3600),
         )?;
-        let (events, _) = diagnose_counts(&report)?;
-        Ok((events.unwrap_or(0), out))
+        let stats = stats.read("uringtrace diagnose")?.context(NO_STATS_JSON)?;
+        Ok((stats.events, out))
     }
 }
 

@@ -101,6 +101,7 @@ impl Bench {
         }
         let report = self.work.join("report.json");
         let stream = self.work.join("stream.utr");
+        let stats = StatsFile::new(&self.work, modes);
         let _ = fs::remove_file(&report);
         let mut cmd = match tracer {
             Tracer::Untraced => {
@@ -115,13 +116,14 @@ impl Bench {
                 if let Some(mode) = kernel_mode(modes, tracer) {
                     c.args(["--kernel-mode", mode]);
                 }
-                c.arg("--").args(target);
+                c.args(stats.args()).arg("--").args(target);
                 c
             }
             Tracer::Record => {
                 let mut c = Command::new(ut);
                 c.args(["record", "-q", "-o"])
                     .arg(&stream)
+                    .args(stats.args())
                     .arg("--")
                     .args(target);
                 c
@@ -144,21 +146,31 @@ impl Bench {
             t => t.tool().to_string(),
         };
         let out = self.run_tool(&tool, &mut cmd, timeout)?;
-        let (events, lost) = match tracer {
-            Tracer::Untraced | Tracer::Floor => (None, None),
-            Tracer::Aggregate => diagnose_counts(&report)?,
+        Ok(match tracer {
+            Tracer::Aggregate => {
+                let stats = stats.read(&tool)?;
+                Traced::with_stats(out, stats)
+            }
             Tracer::Record => {
                 let _ = fs::remove_file(&stream);
-                let (e, l) = record_counts(&out.stderr)
-                    .context("uringtrace record printed no summary line")?;
-                (Some(e), Some(l))
+                let stats = stats.read(&tool)?;
+                Traced::with_stats(out, stats)
             }
             // Requests bpftrace timed (one histogram sample each).
-            Tracer::Bpftrace => (Some(hist_samples(&out.stdout)), None),
-            Tracer::BpftraceCount => (Some(map_counts(&out.stdout)), None),
-            Tracer::Host | Tracer::HostTracepoint | Tracer::Baseline(_) => (None, None),
-        };
-        Ok(Traced { out, events, lost })
+            Tracer::Bpftrace => {
+                let timed = hist_samples(&out.stdout);
+                Traced::new(out, Some(timed), None)
+            }
+            Tracer::BpftraceCount => {
+                let hits = map_counts(&out.stdout);
+                Traced::new(out, Some(hits), None)
+            }
+            Tracer::Untraced
+            | Tracer::Floor
+            | Tracer::Host
+            | Tracer::HostTracepoint
+            | Tracer::Baseline(_) => Traced::new(out, None, None),
+        })
     }
 
     /// Why a variant cannot run here, if it cannot.
@@ -175,6 +187,42 @@ impl Bench {
         }
     }
 }
+
+/// Where a uringtrace run writes its `--stats-json`, when that uringtrace has it.
+pub(super) struct StatsFile {
+    path: Option<PathBuf>,
+}
+
+impl StatsFile {
+    /// A fresh file under `work` (any earlier one removed), or none for a uringtrace
+    /// from before `--stats-json`.
+    pub(super) fn new(work: &Path, modes: &KernelModes) -> StatsFile {
+        let path = modes.stats_json.then(|| work.join("stats.json"));
+        if let Some(p) = &path {
+            let _ = fs::remove_file(p);
+        }
+        StatsFile { path }
+    }
+
+    pub(super) fn args(&self) -> Vec<OsString> {
+        match &self.path {
+            Some(p) => vec!["--stats-json".into(), p.clone().into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// What the run wrote (None without `--stats-json`).
+    pub(super) fn read(&self, tool: &str) -> anyhow::Result<Option<RunStats>> {
+        self.path
+            .as_deref()
+            .map(|p| read_stats(p, tool))
+            .transpose()
+    }
+}
+
+/// The error for a part that needs `--stats-json` of a uringtrace that lacks it.
+pub(super) const NO_STATS_JSON: &str =
+    "this uringtrace has no `--stats-json` (a build from before it)";
 
 fn kernel_mode(modes: &KernelModes, tracer: Tracer) -> Option<&'static str> {
     match tracer {

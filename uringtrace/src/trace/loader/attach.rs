@@ -1,0 +1,227 @@
+//! Choosing each event's program and attach type (tp_btf or classic tracepoint),
+//! and loading and attaching them.
+
+use aya::{
+    programs::{BtfTracePoint, TracePoint},
+    Ebpf,
+};
+use uringtrace_common::{Config, EventKind, KernelMode};
+
+use super::{Attachment, EnterSource, LoadError, TraceOptions};
+use crate::trace::btf::{Btf, BtfPlan};
+use crate::trace::probe::KernelEvents;
+
+/// The BTF plan for this host: None when BTF is absent or unreadable.
+pub fn host_btf_plan() -> Option<BtfPlan> {
+    HostBtf::read().map(|b| b.plan)
+}
+
+/// The kernel's BTF, read from /sys/kernel/btf/vmlinux once per load. Our reader
+/// gives the struct offsets and prototypes; the tp_btf loads need aya's own parse
+/// (for the `btf_trace_*` type ids), made from the same bytes when the first
+/// tp_btf program is loaded. aya's `EbpfLoader::new` parses the file once more for
+/// its relocations (aya 0.14 has no way to hand it a parsed one before that).
+pub(super) struct HostBtf {
+    ours: Btf,
+    pub(super) plan: BtfPlan,
+    aya: Option<aya::Btf>,
+}
+
+impl HostBtf {
+    /// None when the kernel has no BTF or it cannot be read.
+    pub(super) fn read() -> Option<HostBtf> {
+        let ours = Btf::from_sys_fs().ok()?;
+        Some(HostBtf {
+            plan: BtfPlan::from_btf(&ours),
+            ours,
+            aya: None,
+        })
+    }
+
+    fn aya(&mut self) -> Result<&aya::Btf, LoadError> {
+        let btf = match self.aya.take() {
+            Some(b) => b,
+            None => aya::Btf::parse(self.ours.bytes(), aya::Endianness::default())
+                .map_err(LoadError::Btf)?,
+        };
+        Ok(self.aya.insert(btf))
+    }
+}
+
+/// The attach type each kind will use under `plan`.
+pub fn attach_type_for(kind: EventKind, plan: Option<&BtfPlan>) -> &'static str {
+    use EventKind::*;
+    match (kind, plan) {
+        (Complete, Some(p)) if p.complete => "tp_btf",
+        (Submit, Some(p)) if p.submit => "tp_btf",
+        (EnterEnter | EnterExit, Some(p)) if p.syscalls => "tp_btf",
+        (FileGet, Some(p)) if p.file_get => "tp_btf",
+        (TaskAdd, Some(p)) if p.task_add => "tp_btf",
+        (SchedWaking, Some(p)) if p.sched_waking => "tp_btf",
+        (SchedSwitch, Some(p)) if p.sched_switch => "tp_btf",
+        _ => "tracepoint",
+    }
+}
+
+/// The tp_btf program and raw tracepoint that replace the classic tracepoint of
+/// `kind`. io_uring_enter's per-syscall tracepoints build a perf trace record before
+/// the program runs (~300 ns an event with the program, fio page cache, 6.18); the
+/// raw_syscalls ones hand over the registers, and the program returns at once for
+/// every other syscall.
+fn btf_program(kind: EventKind) -> (&'static str, &'static str) {
+    use EventKind::*;
+    match kind {
+        Complete => ("btf_complete", "io_uring_complete"),
+        EnterEnter => ("btf_sys_enter", "sys_enter"),
+        EnterExit => ("btf_sys_exit", "sys_exit"),
+        FileGet => ("btf_file_get", "io_uring_file_get"),
+        TaskAdd => ("btf_task_add", "io_uring_task_add"),
+        SchedWaking => ("btf_sched_waking", "sched_waking"),
+        SchedSwitch => ("btf_sched_switch", "sched_switch"),
+        _ => ("btf_submit", "io_uring_submit_req"),
+    }
+}
+
+/// The cqring_wait program that also streams the wait's io_uring_enter.
+const WAIT_WITH_ENTER: &str = "tp_cqring_wait_enter";
+
+/// The cqring_wait program that also streams the wait's enter.
+fn wait_with_enter<'a>(
+    ebpf: &'a mut Ebpf,
+    tracepoint: &str,
+) -> Result<&'a mut TracePoint, LoadError> {
+    ebpf.program_mut(WAIT_WITH_ENTER)
+        .ok_or(LoadError::MissingProgram(WAIT_WITH_ENTER))?
+        .try_into()
+        .map_err(|source| LoadError::Program {
+            program: WAIT_WITH_ENTER,
+            tracepoint: tracepoint.to_string(),
+            source,
+        })
+}
+
+/// Decides where io_uring_enter events come from, and loads the cqring_wait program
+/// that reads them at the wait when the syscall is not to be hooked. That program
+/// calls bpf_task_pt_regs (5.15+): when the verifier refuses it, the syscall is hooked
+/// after all (the kernel's own answer, not a version check).
+pub(super) fn enter_source(
+    ebpf: &mut Ebpf,
+    opts: &TraceOptions,
+    events: &KernelEvents,
+    config: &Config,
+) -> Result<EnterSource, LoadError> {
+    let has_wait = events.has(EventKind::CqringWait);
+    if opts.syscalls || !has_wait || config.btf.regs_nr.size == 0 {
+        return Ok(if opts.syscalls {
+            EnterSource::Hooked
+        } else {
+            EnterSource::HookedNoRegs
+        });
+    }
+    Ok(
+        match wait_with_enter(ebpf, "io_uring:io_uring_cqring_wait")?.load() {
+            Ok(()) => EnterSource::AtWait,
+            Err(_) => EnterSource::HookedNoRegs,
+        },
+    )
+}
+
+/// Loads and attaches the program of every event the kernel has. `tp_btf`: the
+/// host's BTF when tp_btf programs are wanted (its plan says which).
+pub(super) fn attach_all(
+    ebpf: &mut Ebpf,
+    opts: &TraceOptions,
+    events: &KernelEvents,
+    mut tp_btf: Option<&mut HostBtf>,
+    enter_source: EnterSource,
+) -> Result<Vec<Attachment>, LoadError> {
+    use EventKind::{CqringWait, EnterEnter, EnterExit, FileGet, Submit};
+    let plan = tp_btf.as_deref().map(|b| b.plan);
+    let plan = plan.as_ref();
+    let mut attachments = Vec::new();
+    for r in &events.resolved {
+        let Some(name) = r.name else { continue };
+        let tracepoint = format!("{}:{}", r.spec.category, name);
+        if enter_source == EnterSource::AtWait && matches!(r.spec.kind, EnterEnter | EnterExit) {
+            continue;
+        }
+        if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {
+            // Loaded by enter_source already.
+            let prog = wait_with_enter(ebpf, &tracepoint)?;
+            prog.attach(r.spec.category, name)
+                .map_err(|source| LoadError::Program {
+                    program: WAIT_WITH_ENTER,
+                    tracepoint: tracepoint.clone(),
+                    source,
+                })?;
+            attachments.push(Attachment {
+                kind: r.spec.kind,
+                tracepoint: tracepoint.clone(),
+                attach_type: "tracepoint",
+            });
+            // The waits' enters come from the same program.
+            attachments.push(Attachment {
+                kind: EnterEnter,
+                tracepoint,
+                attach_type: "registers at the wait",
+            });
+            continue;
+        }
+        // io_uring_file_get fires once per request and only adds the request's fd,
+        // which the tp_btf submit already reads from io_kiocb: in aggregating mode
+        // its classic-tracepoint cost (~200 ns a request, fio page cache, 6.18) buys
+        // nothing.
+        if opts.mode == KernelMode::Aggregate
+            && r.spec.kind == FileGet
+            && attach_type_for(Submit, plan) == "tp_btf"
+        {
+            continue;
+        }
+        let attach_type = attach_type_for(r.spec.kind, plan);
+        if let (Some(host), "tp_btf") = (tp_btf.as_deref_mut(), attach_type) {
+            let (program, raw_tp) = btf_program(r.spec.kind);
+            let aya_btf = host.aya()?;
+            let tracepoint = if r.spec.category == "syscalls" {
+                format!("raw_syscalls:{raw_tp} ({name})")
+            } else {
+                tracepoint
+            };
+            let err = |source| LoadError::Program {
+                program,
+                tracepoint: tracepoint.clone(),
+                source,
+            };
+            let prog: &mut BtfTracePoint = ebpf
+                .program_mut(program)
+                .ok_or(LoadError::MissingProgram(program))?
+                .try_into()
+                .map_err(err)?;
+            prog.load(raw_tp, aya_btf).map_err(err)?;
+            prog.attach().map_err(err)?;
+            attachments.push(Attachment {
+                kind: r.spec.kind,
+                tracepoint,
+                attach_type,
+            });
+            continue;
+        }
+        let err = |source| LoadError::Program {
+            program: r.spec.program,
+            tracepoint: tracepoint.clone(),
+            source,
+        };
+        let prog: &mut TracePoint = ebpf
+            .program_mut(r.spec.program)
+            .ok_or(LoadError::MissingProgram(r.spec.program))?
+            .try_into()
+            .map_err(err)?;
+        prog.load().map_err(err)?;
+        prog.attach(r.spec.category, name).map_err(err)?;
+        attachments.push(Attachment {
+            kind: r.spec.kind,
+            tracepoint,
+            attach_type: "tracepoint",
+        });
+    }
+    Ok(attachments)
+}

@@ -8,10 +8,13 @@
 pub mod aggregate;
 pub mod decode;
 pub mod kind;
+pub mod opcode;
+pub mod view;
 pub mod wire;
 
 pub use decode::DecodeError;
 pub use kind::{EventKind, FdType};
+pub use view::EventView;
 
 /// Maximum number of event kinds (indexes into [`Config::kinds`]).
 pub const MAX_KINDS: usize = 48;

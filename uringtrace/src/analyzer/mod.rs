@@ -25,7 +25,6 @@ use finding::Finding;
 use report::{Environment, LostEvents, OpLatency, Report, RingSummary};
 use state::{Map, State};
 
-use crate::display::comm_str;
 use crate::names::{opcode_name, setup_flags};
 
 /// Thresholds of the detectors.
@@ -469,11 +468,6 @@ impl Findings {
             .requests
             .extend(f.evidence.requests.into_iter().take(room));
     }
-}
-
-/// Helper for views: a comm from raw bytes.
-pub fn comm(ev: &RawEvent) -> String {
-    comm_str(&ev.comm)
 }
 
 #[cfg(test)]

@@ -139,10 +139,17 @@ impl Reorder {
         (ts.saturating_add(window) <= until).then_some(late)
     }
 
-    fn pop_late(&mut self) -> RawEvent {
-        let Reverse((_, _, slot)) = self.late.pop().expect("ready() saw it");
+    /// The oldest late event, taken out of the heap.
+    fn next_late(&mut self) -> Option<RawEvent> {
+        let Reverse((_, _, slot)) = self.late.pop()?;
         self.free.push(slot);
-        self.slab[slot as usize]
+        Some(self.slab[slot as usize])
+    }
+
+    /// [`Self::next_late`] for tests that know one is there.
+    #[cfg(test)]
+    fn pop_late(&mut self) -> RawEvent {
+        self.next_late().unwrap()
     }
 
     fn len(&self) -> usize {
@@ -258,18 +265,29 @@ impl Analyzer {
     /// event rates, once per event).
     #[inline]
     fn drain_one(&mut self) {
-        match self.reorder.ready(0, u64::MAX) {
-            Some(true) => {
-                let ev = self.reorder.pop_late();
-                apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
-            }
-            Some(false) => {
-                let ev = self.reorder.run.front().expect("ready() saw it");
-                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
-                self.reorder.run.pop_front();
-            }
-            None => {}
+        if let Some(late) = self.reorder.ready(0, u64::MAX) {
+            self.apply_next(late);
         }
+    }
+
+    /// Applies the oldest event, from the late heap or from `run` as `ready()` said;
+    /// false when that one was empty after all.
+    #[inline]
+    fn apply_next(&mut self, late: bool) -> bool {
+        if late {
+            let Some(ev) = self.reorder.next_late() else {
+                return false;
+            };
+            apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
+        } else {
+            // Applied in place: a RawEvent is 104 bytes, copies add up.
+            let Some(ev) = self.reorder.run.front() else {
+                return false;
+            };
+            apply(&mut self.state, &mut self.findings, &self.cfg, ev);
+            self.reorder.run.pop_front();
+        }
+        true
     }
 
     /// Applies the events whose timestamp plus `window` is at most `until`, in order.
@@ -287,14 +305,8 @@ impl Analyzer {
             return;
         }
         while let Some(late) = self.reorder.ready(window, until) {
-            if late {
-                let ev = self.reorder.pop_late();
-                apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
-            } else {
-                // Applied in place: a RawEvent is 104 bytes, copies add up.
-                let ev = self.reorder.run.front().expect("ready() saw it");
-                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
-                self.reorder.run.pop_front();
+            if !self.apply_next(late) {
+                return;
             }
         }
     }

@@ -531,7 +531,7 @@ pub struct State {
     /// Enters in `enters` read at their wait (no exit event will end them).
     pub(crate) enters_without_exit: usize,
     /// The completion being applied: whether the kernel saw a regular file
-    /// (io_uring_complete args[1]: 0 unknown, 1 no, 2 yes).
+    /// (`view::Complete::regular_file`).
     pub(crate) completing_isreg: Option<bool>,
     /// Processes that exited, to forget at the next event.
     pub(crate) forget: Vec<u32>,

@@ -2,6 +2,8 @@
 //! (the wire and recording layout, which must not move).
 
 use super::*;
+use crate::aggregate::{SUBMIT_FROM_TABLE, WAIT_WITH_COUNTS, WAIT_WITH_READY};
+use crate::{FdType, CLONE_IO, ENTER_WITHOUT_EXIT};
 
 /// An event with every slot set to something a view must not touch, of `kind`.
 fn base(kind: EventKind) -> RawEvent {

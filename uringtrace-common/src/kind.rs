@@ -106,7 +106,7 @@ impl EventKind {
     }
 }
 
-/// What a file descriptor refers to, in `fd_object` events (args[1]).
+/// What a file descriptor refers to, in `fd_object` events ([`crate::view::FdObject`]).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FdType {

@@ -25,7 +25,8 @@ pub const COMM_LEN: usize = 16;
 
 /// One event, as the kernel writes it into the ring buffer.
 ///
-/// Field meaning depends on [`RawEvent::kind`]; see `docs/recording-format.md`.
+/// Field meaning depends on [`RawEvent::kind`]: [`view`] names each kind's fields (see
+/// also `docs/recording-format.md`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RawEvent {

@@ -4,7 +4,7 @@
 use super::EventView;
 use crate::{EventKind, FdType, RawEvent};
 
-/// `ring_state`: a userspace sample of /proc/<tgid>/fdinfo/<ring fd>, which shows
+/// `ring_state`: a userspace sample of `/proc/<tgid>/fdinfo/<ring fd>`, which shows
 /// what no tracepoint does (SQ head and tail, SQPOLL thread times).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingState {

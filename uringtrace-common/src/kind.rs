@@ -82,7 +82,31 @@ kinds! {
     RingClosed = 44 => "ring_closed",
 }
 
-/// What a file descriptor refers to, in `fd_object` events (args[1]).
+/// Kinds below this come from io_uring's own tracepoints (`io_uring:*`); from it on,
+/// from other tracepoints (syscalls, sched, task: 32-38) or made by userspace
+/// (`ring_state` and up, 39-).
+pub const FIRST_NON_IO_URING_KIND: u16 = 32;
+
+impl EventKind {
+    /// An event of kind number `kind` comes from an io_uring tracepoint: the task it
+    /// fired in belongs to a process that uses io_uring.
+    #[inline]
+    pub const fn is_io_uring(kind: u16) -> bool {
+        kind < FIRST_NON_IO_URING_KIND
+    }
+
+    /// Kinds whose events name no ring as a rule (ctx 0): task_work_run (which has the
+    /// io_uring_task, not the ring, since 5.11), and the syscall, sched and task kinds
+    /// and ring_state (32-39). Recording format v2 predicts their ring as 0; that list
+    /// is part of the format, so it never changes (later kinds are not in it).
+    #[inline]
+    pub const fn ringless_in_format_v2(kind: u16) -> bool {
+        kind == EventKind::TaskWorkRun as u16
+            || (kind >= EventKind::EnterEnter as u16 && kind <= EventKind::RingState as u16)
+    }
+}
+
+/// What a file descriptor refers to, in `fd_object` events ([`crate::view::FdObject`]).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FdType {
@@ -131,3 +155,28 @@ const _: () = {
         i += 1;
     }
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The named ranges are the numbers they replaced (part of the recording format).
+    #[test]
+    fn kind_ranges_keep_their_numbers() {
+        for k in 0..=u16::MAX {
+            assert_eq!(EventKind::is_io_uring(k), k < 32, "{k}");
+            assert_eq!(
+                EventKind::ringless_in_format_v2(k),
+                k == 15 || (32..=39).contains(&k),
+                "{k}"
+            );
+        }
+        for &k in EventKind::ALL {
+            assert_eq!(
+                EventKind::is_io_uring(k as u16),
+                k <= EventKind::PollWake,
+                "{k:?}"
+            );
+        }
+    }
+}

@@ -8,10 +8,13 @@
 pub mod aggregate;
 pub mod decode;
 pub mod kind;
+pub mod opcode;
+pub mod view;
 pub mod wire;
 
 pub use decode::DecodeError;
 pub use kind::{EventKind, FdType};
+pub use view::EventView;
 
 /// Maximum number of event kinds (indexes into [`Config::kinds`]).
 pub const MAX_KINDS: usize = 48;
@@ -22,7 +25,8 @@ pub const COMM_LEN: usize = 16;
 
 /// One event, as the kernel writes it into the ring buffer.
 ///
-/// Field meaning depends on [`RawEvent::kind`]; see `docs/recording-format.md`.
+/// Field meaning depends on [`RawEvent::kind`]: [`view`] names each kind's fields (see
+/// also `docs/recording-format.md`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RawEvent {

@@ -3,6 +3,8 @@
 //! kernel's BTF shows the prototype each was written for (`trace/btf.rs`).
 
 use super::*;
+use uringtrace_common::opcode as op;
+use uringtrace_common::view::COMPLETE_FILE_NOT_REGULAR;
 
 /// io_uring_complete(ctx, req, cqe) as tp_btf (6.3+ prototype): no trace record is
 /// built, which makes this the cheapest way to see every completion.
@@ -72,14 +74,14 @@ pub fn btf_complete(ctx: BtfTracePointContext) -> i32 {
     ev.user_data = load(cqe, btf_spec(&b.cqe_user_data));
     ev.res = res;
     ev.cflags = cflags;
-    // Regular file or not (args[1]: 0 unknown, 1 no, 2 yes), for streamed completions
-    // with a result that can be short: it tells end of file from a short pipe read.
-    // The prototype's req is a `void *`: read through the helper (~15 ns), and only
-    // here, for the few completions aggregating mode streams.
+    // Regular file or not (`view::Complete::file`: 0 unknown, 1 no, 2 yes), for
+    // streamed completions with a result that can be short: it tells end of file from
+    // a short pipe read. The prototype's req is a `void *`: read through the helper
+    // (~15 ns), and only here, for the few completions aggregating mode streams.
     let isreg = btf_spec(&b.req_isreg_bit);
     if isreg.size != 0 && res > 0 {
         let flags = read_struct(req, btf_spec(&b.req_flags));
-        ev.args[1] = 1 + ((flags >> (isreg.offset & 63)) & 1) as u32;
+        ev.args[1] = COMPLETE_FILE_NOT_REGULAR + ((flags >> (isreg.offset & 63)) & 1) as u32;
     }
     emit(&ev);
     0
@@ -133,9 +135,9 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     ev.user_data = user_data;
     ev.args[2] = fd;
     ev.args[1] = sq_thread(task.role as u8);
-    // FUTEX_WAIT (51), FUTEX_WAKE (52): the futex word, for wait-for edges.
+    // FUTEX_WAIT, FUTEX_WAKE: the futex word, for wait-for edges.
     let futex = btf_spec(&b.req_futex_uaddr);
-    if (opcode == 51 || opcode == 52) && futex.size != 0 {
+    if (opcode == op::FUTEX_WAIT || opcode == op::FUTEX_WAKE) && futex.size != 0 {
         ev.aux2 = load(req_ptr, futex);
     }
     emit(&ev);

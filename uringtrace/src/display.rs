@@ -1,13 +1,22 @@
 //! Readable renderings of single events (dump's text and JSON lines).
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
+use uringtrace_common::view::{self, EventView};
 use uringtrace_common::{EventKind, RawEvent, Role};
 
 use crate::names::{cqe_flags, enter_flags, opcode_name, result_name, setup_flags, sqe_flags};
 
-pub fn comm_str(comm: &[u8]) -> String {
+/// A task's comm as text: up to its first NUL, invalid UTF-8 replaced; borrowed when
+/// it is valid (the analyzer compares it with the one it has before keeping a copy).
+pub fn comm_text(comm: &[u8]) -> Cow<'_, str> {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..end]).into_owned()
+    String::from_utf8_lossy(&comm[..end])
+}
+
+pub fn comm_str(comm: &[u8]) -> String {
+    comm_text(comm).into_owned()
 }
 
 fn role_name(r: u8) -> &'static str {
@@ -39,36 +48,41 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
     };
     match kind {
         Create => {
+            let c = view::Create::read(ev);
             ring(&mut f);
-            f.push(("fd", ev.args[0].to_string()));
-            f.push(("sq_entries", ev.args[1].to_string()));
-            f.push(("cq_entries", ev.args[2].to_string()));
-            f.push(("flags", setup_flags(ev.cflags)));
+            f.push(("fd", c.fd.to_string()));
+            f.push(("sq_entries", c.sq_entries.to_string()));
+            f.push(("cq_entries", c.cq_entries.to_string()));
+            f.push(("flags", setup_flags(c.flags)));
         }
         Register => {
+            let r = view::Register::read(ev);
             ring(&mut f);
-            f.push(("opcode", ev.args[0].to_string()));
-            f.push(("nr_files", ev.args[1].to_string()));
-            f.push(("nr_bufs", ev.args[2].to_string()));
+            f.push(("opcode", r.opcode.to_string()));
+            f.push(("nr_files", r.nr_files.to_string()));
+            f.push(("nr_bufs", r.nr_bufs.to_string()));
             f.push(("ret", result_name(ev.res)));
         }
         Submit => {
+            let s = view::Submit::read(ev);
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("op", opcode_name(ev.opcode).into_owned()));
-            f.push(("flags", sqe_flags(ev.aux)));
-            f.push(("req_flags", format!("{:#x}", ev.aux)));
-            f.push(("sq_thread", ev.args[1].to_string()));
+            f.push(("flags", sqe_flags(s.req_flags)));
+            f.push(("req_flags", format!("{:#x}", s.req_flags)));
+            f.push(("sq_thread", s.sq_thread.to_string()));
         }
         Complete => {
+            let c = view::Complete::read(ev);
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("res", result_name(ev.res)));
             f.push(("cflags", cqe_flags(ev.cflags)));
-            if ev.args[1] != 0 {
-                let file = if ev.args[1] == 2 {
+            // Any value but "unknown" shows, as the kernel side wrote it.
+            if c.file != view::COMPLETE_FILE_UNKNOWN {
+                let file = if c.file == view::COMPLETE_FILE_REGULAR {
                     "regular"
                 } else {
                     "not regular"
@@ -77,44 +91,46 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             }
         }
         CqeOverflow => {
+            let o = view::CqeOverflow::read(ev);
             ring(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("res", result_name(ev.res)));
             f.push(("cflags", cqe_flags(ev.cflags)));
             f.push((
                 "ocqe",
-                if ev.aux == 0 {
+                if o.dropped() {
                     "NULL (CQE dropped)".into()
                 } else {
-                    format!("{:#x}", ev.aux)
+                    format!("{:#x}", o.ocqe)
                 },
             ));
         }
         Link => {
             ring(&mut f);
             req(&mut f);
-            f.push(("target", format!("{:#x}", ev.aux)));
+            f.push(("target", format!("{:#x}", view::Link::read(ev).target_req)));
         }
         FailLink => {
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("op", opcode_name(ev.opcode).into_owned()));
-            f.push(("cancelled", format!("{:#x}", ev.aux)));
+            f.push(("cancelled", format!("{:#x}", view::FailLink::read(ev).link)));
         }
         FileGet => {
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
-            f.push(("fd", (ev.args[0] as i32).to_string()));
+            f.push(("fd", view::FileGet::read(ev).fd.to_string()));
         }
         QueueAsyncWork => {
+            let q = view::QueueAsyncWork::read(ev);
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("op", opcode_name(ev.opcode).into_owned()));
-            f.push(("flags", sqe_flags(ev.aux)));
-            f.push(("hashed", ev.args[0].to_string()));
+            f.push(("flags", sqe_flags(q.req_flags)));
+            f.push(("hashed", q.hashed.to_string()));
         }
         Defer => {
             ring(&mut f);
@@ -124,16 +140,20 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
         }
         CqringWait => {
             ring(&mut f);
-            f.push(("min_events", ev.args[0].to_string()));
+            f.push((
+                "min_events",
+                view::CqringWait::read(ev).min_events.to_string(),
+            ));
         }
         PollArm | TaskAdd | PollWake => {
+            let p = view::Poll::read(ev);
             ring(&mut f);
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("op", opcode_name(ev.opcode).into_owned()));
-            f.push(("mask", format!("{:#x}", ev.args[0])));
+            f.push(("mask", format!("{:#x}", p.mask)));
             if kind == PollArm {
-                f.push(("events", format!("{:#x}", ev.args[1])));
+                f.push(("events", format!("{:#x}", p.events)));
             }
         }
         ReqFailed => {
@@ -141,89 +161,97 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             req(&mut f);
             f.push(("user_data", ud(ev.user_data)));
             f.push(("op", opcode_name(ev.opcode).into_owned()));
-            f.push(("sqe_flags", sqe_flags(ev.cflags.into())));
+            let sqe = view::ReqFailed::read(ev).sqe_flags;
+            f.push(("sqe_flags", sqe_flags(sqe.into())));
             f.push(("error", result_name(ev.res)));
         }
         TaskWorkRun | LocalWorkRun => {
+            let w = view::WorkRun::read(ev);
             ring(&mut f);
-            f.push(("count", ev.args[0].to_string()));
-            f.push(("loops", ev.args[1].to_string()));
+            f.push(("count", w.count.to_string()));
+            f.push(("loops", w.loops.to_string()));
         }
         ShortWrite => {
+            let w = view::ShortWrite::read(ev);
             ring(&mut f);
-            f.push(("pos", ev.aux.to_string()));
-            f.push(("wanted", ev.aux2.to_string()));
-            f.push(("got", ev.res.to_string()));
+            f.push(("pos", w.pos.to_string()));
+            f.push(("wanted", w.wanted.to_string()));
+            f.push(("got", w.got.to_string()));
         }
         EnterEnter => {
-            f.push(("fd", ev.args[0].to_string()));
-            f.push(("to_submit", ev.args[1].to_string()));
-            f.push(("min_complete", ev.args[2].to_string()));
-            f.push(("flags", enter_flags(ev.cflags)));
+            let e = view::Enter::read(ev);
+            f.push(("fd", e.fd.to_string()));
+            f.push(("to_submit", e.to_submit.to_string()));
+            f.push(("min_complete", e.min_complete.to_string()));
+            f.push(("flags", enter_flags(e.flags)));
         }
         EnterExit => f.push(("ret", result_name(ev.res))),
         SchedWaking => {
-            f.push(("woken", ev.args[0].to_string()));
-            f.push(("target_cpu", ev.args[1].to_string()));
+            let w = view::SchedWaking::read(ev);
+            f.push(("woken", w.woken.to_string()));
+            f.push(("target_cpu", w.target_cpu.to_string()));
         }
         SchedSwitch => {
-            f.push(("prev", ev.args[0].to_string()));
-            f.push(("next", ev.args[1].to_string()));
-            f.push(("prev_state", format!("{:#x}", ev.aux)));
+            let s = view::SchedSwitch::read(ev);
+            f.push(("prev", s.prev.to_string()));
+            f.push(("next", s.next.to_string()));
+            f.push(("prev_state", format!("{:#x}", s.prev_state)));
         }
         TaskNewtask => {
-            f.push(("new_tid", ev.args[0].to_string()));
-            f.push(("clone_flags", format!("{:#x}", ev.aux)));
+            let t = view::TaskNewtask::read(ev);
+            f.push(("new_tid", t.new_tid.to_string()));
+            f.push(("clone_flags", format!("{:#x}", t.clone_flags)));
         }
         TaskRename => {
-            let mut comm = [0u8; 16];
-            comm[..8].copy_from_slice(&ev.aux.to_ne_bytes());
-            comm[8..].copy_from_slice(&ev.aux2.to_ne_bytes());
-            f.push(("tid", ev.args[0].to_string()));
-            f.push(("newcomm", comm_str(&comm)));
+            let r = view::TaskRename::read(ev);
+            f.push(("tid", r.tid.to_string()));
+            f.push(("newcomm", comm_str(&r.newcomm)));
         }
         ProcessFork => {
-            f.push(("parent", ev.args[0].to_string()));
-            f.push(("child", ev.args[1].to_string()));
+            let p = view::ProcessFork::read(ev);
+            f.push(("parent", p.parent.to_string()));
+            f.push(("child", p.child.to_string()));
         }
         FdObject => {
-            f.push(("fd", (ev.args[0] as i32).to_string()));
-            let kind = uringtrace_common::FdType::from_u32(ev.args[1]);
-            f.push(("type", kind.map_or("?", |k| k.name()).to_string()));
-            f.push(("inode", ev.aux.to_string()));
+            let o = view::FdObject::read(ev);
+            f.push(("fd", o.fd.to_string()));
+            f.push(("type", o.fd_type().map_or("?", |k| k.name()).to_string()));
+            f.push(("inode", o.inode.to_string()));
         }
         ProcessExit => {}
         RingClosed => {
-            f.push(("fd", ev.args[0].to_string()));
+            f.push(("fd", view::RingClosed::read(ev).fd.to_string()));
         }
         RingState => {
-            f.push(("fd", ev.args[0].to_string()));
-            f.push(("sq_head", ev.args[1].to_string()));
-            f.push(("sq_tail", ev.args[2].to_string()));
-            f.push(("cq_ready", ev.args[3].to_string()));
-            if ev.aux != 0 {
-                f.push(("sq_thread", ev.aux.to_string()));
-                f.push(("sq_total_us", ev.aux2.to_string()));
-                f.push(("sq_work_us", ev.user_data.to_string()));
+            let s = view::RingState::read(ev);
+            f.push(("fd", s.fd.to_string()));
+            f.push(("sq_head", s.sq_head.to_string()));
+            f.push(("sq_tail", s.sq_tail.to_string()));
+            f.push(("cq_ready", s.cq_ready.to_string()));
+            if let Some(tid) = s.sq_thread {
+                f.push(("sq_thread", tid.to_string()));
+                f.push(("sq_total_us", s.sq_total_us.to_string()));
+                f.push(("sq_work_us", s.sq_work_us.to_string()));
             }
         }
         AggOps => {
+            let a = view::AggOps::read(ev);
             ring(&mut f);
-            f.push(("opcode", crate::names::opcode_name(ev.opcode).to_string()));
-            f.push(("requests", ev.aux.to_string()));
-            f.push(("latency_sum_ns", ev.aux2.to_string()));
-            let unseen = ev.args[uringtrace_common::aggregate::AGG_OPS_UNSEEN_ARG];
-            if unseen != 0 {
+            f.push(("opcode", opcode_name(ev.opcode).to_string()));
+            f.push(("requests", a.requests.to_string()));
+            f.push(("latency_sum_ns", a.latency_sum_ns.to_string()));
+            if a.ended_unseen != 0 {
                 // Submitted, then ended without a CQE (CQE_SKIP_SUCCESS).
-                f.push(("ended_without_cqe", unseen.to_string()));
+                f.push(("ended_without_cqe", a.ended_unseen.to_string()));
             }
         }
         AggLatency => {
+            let a = view::AggLatency::read(ev);
             ring(&mut f);
-            f.push(("opcode", crate::names::opcode_name(ev.opcode).to_string()));
-            let low = uringtrace_common::aggregate::lat_bucket_low(ev.args[0] as usize);
+            f.push(("opcode", opcode_name(ev.opcode).to_string()));
+            let low = uringtrace_common::aggregate::lat_bucket_low(a.bucket as usize);
             f.push(("latency_from_ns", low.to_string()));
-            f.push(("requests", ev.aux.to_string()));
+            f.push(("requests", a.requests.to_string()));
         }
     }
     f

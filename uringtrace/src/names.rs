@@ -235,7 +235,7 @@ pub fn result_from_name(s: &str) -> Option<i32> {
     }
     let name = s.strip_prefix('-')?;
     if name == "ERESTARTSYS" {
-        return Some(-512);
+        return Some(-ERESTARTSYS);
     }
     let code = ERRNO_NAMES
         .iter()
@@ -243,10 +243,14 @@ pub fn result_from_name(s: &str) -> Option<i32> {
     Some(-(code as i32))
 }
 
+/// A kernel-internal errno (include/linux/errno.h), not in libc: a syscall to be
+/// restarted. It should never reach userspace, but can leak into CQEs.
+const ERESTARTSYS: i32 = 512;
+
 pub fn errno_name(code: i32) -> Option<&'static str> {
     // Kernel-internal codes can leak into CQEs (e.g. 512 ERESTARTSYS never should).
     match code {
-        512 => Some("ERESTARTSYS"),
+        ERESTARTSYS => Some("ERESTARTSYS"),
         _ => ERRNO_NAMES
             .get(usize::try_from(code).ok()?)
             .copied()

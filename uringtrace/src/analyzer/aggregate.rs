@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use uringtrace_common::{aggregate as agg, EventKind, RawEvent};
+use uringtrace_common::view::{self, EventView};
+use uringtrace_common::{aggregate as agg, RawEvent};
 
 use super::state::{Ring, State};
 
@@ -37,8 +38,8 @@ impl AggState {
 /// still counts as submitted, and its latency is recorded as streaming mode records
 /// it; the overflow's time is not kept, so the latency runs to the latest event
 /// seen (an upper bound).
-pub fn completed_by_overflow(st: &mut State, ev: &RawEvent) -> bool {
-    let done = ev.args[3] == agg::SUBMIT_FROM_TABLE
+pub fn completed_by_overflow(st: &mut State, ev: &RawEvent, sub: &view::Submit) -> bool {
+    let done = sub.from_table
         && !st.agg.overflowed.is_empty()
         && st.agg.overflowed.remove(&(ev.ctx, ev.user_data));
     if done {
@@ -56,40 +57,36 @@ pub fn completed_by_overflow(st: &mut State, ev: &RawEvent) -> bool {
     done
 }
 
-/// (in flight, CQEs ready) as the kernel counted them at a wait, when it did:
-/// aggregating mode counts both, streaming mode reads only the CQ ring.
-pub fn wait_counts(ev: &RawEvent) -> (Option<u64>, Option<u64>) {
-    match ev.args[3] {
-        agg::WAIT_WITH_COUNTS => (Some(ev.aux), Some(ev.aux2)),
-        agg::WAIT_WITH_READY => (None, Some(ev.aux2)),
-        _ => (None, None),
-    }
-}
-
 /// `agg_ops` and `agg_latency` events.
 pub fn apply(st: &mut State, ev: &RawEvent) {
     // Deltas are polled: the last ones of a ring can arrive after its process exited
     // and the ring retired. They belong to its summary, not to a new ring.
-    let ring = if st.rings.contains_key(&ev.ctx) {
-        st.rings.get_mut(&ev.ctx).expect("checked")
-    } else if let Some(i) = st.retired.iter().rposition(|r| r.ctx == ev.ctx) {
-        &mut st.retired[i]
+    let live = st.rings.contains_key(&ev.ctx);
+    let retired = if live {
+        None
     } else {
-        st.rings.entry(ev.ctx).or_insert_with(|| Ring {
+        st.retired.iter().rposition(|r| r.ctx == ev.ctx)
+    };
+    let ring = match retired {
+        Some(i) => &mut st.retired[i],
+        None => st.rings.entry(ev.ctx).or_insert_with(|| Ring {
             ctx: ev.ctx,
             tgid: ev.tgid,
             ..Ring::default()
-        })
+        }),
     };
-    if ev.kind == EventKind::AggOps as u16 {
+    if let Some(ops) = view::AggOps::of(ev) {
         // Each counted request was one submit and one completion; a request that
         // ended unseen (CQE_SKIP_SUCCESS) one submit only.
-        ring.submitted += ev.aux + u64::from(ev.args[agg::AGG_OPS_UNSEEN_ARG]);
-        ring.completed += ev.aux;
+        ring.submitted += ops.requests + u64::from(ops.ended_unseen);
+        ring.completed += ops.requests;
         return;
     }
-    let b = ev.args[0] as usize;
-    if b >= agg::LAT_BUCKETS || ev.aux == 0 {
+    let Some(lat) = view::AggLatency::of(ev) else {
+        return;
+    };
+    let (b, n) = (lat.bucket as usize, lat.requests);
+    if b >= agg::LAT_BUCKETS || n == 0 {
         return;
     }
     // The bucket's middle stands for its samples (buckets are a quarter octave wide).
@@ -100,10 +97,7 @@ pub fn apply(st: &mut State, ev: &RawEvent) {
         low.saturating_mul(2)
     };
     let v = low + (high - low) / 2;
-    ring.latency
-        .entry(ev.opcode)
-        .or_default()
-        .record_n(v, ev.aux);
-    ring.latency_all.record_n(v, ev.aux);
-    st.latency.entry(ev.opcode).or_default().record_n(v, ev.aux);
+    ring.latency.entry(ev.opcode).or_default().record_n(v, n);
+    ring.latency_all.record_n(v, n);
+    st.latency.entry(ev.opcode).or_default().record_n(v, n);
 }

@@ -77,7 +77,7 @@ impl U64Map {
     #[inline]
     pub fn remove(&mut self, k: &u64) -> Option<u64> {
         let i = self.find(*k)?;
-        Some(self.remove_at(i))
+        self.remove_at(i)
     }
 
     /// Removes `k` only while it maps to `v`.
@@ -90,8 +90,9 @@ impl U64Map {
         }
     }
 
-    fn remove_at(&mut self, i: usize) -> u64 {
-        let (_, v) = self.slots[i].take().expect("occupied");
+    /// Empties slot `i` (found occupied by the caller) and returns its value.
+    fn remove_at(&mut self, i: usize) -> Option<u64> {
+        let (_, v) = self.slots[i].take()?;
         self.len -= 1;
         // Backward shift: move later members of the probe run into the hole when the
         // hole is on their probe path, so that lookups never stop short.
@@ -107,7 +108,7 @@ impl U64Map {
             }
             j = (j + 1) & mask;
         }
-        v
+        Some(v)
     }
 
     #[cold]

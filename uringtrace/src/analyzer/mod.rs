@@ -25,7 +25,6 @@ use finding::Finding;
 use report::{Environment, LostEvents, OpLatency, Report, RingSummary};
 use state::{Map, State};
 
-use crate::display::comm_str;
 use crate::names::{opcode_name, setup_flags};
 
 /// Thresholds of the detectors.
@@ -140,10 +139,17 @@ impl Reorder {
         (ts.saturating_add(window) <= until).then_some(late)
     }
 
-    fn pop_late(&mut self) -> RawEvent {
-        let Reverse((_, _, slot)) = self.late.pop().expect("ready() saw it");
+    /// The oldest late event, taken out of the heap.
+    fn next_late(&mut self) -> Option<RawEvent> {
+        let Reverse((_, _, slot)) = self.late.pop()?;
         self.free.push(slot);
-        self.slab[slot as usize]
+        Some(self.slab[slot as usize])
+    }
+
+    /// [`Self::next_late`] for tests that know one is there.
+    #[cfg(test)]
+    fn pop_late(&mut self) -> RawEvent {
+        self.next_late().unwrap()
     }
 
     fn len(&self) -> usize {
@@ -257,18 +263,29 @@ impl Analyzer {
     /// event rates, once per event).
     #[inline]
     fn drain_one(&mut self) {
-        match self.reorder.ready(0, u64::MAX) {
-            Some(true) => {
-                let ev = self.reorder.pop_late();
-                apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
-            }
-            Some(false) => {
-                let ev = self.reorder.run.front().expect("ready() saw it");
-                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
-                self.reorder.run.pop_front();
-            }
-            None => {}
+        if let Some(late) = self.reorder.ready(0, u64::MAX) {
+            self.apply_next(late);
         }
+    }
+
+    /// Applies the oldest event, from the late heap or from `run` as `ready()` said;
+    /// false when that one was empty after all.
+    #[inline]
+    fn apply_next(&mut self, late: bool) -> bool {
+        if late {
+            let Some(ev) = self.reorder.next_late() else {
+                return false;
+            };
+            apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
+        } else {
+            // Applied in place: a RawEvent is 104 bytes, copies add up.
+            let Some(ev) = self.reorder.run.front() else {
+                return false;
+            };
+            apply(&mut self.state, &mut self.findings, &self.cfg, ev);
+            self.reorder.run.pop_front();
+        }
+        true
     }
 
     /// Applies the events whose timestamp plus `window` is at most `until`, in order.
@@ -286,14 +303,8 @@ impl Analyzer {
             return;
         }
         while let Some(late) = self.reorder.ready(window, until) {
-            if late {
-                let ev = self.reorder.pop_late();
-                apply(&mut self.state, &mut self.findings, &self.cfg, &ev);
-            } else {
-                // Applied in place: a RawEvent is 104 bytes, copies add up.
-                let ev = self.reorder.run.front().expect("ready() saw it");
-                apply(&mut self.state, &mut self.findings, &self.cfg, ev);
-                self.reorder.run.pop_front();
+            if !self.apply_next(late) {
+                return;
             }
         }
     }
@@ -474,11 +485,6 @@ impl Findings {
             .requests
             .extend(f.evidence.requests.into_iter().take(room));
     }
-}
-
-/// Helper for views: a comm from raw bytes.
-pub fn comm(ev: &RawEvent) -> String {
-    comm_str(&ev.comm)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `analyzer_bench` example, the ignored speed test) and for tests that need many
 //! events.
 
+use uringtrace_common::view::{self, EventView};
 use uringtrace_common::{EventKind, RawEvent};
 
 use crate::names::ENTER_GETEVENTS;
@@ -47,9 +48,13 @@ impl Iterator for NopStorm {
         let mut ev = self.base;
         ev.ts_ns = 1_000_000 + i * 500;
         if i == 0 {
-            ev.kind = EventKind::Create as u16;
-            ev.args = [3, BATCH as u32, 2 * BATCH as u32, 0];
-            return Some(ev);
+            let create = view::Create {
+                fd: 3,
+                sq_entries: BATCH as u32,
+                cq_entries: 2 * BATCH as u32,
+                flags: 0,
+            };
+            return Some(create.into_raw(ev));
         }
         // Per batch: enter, BATCH submits, BATCH completions, exit.
         let j = i - 1;
@@ -58,9 +63,14 @@ impl Iterator for NopStorm {
         let user_data = |m: u64| batch * BATCH + m + 1;
         match k {
             0 => {
-                ev.kind = EventKind::EnterEnter as u16;
-                ev.args = [3, BATCH as u32, BATCH as u32, 0];
-                ev.cflags = ENTER_GETEVENTS;
+                let enter = view::Enter {
+                    fd: 3,
+                    to_submit: BATCH as u32,
+                    min_complete: BATCH as u32,
+                    flags: ENTER_GETEVENTS,
+                    ..view::Enter::default()
+                };
+                ev = enter.into_raw(ev);
             }
             k if k <= BATCH => {
                 ev.kind = EventKind::Submit as u16;

@@ -87,7 +87,7 @@ const KIND_FIELDS: u32 = M_OPCODE
 /// format: never change, only predictions of new kinds may be added in a new version.)
 #[inline(always)]
 fn ringless(kind: u16) -> bool {
-    kind == 15 || (32..=39).contains(&kind)
+    uringtrace_common::EventKind::ringless_in_format_v2(kind)
 }
 
 #[inline(always)]

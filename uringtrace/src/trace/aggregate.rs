@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::loader::{InflightTable, LoadError, Tracer};
 use uringtrace_common::{
     aggregate::{self as agg, Inflight, OpAgg, LAT_BUCKETS},
-    EventKind, RawEvent,
+    view, EventView, RawEvent,
 };
 
 /// Cumulative totals of one (ring, opcode), summed over CPUs.
@@ -69,28 +69,28 @@ impl Deltas {
         if count == 0 && unseen == 0 {
             return;
         }
-        let event = |kind: EventKind| RawEvent {
+        let header = RawEvent {
             ts_ns,
             ctx,
             tgid: now.tgid,
             opcode,
-            kind: kind as u16,
             ..RawEvent::default()
         };
-        let mut ops = event(EventKind::AggOps);
-        ops.aux = count;
-        ops.args[agg::AGG_OPS_UNSEEN_ARG] = unseen as u32;
         // The latency sum is over the sampled requests: scaled to all of them.
         let (sampled, lat_sum) = (
             base(now.sampled, |t| t.sampled),
             base(now.lat_sum_ns, |t| t.lat_sum_ns),
         );
-        ops.aux2 = match sampled {
-            0 if now.sampled > 0 => now.lat_sum_ns / now.sampled * count,
-            0 => 0,
-            n => (u128::from(lat_sum) * u128::from(count) / u128::from(n)) as u64,
+        let ops = view::AggOps {
+            requests: count,
+            latency_sum_ns: match sampled {
+                0 if now.sampled > 0 => now.lat_sum_ns / now.sampled * count,
+                0 => 0,
+                n => (u128::from(lat_sum) * u128::from(count) / u128::from(n)) as u64,
+            },
+            ended_unseen: unseen as u32,
         };
-        out.push(ops);
+        out.push(ops.into_raw(header));
         if count == 0 {
             self.seen.insert((ctx, opcode), now.clone());
             return;
@@ -108,10 +108,11 @@ impl Deltas {
             sample = now.hist.to_vec();
         }
         for (b, n) in scale(&sample, count) {
-            let mut lat = event(EventKind::AggLatency);
-            lat.args[0] = b as u32;
-            lat.aux = n;
-            out.push(lat);
+            let lat = view::AggLatency {
+                bucket: b as u32,
+                requests: n,
+            };
+            out.push(lat.into_raw(header));
         }
         self.seen.insert((ctx, opcode), now.clone());
     }
@@ -293,29 +294,32 @@ pub fn held_submit(slot: &Inflight, now_ns: u64, slow_ns: u64) -> Option<RawEven
     if slot.req == 0 || slot.streamed != 0 || now_ns.saturating_sub(slot.ts_ns) < slow_ns {
         return None;
     }
-    let mut ev = RawEvent {
+    let header = RawEvent {
         ts_ns: slot.ts_ns,
         ctx: slot.ctx,
         req: slot.req,
         user_data: slot.user_data,
-        aux: slot.flags,
         pid: slot.pid,
         tgid: slot.tgid,
-        kind: EventKind::Submit as u16,
         opcode: slot.opcode,
         role: slot.role,
         ..RawEvent::default()
     };
-    // The classic submit's `sq_thread`: on an SQPOLL ring only its thread submits.
-    ev.args[1] = u32::from(slot.role == uringtrace_common::Role::SqPoll as u8);
-    ev.args[2] = slot.fd;
-    ev.args[3] = agg::SUBMIT_FROM_TABLE;
-    Some(ev)
+    let submit = view::Submit {
+        req_flags: slot.flags,
+        // The classic submit's `sq_thread`: on an SQPOLL ring only its thread submits.
+        sq_thread: u32::from(slot.role == uringtrace_common::Role::SqPoll as u8),
+        fd: slot.fd,
+        from_table: true,
+        ..view::Submit::default()
+    };
+    Some(submit.into_raw(header))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uringtrace_common::EventKind;
 
     fn op(count: u64, bucket: usize, n: u64) -> OpAgg {
         let mut o = OpAgg {

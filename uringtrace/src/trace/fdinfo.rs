@@ -5,7 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use uringtrace_common::{EventKind, FdType, RawEvent};
+use uringtrace_common::view::{FdObject, FileGet, RingClosed, RingState, Submit};
+use uringtrace_common::{EventKind, EventView, FdType, RawEvent};
 
 /// Parsed fields of an io_uring fdinfo file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,23 +68,25 @@ pub fn parse_fdinfo(text: &str) -> Option<RingInfo> {
 }
 
 pub fn ring_state_event(ts_ns: u64, tgid: u32, fd: u32, info: &RingInfo) -> RawEvent {
+    RingState {
+        fd,
+        sq_head: info.sq_head,
+        sq_tail: info.sq_tail,
+        cq_ready: info.cq_tail.wrapping_sub(info.cq_head),
+        sq_thread: info.sq_thread,
+        sq_total_us: info.sq_total_us,
+        sq_work_us: info.sq_work_us,
+        overflow_list: info.overflow_list,
+    }
+    .into_raw(userspace_event(ts_ns, tgid))
+}
+
+/// The header of an event userspace makes about process `tgid` (no comm, no CPU).
+fn userspace_event(ts_ns: u64, tgid: u32) -> RawEvent {
     RawEvent {
         ts_ns,
         pid: tgid,
         tgid,
-        kind: EventKind::RingState as u16,
-        args: [
-            fd,
-            info.sq_head,
-            info.sq_tail,
-            info.cq_tail.wrapping_sub(info.cq_head),
-        ],
-        aux: info.sq_thread.map_or(0, u64::from),
-        aux2: info.sq_total_us,
-        user_data: info.sq_work_us,
-        // opcode 1: `res` holds the overflow list's length (0 in older recordings).
-        opcode: u8::from(info.overflow_list.is_some()),
-        res: info.overflow_list.unwrap_or(0) as i32,
         ..RawEvent::default()
     }
 }
@@ -130,10 +133,12 @@ impl FdWatch {
     pub fn observe(&mut self, batch: &mut Vec<RawEvent>) {
         let mut new = Vec::new();
         for ev in batch.iter() {
-            let fd = match EventKind::from_u16(ev.kind) {
-                Some(EventKind::Submit) if ev.args[2] != 0 => ev.args[2] as i32,
-                Some(EventKind::FileGet) => ev.args[0] as i32,
-                _ => continue,
+            let fd = match Submit::of(ev) {
+                Some(s) => s.fd(),
+                None => FileGet::of(ev).map(|f| f.fd),
+            };
+            let Some(fd) = fd else {
+                continue;
             };
             let key = (ev.tgid, fd);
             if fd < 0 || ev.tgid == 0 || self.last == Some(key) {
@@ -182,11 +187,8 @@ impl FdWatch {
             self.known.retain(|k, _| k.0 != t);
             self.rings.remove(&t);
             out.push(RawEvent {
-                ts_ns: now_ns,
-                pid: t,
-                tgid: t,
                 kind: EventKind::ProcessExit as u16,
-                ..RawEvent::default()
+                ..userspace_event(now_ns, t)
             });
         }
         self.last = None;
@@ -228,14 +230,7 @@ impl FdWatch {
             }
             let before = self.rings.insert(tgid, rings.clone()).unwrap_or_default();
             for fd in before.difference(&rings) {
-                out.push(RawEvent {
-                    ts_ns: now_ns,
-                    pid: tgid,
-                    tgid,
-                    kind: EventKind::RingClosed as u16,
-                    args: [*fd, 0, 0, 0],
-                    ..RawEvent::default()
-                });
+                out.push(RingClosed { fd: *fd }.into_raw(userspace_event(now_ns, tgid)));
             }
         }
         out
@@ -268,15 +263,7 @@ fn classify(link: &str, path: &str) -> (FdType, u64) {
 }
 
 pub fn fd_object_event(ts_ns: u64, tgid: u32, fd: i32, kind: FdType, ino: u64) -> RawEvent {
-    RawEvent {
-        ts_ns,
-        pid: tgid,
-        tgid,
-        kind: EventKind::FdObject as u16,
-        args: [fd as u32, kind as u32, 0, 0],
-        aux: ino,
-        ..RawEvent::default()
-    }
+    FdObject::new(fd, kind, ino).into_raw(userspace_event(ts_ns, tgid))
 }
 
 #[cfg(test)]

@@ -187,7 +187,10 @@ impl Session {
             let mut last_owner = 0;
             for e in &batch {
                 // Runs of one process's events are the rule: one hash lookup per run.
-                if e.kind < 32 && e.tgid != 0 && e.tgid != last_owner {
+                if uringtrace_common::EventKind::is_io_uring(e.kind)
+                    && e.tgid != 0
+                    && e.tgid != last_owner
+                {
                     last_owner = e.tgid;
                     self.ring_owners.insert(e.tgid);
                 }

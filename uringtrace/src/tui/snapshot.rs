@@ -2,6 +2,8 @@
 //! plain data, so the view only formats and tests can inspect it. The ring screen's
 //! data is in [`super::detail`].
 
+use uringtrace_common::view::RingState;
+
 use crate::analyzer::finding::{Finding, Severity};
 use crate::analyzer::report::{LostEvents, Report};
 use crate::analyzer::ring_is_shown;
@@ -132,27 +134,25 @@ pub(super) fn flag_names(flags: Option<u32>) -> String {
         .unwrap_or_default()
 }
 
-/// The fdinfo sample of a ring, when its fd is known (rings created during the trace).
-fn fdinfo_sample(st: &State, ring: &Ring) -> Option<uringtrace_common::RawEvent> {
+/// The latest fdinfo sample of a ring, when its fd is known (rings created during the
+/// trace).
+fn fdinfo_sample(st: &State, ring: &Ring) -> Option<RingState> {
     let fd = u32::try_from(ring.fd?).ok()?;
-    st.samples.get(&(ring.tgid, fd))?.last
+    Some(st.samples.get(&(ring.tgid, fd))?.last?.state)
 }
 
 fn occupancy(st: &State, ring: &Ring) -> Occupancy {
     let s = fdinfo_sample(st, ring);
     Occupancy {
         in_flight: ring.inflight.len() as u64,
-        sq_pending: s.map(|e| e.args[2].wrapping_sub(e.args[1])),
-        cq_pending: s.map(|e| e.args[3]),
+        sq_pending: s.map(|s| s.sq_pending()),
+        cq_pending: s.map(|s| s.cq_ready),
     }
 }
 
 pub(super) fn sqpoll_tid(st: &State, ring: &Ring) -> Option<u32> {
-    ring.sqpoll_tid.or_else(|| {
-        fdinfo_sample(st, ring)
-            .map(|e| e.aux as u32)
-            .filter(|t| *t != 0)
-    })
+    ring.sqpoll_tid
+        .or_else(|| fdinfo_sample(st, ring).and_then(|s| s.sq_thread))
 }
 
 fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
@@ -165,8 +165,8 @@ fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
     let s = fdinfo_sample(st, ring);
     Some(SqpollCounters {
         runtime_ns,
-        total_us: s.map(|e| e.aux2),
-        work_us: s.map(|e| e.user_data),
+        total_us: s.map(|s| s.sq_total_us),
+        work_us: s.map(|s| s.sq_work_us),
         submits: t.map_or(0, |t| t.submits),
     })
 }

@@ -43,11 +43,11 @@ sq_thread_cpu on a CPU reserved for it, and account for that CPU.",
 pub fn on_spin(st: &State, tgid: u32, fd: u32, s: &RingSamples) -> Option<Hit> {
     let (&(a, sub_a), &(b, sub_b)) = (s.window.front()?, s.window.back()?);
     let wall_us = b.ts_ns.saturating_sub(a.ts_ns) / 1000;
-    let total_us = b.aux2.saturating_sub(a.aux2);
-    let work_us = b.user_data.saturating_sub(a.user_data);
+    let total_us = b.state.sq_total_us.saturating_sub(a.state.sq_total_us);
+    let work_us = b.state.sq_work_us.saturating_sub(a.state.sq_work_us);
     let msg = format!(
         "SQPOLL thread {} ran {:.0}% of {} with no work ({} µs of {} µs busy)",
-        b.aux,
+        b.state.sq_thread.unwrap_or(0),
         100.0 * total_us as f64 / wall_us.max(1) as f64,
         ms(wall_us * 1000),
         work_us,

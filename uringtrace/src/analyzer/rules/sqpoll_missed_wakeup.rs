@@ -51,7 +51,7 @@ pub fn on_missed(
     thread_state: &str,
 ) -> Option<Hit> {
     let (since, last) = (s.pending_since_ns?, s.last.as_ref()?);
-    let sq_tid = last.aux as u32;
+    let sq_tid = last.state.sq_thread.unwrap_or(0);
     let msg = format!(
         "{} SQEs have waited {} in the SQ ring (fd {fd}) while its SQPOLL thread {sq_tid} sleeps; \
          no io_uring_enter(IORING_ENTER_SQ_WAKEUP) followed",
@@ -61,8 +61,8 @@ pub fn on_missed(
     let e = Evidence {
         requests: vec![],
         facts: vec![
-            count("sq_head", last.args[1].into()),
-            count("sq_tail", last.args[2].into()),
+            count("sq_head", last.state.sq_head.into()),
+            count("sq_tail", last.state.sq_tail.into()),
             count("pending_sqes", s.pending_sqes.into()),
             count("sqpoll_thread", sq_tid.into()),
             text("thread_state", thread_state),

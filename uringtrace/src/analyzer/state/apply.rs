@@ -43,13 +43,8 @@ impl State {
         if self.last_comm == Some(key) {
             return;
         }
-        // What `comm_str` gives, without allocating unless it changed.
-        let end = ev
-            .comm
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(ev.comm.len());
-        let comm = String::from_utf8_lossy(&ev.comm[..end]);
+        // Allocated only when it changed.
+        let comm = comm_text(&ev.comm);
         match self.comms.get(&ev.pid) {
             Some((t, c)) if *t == ev.tgid && *c == comm => {}
             _ => {
@@ -74,6 +69,8 @@ impl State {
         let Some(kind) = EventKind::from_u16(ev.kind) else {
             return;
         };
+        // Each handler reads its kind's fields through its `view` (`EventView::read`:
+        // the kind is known here).
         use EventKind::*;
         match kind {
             Create => self.on_create(ev),
@@ -90,7 +87,7 @@ impl State {
                     .and_then(|r| r.inflight.get_mut(&ev.req))
                 {
                     r.issued = true;
-                    r.fd = Some(ev.args[0] as i32);
+                    r.fd = Some(view::FileGet::read(ev).fd);
                 }
             }
             QueueAsyncWork => {
@@ -128,21 +125,21 @@ impl State {
             EnterExit => self.on_enter_exit(ev),
             SchedSwitch => self.on_switch(ev),
             SchedWaking => {
-                let t = self.thread(ev.args[0], 0);
+                let t = self.thread(view::SchedWaking::read(ev).woken, 0);
                 if t.state != "running" {
                     t.state = "woken";
                     t.state_since_ns = ev.ts_ns;
                 }
             }
             TaskNewtask => {
-                let t = self.thread(ev.args[0], ev.tgid);
+                let t = self.thread(view::TaskNewtask::read(ev).new_tid, ev.tgid);
                 t.created_ns = Some(ev.ts_ns);
             }
             TaskRename => self.on_rename(ev),
             RingState => self.on_ring_state(ev),
             AggOps | AggLatency => crate::analyzer::aggregate::apply(self, ev),
             Register => {
-                if ev.args[0] == REGISTER_IOWQ_MAX_WORKERS && ev.res >= 0 {
+                if view::Register::read(ev).opcode == REGISTER_IOWQ_MAX_WORKERS && ev.res >= 0 {
                     self.procs
                         .entry(ev.tgid)
                         .or_default()
@@ -150,19 +147,20 @@ impl State {
                 }
             }
             FdObject => {
-                let key = (ev.tgid, ev.args[0] as i32);
-                match FdType::from_u32(ev.args[1]) {
+                let o = view::FdObject::read(ev);
+                let key = (ev.tgid, o.fd);
+                match o.fd_type() {
                     None | Some(FdType::Closed) => {
                         self.fds.remove(&key);
                     }
                     Some(t) => {
-                        self.fds.insert(key, (t, ev.aux));
+                        self.fds.insert(key, (t, o.inode));
                     }
                 }
             }
             ProcessExit => self.on_process_exit(ev.tgid, ev.ts_ns),
             RingClosed => {
-                if let Some(ctx) = self.ring_by_fd(ev.tgid, ev.args[0]) {
+                if let Some(ctx) = self.ring_by_fd(ev.tgid, view::RingClosed::read(ev).fd) {
                     self.retire_ring(ctx, ev.ts_ns);
                 }
             }

@@ -85,17 +85,18 @@ impl State {
     /// A ctx address is reused after a ring is freed: a create for a known ctx starts
     /// a new ring. The old one is retired first.
     pub(super) fn on_create(&mut self, ev: &RawEvent) {
+        let c = view::Create::read(ev);
         if self.rings.contains_key(&ev.ctx) {
             self.retire_ring(ev.ctx, ev.ts_ns);
-            self.samples.remove(&(ev.tgid, ev.args[0]));
+            self.samples.remove(&(ev.tgid, c.fd));
         }
         let ring = self.ring(ev.ctx, ev.tgid);
         ring.tgid = ev.tgid;
         ring.created_ns = ev.ts_ns;
-        ring.fd = Some(ev.args[0] as i32);
-        ring.sq_entries = Some(ev.args[1]);
-        ring.cq_entries = Some(ev.args[2]);
-        ring.setup_flags = Some(ev.cflags);
+        ring.fd = Some(c.fd as i32);
+        ring.sq_entries = Some(c.sq_entries);
+        ring.cq_entries = Some(c.cq_entries);
+        ring.setup_flags = Some(c.flags);
     }
 
     pub(super) fn on_switch(&mut self, ev: &RawEvent) {
@@ -104,7 +105,12 @@ impl State {
         if self.threads.len() > MAX_THREADS {
             self.threads.retain(|_, t| t.role.is_some());
         }
-        let (prev, next, prev_state) = (ev.args[0], ev.args[1], ev.aux);
+        let view::SchedSwitch {
+            prev,
+            next,
+            prev_state,
+            ..
+        } = view::SchedSwitch::read(ev);
         let role = Role::from_u8(ev.role);
         let t = self.thread(prev, ev.tgid);
         if role != Some(Role::Submitter) {
@@ -143,11 +149,10 @@ impl State {
     }
 
     pub(super) fn on_rename(&mut self, ev: &RawEvent) {
-        let mut comm = [0u8; 16];
-        comm[..8].copy_from_slice(&ev.aux.to_ne_bytes());
-        comm[8..].copy_from_slice(&ev.aux2.to_ne_bytes());
+        let rename = view::TaskRename::read(ev);
+        let comm = rename.newcomm;
         let role = Role::from_comm(&comm);
-        let tid = if ev.args[0] != 0 { ev.args[0] } else { ev.pid };
+        let tid = rename.tid_or(ev.pid);
         let t = self.thread(tid, ev.tgid);
         t.tgid = ev.tgid;
         t.role = Some(role);

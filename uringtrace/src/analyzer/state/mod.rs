@@ -5,7 +5,8 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use uringtrace_common::{EventKind, FdType, RawEvent, Role};
+use uringtrace_common::view::{self, RingState};
+use uringtrace_common::{EventKind, EventView, FdType, RawEvent, Role};
 
 mod apply;
 mod lifecycle;
@@ -18,7 +19,7 @@ use apply::{ring_entry, thread_entry};
 use super::index::U64Map;
 use super::latency::Histogram;
 use super::opcodes;
-use crate::display::comm_str;
+use crate::display::{comm_str, comm_text};
 use crate::names::{
     CQE_F_MORE, CQE_F_NOTIF, ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING,
     ENTER_SQ_WAKEUP, IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_HARDLINK, IOSQE_IO_LINK,
@@ -372,11 +373,18 @@ pub struct UnsatisfiableWait {
     pub since_ns: u64,
 }
 
+/// One fdinfo sample of a ring (a `ring_state` event): when, and what it showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingSample {
+    pub ts_ns: u64,
+    pub state: RingState,
+}
+
 /// Samples of one ring's fdinfo (first and latest), keyed by (tgid, fd).
 #[derive(Clone, Debug, Default)]
 pub struct RingSamples {
-    pub first: Option<RawEvent>,
-    pub last: Option<RawEvent>,
+    pub first: Option<RingSample>,
+    pub last: Option<RingSample>,
     /// When SQ tail ≠ head was first seen and has stayed so.
     pub pending_since_ns: Option<u64>,
     pub pending_sqes: u32,
@@ -385,7 +393,7 @@ pub struct RingSamples {
     /// that spins only for its sq_thread_idle after each burst is not judged over the
     /// whole trace, nor over the time before it started).
     /// Each with the ring's submissions counted by then.
-    pub window: VecDeque<(RawEvent, u64)>,
+    pub window: VecDeque<(RingSample, u64)>,
     /// This episode of pending SQEs / this ring's idle spin was already reported.
     pub missed_reported: bool,
     pub spin_reported: bool,
@@ -523,7 +531,7 @@ pub struct State {
     /// Enters in `enters` read at their wait (no exit event will end them).
     pub(crate) enters_without_exit: usize,
     /// The completion being applied: whether the kernel saw a regular file
-    /// (io_uring_complete args[1]: 0 unknown, 1 no, 2 yes).
+    /// (`view::Complete::regular_file`).
     pub(crate) completing_isreg: Option<bool>,
     /// Processes that exited, to forget at the next event.
     pub(crate) forget: Vec<u32>,

@@ -40,21 +40,33 @@ impl State {
             }
             self.maybe_finish_chain(open);
         }
-        let ring = self.rings.get_mut(&ctx).expect("ring exists");
-        if let Some(r) = ring.inflight.get(&p).copied() {
-            if r.links() {
-                let id = self.new_chain(ctx, &r);
-                let ring = self.rings.get_mut(&ctx).expect("ring exists");
-                ring.open_chain = Some(id);
-                if let Some(x) = ring.inflight.get_mut(&p) {
-                    x.chain = Some(id);
-                }
+        let Some(r) = self
+            .rings
+            .get(&ctx)
+            .and_then(|g| g.inflight.get(&p))
+            .copied()
+        else {
+            return;
+        };
+        if r.links() {
+            let id = self.new_chain(ctx, &r);
+            self.open_chain_at(ctx, p, id);
+        }
+    }
+
+    /// Chain `id`, just started by request `req` of ring `ctx`, is the ring's open one.
+    fn open_chain_at(&mut self, ctx: u64, req: u64, id: ChainId) {
+        if let Some(ring) = self.rings.get_mut(&ctx) {
+            ring.open_chain = Some(id);
+            if let Some(x) = ring.inflight.get_mut(&req) {
+                x.chain = Some(id);
             }
         }
     }
 
     pub(super) fn on_submit(&mut self, ev: &RawEvent) {
-        if crate::analyzer::aggregate::completed_by_overflow(self, ev) {
+        let sub = view::Submit::read(ev);
+        if crate::analyzer::aggregate::completed_by_overflow(self, ev, &sub) {
             return;
         }
         let tgid = ev.tgid;
@@ -96,19 +108,20 @@ impl State {
         r.req = ev.req;
         r.user_data = ev.user_data;
         r.opcode = ev.opcode;
-        r.flags = ev.aux;
+        r.flags = sub.req_flags;
         r.submit_ns = ev.ts_ns;
         r.tid = ev.pid;
         r.tgid = tgid;
-        r.fd = (ev.args[2] != 0).then_some(ev.args[2] as i32);
+        r.fd = sub.fd();
         r.issued = false;
         r.poll_armed = false;
         r.waited_on_poll = false;
         r.punted = false;
         r.chain = None;
         r.multishot_cqes = 0;
-        r.futex = (matches!(ev.opcode, opcodes::FUTEX_WAIT | opcodes::FUTEX_WAKE) && ev.aux2 != 0)
-            .then_some(ev.aux2);
+        r.futex = (matches!(ev.opcode, opcodes::FUTEX_WAIT | opcodes::FUTEX_WAKE)
+            && sub.futex_uaddr != 0)
+            .then_some(sub.futex_uaddr);
         if r.skips_success() {
             ring.silent_in_flight += 1;
         }
@@ -120,11 +133,7 @@ impl State {
             ring.pending_append = Some(ev.req);
         } else if let Some(r) = starts_chain {
             let id = self.new_chain(ev.ctx, &r);
-            let ring = self.rings.get_mut(&ev.ctx).expect("ring exists");
-            ring.open_chain = Some(id);
-            if let Some(x) = ring.inflight.get_mut(&ev.req) {
-                x.chain = Some(id);
-            }
+            self.open_chain_at(ev.ctx, ev.req, id);
         }
         if self.pending_enter_ring {
             self.learn_enter_ring(ev.pid, ev.ctx);
@@ -140,9 +149,10 @@ impl State {
         if ring.pending_append == Some(ev.req) {
             ring.pending_append = None;
         }
+        let target = view::Link::read(ev).target_req;
         let chain_id = ring
             .inflight
-            .get(&ev.aux)
+            .get(&target)
             .and_then(|t| t.chain)
             .or(ring.open_chain);
         let Some(id) = chain_id else { return };
@@ -169,9 +179,10 @@ impl State {
         let Some(ring) = self.rings.get(&ev.ctx) else {
             return;
         };
+        let cancelled = view::FailLink::read(ev).link;
         let id = ring
             .inflight
-            .get(&ev.aux)
+            .get(&cancelled)
             .and_then(|r| r.chain)
             .or_else(|| ring.inflight.get(&ev.req).and_then(|r| r.chain))
             .or_else(|| {
@@ -185,7 +196,7 @@ impl State {
             if c.breaker.is_none() {
                 c.breaker = c.index_of(ev.req);
             }
-            if let Some(i) = c.index_of(ev.aux) {
+            if let Some(i) = c.index_of(cancelled) {
                 c.members[i].cancelled = true;
             }
         }
@@ -220,7 +231,7 @@ impl State {
     #[inline]
     pub(super) fn finished(&mut self, ctx: u64, r: Done, res: i32, ts: u64) {
         let req = r.req;
-        if res == -105 {
+        if res == -libc::ENOBUFS {
             self.observations.push(Observation::NoBufs {
                 ev: RawEvent {
                     ctx,
@@ -329,11 +340,7 @@ impl State {
     }
 
     pub(super) fn on_complete(&mut self, ev: &RawEvent) {
-        self.completing_isreg = match ev.args[1] {
-            1 => Some(false),
-            2 => Some(true),
-            _ => None,
-        };
+        self.completing_isreg = view::Complete::read(ev).regular_file();
         let ring = ring_entry(&mut self.rings, ev.ctx, ev.tgid);
         ring.completed += 1;
         ring.cq_posted_since += 1;
@@ -450,7 +457,7 @@ impl State {
         if ev.res == -libc::ECANCELED {
             ep.cancelled += 1;
         }
-        let dropped = ev.aux == 0;
+        let dropped = view::CqeOverflow::read(ev).dropped();
         if dropped {
             ring.dropped += 1;
         } else if let Some(ep) = ring.overflow_open.as_mut() {

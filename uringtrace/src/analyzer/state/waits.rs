@@ -53,12 +53,13 @@ impl State {
     }
 
     pub(super) fn on_enter(&mut self, ev: &RawEvent) {
-        let without_exit = ev.aux2 == uringtrace_common::ENTER_WITHOUT_EXIT;
+        let args = view::Enter::read(ev);
+        let without_exit = args.without_exit;
         let mut e = Enter {
-            fd: ev.args[0],
-            to_submit: ev.args[1],
-            min_complete: ev.args[2],
-            flags: ev.cflags,
+            fd: args.fd,
+            to_submit: args.to_submit,
+            min_complete: args.min_complete,
+            flags: args.flags,
             ts: ev.ts_ns,
             // An enter read at its wait names the ring it waits on.
             ctx: (ev.ctx != 0).then_some(ev.ctx),
@@ -105,7 +106,9 @@ impl State {
         if !self.enters.get(&tid).is_some_and(|e| e.without_exit) {
             return;
         }
-        let e = self.enters.remove(&tid).expect("checked");
+        let Some(e) = self.enters.remove(&tid) else {
+            return;
+        };
         self.enters_without_exit -= 1;
         if let Some(wait) = e.unsatisfiable {
             self.observations.push(Observation::UnsatisfiableWait {
@@ -180,7 +183,8 @@ impl State {
         };
         // Exact counts when the kernel read them at the wait (ctx->rings CQ head and
         // tail); else what the events tell: in flight exactly, ready at most.
-        let (k_in_flight, k_ready) = crate::analyzer::aggregate::wait_counts(ev);
+        let cw = view::CqringWait::read(ev);
+        let (k_in_flight, k_ready) = cw.counts.in_flight_ready();
         // Both counts of what is in flight can fall short: the kernel's counts a ring
         // only from when it got an aggregation slot (a ring streamed at first, while the
         // slots were taken, is counted in part), the analyzer's sees only streamed
@@ -192,7 +196,7 @@ impl State {
         );
         let ready = k_ready.unwrap_or_else(|| ring.cq_ready_upper_bound());
         // cqring_wait's min_events is min_complete clamped to the CQ size.
-        let min_complete = u64::from(ev.args[0]);
+        let min_complete = u64::from(cw.min_events);
         let need = min_complete.saturating_sub(ready);
         let timed = enter.flags & ENTER_EXT_ARG != 0;
         // An event loop's idle sleep: a timed wait with nothing ready or in flight.

@@ -1,0 +1,136 @@
+//! Views of the kinds userspace makes: fdinfo samples, aggregating mode's deltas, and
+//! what /proc shows of fds and rings.
+
+use super::EventView;
+use crate::{EventKind, FdType, RawEvent};
+
+/// `ring_state`: a userspace sample of `/proc/<tgid>/fdinfo/<ring fd>`, which shows
+/// what no tracepoint does (SQ head and tail, SQPOLL thread times).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingState {
+    pub fd: u32,
+    pub sq_head: u32,
+    pub sq_tail: u32,
+    /// CQ tail - CQ head: CQEs the application has not consumed.
+    pub cq_ready: u32,
+    /// The SQPOLL thread (`aux`; 0: none).
+    pub sq_thread: Option<u32>,
+    /// µs the SQPOLL thread ran (`aux2`), and ran with work (`user_data`); 6.9+.
+    pub sq_total_us: u64,
+    pub sq_work_us: u64,
+    /// CQEs in the overflow list, when the sample has it (`opcode` 1, length in
+    /// `res`; recordings before it have opcode 0).
+    pub overflow_list: Option<u32>,
+}
+
+impl RingState {
+    /// SQEs the application queued that the kernel has not consumed yet.
+    #[inline]
+    pub fn sq_pending(&self) -> u32 {
+        self.sq_tail.wrapping_sub(self.sq_head)
+    }
+}
+
+impl EventView for RingState {
+    const KIND: EventKind = EventKind::RingState;
+
+    #[inline]
+    fn read(ev: &RawEvent) -> Self {
+        RingState {
+            fd: ev.args[0],
+            sq_head: ev.args[1],
+            sq_tail: ev.args[2],
+            cq_ready: ev.args[3],
+            sq_thread: (ev.aux != 0).then_some(ev.aux as u32),
+            sq_total_us: ev.aux2,
+            sq_work_us: ev.user_data,
+            overflow_list: (ev.opcode == 1).then_some(ev.res as u32),
+        }
+    }
+
+    #[inline]
+    fn write(&self, ev: &mut RawEvent) {
+        ev.args = [self.fd, self.sq_head, self.sq_tail, self.cq_ready];
+        ev.aux = self.sq_thread.map_or(0, u64::from);
+        ev.aux2 = self.sq_total_us;
+        ev.user_data = self.sq_work_us;
+        ev.opcode = u8::from(self.overflow_list.is_some());
+        ev.res = self.overflow_list.unwrap_or(0) as i32;
+    }
+}
+
+/// `agg_ops`: aggregating mode's per-(ring, opcode) delta of requests only counted;
+/// `opcode` is the requests' opcode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AggOps {
+    /// Requests counted: one submit and one completion each.
+    pub requests: u64,
+    /// Their summed latency (over the sampled ones).
+    pub latency_sum_ns: u64,
+    /// Requests that ended without a CQE (CQE_SKIP_SUCCESS): one submit each
+    /// (`args[AGG_OPS_UNSEEN_ARG]`).
+    pub ended_unseen: u32,
+}
+view!(AggOps, AggOps, { requests: aux, latency_sum_ns: aux2, ended_unseen: args[1] });
+const _: () = assert!(crate::aggregate::AGG_OPS_UNSEEN_ARG == 1);
+
+/// `agg_latency`: requests counted into one latency bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AggLatency {
+    /// `aggregate::lat_bucket`.
+    pub bucket: u32,
+    pub requests: u64,
+}
+view!(AggLatency, AggLatency, { bucket: args[0], requests: aux });
+
+/// `fd_object`: what a file descriptor of a process refers to, read from /proc.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdObject {
+    pub fd: i32,
+    /// [`FdType`] as a number ([`FdObject::fd_type`]).
+    pub fd_type: u32,
+    pub inode: u64,
+}
+
+impl FdObject {
+    #[inline]
+    pub fn new(fd: i32, fd_type: FdType, inode: u64) -> FdObject {
+        FdObject {
+            fd,
+            fd_type: fd_type as u32,
+            inode,
+        }
+    }
+
+    #[inline]
+    pub fn fd_type(&self) -> Option<FdType> {
+        FdType::from_u32(self.fd_type)
+    }
+}
+
+impl EventView for FdObject {
+    const KIND: EventKind = EventKind::FdObject;
+
+    #[inline]
+    fn read(ev: &RawEvent) -> Self {
+        FdObject {
+            fd: ev.args[0] as i32,
+            fd_type: ev.args[1],
+            inode: ev.aux,
+        }
+    }
+
+    #[inline]
+    fn write(&self, ev: &mut RawEvent) {
+        ev.args[0] = self.fd as u32;
+        ev.args[1] = self.fd_type;
+        ev.aux = self.inode;
+    }
+}
+
+/// `ring_closed`: a ring fd vanished from its owner's fd table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingClosed {
+    pub fd: u32,
+}
+view!(RingClosed, RingClosed, { fd: args[0] });

@@ -2,13 +2,15 @@
 //!
 //! - [`trace`]: kernel side (tracefs, catalog, eBPF loading, live sessions);
 //! - [`recording`]: the on-disk format;
-//! - [`display`], [`names`]: readable renderings.
+//! - [`display`], [`names`]: readable renderings;
+//! - [`output`]: report formats (text, markdown, JSON, JUnit).
 
 pub mod analyzer;
 pub mod cli;
 pub mod commands;
 pub mod display;
 pub mod names;
+pub mod output;
 pub mod recording;
 pub mod system;
 pub mod trace;

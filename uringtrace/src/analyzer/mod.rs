@@ -9,7 +9,6 @@ pub mod graph;
 pub mod index;
 pub mod latency;
 pub mod opcodes;
-pub mod render;
 pub mod report;
 pub mod rules;
 pub mod state;

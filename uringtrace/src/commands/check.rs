@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::analyzer::check::{self, Config, Verdict};
-use crate::analyzer::render;
 use crate::cli::{CheckArgs, CheckFormat};
+use crate::output;
 
 use super::analyze::analyze_file;
 use super::diagnose::{analyzer_config, use_color};
@@ -29,7 +29,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         overall = overall.max(verdict);
         match args.format {
             CheckFormat::Text => {
-                text.push_str(&render::text(&report, use_color(false)));
+                text.push_str(&output::text(&report, use_color(false)));
                 text.push_str(&format!("{}: {}\n\n", file.display(), verdict.name()));
             }
             CheckFormat::Json => json.push(serde_json::json!({
@@ -54,7 +54,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 &serde_json::json!({"verdict": overall.name(), "files": json})
             )?
         ),
-        CheckFormat::Junit => print!("{}", check::junit(&results, config.fail_on)),
+        CheckFormat::Junit => print!("{}", output::junit(&results, config.fail_on)),
     }
     Ok(ExitCode::from(overall.exit_code()))
 }

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::analyzer::{render, AnalyzerConfig};
+use crate::analyzer::AnalyzerConfig;
 use crate::cli::{DiagnoseArgs, ReportFormat};
+use crate::output;
 
 use super::analyze::{analyze_file, analyze_live};
 use super::record::analysis_session_options;
@@ -31,9 +32,9 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let text = match args.format {
-        ReportFormat::Text => render::text(&report, use_color(args.output.is_some())),
-        ReportFormat::Markdown => render::markdown(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&render::json(&report))? + "\n",
+        ReportFormat::Text => output::text(&report, use_color(args.output.is_some())),
+        ReportFormat::Markdown => output::markdown(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&output::json(&report))? + "\n",
     };
     match &args.output {
         Some(path) => {

@@ -74,8 +74,7 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Parses the text of a `uringtrace.toml`. Every key is checked: a typo is an
-    /// error, not a silently ignored setting that lets CI pass.
+    /// Parses the text of a `uringtrace.toml`: its shape, then its names and values.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
@@ -141,9 +140,9 @@ fn shape_error(e: DeError) -> ConfigError {
 }
 
 impl RawConfig {
-    /// The second pass: names and values serde cannot check. Sections go in the order
-    /// of their keys, as the file's table holds them, so the first error reported is
-    /// the one it was before serde.
+    /// The second pass: names and values serde cannot check. The sections go in the
+    /// order of their keys (budgets, fail_on, rules), the order of a parsed table, so of
+    /// several errors the first key's is reported.
     fn validate(self) -> Result<Config, ConfigError> {
         let budgets = self.budgets.validate()?;
         let fail_on = match &self.fail_on {

@@ -6,6 +6,8 @@
 //! - [`pipeline`]: a recording or a live trace through the analyzer;
 //! - [`tui`]: `top`'s screens, fed by the same analyzer;
 //! - [`display`], [`names`]: readable renderings;
+//! - [`output`]: report formats (text, markdown, JSON, JUnit);
+//! - [`stats`]: a run's counts as JSON for tools (`--stats-json`);
 //! - [`cli`] and [`commands`]: arguments, and one module per subcommand (commands
 //!   import the layers above, never each other).
 
@@ -14,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod display;
 pub mod names;
+pub mod output;
 pub mod pipeline;
 pub mod recording;
 pub mod stats;

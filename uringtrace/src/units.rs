@@ -1,4 +1,5 @@
-//! Parsing of durations (`10s`, `500ms`, `2m`) and sizes (`64K`, `16M`).
+//! Parsing of durations (`10s`, `500ms`, `2m`) and sizes (`64K`, `16M`), and their
+//! readable forms.
 
 use std::time::Duration;
 
@@ -63,6 +64,20 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// A duration in the largest unit that keeps it readable: 850ns, 12.3µs, 2ms, 1.25s.
+pub fn human_ns(ns: u64) -> String {
+    // Thresholds sit where rounding would print "1000" of the smaller unit.
+    let (value, unit, decimals) = match ns {
+        n if n < 1_000 => return format!("{n}ns"),
+        n if n < 999_950 => (n as f64 / 1e3, "µs", 1),
+        n if n < 999_995_000 => (n as f64 / 1e6, "ms", 2),
+        n => (n as f64 / 1e9, "s", 2),
+    };
+    let s = format!("{value:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{unit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +101,14 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("8G").is_err());
         assert!(parse_size("x").is_err());
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_ns(850), "850ns");
+        assert_eq!(human_ns(12_345), "12.3µs");
+        assert_eq!(human_ns(2_000_000), "2ms");
+        assert_eq!(human_ns(999_990), "1ms");
+        assert_eq!(human_ns(1_250_000_000), "1.25s");
     }
 }

@@ -9,7 +9,6 @@ pub mod graph;
 pub mod index;
 pub mod latency;
 pub mod opcodes;
-pub mod render;
 pub mod report;
 pub mod rules;
 pub mod state;
@@ -25,7 +24,7 @@ use finding::Finding;
 use report::{Environment, LostEvents, OpLatency, Report, RingSummary};
 use state::{Map, State};
 
-use crate::names::{opcode_name, setup_flags};
+use crate::names::setup_flags;
 
 /// Thresholds of the detectors.
 #[derive(Clone, Debug)]
@@ -390,13 +389,7 @@ impl Analyzer {
         let latency = st
             .latency
             .iter()
-            .map(|(op, h)| OpLatency {
-                opcode: opcode_name(*op).into_owned(),
-                count: h.count(),
-                p50_ns: h.quantile(0.5),
-                p99_ns: h.quantile(0.99),
-                max_ns: h.max(),
-            })
+            .map(|(op, h)| OpLatency::of(*op, h))
             .collect();
         Report {
             environment: self.env.clone(),

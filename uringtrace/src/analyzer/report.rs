@@ -67,6 +67,20 @@ pub struct OpLatency {
     pub max_ns: u64,
 }
 
+impl OpLatency {
+    /// The row of `opcode` from its latencies: the one place the quantiles shown (the
+    /// report's table, the check's budgets, the TUI's ring screen) are taken.
+    pub fn of(opcode: u8, h: &super::latency::Histogram) -> OpLatency {
+        OpLatency {
+            opcode: crate::names::opcode_name(opcode).into_owned(),
+            count: h.count(),
+            p50_ns: h.quantile(0.5),
+            p99_ns: h.quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostEvents {
     /// Events lost in the kernel ring buffer.

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::analyzer::check::{self, Config, Verdict};
-use crate::analyzer::render;
 use crate::cli::{use_color, CheckArgs, CheckFormat};
+use crate::output;
 use crate::pipeline::analyze_file;
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -27,7 +27,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         overall = overall.max(verdict);
         match args.format {
             CheckFormat::Text => {
-                text.push_str(&render::text(&report, use_color(false)));
+                text.push_str(&output::text(&report, use_color(false)));
                 text.push_str(&format!("{}: {}\n\n", file.display(), verdict.name()));
             }
             CheckFormat::Json => json.push(serde_json::json!({
@@ -52,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 &serde_json::json!({"verdict": overall.name(), "files": json})
             )?
         ),
-        CheckFormat::Junit => print!("{}", check::junit(&results, config.fail_on)),
+        CheckFormat::Junit => print!("{}", output::junit(&results, config.fail_on)),
     }
     Ok(ExitCode::from(overall.exit_code()))
 }

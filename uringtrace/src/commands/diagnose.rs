@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::analyzer::render;
 use crate::cli::{use_color, DiagnoseArgs, ReportFormat};
+use crate::output;
 use crate::pipeline::{analyze_file, analyze_live};
 use crate::stats::RunStats;
 
@@ -20,9 +20,9 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     };
     args.stats.write(&RunStats::of_report(&report))?;
     let text = match args.format {
-        ReportFormat::Text => render::text(&report, use_color(args.output.is_some())),
-        ReportFormat::Markdown => render::markdown(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&render::json(&report))? + "\n",
+        ReportFormat::Text => output::text(&report, use_color(args.output.is_some())),
+        ReportFormat::Markdown => output::markdown(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&output::json(&report))? + "\n",
     };
     match &args.output {
         Some(path) => {

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::analyzer::render::table;
 use crate::analyzer::rules::{self, Rule};
 use crate::cli::{DoctorFormat, ExplainArgs, RulesArgs};
+use crate::output::table;
 
 /// Lists every rule: slug, default severity, title (a table, or a JSON array).
 pub fn run_rules(args: RulesArgs) -> anyhow::Result<ExitCode> {

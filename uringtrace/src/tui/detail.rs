@@ -2,6 +2,7 @@
 //! the SQPOLL thread, recent link chains and the oldest requests in flight. Computed
 //! for the open ring only, at each tick and when the ring is opened.
 
+use crate::analyzer::report::OpLatency;
 use crate::analyzer::state::{Chain, Ring, State};
 use crate::names::{opcode_name, result_name};
 
@@ -30,7 +31,7 @@ pub struct RingDetail {
     pub overflowed: u64,
     pub in_flight: u64,
     pub max_in_flight: u64,
-    pub ops: Vec<OpRow>,
+    pub ops: Vec<OpLatency>,
     /// Oldest first, at most one per tick.
     pub occupancy: Vec<Occupancy>,
     pub sqpoll: Option<SqpollView>,
@@ -38,15 +39,6 @@ pub struct RingDetail {
     pub chains: Vec<ChainView>,
     /// Oldest first.
     pub oldest: Vec<InFlightRow>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpRow {
-    pub opcode: String,
-    pub count: u64,
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub max_ns: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -129,13 +121,7 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
     let ops = ring
         .latency
         .iter()
-        .map(|(op, hist)| OpRow {
-            opcode: opcode_name(*op).into_owned(),
-            count: hist.count(),
-            p50_ns: hist.quantile(0.5),
-            p99_ns: hist.quantile(0.99),
-            max_ns: hist.max(),
-        })
+        .map(|(op, hist)| OpLatency::of(*op, hist))
         .collect();
     let mut open: Vec<&Chain> = st.chains.values().filter(|c| c.ctx == ctx).collect();
     open.sort_by_key(|c| std::cmp::Reverse(c.id));

@@ -1,6 +1,7 @@
 //! Short number formats for narrow columns.
 
-pub use crate::analyzer::render::human_ns;
+pub use crate::output::who;
+pub use crate::units::human_ns;
 
 /// "1.5" for 1.5, "2" for 2.0.
 pub fn trim_float(f: f64) -> String {
@@ -63,15 +64,6 @@ pub fn elapsed(ns: u64) -> String {
 pub fn short_ring(hex: &str) -> &str {
     let digits = hex.trim_start_matches("0x");
     &digits[digits.len().saturating_sub(8)..]
-}
-
-/// "pid/comm", or the pid alone.
-pub fn who(pid: u32, comm: &str) -> String {
-    if comm.is_empty() {
-        pid.to_string()
-    } else {
-        format!("{pid}/{comm}")
-    }
 }
 
 /// Cuts `s` to `width` characters, marking the cut with "…".

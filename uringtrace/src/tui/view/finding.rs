@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::analyzer::finding::Finding;
-use crate::analyzer::render::table;
+use crate::output::table;
 use crate::tui::app::App;
 use crate::tui::format::{human_ns, who};
 use crate::tui::theme::Theme;

@@ -15,12 +15,14 @@ mod codec;
 mod codec2;
 mod header;
 mod reader;
+mod upgrade;
 pub mod varint;
 mod writer;
 
 pub use codec::{decode_event, encode_event, TaskTable};
 pub use header::{ClockBase, Drops, Filter, Header, TracepointInfo};
 pub use reader::{ReadStatus, Reader, RecordingError};
+pub use upgrade::{upgrade, UpgradeError};
 pub use writer::Writer;
 
 pub const MAGIC: &[u8; 8] = b"URTRACE\0";

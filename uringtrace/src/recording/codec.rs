@@ -45,8 +45,8 @@ pub fn encode_task(tid: u32, tgid: u32, comm: &[u8; COMM_LEN], out: &mut Vec<u8>
 
 pub fn decode_task(p: &[u8]) -> Option<(u32, u32, [u8; COMM_LEN])> {
     let mut pos = 0;
-    let tid = u32::try_from(get_u64(p, &mut pos)?).ok()?;
-    let tgid = u32::try_from(get_u64(p, &mut pos)?).ok()?;
+    let tid = u32::try_from(get_u64(p, &mut pos).ok()?).ok()?;
+    let tgid = u32::try_from(get_u64(p, &mut pos).ok()?).ok()?;
     let len = *p.get(pos)? as usize;
     pos += 1;
     if len > COMM_LEN || pos + len != p.len() {
@@ -132,10 +132,10 @@ fn fixed_u64(p: &[u8], pos: &mut usize) -> Option<u64> {
 pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEvent> {
     let mut pos = 0;
     let mut ev = RawEvent {
-        kind: u16::try_from(get_u64(p, &mut pos)?).ok()?,
-        ts_ns: prev_ts.wrapping_add(get_i64(p, &mut pos)? as u64),
-        cpu: u16::try_from(get_u64(p, &mut pos)?).ok()?,
-        pid: u32::try_from(get_u64(p, &mut pos)?).ok()?,
+        kind: u16::try_from(get_u64(p, &mut pos).ok()?).ok()?,
+        ts_ns: prev_ts.wrapping_add(get_i64(p, &mut pos).ok()? as u64),
+        cpu: u16::try_from(get_u64(p, &mut pos).ok()?).ok()?,
+        pid: u32::try_from(get_u64(p, &mut pos).ok()?).ok()?,
         ..RawEvent::default()
     };
     ev.role = *p.get(pos)?;
@@ -145,7 +145,7 @@ pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEven
     if mask & !KNOWN_BITS != 0 {
         return None;
     }
-    let u32v = |p: &[u8], pos: &mut usize| get_u64(p, pos).and_then(|v| u32::try_from(v).ok());
+    let u32v = |p: &[u8], pos: &mut usize| get_u64(p, pos).ok().and_then(|v| u32::try_from(v).ok());
     if mask & HAS_CTX != 0 {
         ev.ctx = fixed_u64(p, &mut pos)?;
     }
@@ -153,16 +153,16 @@ pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEven
         ev.req = fixed_u64(p, &mut pos)?;
     }
     if mask & HAS_USER_DATA != 0 {
-        ev.user_data = get_u64(p, &mut pos)?;
+        ev.user_data = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_AUX != 0 {
-        ev.aux = get_u64(p, &mut pos)?;
+        ev.aux = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_AUX2 != 0 {
-        ev.aux2 = get_u64(p, &mut pos)?;
+        ev.aux2 = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_RES != 0 {
-        ev.res = i32::try_from(get_i64(p, &mut pos)?).ok()?;
+        ev.res = i32::try_from(get_i64(p, &mut pos).ok()?).ok()?;
     }
     if mask & HAS_CFLAGS != 0 {
         ev.cflags = u32v(p, &mut pos)?;

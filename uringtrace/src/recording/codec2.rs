@@ -17,6 +17,8 @@ use std::collections::HashMap;
 
 use uringtrace_common::{RawEvent, COMM_LEN};
 
+use super::varint::{self, unzigzag, unzigzag32, zigzag, zigzag32, VarintError};
+
 /// Record tags (first byte of every record). 1..=0xEF: an event of that kind.
 pub const TAG_KIND_ESCAPE: u8 = 0x00;
 pub const TAG_MAX_KIND: u8 = 0xEF;
@@ -88,32 +90,6 @@ const KIND_FIELDS: u32 = M_OPCODE
 #[inline(always)]
 fn ringless(kind: u16) -> bool {
     kind == 15 || (32..=39).contains(&kind)
-}
-
-#[inline(always)]
-fn zig(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-#[inline(always)]
-fn unzig(u: u64) -> i64 {
-    ((u >> 1) as i64) ^ -((u & 1) as i64)
-}
-
-#[inline(always)]
-fn zig32(v: i32) -> u32 {
-    ((v << 1) ^ (v >> 31)) as u32
-}
-
-#[inline(always)]
-fn unzig32(u: u32) -> i32 {
-    ((u >> 1) as i32) ^ -((u & 1) as i32)
-}
-
-#[inline(always)]
-fn varint_len(v: u64) -> u32 {
-    // 1 byte per started group of 7 bits (0 takes one byte).
-    (64 - (v | 1).leading_zeros()).div_ceil(7)
 }
 
 #[inline(always)]
@@ -252,38 +228,10 @@ impl Cur<'_> {
 
     #[inline(always)]
     fn var(&mut self) -> Result<u64, DecErr> {
-        let b = self.u8()?;
-        if b < 0x80 {
-            return Ok(b.into());
-        }
-        // Two bytes (timestamp deltas) without a call.
-        if let Some(&b2) = self.p.get(self.i) {
-            if b2 < 0x80 {
-                self.i += 1;
-                return Ok(u64::from(b & 0x7f) | u64::from(b2) << 7);
-            }
-        }
-        self.var_rest(b)
-    }
-
-    #[inline(never)]
-    fn var_rest(&mut self, first: u8) -> Result<u64, DecErr> {
-        let mut v = u64::from(first & 0x7f);
-        let mut shift = 7;
-        loop {
-            let b = self.u8()?;
-            if shift == 63 && b > 1 {
-                return Err(DecErr::Bad("varint overflows 64 bits"));
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(DecErr::Bad("varint longer than 10 bytes"));
-            }
-        }
+        varint::get_u64(self.p, &mut self.i).map_err(|e| match e {
+            VarintError::Truncated => DecErr::Short,
+            VarintError::Overflow => DecErr::Bad("varint overflows 64 bits"),
+        })
     }
 
     #[inline(always)]
@@ -325,7 +273,7 @@ impl Cur<'_> {
             k.opcode = self.u8()?;
         }
         if mask & M_RES != 0 {
-            k.res = unzig32(self.var32()?);
+            k.res = unzigzag32(self.var32()?);
         }
         if mask & M_CFLAGS != 0 {
             k.cflags = self.var32()?;
@@ -350,7 +298,7 @@ impl Cur<'_> {
             V_SAME => Ok(prev),
             V_VARINT => self.var(),
             V_FIXED => self.fixed64(),
-            _ => Ok(prev.wrapping_add(unzig(self.var()?) as u64)),
+            _ => Ok(prev.wrapping_add(unzigzag(self.var()?) as u64)),
         }
     }
 }
@@ -425,7 +373,7 @@ impl State {
         } else {
             u16::from(tag)
         };
-        let ts_ns = self.prev_ts.wrapping_add(unzig(c.var()?) as u64);
+        let ts_ns = self.prev_ts.wrapping_add(unzigzag(c.var()?) as u64);
         let mask = c.var()?;
         if mask >> MASK_BITS != 0 {
             return Err(DecErr::Bad("unknown bits in the event mask"));
@@ -506,7 +454,7 @@ impl State {
                 }
                 ring.reqs[slot as usize].ud
             }
-            UD_DELTA => ring.last_ud.wrapping_add(unzig(c.var()?) as u64),
+            UD_DELTA => ring.last_ud.wrapping_add(unzigzag(c.var()?) as u64),
             _ => ring.last_ud,
         };
         if ud_mode != UD_ZERO {
@@ -561,12 +509,8 @@ impl Out {
     }
 
     #[inline(always)]
-    fn var(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.u8(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.u8(v as u8);
+    fn var(&mut self, v: u64) {
+        self.n += varint::encode(v, &mut self.a[self.n..]);
     }
 
     #[inline(always)]
@@ -582,23 +526,14 @@ impl Out {
     }
 }
 
-#[inline(always)]
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Picks the cheapest coding of an aux/aux2 value against its prediction.
 #[inline(always)]
 fn wide_mode(v: u64, prev: u64) -> u32 {
     if v == prev {
         return V_SAME;
     }
-    let lv = varint_len(v);
-    let ld = varint_len(zig(v.wrapping_sub(prev) as i64));
+    let lv = varint::len(v);
+    let ld = varint::len(zigzag(v.wrapping_sub(prev) as i64));
     if lv <= ld && lv <= 8 {
         V_VARINT
     } else if ld <= 8 {
@@ -613,7 +548,7 @@ fn put_wide(o: &mut Out, mode: u32, v: u64, prev: u64) {
     match mode {
         V_VARINT => o.var(v),
         V_FIXED => o.fixed64(v),
-        V_DELTA => o.var(zig(v.wrapping_sub(prev) as i64)),
+        V_DELTA => o.var(zigzag(v.wrapping_sub(prev) as i64)),
         _ => {}
     }
 }
@@ -740,9 +675,9 @@ impl Encoder {
             out.push(ev.kind as u8);
         } else {
             out.push(TAG_KIND_ESCAPE);
-            put_var(out, ev.kind.into());
+            varint::put_u64(out, ev.kind.into());
         }
-        put_var(out, zig(ev.ts_ns.wrapping_sub(st.prev_ts) as i64));
+        varint::put_u64(out, zigzag(ev.ts_ns.wrapping_sub(st.prev_ts) as i64));
         // The mask comes next but is known only at the end: the fields go to a
         // scratch buffer first.
         let f = &mut self.fields;
@@ -799,7 +734,7 @@ impl Encoder {
         } else if ud == ring.last_ud {
             UD_LAST
         } else {
-            f.var(zig(ud.wrapping_sub(ring.last_ud) as i64));
+            f.var(zigzag(ud.wrapping_sub(ring.last_ud) as i64));
             UD_DELTA
         };
         mask |= ud_mode << UD_SHIFT;
@@ -817,7 +752,7 @@ impl Encoder {
         }
         if ev.res != k.res {
             mask |= M_RES;
-            f.var(zig32(ev.res).into());
+            f.var(zigzag32(ev.res).into());
         }
         if ev.cflags != k.cflags {
             mask |= M_CFLAGS;
@@ -849,7 +784,7 @@ impl Encoder {
         };
         st.prev_ts = ev.ts_ns;
 
-        put_var(out, mask.into());
+        varint::put_u64(out, mask.into());
         out.extend_from_slice(&f.a[..f.n]);
     }
 }

@@ -14,6 +14,7 @@ use uringtrace_common::RawEvent;
 
 use super::codec::{decode_event, decode_task, TaskTable};
 use super::codec2::{self, DecErr, LOOKAHEAD, TAG_END, TAG_MAX_KIND, TAG_RING, TAG_TASK};
+use super::varint::{self, VarintError};
 use super::{
     Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END,
     REC_EVENT, REC_TASK,
@@ -165,23 +166,16 @@ fn record_head(p: &[u8]) -> RecordHead {
     let Some(&kind) = p.first() else {
         return RecordHead::Short;
     };
-    let mut len: u64 = 0;
-    let mut shift = 0;
+    // The length takes at most 9 bytes (a larger one would be rejected below anyway).
+    const LEN_MAX_BYTES: usize = 9;
+    let field = &p[..p.len().min(1 + LEN_MAX_BYTES)];
     let mut i = 1;
-    loop {
-        let Some(&b) = p.get(i) else {
-            return RecordHead::Short;
-        };
-        i += 1;
-        len |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 56 {
-            return RecordHead::Bad("record length is not a valid varint".into());
-        }
-    }
+    let len = match varint::get_u64(field, &mut i) {
+        Ok(len) => len,
+        // The input ends before the length's last possible byte.
+        Err(VarintError::Truncated) if p.len() <= LEN_MAX_BYTES => return RecordHead::Short,
+        Err(_) => return RecordHead::Bad("record length is not a valid varint".into()),
+    };
     if len > MAX_PAYLOAD {
         return RecordHead::Bad(format!(
             "record length {len} exceeds the maximum {MAX_PAYLOAD}"

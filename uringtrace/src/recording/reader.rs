@@ -12,13 +12,10 @@ use std::path::Path;
 use thiserror::Error;
 use uringtrace_common::RawEvent;
 
-use super::codec::{decode_event, decode_task, TaskTable};
 use super::codec2::{self, DecErr, LOOKAHEAD, TAG_END, TAG_MAX_KIND, TAG_RING, TAG_TASK};
+use super::v1::{self, REC_END};
 use super::varint::{self, VarintError};
-use super::{
-    Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END,
-    REC_EVENT, REC_TASK,
-};
+use super::{Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN};
 
 #[derive(Debug, Error)]
 pub enum RecordingError {
@@ -118,7 +115,7 @@ impl<R: Read> Input<R> {
 
 /// Per-version decoding state.
 enum Codec {
-    V1 { tasks: TaskTable, prev_ts: u64 },
+    V1(v1::State),
     V2(Box<codec2::State>),
 }
 
@@ -200,10 +197,7 @@ impl<R: Read> Reader<R> {
         }
         let version = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
         let codec = match version {
-            FORMAT_VERSION_V1 => Codec::V1 {
-                tasks: TaskTable::default(),
-                prev_ts: 0,
-            },
+            FORMAT_VERSION_V1 => Codec::V1(v1::State::default()),
             FORMAT_VERSION => Codec::V2(Box::default()),
             v => return Err(RecordingError::Version(v)),
         };
@@ -301,7 +295,7 @@ impl<R: Read> Reader<R> {
         }
         let r = match self.codec {
             Codec::V2(_) => self.read_v2(),
-            Codec::V1 { .. } => self.read_v1(),
+            Codec::V1(_) => self.read_v1(),
         };
         if r.is_err() {
             self.status = ReadStatus::Failed;
@@ -436,25 +430,16 @@ impl<R: Read> Reader<R> {
                 self.status = ReadStatus::Truncated { offset: start };
                 return Ok(None);
             }
-            let Codec::V1 { tasks, prev_ts } = &mut self.codec else {
+            let Codec::V1(st) = &mut self.codec else {
                 unreachable!("read_v1 on a version-1 file only")
             };
             let payload = &self.input.buf[self.input.pos + hdr..self.input.pos + hdr + len];
-            match kind {
-                REC_TASK => {
-                    let (tid, tgid, comm) = decode_task(payload)
-                        .ok_or_else(|| Self::corrupt(start, "malformed task record"))?;
-                    tasks.set(tid, tgid, comm);
-                    self.input.pos += hdr + len;
-                }
-                REC_EVENT => {
-                    let ev = decode_event(payload, *prev_ts, tasks)
-                        .ok_or_else(|| Self::corrupt(start, "malformed event record"))?;
-                    *prev_ts = ev.ts_ns;
-                    self.input.pos += hdr + len;
-                    return Ok(Some(ev));
-                }
-                other => return Err(Self::corrupt(start, format!("unknown record type {other}"))),
+            let ev = st
+                .record(kind, payload)
+                .map_err(|reason| Self::corrupt(start, reason))?;
+            self.input.pos += hdr + len;
+            if ev.is_some() {
+                return Ok(ev);
             }
         }
     }

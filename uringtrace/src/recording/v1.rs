@@ -1,15 +1,54 @@
-//! Format version 1: encoding of task and event records (pure; round-trip tested).
-//! Only read now (the writer writes version 2, see codec2).
+//! Format version 1 (docs/recording-format.md, "Records (version 1)"): only read now,
+//! the writer writes version 2 (codec2). Kept whole in this module so it can be
+//! dropped in one piece; tested on a committed version-1 recording
+//! (tests/fixtures/v1/chain-ok-v1.utr, see `upgrade`).
 //!
-//! An event record omits what a preceding task record already said (tgid, comm) and
-//! stores its timestamp as a delta, absent fields as a bit in a presence mask, and
-//! small numbers as varints: about 30 bytes per event instead of 104.
+//! Every record is a type byte, a payload length (varint) and the payload; the
+//! framing is read by [`super::Reader`], the payloads here. An event record omits
+//! what a preceding task record already said (tgid, comm) and stores its timestamp
+//! as a delta, absent fields as a bit in a presence mask, and small numbers as
+//! varints: about 30 bytes per event instead of 104.
 
 use std::collections::HashMap;
 
 use uringtrace_common::{RawEvent, COMM_LEN};
 
 use super::varint::{get_i64, get_u64, put_i64, put_u64};
+
+/// Record types.
+pub const REC_TASK: u8 = 1;
+pub const REC_EVENT: u8 = 2;
+pub const REC_END: u8 = 3;
+
+/// What a reader of a version-1 file keeps between records.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    tasks: TaskTable,
+    prev_ts: u64,
+}
+
+impl State {
+    /// Applies the task or event record of type `kind` (not [`REC_END`], which the
+    /// reader handles for both versions): the event, if it is one. Err: why the record
+    /// is corrupt.
+    pub fn record(&mut self, kind: u8, payload: &[u8]) -> Result<Option<RawEvent>, String> {
+        match kind {
+            REC_TASK => {
+                let (tid, tgid, comm) =
+                    decode_task(payload).ok_or_else(|| "malformed task record".to_string())?;
+                self.tasks.set(tid, tgid, comm);
+                Ok(None)
+            }
+            REC_EVENT => {
+                let ev = decode_event(payload, self.prev_ts, &self.tasks)
+                    .ok_or_else(|| "malformed event record".to_string())?;
+                self.prev_ts = ev.ts_ns;
+                Ok(Some(ev))
+            }
+            other => Err(format!("unknown record type {other}")),
+        }
+    }
+}
 
 /// tid → (tgid, comm), as established by task records. Looked up once per event:
 /// foldhash (seeded per table, so a crafted file cannot pick colliding tids), not

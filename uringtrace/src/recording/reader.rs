@@ -195,13 +195,13 @@ impl<R: Read> Reader<R> {
                 what: "preamble",
             });
         }
-        let version = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]);
         let codec = match version {
             FORMAT_VERSION_V1 => Codec::V1(v1::State::default()),
             FORMAT_VERSION => Codec::V2(Box::default()),
             v => return Err(RecordingError::Version(v)),
         };
-        let capacity = u32::from_le_bytes(pre[12..16].try_into().expect("4 bytes"));
+        let capacity = u32::from_le_bytes([pre[12], pre[13], pre[14], pre[15]]);
         if u64::from(capacity) > MAX_PAYLOAD * 16 {
             return Err(RecordingError::BadHeader {
                 offset: 12,

@@ -54,10 +54,10 @@ impl Cur<'_> {
 
     #[inline(always)]
     fn fixed64(&mut self) -> Result<u64, DecErr> {
-        match self.p.get(self.i..self.i + 8) {
-            Some(b) => {
+        match self.p.get(self.i..).and_then(<[u8]>::first_chunk::<8>) {
+            Some(&b) => {
                 self.i += 8;
-                Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                Ok(u64::from_le_bytes(b))
             }
             None => Err(DecErr::Short),
         }

@@ -15,7 +15,7 @@ mod codec2;
 mod header;
 mod reader;
 mod upgrade;
-pub mod v1;
+mod v1;
 pub mod varint;
 mod writer;
 

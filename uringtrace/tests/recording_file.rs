@@ -257,7 +257,7 @@ fn a_file_cut_anywhere_reads_up_to_its_last_complete_event() {
     let evs = events(50);
     check_cuts(&write(&evs, true), &evs);
     // Version 1 (a committed fixture) too.
-    let v1 = std::fs::read(fixture("recordings/chain-ok.utr")).unwrap();
+    let v1 = std::fs::read(fixture("v1/chain-ok-v1.utr")).unwrap();
     let (evs, status, _) = read(&v1).unwrap();
     assert_eq!(status, ReadStatus::Complete);
     check_cuts(&v1, &evs);
@@ -344,7 +344,7 @@ fn corrupt_records_name_their_offset_and_never_panic() {
     check_flips(&write(&nop_storm(20), true));
 
     // Version 1 (a committed fixture).
-    let v1 = std::fs::read(fixture("recordings/chain-ok.utr")).unwrap();
+    let v1 = std::fs::read(fixture("v1/chain-ok-v1.utr")).unwrap();
     let data_start = data_start_of(&v1);
     let mut bad_type = v1.clone();
     bad_type[data_start] = 0x77;
@@ -459,8 +459,8 @@ fn unusual_values_round_trip() {
     assert_eq!(status, ReadStatus::Complete);
 }
 
-/// Every committed recording is version 1: each reads, and re-encodes to version 2
-/// event for event.
+/// The committed version-1 recordings: each reads, and re-encodes to version 2 event
+/// for event.
 #[test]
 fn version_1_fixtures_read_and_re_encode_losslessly() {
     fn utr_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -524,7 +524,7 @@ fn version_1_fixtures_read_and_re_encode_losslessly() {
         v2_bytes as f64 / n as f64
     );
     assert!(v2_bytes * 2 < v1_bytes);
-    assert!(v1_files >= 10, "{v1_files} v1 fixtures");
+    assert!(v1_files >= 1, "{v1_files} v1 fixtures");
 }
 
 /// Random garbage after a valid header, and random multi-byte damage to a valid

@@ -11,16 +11,18 @@
 //! Records are appended as events arrive, so a file cut short by a crash reads back up
 //! to its last complete record.
 
-mod codec;
 mod codec2;
 mod header;
 mod reader;
+mod upgrade;
+mod v1;
 pub mod varint;
 mod writer;
 
-pub use codec::{decode_event, encode_event, TaskTable};
 pub use header::{ClockBase, Drops, Filter, Header, TracepointInfo};
 pub use reader::{ReadStatus, Reader, RecordingError};
+pub use upgrade::{upgrade, UpgradeError};
+pub use v1::{decode_event, encode_event, TaskTable, REC_END, REC_EVENT, REC_TASK};
 pub use writer::Writer;
 
 pub const MAGIC: &[u8; 8] = b"URTRACE\0";
@@ -29,11 +31,6 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The oldest version [`Reader`] reads.
 pub const FORMAT_VERSION_V1: u32 = 1;
 pub const PREAMBLE_LEN: u64 = 16;
-
-/// Version-1 record types.
-pub const REC_TASK: u8 = 1;
-pub const REC_EVENT: u8 = 2;
-pub const REC_END: u8 = 3;
 /// Largest payload a valid record (v1 record, v2 end record) can have; larger lengths
 /// mean corruption.
 pub const MAX_PAYLOAD: u64 = 1 << 20;

@@ -12,12 +12,10 @@ use std::path::Path;
 use thiserror::Error;
 use uringtrace_common::RawEvent;
 
-use super::codec::{decode_event, decode_task, TaskTable};
 use super::codec2::{self, DecErr, LOOKAHEAD, TAG_END, TAG_MAX_KIND, TAG_RING, TAG_TASK};
-use super::{
-    Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN, REC_END,
-    REC_EVENT, REC_TASK,
-};
+use super::v1::{self, REC_END};
+use super::varint::{self, VarintError};
+use super::{Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD, PREAMBLE_LEN};
 
 #[derive(Debug, Error)]
 pub enum RecordingError {
@@ -117,7 +115,7 @@ impl<R: Read> Input<R> {
 
 /// Per-version decoding state.
 enum Codec {
-    V1 { tasks: TaskTable, prev_ts: u64 },
+    V1(v1::State),
     V2(Box<codec2::State>),
 }
 
@@ -165,23 +163,16 @@ fn record_head(p: &[u8]) -> RecordHead {
     let Some(&kind) = p.first() else {
         return RecordHead::Short;
     };
-    let mut len: u64 = 0;
-    let mut shift = 0;
+    // The length takes at most 9 bytes (a larger one would be rejected below anyway).
+    const LEN_MAX_BYTES: usize = 9;
+    let field = &p[..p.len().min(1 + LEN_MAX_BYTES)];
     let mut i = 1;
-    loop {
-        let Some(&b) = p.get(i) else {
-            return RecordHead::Short;
-        };
-        i += 1;
-        len |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 56 {
-            return RecordHead::Bad("record length is not a valid varint".into());
-        }
-    }
+    let len = match varint::get_u64(field, &mut i) {
+        Ok(len) => len,
+        // The input ends before the length's last possible byte.
+        Err(VarintError::Truncated) if p.len() <= LEN_MAX_BYTES => return RecordHead::Short,
+        Err(_) => return RecordHead::Bad("record length is not a valid varint".into()),
+    };
     if len > MAX_PAYLOAD {
         return RecordHead::Bad(format!(
             "record length {len} exceeds the maximum {MAX_PAYLOAD}"
@@ -204,16 +195,13 @@ impl<R: Read> Reader<R> {
                 what: "preamble",
             });
         }
-        let version = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]);
         let codec = match version {
-            FORMAT_VERSION_V1 => Codec::V1 {
-                tasks: TaskTable::default(),
-                prev_ts: 0,
-            },
+            FORMAT_VERSION_V1 => Codec::V1(v1::State::default()),
             FORMAT_VERSION => Codec::V2(Box::default()),
             v => return Err(RecordingError::Version(v)),
         };
-        let capacity = u32::from_le_bytes(pre[12..16].try_into().expect("4 bytes"));
+        let capacity = u32::from_le_bytes([pre[12], pre[13], pre[14], pre[15]]);
         if u64::from(capacity) > MAX_PAYLOAD * 16 {
             return Err(RecordingError::BadHeader {
                 offset: 12,
@@ -307,7 +295,7 @@ impl<R: Read> Reader<R> {
         }
         let r = match self.codec {
             Codec::V2(_) => self.read_v2(),
-            Codec::V1 { .. } => self.read_v1(),
+            Codec::V1(_) => self.read_v1(),
         };
         if r.is_err() {
             self.status = ReadStatus::Failed;
@@ -442,25 +430,16 @@ impl<R: Read> Reader<R> {
                 self.status = ReadStatus::Truncated { offset: start };
                 return Ok(None);
             }
-            let Codec::V1 { tasks, prev_ts } = &mut self.codec else {
+            let Codec::V1(st) = &mut self.codec else {
                 unreachable!("read_v1 on a version-1 file only")
             };
             let payload = &self.input.buf[self.input.pos + hdr..self.input.pos + hdr + len];
-            match kind {
-                REC_TASK => {
-                    let (tid, tgid, comm) = decode_task(payload)
-                        .ok_or_else(|| Self::corrupt(start, "malformed task record"))?;
-                    tasks.set(tid, tgid, comm);
-                    self.input.pos += hdr + len;
-                }
-                REC_EVENT => {
-                    let ev = decode_event(payload, *prev_ts, tasks)
-                        .ok_or_else(|| Self::corrupt(start, "malformed event record"))?;
-                    *prev_ts = ev.ts_ns;
-                    self.input.pos += hdr + len;
-                    return Ok(Some(ev));
-                }
-                other => return Err(Self::corrupt(start, format!("unknown record type {other}"))),
+            let ev = st
+                .record(kind, payload)
+                .map_err(|reason| Self::corrupt(start, reason))?;
+            self.input.pos += hdr + len;
+            if ev.is_some() {
+                return Ok(ev);
             }
         }
     }

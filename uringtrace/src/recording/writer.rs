@@ -68,10 +68,7 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     fn write_buf(&mut self) -> io::Result<()> {
-        let out = self
-            .out
-            .as_mut()
-            .expect("output present until finish/abandon");
+        let out = self.out.as_mut().ok_or_else(finished)?;
         let r = out.write_all(&self.buf);
         if r.is_ok() {
             self.written += self.buf.len() as u64;
@@ -84,10 +81,7 @@ impl<W: Write + Seek> Writer<W> {
     /// Pushes buffered records to the file so a crash loses at most what came since.
     pub fn flush(&mut self) -> io::Result<()> {
         self.write_buf()?;
-        self.out
-            .as_mut()
-            .expect("output present until finish/abandon")
-            .flush()
+        self.out.as_mut().ok_or_else(finished)?.flush()
     }
 
     pub fn events(&self) -> u64 {
@@ -103,10 +97,7 @@ impl<W: Write + Seek> Writer<W> {
     /// a recorder killed mid-flight leaves behind (used to test readers).
     pub fn abandon(mut self) -> io::Result<W> {
         self.flush()?;
-        Ok(self
-            .out
-            .take()
-            .expect("output present until finish/abandon"))
+        self.out.take().ok_or_else(finished)
     }
 
     /// Writes the end record and the final header (drop counters, finished = true).
@@ -120,10 +111,7 @@ impl<W: Write + Seek> Writer<W> {
         put_u64(&mut self.buf, end.len() as u64);
         self.buf.extend_from_slice(&end);
         self.flush()?;
-        let mut out = self
-            .out
-            .take()
-            .expect("output present until finish/abandon");
+        let mut out = self.out.take().ok_or_else(finished)?;
         if json.len() <= self.capacity as usize {
             let mut hdr = Vec::with_capacity(self.capacity as usize);
             push_padded(&mut hdr, &json, self.capacity);
@@ -145,6 +133,12 @@ impl<W: Write + Seek> Drop for Writer<W> {
             let _ = out.flush();
         }
     }
+}
+
+/// The error for an output already taken. Not seen in practice: only `finish` and
+/// `abandon` take it, and they consume the writer.
+fn finished() -> io::Error {
+    io::Error::other("the recording writer was already finished")
 }
 
 fn push_padded(out: &mut Vec<u8>, json: &[u8], capacity: u32) {

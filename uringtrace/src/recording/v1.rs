@@ -1,15 +1,54 @@
-//! Format version 1: encoding of task and event records (pure; round-trip tested).
-//! Only read now (the writer writes version 2, see codec2).
+//! Format version 1 (docs/recording-format.md, "Records (version 1)"): only read now,
+//! the writer writes version 2 (codec2). Kept whole in this module so it can be
+//! dropped in one piece; tested on a committed version-1 recording
+//! (tests/fixtures/v1/chain-ok-v1.utr, see `upgrade`).
 //!
-//! An event record omits what a preceding task record already said (tgid, comm) and
-//! stores its timestamp as a delta, absent fields as a bit in a presence mask, and
-//! small numbers as varints: about 30 bytes per event instead of 104.
+//! Every record is a type byte, a payload length (varint) and the payload; the
+//! framing is read by [`super::Reader`], the payloads here. An event record omits
+//! what a preceding task record already said (tgid, comm) and stores its timestamp
+//! as a delta, absent fields as a bit in a presence mask, and small numbers as
+//! varints: about 30 bytes per event instead of 104.
 
 use std::collections::HashMap;
 
 use uringtrace_common::{RawEvent, COMM_LEN};
 
 use super::varint::{get_i64, get_u64, put_i64, put_u64};
+
+/// Record types.
+pub const REC_TASK: u8 = 1;
+pub const REC_EVENT: u8 = 2;
+pub const REC_END: u8 = 3;
+
+/// What a reader of a version-1 file keeps between records.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    tasks: TaskTable,
+    prev_ts: u64,
+}
+
+impl State {
+    /// Applies the task or event record of type `kind` (not [`REC_END`], which the
+    /// reader handles for both versions): the event, if it is one. Err: why the record
+    /// is corrupt.
+    pub fn record(&mut self, kind: u8, payload: &[u8]) -> Result<Option<RawEvent>, String> {
+        match kind {
+            REC_TASK => {
+                let (tid, tgid, comm) =
+                    decode_task(payload).ok_or_else(|| "malformed task record".to_string())?;
+                self.tasks.set(tid, tgid, comm);
+                Ok(None)
+            }
+            REC_EVENT => {
+                let ev = decode_event(payload, self.prev_ts, &self.tasks)
+                    .ok_or_else(|| "malformed event record".to_string())?;
+                self.prev_ts = ev.ts_ns;
+                Ok(Some(ev))
+            }
+            other => Err(format!("unknown record type {other}")),
+        }
+    }
+}
 
 /// tid → (tgid, comm), as established by task records. Looked up once per event:
 /// foldhash (seeded per table, so a crafted file cannot pick colliding tids), not
@@ -45,8 +84,8 @@ pub fn encode_task(tid: u32, tgid: u32, comm: &[u8; COMM_LEN], out: &mut Vec<u8>
 
 pub fn decode_task(p: &[u8]) -> Option<(u32, u32, [u8; COMM_LEN])> {
     let mut pos = 0;
-    let tid = u32::try_from(get_u64(p, &mut pos)?).ok()?;
-    let tgid = u32::try_from(get_u64(p, &mut pos)?).ok()?;
+    let tid = u32::try_from(get_u64(p, &mut pos).ok()?).ok()?;
+    let tgid = u32::try_from(get_u64(p, &mut pos).ok()?).ok()?;
     let len = *p.get(pos)? as usize;
     pos += 1;
     if len > COMM_LEN || pos + len != p.len() {
@@ -132,10 +171,10 @@ fn fixed_u64(p: &[u8], pos: &mut usize) -> Option<u64> {
 pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEvent> {
     let mut pos = 0;
     let mut ev = RawEvent {
-        kind: u16::try_from(get_u64(p, &mut pos)?).ok()?,
-        ts_ns: prev_ts.wrapping_add(get_i64(p, &mut pos)? as u64),
-        cpu: u16::try_from(get_u64(p, &mut pos)?).ok()?,
-        pid: u32::try_from(get_u64(p, &mut pos)?).ok()?,
+        kind: u16::try_from(get_u64(p, &mut pos).ok()?).ok()?,
+        ts_ns: prev_ts.wrapping_add(get_i64(p, &mut pos).ok()? as u64),
+        cpu: u16::try_from(get_u64(p, &mut pos).ok()?).ok()?,
+        pid: u32::try_from(get_u64(p, &mut pos).ok()?).ok()?,
         ..RawEvent::default()
     };
     ev.role = *p.get(pos)?;
@@ -145,7 +184,7 @@ pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEven
     if mask & !KNOWN_BITS != 0 {
         return None;
     }
-    let u32v = |p: &[u8], pos: &mut usize| get_u64(p, pos).and_then(|v| u32::try_from(v).ok());
+    let u32v = |p: &[u8], pos: &mut usize| get_u64(p, pos).ok().and_then(|v| u32::try_from(v).ok());
     if mask & HAS_CTX != 0 {
         ev.ctx = fixed_u64(p, &mut pos)?;
     }
@@ -153,16 +192,16 @@ pub fn decode_event(p: &[u8], prev_ts: u64, tasks: &TaskTable) -> Option<RawEven
         ev.req = fixed_u64(p, &mut pos)?;
     }
     if mask & HAS_USER_DATA != 0 {
-        ev.user_data = get_u64(p, &mut pos)?;
+        ev.user_data = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_AUX != 0 {
-        ev.aux = get_u64(p, &mut pos)?;
+        ev.aux = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_AUX2 != 0 {
-        ev.aux2 = get_u64(p, &mut pos)?;
+        ev.aux2 = get_u64(p, &mut pos).ok()?;
     }
     if mask & HAS_RES != 0 {
-        ev.res = i32::try_from(get_i64(p, &mut pos)?).ok()?;
+        ev.res = i32::try_from(get_i64(p, &mut pos).ok()?).ok()?;
     }
     if mask & HAS_CFLAGS != 0 {
         ev.cflags = u32v(p, &mut pos)?;

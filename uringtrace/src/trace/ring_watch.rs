@@ -57,6 +57,7 @@ impl RingWatch {
 
     /// Learns rings from a batch of events.
     pub fn observe(&mut self, events: &[RawEvent], now: Instant) {
+        use uringtrace_common::view::{Create, EventView};
         use uringtrace_common::EventKind;
         // Runs of submits to one ring are the rule: one hash lookup per run.
         let mut last_submit_ring = 0;
@@ -64,8 +65,7 @@ impl RingWatch {
             if e.ctx == 0 {
                 continue;
             }
-            if e.kind == EventKind::Create as u16 {
-                let fd = e.args[0];
+            if let Some(Create { fd, .. }) = Create::of(e) {
                 // The same fd in the same process: the ring that had it was closed.
                 for (ctx, r) in self.rings.iter_mut() {
                     if *ctx != e.ctx && r.tgid == e.tgid && r.fd == Some(fd) && !r.closed {

@@ -10,7 +10,7 @@ use super::history::{History, Occupancy, RingHistory};
 use super::snapshot::{flag_names, sqpoll_tid};
 
 /// -ECANCELED: what the followers of a broken chain complete with.
-const ECANCELED: i32 = -125;
+const ECANCELED: i32 = -libc::ECANCELED;
 /// Oldest in-flight requests listed per ring.
 const OLDEST_SHOWN: usize = 32;
 

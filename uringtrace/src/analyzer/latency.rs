@@ -88,6 +88,11 @@ impl Histogram {
         self.max
     }
 
+    /// (p50, p99), the pair every view shows; None before the first latency.
+    pub fn p50_p99(&self) -> Option<(u64, u64)> {
+        (self.total > 0).then(|| (self.quantile(0.5), self.quantile(0.99)))
+    }
+
     /// The value at quantile `q` (0..=1): the low edge of its bucket, capped at max.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {

@@ -71,11 +71,12 @@ impl OpLatency {
     /// The row of `opcode` from its latencies: the one place the quantiles shown (the
     /// report's table, the check's budgets, the TUI's ring screen) are taken.
     pub fn of(opcode: u8, h: &super::latency::Histogram) -> OpLatency {
+        let (p50_ns, p99_ns) = h.p50_p99().unwrap_or_default();
         OpLatency {
             opcode: crate::names::opcode_name(opcode).into_owned(),
             count: h.count(),
-            p50_ns: h.quantile(0.5),
-            p99_ns: h.quantile(0.99),
+            p50_ns,
+            p99_ns,
             max_ns: h.max(),
         }
     }

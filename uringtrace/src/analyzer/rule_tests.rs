@@ -623,3 +623,52 @@ fn a_shorter_overflow_list_in_a_sample_is_a_flush() {
     ]);
     assert_eq!(rules(&growing), [("cq-overflow", Severity::Warning, 2)]);
 }
+
+/// An fdinfo sample of ring fd 3 whose SQPOLL thread `SQ` has run `total_us` in all,
+/// none of it with work.
+fn sq_sample(ts: u64, total_us: u64) -> RawEvent {
+    RawEvent {
+        args: [3, 0, 0, 0],
+        aux: u64::from(SQ),
+        aux2: total_us,
+        ..ev(EventKind::RingState, ts, 0)
+    }
+}
+
+const SQ: u32 = 4242;
+
+/// The SQPOLL thread leaving its CPU: preempted (0x100), or going to sleep (0x1).
+fn sq_switch(ts: u64, prev_state: u64) -> RawEvent {
+    RawEvent {
+        args: [SQ, 1, 120, 120],
+        aux: prev_state,
+        role: uringtrace_common::Role::SqPoll as u8,
+        ..ev(EventKind::SchedSwitch, ts, 0)
+    }
+}
+
+/// A thread spinning with no work on a CPU it shares gets a fifth of it: still a spin
+/// when the scheduler never sees it sleep; a thread that sleeps in between is the design,
+/// and without scheduler events only the half-a-window share counts.
+#[test]
+fn an_idle_spin_on_a_loaded_cpu_is_still_a_spin() {
+    let spin = |switch_state: Option<u64>| {
+        let mut v = vec![create(1, A, 3)];
+        for i in 0..=10u64 {
+            let ts = 10 * MS + i * 100 * MS;
+            if let Some(state) = switch_state {
+                v.push(sq_switch(ts - 50 * MS, state));
+            }
+            // 20 ms of CPU per 100 ms: a fifth.
+            v.push(sq_sample(ts, i * 20_000));
+        }
+        run(&v)
+    };
+    let preempted = spin(Some(0x100));
+    assert_eq!(
+        rules(&preempted),
+        [("sqpoll-idle-spin", Severity::Warning, 1)]
+    );
+    assert_eq!(rules(&spin(Some(0x1))), []);
+    assert_eq!(rules(&spin(None)), []);
+}

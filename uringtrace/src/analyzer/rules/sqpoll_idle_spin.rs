@@ -24,7 +24,9 @@ sq_thread_idle one thread was measured using 87% of a CPU while doing nothing.
 
 In a trace: since 6.9 the ring's fdinfo shows SqTotalTime growing while SqWorkTime does
 not; uringtrace samples both every 100 ms and judges a sliding window of at least 500
-ms: the thread ran half of it or more, and under 5% of that with work. A thread that
+ms: the thread ran half of it or more (or a tenth, when the scheduler shows it never went
+to sleep in the window: on a loaded CPU a spinner gets less than half), and under 5% of
+that with work. A thread that
 spins for its sq_thread_idle after each burst and then sleeps is the design, and so is
 one that submits at least every 10 ms on average. Before 6.9
 fdinfo has neither time and this detector is degraded.

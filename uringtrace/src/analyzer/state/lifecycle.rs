@@ -139,8 +139,10 @@ impl State {
         t.state = if prev_state & 0xff == 0 {
             "preempted"
         } else {
+            t.slept_ns = Some(ev.ts_ns);
             "asleep"
         };
+        t.switched = true;
         t.state_since_ns = ev.ts_ns;
         let n = self.thread(next, 0);
         n.state = "running";

@@ -332,6 +332,10 @@ pub struct Thread {
     /// "running", "asleep", "preempted", "woken".
     pub state: &'static str,
     pub state_since_ns: u64,
+    /// When a sched_switch last showed it going to sleep (not preempted, not yielding);
+    /// `switched` says whether any sched_switch showed it leaving a CPU at all.
+    pub slept_ns: Option<u64>,
+    pub switched: bool,
     pub run_start_ns: Option<u64>,
     pub runtime_ns: u64,
     pub submits: u64,

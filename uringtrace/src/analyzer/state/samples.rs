@@ -71,10 +71,17 @@ impl State {
         let Some(sq_tid) = rs.sq_thread else {
             return;
         };
-        let state = self
-            .threads
-            .get(&sq_tid)
-            .map_or("asleep (no scheduler events)", |t| t.state);
+        let thread = self.threads.get(&sq_tid);
+        let state = thread.map_or("asleep (no scheduler events)", |t| t.state);
+        // When the thread last went to sleep, if the scheduler showed it leave a CPU
+        // (u64::MAX: asleep now); None without scheduler events for it.
+        let slept_ns = thread.filter(|t| t.switched).map(|t| {
+            if t.state == "asleep" {
+                u64::MAX
+            } else {
+                t.slept_ns.unwrap_or(0)
+            }
+        });
         let Some(s) = self.samples.get_mut(&(ev.tgid, fd)) else {
             return;
         };
@@ -100,8 +107,14 @@ impl State {
                 // Work is rare: under one submission per 10 ms. A thread kept busy by
                 // a slowed-down submitter (a loaded machine) is not idle.
                 let submits = sub_b.saturating_sub(sub_a);
+                // Spinning: it ran half the window, or, on a CPU it shares with busier
+                // tasks (a loaded host gives a spinner less than half), it ran a tenth
+                // and the scheduler never saw it go to sleep. An idle thread past its
+                // sq_thread_idle sleeps, whatever the load.
+                let never_slept = slept_ns.is_some_and(|t| t < a.ts_ns);
+                let spun = total_us * 2 >= wall_us || (never_slept && total_us * 10 >= wall_us);
                 if wall_us >= self.idle_spin_min_ns / 1000
-                    && total_us * 2 >= wall_us
+                    && spun
                     && work_us * 20 <= total_us
                     && submits * 10_000 < wall_us
                 {

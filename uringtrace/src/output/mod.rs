@@ -10,9 +10,11 @@ mod markdown;
 #[cfg(test)]
 mod tests;
 mod text;
+pub mod top;
 
 pub use cells::{summary, table, who, who_or_dash};
 pub use json::json;
 pub use junit::{junit, xml_escape};
 pub use markdown::markdown;
 pub use text::{finding_text, text};
+pub use top::{top_json, top_text, TopDocument};

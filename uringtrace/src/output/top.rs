@@ -115,7 +115,7 @@ pub fn top_json(doc: &TopDocument) -> String {
 
 /// The header of the plain-text ring table: the TUI's column names, plus the mark.
 pub const TOP_TEXT_HEADERS: [&str; 12] = [
-    "!", "PID/COMM", "RING", "FLAGS", "SUB/s", "CMP/s", "INFL", "P50", "P99", "ERR/s", "OVF",
+    " ", "PID/COMM", "RING", "FLAGS", "SUB/s", "CMP/s", "INFL", "P50", "P99", "ERR/s", "OVF",
     "PUNT/s",
 ];
 

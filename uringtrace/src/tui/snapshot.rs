@@ -252,3 +252,7 @@ fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
         submits: t.map_or(0, |t| t.submits),
     })
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

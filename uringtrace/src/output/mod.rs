@@ -1,5 +1,6 @@
 //! Output formats: a [`Report`](crate::analyzer::report::Report) as terminal text, GitHub
-//! markdown or JSON, and a check's findings as JUnit XML. The analyzer produces data;
+//! markdown or JSON, a check's findings as JUnit XML, and headless `top`'s document
+//! ([`top::TopDocument`]) as JSON lines or a text table. The analyzer produces data;
 //! laying it out for a reader happens here. Pure functions: they build strings and
 //! values, the commands decide where they go.
 

@@ -1,5 +1,6 @@
 //! Output formats: a [`Report`](crate::analyzer::report::Report) as terminal text, GitHub
-//! markdown or JSON, and a check's findings as JUnit XML. The analyzer produces data;
+//! markdown or JSON, a check's findings as JUnit XML, and headless `top`'s document
+//! ([`top::TopDocument`]) as JSON lines or a text table. The analyzer produces data;
 //! laying it out for a reader happens here. Pure functions: they build strings and
 //! values, the commands decide where they go.
 
@@ -10,9 +11,11 @@ mod markdown;
 #[cfg(test)]
 mod tests;
 mod text;
+pub mod top;
 
 pub use cells::{summary, table, who, who_or_dash};
 pub use json::json;
 pub use junit::{junit, xml_escape};
 pub use markdown::markdown;
 pub use text::{finding_text, text};
+pub use top::{top_json, top_text, TopDocument};

@@ -114,6 +114,9 @@ Examples:
   uringtrace top --replay app.utr --speed 10"
     )]
     Top(TopArgs),
+    /// Print the JSON schema of a JSON output, to validate it or generate types from it
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -388,6 +391,39 @@ pub enum DoctorFormat {
 pub struct DoctorArgs {
     #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
     pub format: DoctorFormat,
+}
+
+const SCHEMA_HELP: &str =
+    "Schemas are JSON Schema draft 2020-12, generated from the types that print the
+output, so they always match this build. Copies are in docs/schemas/ in the source tree.
+
+Documents:
+  diagnose  diagnose --format json: environment, rings, findings (with evidence),
+            per-opcode latency, lost events
+  check     check --format json: the run's verdict and, per file, its verdict, the
+            judged findings and lost events
+  dump      dump --format jsonl: ONE line (one event); validate each line on its own
+
+Validate, e.g. with check-jsonschema (pip install check-jsonschema):
+  uringtrace schema diagnose > diagnose.schema.json
+  uringtrace diagnose --input app.utr --format json > report.json
+  check-jsonschema --schemafile diagnose.schema.json report.json";
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which output's schema
+    #[arg(value_enum)]
+    pub document: SchemaDocument,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaDocument {
+    /// `diagnose --format json`
+    Diagnose,
+    /// `check --format json`
+    Check,
+    /// One line of `dump --format jsonl`
+    Dump,
 }
 
 #[cfg(test)]

@@ -111,7 +111,13 @@ Examples:
   sudo uringtrace top
   sudo uringtrace top --pid 1234
   sudo uringtrace top -- ./server --port 8080
-  uringtrace top --replay app.utr --speed 10"
+  uringtrace top --replay app.utr --speed 10
+
+Headless (--format): the same table and findings on stdout, for scripts:
+  sudo uringtrace top --once --format json -- ./server   # one document when it exits
+  sudo uringtrace top --interval 1s --count 10 --format json | jq .rings
+  uringtrace top --replay app.utr --once --format text   # the recording's end state
+  uringtrace top --replay app.utr --interval 500ms --format json   # trace time"
     )]
     Top(TopArgs),
     /// Print the JSON schema of a JSON output, to validate it or generate types from it
@@ -235,6 +241,43 @@ pub struct TopArgs {
     pub analysis: AnalysisArgs,
     #[command(flatten)]
     pub kernel: KernelModeArgs,
+    /// Headless: print snapshots of the ring table and findings on stdout instead of
+    /// drawing the screen (no terminal needed). `json`: one JSON document per line
+    /// (`uringtrace schema top`); `text`: the table as plain text. Alone, one snapshot
+    /// per second until the input ends
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<TopFormat>,
+    /// Headless: print one snapshot, of the state when the input ends: the end of the
+    /// recording with --replay, the command's exit with -- CMD, --duration, or Ctrl-C;
+    /// host-wide or --pid without --duration, after one --interval (default 1s)
+    #[arg(long, requires = "format", conflicts_with = "count")]
+    pub once: bool,
+    /// Headless: a snapshot every DURATION of trace time (wall time live, the
+    /// recording's timestamps with --replay, read as fast as the file reads).
+    /// Default 1s
+    #[arg(long, value_name = "DURATION", requires = "format", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Headless: stop after N snapshots (or earlier, with a last one, when the input ends)
+    #[arg(long, value_name = "N", requires = "interval",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+/// What headless `top` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TopFormat {
+    /// One JSON document per line (JSON lines)
+    Json,
+    /// The ring table and findings as aligned plain text, a blank line between snapshots
+    Text,
+}
+
+/// `--interval`: a duration above zero.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("the interval must be longer than 0".into()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Args)]

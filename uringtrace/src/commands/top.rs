@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+mod headless;
+
 use crate::cli::TopArgs;
 use crate::system::monotonic_ns;
 use crate::tui::event::{self, Event, TICK};
@@ -30,6 +32,10 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
             .context("installing the signal handler")?;
     }
     let cfg = args.analysis.analyzer_config();
+    if let Some(format) = args.format {
+        headless_run(&args, format, cfg, &quit)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let theme = Theme::from_env();
     let (tx, rx) = event::channel();
     let (exit, app) = match &args.replay {
@@ -79,6 +85,31 @@ pub fn run(args: TopArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--format`: documents on stdout, no terminal. The traced command's output still
+/// goes to a log: it would mix with the documents.
+fn headless_run(
+    args: &TopArgs,
+    format: crate::cli::TopFormat,
+    cfg: crate::analyzer::AnalyzerConfig,
+    quit: &AtomicBool,
+) -> anyhow::Result<()> {
+    if args.replay.is_some() {
+        return headless::replay(args, format, cfg);
+    }
+    let mut opts = args
+        .trace
+        .analysis_session_options(&args.kernel, &args.analysis);
+    let log = quiet_command(&mut opts.command)?;
+    let (tx, rx) = event::channel();
+    let mut live = Live::start(opts, tx.clone())?;
+    let result = headless::live(args, format, cfg, &mut live, tx, rx, quit);
+    live.stop();
+    if let Some(log) = log {
+        eprintln!("uringtrace: the command's output is in {}", log.display());
+    }
+    result
 }
 
 fn require_terminal() -> anyhow::Result<()> {

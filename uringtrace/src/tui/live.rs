@@ -67,6 +67,12 @@ impl Live {
         })
     }
 
+    /// Asks the tracing thread to stop, without waiting: it still sends what it has,
+    /// then ends (and its sender with it), so a reader can drain the channel first.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Stops tracing and waits until the programs are detached.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -9,7 +9,11 @@ use crate::analyzer::report::{LostEvents, Report};
 use crate::analyzer::ring_is_shown;
 use crate::analyzer::state::{Ring, State};
 use crate::names::setup_flags;
+use crate::output::top::{
+    TopDegraded, TopDocument, TopFinding, TopLostEvents, TopRing, TOP_FORMAT_VERSION,
+};
 
+use super::app::Ui;
 use super::history::{per_second, History, Occupancy, RingCounters, RingHistory, SqpollCounters};
 
 #[derive(Clone, Debug, Default)]
@@ -23,6 +27,8 @@ pub struct Snapshot {
     /// As the analyzer reports them: by severity, then first seen.
     pub findings: Vec<Finding>,
     pub lost: LostEvents,
+    /// (rule, reason) for detectors that cannot fully work on the traced kernel.
+    pub degraded: Vec<(String, String)>,
 }
 
 /// One row of the rings table. Rates are None until two samples exist.
@@ -44,6 +50,79 @@ pub struct RingRow {
     pub punts_per_s: Option<f64>,
     /// The most severe finding about this ring.
     pub finding: Option<Severity>,
+    /// Totals since the trace started (the headless document shows them).
+    pub submitted: u64,
+    pub completed: u64,
+}
+
+impl Snapshot {
+    /// What headless `top` prints: this snapshot's rings (in the TUI's default order,
+    /// unfiltered) and findings as plain data. A pure function of the snapshot, like
+    /// the screen, so the two agree.
+    pub fn document(&self) -> TopDocument {
+        let ui = Ui::default();
+        let order = super::sort::visible_rows(&self.rings, "", ui.sort, ui.sort_desc);
+        TopDocument {
+            format_version: TOP_FORMAT_VERSION,
+            time_ns: self.now_ns,
+            running_ns: self.running_ns,
+            events: self.events,
+            events_per_s: self.events_per_s,
+            lost_events: TopLostEvents {
+                known: self.lost.known,
+                total: self.lost.total,
+                per_cpu: self.lost.per_cpu.clone(),
+            },
+            degraded_detectors: self
+                .degraded
+                .iter()
+                .map(|(rule, reason)| TopDegraded {
+                    rule: rule.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            rings: order.iter().map(|&i| top_ring(&self.rings[i])).collect(),
+            findings: self.findings.iter().map(top_finding).collect(),
+        }
+    }
+}
+
+fn top_ring(r: &RingRow) -> TopRing {
+    TopRing {
+        ring: r.ring.clone(),
+        pid: r.pid,
+        comm: r.comm.clone(),
+        flags: r
+            .flags
+            .split('|')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect(),
+        submitted: r.submitted,
+        completed: r.completed,
+        submits_per_s: r.submits_per_s,
+        completions_per_s: r.completions_per_s,
+        in_flight: r.in_flight,
+        p50_ns: r.p50_ns,
+        p99_ns: r.p99_ns,
+        errors_per_s: r.errors_per_s,
+        overflows: r.overflows,
+        punts_per_s: r.punts_per_s,
+        worst_severity: r.finding,
+    }
+}
+
+fn top_finding(f: &Finding) -> TopFinding {
+    TopFinding {
+        rule: f.rule.slug().to_string(),
+        severity: f.severity,
+        pid: f.pid,
+        comm: f.comm.clone(),
+        ring: f.ring_hex(),
+        message: f.message.clone(),
+        occurrences: f.occurrences,
+        inconclusive: f.inconclusive,
+    }
 }
 
 /// Takes this tick's snapshot and records the tick in `history`.
@@ -94,6 +173,7 @@ pub fn take(
         rings,
         findings: report.findings,
         lost: report.lost_events,
+        degraded: report.environment.degraded,
     }
 }
 
@@ -123,6 +203,8 @@ fn ring_row(st: &State, ring: &Ring, h: &RingHistory, findings: &[Finding]) -> R
         punts_per_s: rate(|c| c.punted),
         finding,
         ring: format!("{:#x}", ring.ctx),
+        submitted: ring.submitted,
+        completed: ring.completed,
     }
 }
 
@@ -170,3 +252,7 @@ fn sqpoll_counters(st: &State, ring: &Ring) -> Option<SqpollCounters> {
         submits: t.map_or(0, |t| t.submits),
     })
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -446,6 +446,8 @@ Documents:
   check     check --format json: the run's verdict and, per file, its verdict, the
             judged findings and lost events
   dump      dump --format jsonl: ONE line (one event); validate each line on its own
+  top       top --format json: ONE line (one snapshot: rings table and findings);
+            with --interval, validate each line on its own
 
 Validate, e.g. with check-jsonschema (pip install check-jsonschema):
   uringtrace schema diagnose > diagnose.schema.json
@@ -467,6 +469,8 @@ pub enum SchemaDocument {
     Check,
     /// One line of `dump --format jsonl`
     Dump,
+    /// One line of `top --format json`
+    Top,
 }
 
 #[cfg(test)]

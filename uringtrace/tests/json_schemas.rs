@@ -1,4 +1,4 @@
-//! Every JSON document the tool prints validates against the schema `uringtrace schema`
+//! Every JSON document the tool prints (diagnose, check, dump, top) validates against the schema `uringtrace schema`
 //! prints for it, over every committed recording; the committed copies in docs/schemas/
 //! equal what the binary prints. Refresh them after a type change with
 //! `UPDATE_SCHEMAS=1 cargo test --release --test json_schemas`.
@@ -11,8 +11,7 @@ use std::process::{Command, Output};
 
 use jsonschema::Validator;
 use serde_json::{json, Value};
-
-const DOCUMENTS: [&str; 3] = ["diagnose", "check", "dump"];
+use uringtrace::output::schema::Document;
 
 fn ut(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_uringtrace"))
@@ -206,6 +205,45 @@ fn every_dump_line_validates() {
     assert!(kinds.len() >= 15, "{kinds:?}");
 }
 
+/// Headless top, snapshot by snapshot through each replay, with rings that have a
+/// latency and a worst finding and rings that have none (null).
+#[test]
+fn every_top_line_validates() {
+    let v = validator("top");
+    let mut nulls = BTreeSet::new();
+    let mut set = BTreeSet::new();
+    let mut docs = 0;
+    for f in recordings() {
+        let out = ut(&[
+            "top",
+            "--replay",
+            s(&f),
+            "--interval",
+            "100ms",
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{f:?}: {out:?}");
+        for (i, line) in stdout(&out).lines().enumerate() {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            assert_valid(&v, &doc, &format!("top {f:?} line {}", i + 1));
+            for ring in doc["rings"].as_array().unwrap() {
+                for key in ["p50_ns", "worst_severity"] {
+                    if ring[key].is_null() {
+                        nulls.insert(key)
+                    } else {
+                        set.insert(key)
+                    };
+                }
+            }
+            docs += 1;
+        }
+    }
+    assert!(docs > 2 * recordings().len(), "{docs} documents");
+    assert_eq!(nulls, set);
+    assert_eq!(nulls.len(), 2);
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/recordings")
@@ -290,6 +328,24 @@ fn broken_documents_fail_validation() {
     extra["surprise"] = json!(1);
     assert!(errors(&v, &extra).is_empty());
     assert_eq!(errors(&strict_v, &extra).len(), 1);
+
+    let line = stdout(&ut(&[
+        "top",
+        "--replay",
+        s(&f),
+        "--once",
+        "--format",
+        "json",
+    ]));
+    let snapshot: Value = serde_json::from_str(&line).unwrap();
+    let v = published("top");
+    assert!(errors(&v, &snapshot).is_empty());
+    let mut no_rings = snapshot.clone();
+    no_rings.as_object_mut().unwrap().remove("rings");
+    assert_eq!(
+        errors(&v, &no_rings),
+        [": \"rings\" is a required property"]
+    );
 }
 
 fn schemas_dir() -> PathBuf {
@@ -301,7 +357,7 @@ fn schemas_dir() -> PathBuf {
 fn committed_schemas_are_current() {
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
-    for doc in DOCUMENTS {
+    for doc in Document::ALL.map(Document::name) {
         let printed = stdout(&ut(&["schema", doc]));
         let path = schemas_dir().join(format!("{doc}.json"));
         if update {

@@ -8,6 +8,7 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
         SchemaDocument::Diagnose => Document::Diagnose,
         SchemaDocument::Check => Document::Check,
         SchemaDocument::Dump => Document::Dump,
+        SchemaDocument::Top => Document::Top,
     };
     print!("{}", schema_text(&schema(doc))?);
     Ok(ExitCode::SUCCESS)

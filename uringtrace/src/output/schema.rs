@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde_json::Value;
 
 use super::check_json::CheckJson;
+use super::top::TopDocument;
 use crate::analyzer::report::Report;
 use crate::display::EventJson;
 
@@ -20,10 +21,17 @@ pub enum Document {
     Check,
     /// `dump --format jsonl`: one event per line (the schema is of one line).
     Dump,
+    /// Headless `top --format json`: one snapshot per line (the schema is of one line).
+    Top,
 }
 
 impl Document {
-    pub const ALL: [Document; 3] = [Document::Diagnose, Document::Check, Document::Dump];
+    pub const ALL: [Document; 4] = [
+        Document::Diagnose,
+        Document::Check,
+        Document::Dump,
+        Document::Top,
+    ];
 
     /// The name used by `uringtrace schema` and in `docs/schemas/NAME.json`.
     pub fn name(self) -> &'static str {
@@ -31,6 +39,7 @@ impl Document {
             Document::Diagnose => "diagnose",
             Document::Check => "check",
             Document::Dump => "dump",
+            Document::Top => "top",
         }
     }
 
@@ -39,6 +48,7 @@ impl Document {
             Document::Diagnose => "uringtrace diagnose --format json",
             Document::Check => "uringtrace check --format json",
             Document::Dump => "uringtrace dump --format jsonl (one line)",
+            Document::Top => "uringtrace top --format json (one line)",
         }
     }
 }
@@ -49,6 +59,7 @@ pub fn schema(doc: Document) -> Value {
         Document::Diagnose => root::<Report>(doc),
         Document::Check => root::<CheckJson>(doc),
         Document::Dump => root::<EventJson>(doc),
+        Document::Top => root::<TopDocument>(doc),
     }
 }
 
@@ -64,4 +75,25 @@ fn root<T: JsonSchema>(doc: Document) -> Value {
 /// a final newline.
 pub fn schema_text(schema: &Value) -> serde_json::Result<String> {
     Ok(serde_json::to_string_pretty(schema)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_document_has_a_titled_draft_2020_12_schema_of_an_object() {
+        let names: Vec<&str> = Document::ALL.map(Document::name).to_vec();
+        assert_eq!(names, ["diagnose", "check", "dump", "top"]);
+        for doc in Document::ALL {
+            let s = schema(doc);
+            assert_eq!(
+                s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+                "{doc:?}"
+            );
+            assert_eq!(s["title"], doc.title());
+            assert_eq!(s["type"], "object");
+            assert!(schema_text(&s).unwrap().ends_with("}\n"));
+        }
+    }
 }

@@ -96,4 +96,75 @@ mod tests {
             assert!(schema_text(&s).unwrap().ends_with("}\n"));
         }
     }
+
+    /// The serde attributes the output types use, or may use, come out in the schema as
+    /// serde writes them: rename(_all), skip_serializing_if (not required), flatten, and
+    /// tagged enums. Instances are the real serde output.
+    #[test]
+    fn schemars_follows_serde_attributes() {
+        use serde::Serialize;
+
+        #[derive(Serialize, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            #[serde(rename = "n")]
+            number: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            maybe_not: Option<u32>,
+            #[serde(flatten)]
+            inner: Inner,
+            tagged: Tagged,
+            #[serde(flatten)]
+            fact: crate::analyzer::finding::FactValue,
+        }
+        #[derive(Serialize, JsonSchema)]
+        struct Inner {
+            deep_field: bool,
+        }
+        #[derive(Serialize, JsonSchema)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Tagged {
+            OneThing { a: u8 },
+            Other,
+        }
+
+        let schema = SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<Probe>()
+            .to_value();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort();
+        assert_eq!(required, ["deep_field", "n", "tagged"]);
+        let mut closed = schema.clone();
+        closed["unevaluatedProperties"] = false.into();
+        let v = jsonschema::validator_for(&closed).unwrap();
+        let fact = crate::analyzer::finding::FactValue::Ns(5);
+        for probe in [
+            Probe {
+                number: 1,
+                maybe_not: None,
+                inner: Inner { deep_field: true },
+                tagged: Tagged::OneThing { a: 2 },
+                fact: fact.clone(),
+            },
+            Probe {
+                number: 1,
+                maybe_not: Some(3),
+                inner: Inner { deep_field: false },
+                tagged: Tagged::Other,
+                fact,
+            },
+        ] {
+            let json = serde_json::to_value(&probe).unwrap();
+            assert!(v.is_valid(&json), "{json}");
+        }
+        let bad =
+            serde_json::json!({"n": 1, "deep_field": true, "tagged": {"type": "Other"}, "ns": 5});
+        assert!(!v.is_valid(&bad), "variant names are snake_case");
+    }
 }

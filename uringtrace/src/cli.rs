@@ -120,6 +120,9 @@ Headless (--format): the same table and findings on stdout, for scripts:
   uringtrace top --replay app.utr --interval 500ms --format json   # trace time"
     )]
     Top(TopArgs),
+    /// Print the JSON schema of a JSON output, to validate it or generate types from it
+    #[command(after_help = SCHEMA_HELP)]
+    Schema(SchemaArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -431,6 +434,43 @@ pub enum DoctorFormat {
 pub struct DoctorArgs {
     #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
     pub format: DoctorFormat,
+}
+
+const SCHEMA_HELP: &str =
+    "Schemas are JSON Schema draft 2020-12, generated from the types that print the
+output, so they always match this build. Copies are in docs/schemas/ in the source tree.
+
+Documents:
+  diagnose  diagnose --format json: environment, rings, findings (with evidence),
+            per-opcode latency, lost events
+  check     check --format json: the run's verdict and, per file, its verdict, the
+            judged findings and lost events
+  dump      dump --format jsonl: ONE line (one event); validate each line on its own
+  top       top --format json: ONE line (one snapshot: rings table and findings);
+            with --interval, validate each line on its own
+
+Validate, e.g. with check-jsonschema (pip install check-jsonschema):
+  uringtrace schema diagnose > diagnose.schema.json
+  uringtrace diagnose --input app.utr --format json > report.json
+  check-jsonschema --schemafile diagnose.schema.json report.json";
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which output's schema
+    #[arg(value_enum)]
+    pub document: SchemaDocument,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaDocument {
+    /// `diagnose --format json`
+    Diagnose,
+    /// `check --format json`
+    Check,
+    /// One line of `dump --format jsonl`
+    Dump,
+    /// One line of `top --format json`
+    Top,
 }
 
 #[cfg(test)]

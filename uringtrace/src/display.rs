@@ -1,8 +1,11 @@
 //! Readable renderings of single events (dump's text and JSON lines).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{json, Value};
 use uringtrace_common::view::{self, EventView};
 use uringtrace_common::{EventKind, RawEvent, Role};
 
@@ -280,31 +283,91 @@ pub fn text_line(ev: &RawEvent, base_ns: u64) -> String {
     s
 }
 
-/// One JSON object with every raw field plus the readable names.
+/// One event as `dump --format jsonl` writes it: every raw field of the recorded
+/// `RawEvent`, plus the kind, comm and role by name and the kind-specific fields
+/// decoded for reading. `uringtrace schema dump` is this type's JSON schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct EventJson {
+    /// Monotonic timestamp (ns, CLOCK_MONOTONIC of the traced host).
+    pub ts_ns: u64,
+    /// The event kind by name ("submit", "complete", ...); `kindN` for a number this
+    /// build does not know.
+    #[schemars(schema_with = "kind_schema")]
+    pub kind: String,
+    pub cpu: u16,
+    /// Thread id.
+    pub pid: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// The thread's comm, up to its first NUL.
+    pub comm: String,
+    /// Who ran it: "submitter", "sqpoll", "io-wq", or "?" for an unknown number.
+    #[schemars(schema_with = "role_schema")]
+    pub role: &'static str,
+    /// The ring (`struct io_ring_ctx *`), 0 when the event is about no ring.
+    pub ctx: u64,
+    /// The request (`struct io_kiocb *`), 0 when none.
+    pub req: u64,
+    pub user_data: u64,
+    /// Kind-specific raw slots (`fields` decodes them).
+    pub aux: u64,
+    pub aux2: u64,
+    pub res: i32,
+    pub cflags: u32,
+    pub opcode: u8,
+    pub args: [u32; 4],
+    /// The kind-specific fields decoded, by name, as text (`dump`'s text format shows the
+    /// same `name=value` pairs).
+    pub fields: BTreeMap<String, String>,
+}
+
+impl EventJson {
+    pub fn of(ev: &RawEvent) -> EventJson {
+        EventJson {
+            ts_ns: ev.ts_ns,
+            kind: kind_name(ev.kind),
+            cpu: ev.cpu,
+            pid: ev.pid,
+            tgid: ev.tgid,
+            comm: comm_str(&ev.comm),
+            role: role_name(ev.role),
+            ctx: ev.ctx,
+            req: ev.req,
+            user_data: ev.user_data,
+            aux: ev.aux,
+            aux2: ev.aux2,
+            res: ev.res,
+            cflags: ev.cflags,
+            opcode: ev.opcode,
+            args: ev.args,
+            fields: fields(ev)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
+fn kind_schema(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+    json_schema!({
+        "anyOf": [
+            { "type": "string", "enum": names },
+            { "type": "string", "pattern": "^kind[0-9]+$" },
+        ]
+    })
+}
+
+fn role_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": ["submitter", "sqpoll", "io-wq", "?"] })
+}
+
+/// One JSON object with every raw field plus the readable names ([`EventJson`]). Keys
+/// come out sorted (a `serde_json` map), as they always have.
 pub fn json_value(ev: &RawEvent) -> Value {
-    let mut m = Map::new();
-    m.insert("ts_ns".into(), json!(ev.ts_ns));
-    m.insert("kind".into(), json!(kind_name(ev.kind)));
-    m.insert("cpu".into(), json!(ev.cpu));
-    m.insert("pid".into(), json!(ev.pid));
-    m.insert("tgid".into(), json!(ev.tgid));
-    m.insert("comm".into(), json!(comm_str(&ev.comm)));
-    m.insert("role".into(), json!(role_name(ev.role)));
-    m.insert("ctx".into(), json!(ev.ctx));
-    m.insert("req".into(), json!(ev.req));
-    m.insert("user_data".into(), json!(ev.user_data));
-    m.insert("aux".into(), json!(ev.aux));
-    m.insert("aux2".into(), json!(ev.aux2));
-    m.insert("res".into(), json!(ev.res));
-    m.insert("cflags".into(), json!(ev.cflags));
-    m.insert("opcode".into(), json!(ev.opcode));
-    m.insert("args".into(), json!(ev.args));
-    let named: Map<String, Value> = fields(ev)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    m.insert("fields".into(), Value::Object(named));
-    Value::Object(m)
+    // EventJson has only string map keys and plain numbers, so this cannot fail; a value
+    // that names the problem is still better than a panic.
+    serde_json::to_value(EventJson::of(ev)).unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }
 
 /// Inverse of the raw part of [`json_value`] (used to check round trips).

@@ -5,12 +5,16 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::report::Nullable;
 use super::rules::RuleId;
 use crate::names::{opcode_from_name, opcode_name, result_from_name, result_name};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -39,18 +43,29 @@ impl Severity {
 
 /// One request named in a finding. In JSON the opcode and result are names ("READ",
 /// "-ECANCELED"); here they are the kernel's numbers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "One request named in a finding.")]
 pub struct RequestEvidence {
     pub user_data: u64,
     #[serde(serialize_with = "opcode_out", deserialize_with = "opcode_in")]
+    #[schemars(
+        with = "String",
+        description = "The opcode by name (\"READ\", \"LINK_TIMEOUT\"; \"OP_N\" for one this build does not know)."
+    )]
     pub opcode: u8,
     /// The CQE's result, or None while in flight.
     #[serde(serialize_with = "result_out", deserialize_with = "result_in")]
+    #[schemars(
+        with = "Nullable<String>",
+        description = "The CQE's result: \"0\", a byte count, or an errno name (\"-ECANCELED\"); null while in flight."
+    )]
     pub result: Option<i32>,
     /// Role in the finding: "breaker", "cancelled", "waiting", "never issued", ...
     pub role: String,
     /// Monotonic ns of the request's submission, when seen.
+    #[schemars(with = "Nullable<u64>")]
     pub submitted_ns: Option<u64>,
+    #[schemars(with = "Nullable<u64>")]
     pub completed_ns: Option<u64>,
 }
 
@@ -94,7 +109,7 @@ fn result_in<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
 
 /// A fact's value, typed. In JSON it is one key next to the fact's name
 /// (`{"name": "took", "ns": 1500000000}`), so numbers stay numbers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FactValue {
     /// A number of things.
@@ -134,7 +149,7 @@ pub fn human_duration(ns: u64) -> String {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fact {
     pub name: String,
     #[serde(flatten)]
@@ -150,10 +165,13 @@ impl Fact {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     /// Example requests, in a meaningful order (chain order, cycle order, ...); at most
     /// [`MAX_EXAMPLE_REQUESTS`], however often the cause occurred.
+    #[schemars(
+        description = "Example requests, in a meaningful order (chain order, cycle order, ...); at most 16, however often the cause occurred."
+    )]
     pub requests: Vec<RequestEvidence>,
     /// Other facts: counts, sizes, fds, thresholds (of the first occurrence).
     pub facts: Vec<Fact>,
@@ -172,7 +190,7 @@ impl Evidence {
 /// How many example requests a finding keeps, however many times its cause occurred.
 pub const MAX_EXAMPLE_REQUESTS: usize = 16;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The rule; a kebab-case slug in JSON, e.g. `link-chain-broken`.
     pub rule: RuleId,
@@ -182,6 +200,7 @@ pub struct Finding {
     /// The ring (`struct io_ring_ctx *`), 0 when not about one ring. In JSON a hex
     /// string, "" for none.
     #[serde(serialize_with = "ring_hex", deserialize_with = "ring_from_hex")]
+    #[schemars(with = "String")]
     pub ring: u64,
     /// One line: what happened (for a cause seen many times, its first occurrence).
     pub message: String,

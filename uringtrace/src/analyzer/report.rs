@@ -1,11 +1,12 @@
 //! The analyzer's output: everything `diagnose` and `check` show, as plain data.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::finding::Finding;
 use crate::recording::{Drops, ReadStatus};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
     pub kernel_release: String,
     pub host: String,
@@ -32,15 +33,18 @@ impl Environment {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RingSummary {
     /// `struct io_ring_ctx *` as hex.
     pub ring: String,
     pub pid: u32,
     pub comm: String,
     /// The ring fd in its owner, when the ring was created during the trace.
+    #[schemars(with = "Nullable<i32>")]
     pub fd: Option<i32>,
+    #[schemars(with = "Nullable<u32>")]
     pub sq_entries: Option<u32>,
+    #[schemars(with = "Nullable<u32>")]
     pub cq_entries: Option<u32>,
     /// IORING_SETUP_* names, e.g. "SQPOLL|ATTACH_WQ".
     pub setup_flags: String,
@@ -53,12 +57,14 @@ pub struct RingSummary {
     pub max_in_flight: u64,
     pub punted: u64,
     /// SQPOLL thread tid and its last known state ("running", "asleep", "woken").
+    #[schemars(with = "Nullable<u32>")]
     pub sqpoll_thread: Option<u32>,
+    #[schemars(with = "Nullable<String>")]
     pub sqpoll_state: Option<String>,
     pub iowq_workers: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OpLatency {
     pub opcode: String,
     pub count: u64,
@@ -82,7 +88,7 @@ impl OpLatency {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LostEvents {
     /// Events lost in the kernel ring buffer.
     pub total: u64,
@@ -117,7 +123,7 @@ impl LostEvents {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     pub environment: Environment,
     pub rings: Vec<RingSummary>,
@@ -129,6 +135,30 @@ pub struct Report {
     pub duration_ns: u64,
     /// io-wq workers created during the trace, per process (max over processes).
     pub max_iowq_workers: u64,
+}
+
+/// The JSON schema of an `Option<T>` that serde always writes, as `null` when `None`:
+/// the property is required and may be null. (schemars makes a plain `Option` field
+/// optional, and `#[schemars(required)]` makes it non-null.) Use it as
+/// `#[schemars(with = "Nullable<T>")]` on an `Option<T>` field.
+pub struct Nullable<T>(std::marker::PhantomData<T>);
+
+impl<T: JsonSchema> JsonSchema for Nullable<T> {
+    fn inline_schema() -> bool {
+        <Option<T>>::inline_schema()
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Option<T>>::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        <Option<T>>::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Option<T>>::json_schema(generator)
+    }
 }
 
 #[cfg(test)]

@@ -30,12 +30,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 text.push_str(&output::text(&report, use_color(false)));
                 text.push_str(&format!("{}: {}\n\n", file.display(), verdict.name()));
             }
-            CheckFormat::Json => json.push(serde_json::json!({
-                "file": file.display().to_string(),
-                "verdict": verdict.name(),
-                "findings": report.findings,
-                "lost_events": report.lost_events,
-            })),
+            CheckFormat::Json => json.push(output::CheckedFile {
+                file: file.display().to_string(),
+                verdict,
+                findings: report.findings.clone(),
+                lost_events: report.lost_events.clone(),
+            }),
             CheckFormat::Junit => {}
         }
         results.push((
@@ -48,9 +48,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         CheckFormat::Text => print!("{text}"),
         CheckFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"verdict": overall.name(), "files": json})
-            )?
+            serde_json::to_string_pretty(&output::check_json(&output::CheckJson {
+                verdict: overall,
+                files: json,
+            }))?
         ),
         CheckFormat::Junit => print!("{}", output::junit(&results, config.fail_on)),
     }

@@ -6,4 +6,5 @@ pub mod doctor;
 pub mod dump;
 pub mod record;
 pub mod rules;
+pub mod schema;
 pub mod top;

@@ -7,9 +7,12 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analyzer::finding::Severity;
+use crate::analyzer::report::Nullable;
+use crate::analyzer::rules::RuleId;
 use crate::units::human_ns;
 
 use super::cells::{pad, who};
@@ -19,7 +22,7 @@ use super::cells::{pad, who};
 pub const TOP_FORMAT_VERSION: u32 = 1;
 
 /// One snapshot of `uringtrace top`: what the main screen shows at one instant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopDocument {
     /// The layout version of this document ([`TOP_FORMAT_VERSION`]).
     pub format_version: u32,
@@ -31,6 +34,7 @@ pub struct TopDocument {
     /// Events analysed so far.
     pub events: u64,
     /// Events per second over the TUI's rate window; null until two samples exist.
+    #[schemars(with = "Nullable<f64>")]
     pub events_per_s: Option<f64>,
     pub lost_events: TopLostEvents,
     /// Detectors that cannot fully work on the traced kernel.
@@ -42,7 +46,7 @@ pub struct TopDocument {
 }
 
 /// Events the kernel ring buffer dropped.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TopLostEvents {
     /// false when the counters are unknown (a recording that did not end cleanly);
     /// `total` and `per_cpu` then say nothing.
@@ -52,16 +56,17 @@ pub struct TopLostEvents {
     pub per_cpu: Vec<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TopDegraded {
     /// The rule's slug, e.g. `cq-overflow`.
+    #[schemars(with = "RuleId")]
     pub rule: String,
     pub reason: String,
 }
 
 /// One row of the rings table. Rates are per second over the TUI's rate window (the
 /// last few seconds), null until two samples exist.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopRing {
     /// `struct io_ring_ctx *` as hex, as findings name it.
     pub ring: String,
@@ -73,24 +78,32 @@ pub struct TopRing {
     /// Requests submitted and completed since the trace started.
     pub submitted: u64,
     pub completed: u64,
+    #[schemars(with = "Nullable<f64>")]
     pub submits_per_s: Option<f64>,
+    #[schemars(with = "Nullable<f64>")]
     pub completions_per_s: Option<f64>,
     pub in_flight: u64,
     /// Completion latency quantiles since the trace started; null with no completion.
+    #[schemars(with = "Nullable<u64>")]
     pub p50_ns: Option<u64>,
+    #[schemars(with = "Nullable<u64>")]
     pub p99_ns: Option<u64>,
+    #[schemars(with = "Nullable<f64>")]
     pub errors_per_s: Option<f64>,
     /// CQEs that overflowed the completion queue since the trace started.
     pub overflows: u64,
     /// Requests punted to io-wq per second.
+    #[schemars(with = "Nullable<f64>")]
     pub punts_per_s: Option<f64>,
     /// The most severe finding about this ring; null for none.
+    #[schemars(with = "Nullable<Severity>")]
     pub worst_severity: Option<Severity>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TopFinding {
     /// The rule's slug, e.g. `cq-overflow` (`uringtrace explain RULE`).
+    #[schemars(with = "RuleId")]
     pub rule: String,
     pub severity: Severity,
     pub pid: u32,

@@ -6,7 +6,14 @@ use crate::analyzer::report::LostEvents;
 
 /// Ordered so that combining files is `max`: one failing file fails the run, else one
 /// inconclusive file makes it inconclusive (the same precedence as [`verdict`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// In JSON the lower-case name ([`Verdict::name`]).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
+#[schemars(
+    description = "pass (exit 0), fail (exit 1: a finding at or above fail_on), inconclusive (exit 2: events were lost, so absence of problems is unproven)."
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Inconclusive,

@@ -144,6 +144,22 @@ impl<'de> Deserialize<'de> for RuleId {
     }
 }
 
+/// In JSON schemas a rule is one of the catalog's slugs, as [`Serialize`] writes it.
+impl schemars::JsonSchema for RuleId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RuleId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let slugs: Vec<&str> = RuleId::ALL.iter().map(|r| r.slug()).collect();
+        schemars::json_schema!({
+            "description": "The rule, by slug (`uringtrace rules` lists them, `uringtrace explain RULE` explains one).",
+            "type": "string",
+            "enum": slugs,
+        })
+    }
+}
+
 /// What a detector needs from the traced kernel.
 #[derive(Clone, Copy, Debug)]
 pub enum Need {

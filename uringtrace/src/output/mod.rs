@@ -7,6 +7,7 @@ mod cells;
 mod json;
 mod junit;
 mod markdown;
+pub mod perfetto;
 #[cfg(test)]
 mod tests;
 mod text;

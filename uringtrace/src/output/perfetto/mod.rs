@@ -38,6 +38,8 @@ struct OpenEnter {
     min_complete: u32,
     to_submit: u32,
     flags: u32,
+    /// Read at its wait: no exit event comes; it ends at the thread's next submit.
+    without_exit: bool,
 }
 
 pub struct Exporter<W: Write> {
@@ -94,6 +96,10 @@ impl<W: Write> Exporter<W> {
             return Ok(());
         };
         self.task(ev)?;
+        if ev.ctx == 0 && matches!(kind, EventKind::CqeOverflow | EventKind::Create) {
+            // Not tied to a ring the trace knows: nothing to draw it on.
+            return Ok(());
+        }
         match kind {
             EventKind::Create => {
                 if let Some(c) = Create::of(ev) {
@@ -132,6 +138,11 @@ impl<W: Write> Exporter<W> {
                     self.tracks.task(&mut self.out, ev.tgid, r.tid, &comm)?;
                 }
             }
+            EventKind::RingClosed => {
+                if let Some(c) = RingClosed::of(ev) {
+                    self.ring_fds.remove(&(ev.tgid, c.fd as i32));
+                }
+            }
             EventKind::ProcessExit => {
                 self.fds.retain(|k, _| k.0 != ev.tgid);
                 self.ring_fds.retain(|k, _| k.0 != ev.tgid);
@@ -163,8 +174,10 @@ impl<W: Write> Exporter<W> {
             return Ok(());
         };
         // An enter read at its wait ends at the thread's next submit.
-        if let Some(e) = self.enters.remove(&ev.pid) {
-            self.wait(ev.pid, e, ev.ts_ns, None)?;
+        if self.enters.get(&ev.pid).is_some_and(|e| e.without_exit) {
+            if let Some(e) = self.enters.remove(&ev.pid) {
+                self.wait(ev.pid, e, ev.ts_ns, None)?;
+            }
         }
         self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
         let lane = self.tracks.take_lane(&mut self.out, ev.ctx)?;
@@ -291,6 +304,7 @@ impl<W: Write> Exporter<W> {
                 min_complete: en.min_complete,
                 to_submit: en.to_submit,
                 flags: en.flags,
+                without_exit: en.without_exit,
             },
         );
         Ok(())
@@ -320,9 +334,17 @@ impl<W: Write> Exporter<W> {
         let Some(s) = RingState::of(ev) else {
             return Ok(());
         };
-        self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
+        // Samples name the ring by its fd in the owner.
+        let ctx = match ev.ctx {
+            0 => match self.ring_fds.get(&(ev.tgid, s.fd as i32)) {
+                Some(&ctx) => ctx,
+                None => return Ok(()),
+            },
+            ctx => ctx,
+        };
+        self.tracks.ring(&mut self.out, ctx, ev.tgid)?;
         let values = [
-            (Counter::InFlight, i64::from(self.reqs.in_flight(ev.ctx))),
+            (Counter::InFlight, i64::from(self.reqs.in_flight(ctx))),
             (Counter::CqReady, i64::from(s.cq_ready)),
             (
                 Counter::SqPending,
@@ -332,7 +354,7 @@ impl<W: Write> Exporter<W> {
         for (c, v) in values {
             let mut e = Event::new(
                 ev.ts_ns,
-                tracks::counter_uuid(ev.ctx, c),
+                tracks::counter_uuid(ctx, c),
                 Type::TYPE_COUNTER,
                 "",
             );

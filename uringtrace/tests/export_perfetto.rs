@@ -421,3 +421,60 @@ fn diagnose_writes_the_same_trace_as_export() {
     };
     assert_eq!(std::fs::read(&out).unwrap(), via_export);
 }
+
+#[test]
+fn msg_ring_flows_from_the_sender_to_the_cqe_it_posted_in_the_other_ring() {
+    // Rings A and B: POLL_ADD(other ring) -IO_LINK-> MSG_RING(other ring) each; a NOP
+    // on B unwinds it: A's MSG_RING (ud 2) posts ud 11 (res 100) into B, B's (ud 4)
+    // posts ud 12 (res 200) into A.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.pftrace");
+    let st = Command::new(env!("CARGO_BIN_EXE_uringtrace"))
+        .args(["export", "-q", "-o"])
+        .arg(&out)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/perfetto/ring-msg-cycle.utr"),
+        )
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let d = decode(&out);
+    check_hierarchy(&d);
+    let cqes = named(&d, "MSG_RING CQE");
+    let got: Vec<(String, String)> = cqes
+        .iter()
+        .map(|s| (s.args["user_data"].clone(), s.args["result"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [("11".into(), "100".into()), ("12".into(), "200".into())]
+    );
+    let senders: Vec<&Slice> = d
+        .requests()
+        .into_iter()
+        .filter(|s| s.name == "MSG_RING")
+        .collect();
+    assert_eq!(senders.len(), 2);
+    for (sender, cqe) in senders.iter().zip(&cqes) {
+        // The sender's ring is not the ring the CQE lands in.
+        assert_ne!(d.tracks[&sender.track].parent, Some(cqe.track));
+        // Its flows: the chain it ends (POLL_ADD → MSG_RING) and the message.
+        assert_eq!(sender.flows.len(), 2);
+        assert_eq!(cqe.terminating.len(), 1);
+        assert_eq!(sender.flows[1], cqe.terminating[0]);
+    }
+    // ud 2 sends to B (ud 11), ud 4 to A (ud 12).
+    let uds: Vec<&str> = senders
+        .iter()
+        .map(|s| s.args["user_data"].as_str())
+        .collect();
+    assert_eq!(uds, ["2", "4"]);
+    // The two links: POLL_ADD → MSG_RING on each ring.
+    let chains: Vec<Vec<String>> = d
+        .flows()
+        .into_values()
+        .filter(|v| v.len() == 2 && v[0] == "POLL_ADD")
+        .collect();
+    assert_eq!(chains.len(), 2);
+}

@@ -18,7 +18,8 @@ use std::io::Write;
 use perfetto_protos::track_event::track_event::Type;
 use uringtrace_common::aggregate::CQE_F_MORE;
 use uringtrace_common::view::{
-    CqeOverflow, Create, Enter, EventView, FdObject, Link, RingState, Submit, TaskRename,
+    CqeOverflow, Create, Enter, EventView, FdObject, Link, RingClosed, RingState, Submit,
+    TaskRename,
 };
 use uringtrace_common::{opcode, EventKind, FdType, RawEvent};
 
@@ -30,6 +31,15 @@ pub use packets::Written;
 use packets::{Arg, Event, PacketWriter};
 use requests::{InFlight, Request};
 use tracks::{Counter, Tracks};
+
+/// A CQE posted without a request of its ring (MSG_RING's, or another aux CQE).
+#[derive(Clone, Copy)]
+struct AuxCqe {
+    ts: u64,
+    ctx: u64,
+    user_data: u64,
+    res: i32,
+}
 
 /// An io_uring_enter in progress on a thread.
 struct OpenEnter {
@@ -51,6 +61,9 @@ pub struct Exporter<W: Write> {
     fds: HashMap<(u32, i32), (FdType, u64)>,
     /// (tgid, ring fd) → ring, from create events: a MSG_RING's target.
     ring_fds: HashMap<(u32, i32), u64>,
+    /// tid → a CQE no request posted (req 0), held until the thread's next completion
+    /// says whether a MSG_RING of another ring posted it.
+    aux_cqes: HashMap<u32, AuxCqe>,
     /// tid → last comm seen (compact events carry none).
     comms: HashMap<u32, String>,
     first_ts: u64,
@@ -79,6 +92,7 @@ impl<W: Write> Exporter<W> {
             enters: HashMap::new(),
             fds: HashMap::new(),
             ring_fds: HashMap::new(),
+            aux_cqes: HashMap::new(),
             comms: HashMap::new(),
             first_ts: 0,
             last_ts: 0,
@@ -228,21 +242,43 @@ impl<W: Write> Exporter<W> {
 
     fn complete(&mut self, ev: &RawEvent) -> std::io::Result<()> {
         if ev.req == 0 {
-            // A CQE no request of this ring posted (MSG_RING's, or another aux CQE).
+            if ev.ctx == 0 {
+                return Ok(());
+            }
+            self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
+            let aux = AuxCqe {
+                ts: ev.ts_ns,
+                ctx: ev.ctx,
+                user_data: ev.user_data,
+                res: ev.res,
+            };
             if let Some(flow) = self.reqs.msg_received(ev.ctx) {
-                let mut e = Event::new(
-                    ev.ts_ns,
-                    tracks::ring_uuid(ev.ctx),
-                    Type::TYPE_INSTANT,
-                    "MSG_RING CQE",
-                );
-                e.args.push(("user_data", Arg::Uint(ev.user_data)));
-                e.args
-                    .push(("result", Arg::Str(names::result_name(ev.res))));
-                e.terminating_flows.push(flow);
-                self.out.event(e)?;
+                self.aux_cqe(aux, Some(flow))?;
+            } else if let Some(prev) = self.aux_cqes.insert(ev.pid, aux) {
+                self.aux_cqe(prev, None)?;
             }
             return Ok(());
+        }
+        // A MSG_RING that completes right after a CQE appeared in another ring on the
+        // same thread posted it: io_msg_ring posts into the target before its own
+        // completion when it runs in the sender's context (6.x; a target with
+        // DEFER_TASKRUN gets it later through task work, and then no flow is drawn).
+        if let Some(aux) = self.aux_cqes.remove(&ev.pid) {
+            let sender = self
+                .reqs
+                .get_mut(ev.req)
+                .filter(|r| r.opcode == opcode::MSG_RING && r.ctx != aux.ctx && r.msg.is_none());
+            let flow = match sender {
+                Some(_) => {
+                    let flow = self.reqs.flow_id();
+                    if let Some(r) = self.reqs.get_mut(ev.req) {
+                        r.msg = Some(flow);
+                    }
+                    Some(flow)
+                }
+                None => None,
+            };
+            self.aux_cqe(aux, flow)?;
         }
         // A multishot CQE (F_MORE) does not end its request.
         if ev.cflags & CQE_F_MORE != 0 {
@@ -264,6 +300,22 @@ impl<W: Write> Exporter<W> {
             self.out.event(e)?;
         }
         self.slice(r, ev.ts_ns, Some(ev.res), None)
+    }
+
+    /// A CQE no request of its ring posted, as an instant on the ring; with the flow of
+    /// the MSG_RING that posted it, when known.
+    fn aux_cqe(&mut self, aux: AuxCqe, flow: Option<u64>) -> std::io::Result<()> {
+        let name = if flow.is_some() {
+            "MSG_RING CQE"
+        } else {
+            "CQE (no request)"
+        };
+        let mut e = Event::new(aux.ts, tracks::ring_uuid(aux.ctx), Type::TYPE_INSTANT, name);
+        e.args.push(("user_data", Arg::Uint(aux.user_data)));
+        e.args
+            .push(("result", Arg::Str(names::result_name(aux.res))));
+        e.terminating_flows.extend(flow);
+        self.out.event(e)
     }
 
     fn overflow(&mut self, ev: &RawEvent) -> std::io::Result<()> {
@@ -420,6 +472,9 @@ impl<W: Write> Exporter<W> {
     /// report's findings as instants and the lost-events counter. Returns the sink.
     pub fn finish(mut self, report: &Report) -> std::io::Result<(W, Written)> {
         let end = self.last_ts;
+        for (_, aux) in std::mem::take(&mut self.aux_cqes) {
+            self.aux_cqe(aux, None)?;
+        }
         for (tid, e) in std::mem::take(&mut self.enters) {
             self.wait(tid, e, end, None)?;
         }

@@ -2,6 +2,8 @@
 //! tracks, slices and flows are checked after decoding them with the official protos
 //! (`perfetto_protos`), interning resolved as Perfetto's trace processor does.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,20 +49,9 @@ struct Decoded {
     tracks: HashMap<u64, Track>,
     slices: Vec<Slice>,
     counters: Vec<(u64, u64, i64)>,
-    packets: usize,
 }
 
 impl Decoded {
-    fn track_named(&self, name: &str) -> Vec<u64> {
-        let mut v: Vec<u64> = self
-            .tracks
-            .iter()
-            .filter(|(_, t)| t.name == name)
-            .map(|(u, _)| *u)
-            .collect();
-        v.sort();
-        v
-    }
     /// Slices (not instants) on request lanes, by begin time.
     fn requests(&self) -> Vec<&Slice> {
         let mut v: Vec<&Slice> = self
@@ -91,10 +82,7 @@ impl Decoded {
 fn decode(path: &Path) -> Decoded {
     let bytes = std::fs::read(path).unwrap();
     let trace = Trace::parse_from_bytes(&bytes).unwrap();
-    let mut d = Decoded {
-        packets: trace.packet.len(),
-        ..Decoded::default()
-    };
+    let mut d = Decoded::default();
     let mut names: HashMap<u64, String> = HashMap::new();
     let mut arg_names: HashMap<u64, String> = HashMap::new();
     // Open slice begins per track (a stack, as Perfetto nests them).
@@ -354,7 +342,7 @@ fn overflowed_cqes_are_instants_and_end_their_requests() {
     assert_eq!(reqs.len(), 17);
     let overflowed: Vec<String> = reqs
         .iter()
-        .filter(|s| s.args.get("overflowed").is_some())
+        .filter(|s| s.args.contains_key("overflowed"))
         .map(|s| s.args["user_data"].clone())
         .collect();
     assert_eq!(

@@ -12,7 +12,10 @@ mod packets;
 mod requests;
 mod tracks;
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// foldhash: SipHash was a tenth of an export's time.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 
 use perfetto_protos::track_event::track_event::Type;
@@ -64,6 +67,9 @@ pub struct Exporter<W: Write> {
     /// tid → a CQE no request posted (req 0), held until the thread's next completion
     /// says whether a MSG_RING of another ring posted it.
     aux_cqes: HashMap<u32, AuxCqe>,
+    /// The task of the last event (most events come from the task before them): its
+    /// (pid, tgid, comm) need no lookup.
+    last_task: (u32, u32, [u8; uringtrace_common::COMM_LEN]),
     /// tid → last comm seen (compact events carry none).
     comms: HashMap<u32, String>,
     first_ts: u64,
@@ -89,11 +95,12 @@ impl<W: Write> Exporter<W> {
             out: PacketWriter::new(sink),
             tracks: Tracks::default(),
             reqs: InFlight::default(),
-            enters: HashMap::new(),
-            fds: HashMap::new(),
-            ring_fds: HashMap::new(),
-            aux_cqes: HashMap::new(),
-            comms: HashMap::new(),
+            enters: HashMap::default(),
+            fds: HashMap::default(),
+            ring_fds: HashMap::default(),
+            aux_cqes: HashMap::default(),
+            last_task: (0, 0, [0; uringtrace_common::COMM_LEN]),
+            comms: HashMap::default(),
             first_ts: 0,
             last_ts: 0,
         }
@@ -170,6 +177,16 @@ impl<W: Write> Exporter<W> {
     fn task(&mut self, ev: &RawEvent) -> std::io::Result<()> {
         if ev.pid == 0 {
             return Ok(());
+        }
+        let empty = ev.comm[0] == 0;
+        if ev.pid == self.last_task.0
+            && ev.tgid == self.last_task.1
+            && (empty || ev.comm == self.last_task.2)
+        {
+            return Ok(());
+        }
+        if !empty || ev.pid != self.last_task.0 {
+            self.last_task = (ev.pid, ev.tgid, ev.comm);
         }
         let comm = comm_text(&ev.comm);
         let comm = if comm.is_empty() {

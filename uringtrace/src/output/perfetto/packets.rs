@@ -3,7 +3,10 @@
 //! any length streams. Event names and debug annotation names are interned
 //! (`InternedData` on the sequence, `SEQ_INCREMENTAL_STATE_CLEARED` on its first packet).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// foldhash: SipHash was a tenth of an export's time.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 
 use perfetto_protos::debug_annotation::{debug_annotation, DebugAnnotation, DebugAnnotationName};
@@ -73,8 +76,8 @@ impl<W: Write> PacketWriter<W> {
         PacketWriter {
             sink,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
-            names: HashMap::new(),
-            arg_names: HashMap::new(),
+            names: HashMap::default(),
+            arg_names: HashMap::default(),
             first: true,
             written: Written::default(),
         }

@@ -2,7 +2,10 @@
 //! chain member → next member, MSG_RING sender → the target ring's CQE. State is bounded
 //! by what is in flight: a request leaves at its completion.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap as StdHashMap, VecDeque};
+
+/// foldhash: SipHash was a tenth of an export's time.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// A MSG_RING whose target's CQE was not seen yet; at most this many per target ring.
 const MAX_PENDING_MSG: usize = 1024;

@@ -123,6 +123,9 @@ Headless (--format): the same table and findings on stdout, for scripts:
     /// Print the JSON schema of a JSON output, to validate it or generate types from it
     #[command(after_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
+    /// Convert a recording to a Perfetto trace (open it in ui.perfetto.dev)
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -153,6 +156,8 @@ pub struct DiagnoseArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub stats: crate::stats::StatsArgs,
+    #[command(flatten)]
+    pub perfetto: PerfettoArgs,
 }
 
 // Options of the commands that analyse (`diagnose`, `check`, `top`). No doc comment:
@@ -408,6 +413,8 @@ pub struct RecordArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub stats: crate::stats::StatsArgs,
+    #[command(flatten)]
+    pub perfetto: PerfettoArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -523,4 +530,47 @@ mod tests {
         assert_eq!(o.trace.ring_bytes, STREAM_RING_BYTES);
         assert_eq!(o.trace.slow_ns, DEFAULT_SLOW_NS);
     }
+}
+
+const EXPORT_HELP: &str =
+    "Writes the protobuf TrackEvent format. Open the file at https://ui.perfetto.dev
+(\"Open trace file\", or drag it onto the page); nothing is uploaded.
+
+What you see:
+  a process track per traced process, with a track per thread (application threads,
+    iou-sqp-* SQPOLL threads, iou-wrk-* io-wq workers): io_uring_enter calls as slices
+    (args: min_complete, to_submit, flags), io-wq punts and their CQEs as instants
+  under each process, a group per ring (\"io_uring 0x...\"): counters (in flight, CQ
+    ready, SQ pending, from the fdinfo samples), CQ overflow instants, findings, and
+    \"requests #N\" lanes: one slice per request, named by opcode (args: user_data,
+    result, flags, fd); a cancelled chain follower is named \"OP (cancelled)\"
+  flows (arrows): submit -> io-wq punt -> completion, chain member -> next member,
+    MSG_RING sender -> the CQE it posted in the target ring
+  a \"lost events\" counter: events the kernel ring buffer dropped
+
+The file streams: memory holds only the requests in flight, whatever the length.
+
+Examples:
+  uringtrace export app.utr -o app.pftrace
+  uringtrace record -o app.utr --perfetto app.pftrace -- ./app
+  uringtrace diagnose --perfetto app.pftrace -- ./app";
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A recording made by `uringtrace record`
+    pub file: PathBuf,
+    /// The Perfetto trace to write (.pftrace)
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// No summary line on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+// `--perfetto` of `diagnose` and `record`. No doc comment: clap would take it for help.
+#[derive(Debug, Args)]
+pub struct PerfettoArgs {
+    /// Also write a Perfetto trace (see `uringtrace export --help`) of the events seen
+    #[arg(long, value_name = "OUT")]
+    pub perfetto: Option<PathBuf>,
 }

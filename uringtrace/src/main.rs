@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => commands::rules::run_rules(args),
         Command::Explain(args) => commands::rules::run_explain(args),
         Command::Top(args) => commands::top::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Schema(args) => commands::schema::run(args),
     };
     match result {

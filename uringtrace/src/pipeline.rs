@@ -15,9 +15,21 @@ use crate::system::{self, IoUringDisabled};
 use crate::trace::loader::Tracer;
 use crate::trace::probe::KernelEvents;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
+use uringtrace_common::RawEvent;
 
 /// Replays a recording through the analyzer.
 pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> {
+    replay_file(path, cfg, |_| Ok(()))
+}
+
+/// Replays a recording through the analyzer, handing each event to `each` too (in the
+/// recording's order, before the analyzer reorders it): the one event iterator replay
+/// and export share.
+pub fn replay_file(
+    path: &Path,
+    cfg: AnalyzerConfig,
+    mut each: impl FnMut(&RawEvent) -> std::io::Result<()>,
+) -> anyhow::Result<Report> {
     let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
     let env = recording_environment(&reader, path);
     let mut an = Analyzer::new(cfg, env);
@@ -25,6 +37,7 @@ pub fn analyze_file(path: &Path, cfg: AnalyzerConfig) -> anyhow::Result<Report> 
         .next_event()
         .with_context(|| format!("reading {}", path.display()))?
     {
+        each(&ev).context("writing the export")?;
         an.push(ev);
     }
     let drops = reader.drops();
@@ -74,6 +87,16 @@ pub fn analyze_live(
     cfg: AnalyzerConfig,
     quiet: bool,
 ) -> anyhow::Result<(Report, StopReason)> {
+    analyze_live_with(opts, cfg, quiet, |_| Ok(()))
+}
+
+/// [`analyze_live`], handing each event to `each` too (as it arrives).
+pub fn analyze_live_with(
+    opts: &SessionOptions,
+    cfg: AnalyzerConfig,
+    quiet: bool,
+    mut each: impl FnMut(&RawEvent) -> std::io::Result<()>,
+) -> anyhow::Result<(Report, StopReason)> {
     let mut session = Session::start(opts).context("starting the trace")?;
     let env = live_environment(&session.tracer);
     if !quiet {
@@ -89,6 +112,7 @@ pub fn analyze_live(
     let mut an = Analyzer::new(cfg, env);
     let stop = session.run(|batch, _| {
         for ev in batch {
+            each(ev)?;
             an.push(*ev);
         }
         Ok(Flow::Continue)

@@ -4,6 +4,7 @@ pub mod check;
 pub mod diagnose;
 pub mod doctor;
 pub mod dump;
+pub mod export;
 pub mod record;
 pub mod rules;
 pub mod schema;

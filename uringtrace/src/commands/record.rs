@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::cli::{RecordArgs, TraceArgs};
+use crate::commands::export;
 use crate::pipeline::degraded_detectors;
 use crate::recording::{ClockBase, Drops, Filter, Header, TracepointInfo, Writer};
 use crate::stats::{ConsumerRun, RunStats};
@@ -152,6 +153,23 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
             "uringtrace: warning: {} events lost (per CPU: {:?}); raise --ring-size",
             drops.total, drops.per_cpu
         );
+    }
+    if let Some(out) = &args.perfetto.perfetto {
+        // Converting the file just written: the same events, with nothing added to
+        // the consumer's hot loop.
+        let (_, written) = export::export_file(
+            &args.output,
+            out,
+            crate::analyzer::AnalyzerConfig::default(),
+        )?;
+        if !args.quiet {
+            eprintln!(
+                "uringtrace: Perfetto trace: {} ({} packets, {})",
+                out.display(),
+                written.packets,
+                human_bytes(written.bytes)
+            );
+        }
     }
     Ok(match stop {
         StopReason::CommandExited(Some(code)) if code != 0 => {

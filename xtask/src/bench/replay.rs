@@ -26,6 +26,12 @@ impl Bench {
                 "replay peak memory (max RSS)",
                 Unit::Bytes,
             );
+            let export = Row::new(
+                Part::Replay,
+                &group,
+                "Perfetto export (export -o, 1 CPU)",
+                Unit::EventsPerSec,
+            );
             match self.record_and_replay(nops, cpu) {
                 Ok(r) => {
                     let mut notes =
@@ -39,11 +45,27 @@ impl Bench {
                     speed.data = serde_json::to_value(&r)?;
                     rows.push(speed);
                     rows.push(mem.value(r.max_rss_bytes as f64, None).notes(notes));
+                    // The bar: an export is at least as fast as replay.
+                    let replay_rate = r.events as f64 / r.wall_secs;
+                    rows.push(
+                        export
+                            .value(
+                                r.events as f64 / r.export_wall_secs,
+                                Some(Target::AtLeast(replay_rate)),
+                            )
+                            .notes(format!(
+                                "{:.2} s, {:.0} MiB written, {} max RSS",
+                                r.export_wall_secs,
+                                r.export_bytes as f64 / (1 << 20) as f64,
+                                Unit::Bytes.show(r.export_max_rss_bytes as f64)
+                            )),
+                    );
                 }
                 Err(e) => {
                     progress(&format!("replay failed: {e:#}"));
                     rows.push(speed.failed(&e));
                     rows.push(mem.failed(&e));
+                    rows.push(export.failed(&e));
                 }
             }
         }
@@ -59,7 +81,11 @@ impl Bench {
                 si(rec.events as f64)
             ));
             let (events, out) = self.replay_once(&file, cpu)?;
+            let (export, export_bytes) = self.export_once(&file, cpu)?;
             Ok(Replay {
+                export_wall_secs: export.wall.as_secs_f64(),
+                export_max_rss_bytes: export.max_rss_bytes,
+                export_bytes,
                 recording: rec,
                 events,
                 wall_secs: out.wall.as_secs_f64(),
@@ -163,6 +189,18 @@ impl Bench {
         let stats = stats.read("uringtrace diagnose")?.context(NO_STATS_JSON)?;
         Ok((stats.events, out))
     }
+
+    /// `taskset -c CPU uringtrace export FILE -o OUT`: (the run, bytes written).
+    pub(super) fn export_once(&self, file: &Path, cpu: &str) -> anyhow::Result<(Finished, u64)> {
+        let out_file = self.work.join("replay-export.pftrace");
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", cpu]).arg(&self.ut);
+        cmd.args(["export", "-q", "-o"]).arg(&out_file).arg(file);
+        let out = self.run_tool("uringtrace export", &mut cmd, Duration::from_secs(3600))?;
+        let bytes = fs::metadata(&out_file).map_or(0, |m| m.len());
+        let _ = fs::remove_file(&out_file);
+        Ok((out, bytes))
+    }
 }
 
 impl Bench {
@@ -215,4 +253,7 @@ pub(super) struct Replay {
     pub(super) wall_secs: f64,
     pub(super) max_rss_bytes: u64,
     pub(super) busy_before: f64,
+    pub(super) export_wall_secs: f64,
+    pub(super) export_max_rss_bytes: u64,
+    pub(super) export_bytes: u64,
 }

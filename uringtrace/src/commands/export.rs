@@ -1,0 +1,67 @@
+//! `uringtrace export`: a recording as a Perfetto trace, and the `--perfetto OUT` of
+//! `diagnose` and `record`. The encoder is `output::perfetto`; this module opens files
+//! and drives it with the events replay or a live trace delivers.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::analyzer::report::Report;
+use crate::analyzer::AnalyzerConfig;
+use crate::cli::ExportArgs;
+use crate::output::perfetto::{Exporter, Written};
+use crate::pipeline::replay_file;
+use crate::units::human_bytes;
+
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let (report, written) = export_file(&args.file, &args.output, AnalyzerConfig::default())?;
+    if !args.quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "uringtrace: {} events → {} packets, {} in {:.2}s ({:.0} events/s): {}",
+            report.events,
+            written.packets,
+            human_bytes(written.bytes),
+            secs,
+            report.events as f64 / secs,
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `out` for an export.
+pub fn create(out: &Path) -> anyhow::Result<Exporter<BufWriter<File>>> {
+    let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(Exporter::new(BufWriter::new(f)))
+}
+
+/// Ends an export with the report of the same events.
+pub fn finish(
+    ex: Exporter<BufWriter<File>>,
+    report: &Report,
+    out: &Path,
+) -> anyhow::Result<Written> {
+    let (_, written) = ex
+        .finish(report)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(written)
+}
+
+/// Replays `input` through the analyzer and the exporter together.
+pub fn export_file(
+    input: &Path,
+    out: &Path,
+    cfg: AnalyzerConfig,
+) -> anyhow::Result<(Report, Written)> {
+    let mut ex = create(out)?;
+    let report = replay_file(input, cfg, |ev| ex.push(ev))
+        .with_context(|| format!("exporting to {}", out.display()))?;
+    let written = finish(ex, &report, out)?;
+    Ok((report, written))
+}

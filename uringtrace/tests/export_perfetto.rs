@@ -1,0 +1,468 @@
+//! `uringtrace export`: the committed fixture recordings become Perfetto traces whose
+//! tracks, slices and flows are checked after decoding them with the official protos
+//! (`perfetto_protos`), interning resolved as Perfetto's trace processor does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use perfetto_protos::debug_annotation::debug_annotation;
+use perfetto_protos::trace::Trace;
+use perfetto_protos::trace_packet::trace_packet;
+use perfetto_protos::track_descriptor::track_descriptor;
+use perfetto_protos::track_event::track_event::{self, Type};
+use protobuf::Message as _;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(name)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Track {
+    name: String,
+    parent: Option<u64>,
+    /// "process", "thread", "counter" or "" (a plain named track).
+    kind: &'static str,
+    pid: i32,
+    tid: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Slice {
+    track: u64,
+    name: String,
+    ts: u64,
+    /// None: never ended.
+    dur: Option<u64>,
+    args: BTreeMap<String, String>,
+    flows: Vec<u64>,
+    terminating: Vec<u64>,
+    instant: bool,
+}
+
+#[derive(Default, Debug)]
+struct Decoded {
+    tracks: HashMap<u64, Track>,
+    slices: Vec<Slice>,
+    counters: Vec<(u64, u64, i64)>,
+}
+
+impl Decoded {
+    /// Slices (not instants) on request lanes, by begin time.
+    fn requests(&self) -> Vec<&Slice> {
+        let mut v: Vec<&Slice> = self
+            .slices
+            .iter()
+            .filter(|s| !s.instant && self.tracks[&s.track].name.starts_with("requests #"))
+            .collect();
+        v.sort_by_key(|s| (s.ts, s.args.get("user_data").cloned()));
+        v
+    }
+    /// Every flow id → the names of the events on it, in time order.
+    fn flows(&self) -> BTreeMap<u64, Vec<String>> {
+        let mut m: BTreeMap<u64, Vec<(u64, String)>> = BTreeMap::new();
+        for s in &self.slices {
+            for f in s.flows.iter().chain(&s.terminating) {
+                m.entry(*f).or_default().push((s.ts, s.name.clone()));
+            }
+        }
+        m.into_iter()
+            .map(|(k, mut v)| {
+                v.sort();
+                (k, v.into_iter().map(|x| x.1).collect())
+            })
+            .collect()
+    }
+}
+
+fn decode(path: &Path) -> Decoded {
+    let bytes = std::fs::read(path).unwrap();
+    let trace = Trace::parse_from_bytes(&bytes).unwrap();
+    let mut d = Decoded::default();
+    let mut names: HashMap<u64, String> = HashMap::new();
+    let mut arg_names: HashMap<u64, String> = HashMap::new();
+    // Open slice begins per track (a stack, as Perfetto nests them).
+    let mut open: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, p) in trace.packet.iter().enumerate() {
+        let flags = p.sequence_flags.unwrap_or(0);
+        if i == 0 {
+            assert_ne!(
+                flags & 1,
+                0,
+                "the first packet clears the incremental state"
+            );
+        }
+        if let Some(interned) = p.interned_data.as_ref() {
+            for n in &interned.event_names {
+                assert!(names.insert(n.iid(), n.name().to_owned()).is_none());
+            }
+            for n in &interned.debug_annotation_names {
+                assert!(arg_names.insert(n.iid(), n.name().to_owned()).is_none());
+            }
+        }
+        match &p.data {
+            Some(trace_packet::Data::TrackDescriptor(t)) => {
+                let (kind, name, pid, tid) = if let Some(pr) = t.process.as_ref() {
+                    ("process", pr.process_name().to_owned(), pr.pid(), 0)
+                } else if let Some(th) = t.thread.as_ref() {
+                    ("thread", th.thread_name().to_owned(), th.pid(), th.tid())
+                } else {
+                    let name = match &t.static_or_dynamic_name {
+                        Some(track_descriptor::Static_or_dynamic_name::Name(n)) => n.clone(),
+                        _ => String::new(),
+                    };
+                    let kind = if t.counter.is_some() { "counter" } else { "" };
+                    (kind, name, 0, 0)
+                };
+                d.tracks.insert(
+                    t.uuid(),
+                    Track {
+                        name,
+                        parent: t.parent_uuid,
+                        kind,
+                        pid,
+                        tid,
+                    },
+                );
+            }
+            Some(trace_packet::Data::TrackEvent(e)) => {
+                assert_ne!(flags & 2, 0, "track events need the incremental state");
+                let track = e.track_uuid();
+                assert!(
+                    d.tracks.contains_key(&track),
+                    "event on an undeclared track"
+                );
+                let name = match &e.name_field {
+                    Some(track_event::Name_field::NameIid(iid)) => names[iid].clone(),
+                    Some(track_event::Name_field::Name(n)) => n.clone(),
+                    _ => String::new(),
+                };
+                let args = e
+                    .debug_annotations
+                    .iter()
+                    .map(|a| {
+                        let k = match &a.name_field {
+                            Some(debug_annotation::Name_field::NameIid(iid)) => {
+                                arg_names[iid].clone()
+                            }
+                            other => panic!("annotation name not interned: {other:?}"),
+                        };
+                        let v = match &a.value {
+                            Some(debug_annotation::Value::UintValue(v)) => v.to_string(),
+                            Some(debug_annotation::Value::IntValue(v)) => v.to_string(),
+                            Some(debug_annotation::Value::StringValue(v)) => v.clone(),
+                            Some(debug_annotation::Value::BoolValue(v)) => v.to_string(),
+                            other => panic!("unexpected value {other:?}"),
+                        };
+                        (k, v)
+                    })
+                    .collect();
+                let ts = p.timestamp();
+                let slice = |instant: bool| Slice {
+                    track,
+                    name: name.clone(),
+                    ts,
+                    dur: instant.then_some(0),
+                    args,
+                    flows: e.flow_ids.clone(),
+                    terminating: e.terminating_flow_ids.clone(),
+                    instant,
+                };
+                match e.type_() {
+                    Type::TYPE_SLICE_BEGIN => {
+                        open.entry(track).or_default().push(d.slices.len());
+                        d.slices.push(slice(false));
+                    }
+                    Type::TYPE_SLICE_END => {
+                        let i = open.get_mut(&track).and_then(|v| v.pop()).unwrap();
+                        assert!(ts >= d.slices[i].ts);
+                        d.slices[i].dur = Some(ts - d.slices[i].ts);
+                    }
+                    Type::TYPE_INSTANT => d.slices.push(slice(true)),
+                    Type::TYPE_COUNTER => d.counters.push((track, ts, e.counter_value())),
+                    t => panic!("unexpected type {t:?}"),
+                }
+            }
+            other => panic!("unexpected packet {other:?}"),
+        }
+    }
+    d
+}
+
+fn export(name: &str) -> Decoded {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.pftrace");
+    let st = Command::new(env!("CARGO_BIN_EXE_uringtrace"))
+        .args(["export", "-q", "-o"])
+        .arg(&out)
+        .arg(fixture(name))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    decode(&out)
+}
+
+fn summary(d: &Decoded) -> Vec<String> {
+    d.requests()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ud={} res={} flags={}",
+                s.name, s.args["user_data"], s.args["result"], s.args["flags"]
+            )
+        })
+        .collect()
+}
+
+fn on(d: &Decoded, s: &Slice) -> Track {
+    d.tracks[&s.track].clone()
+}
+
+fn named<'a>(d: &'a Decoded, name: &str) -> Vec<&'a Slice> {
+    let mut v: Vec<&Slice> = d.slices.iter().filter(|s| s.name == name).collect();
+    v.sort_by_key(|s| s.ts);
+    v
+}
+
+/// Every track hangs under a declared parent; a ring's group under its process.
+fn check_hierarchy(d: &Decoded) {
+    for t in d.tracks.values() {
+        if let Some(p) = t.parent {
+            assert!(d.tracks.contains_key(&p), "{t:?} has an undeclared parent");
+        }
+        if t.name.starts_with("io_uring 0x") {
+            assert_eq!(d.tracks[&t.parent.unwrap()].kind, "process");
+        }
+        if t.name.starts_with("requests #") {
+            assert!(d.tracks[&t.parent.unwrap()].name.starts_with("io_uring 0x"));
+        }
+        if t.kind == "thread" {
+            assert_eq!(d.tracks[&t.parent.unwrap()].kind, "process");
+        }
+    }
+}
+
+#[test]
+fn link_chain_members_are_slices_joined_by_one_flow_and_cancelled_followers_are_marked() {
+    let d = export("chain-broken-error.utr");
+    check_hierarchy(&d);
+    assert_eq!(
+        summary(&d),
+        [
+            "NOP ud=1 res=0 flags=IO_LINK",
+            "READ ud=2 res=-EBADF flags=IO_LINK",
+            "NOP (cancelled) ud=3 res=-ECANCELED flags=IO_LINK",
+            "NOP (cancelled) ud=4 res=-ECANCELED flags=0",
+        ]
+    );
+    let reqs = d.requests();
+    // All four were in flight at once: four lanes of one ring, under its process.
+    let lanes: std::collections::BTreeSet<String> = reqs.iter().map(|s| on(&d, s).name).collect();
+    assert_eq!(lanes.len(), 4);
+    let positions: Vec<&str> = reqs
+        .iter()
+        .map(|s| s.args["chain_position"].as_str())
+        .collect();
+    assert_eq!(positions, ["0", "1", "2", "3"]);
+    let cancelled: Vec<bool> = reqs
+        .iter()
+        .map(|s| {
+            s.args
+                .get("cancelled_follower")
+                .is_some_and(|v| v == "true")
+        })
+        .collect();
+    assert_eq!(cancelled, [false, false, true, true]);
+    assert!(reqs.iter().all(|s| s.dur.is_some()));
+    // One flow through the chain, in chain order.
+    let flows: Vec<Vec<String>> = d.flows().into_values().collect();
+    assert_eq!(
+        flows,
+        [["NOP", "READ", "NOP (cancelled)", "NOP (cancelled)"].map(String::from)]
+    );
+    // The io_uring_enter that submitted them, on the thread, with min_complete.
+    let enters = named(&d, "io_uring_enter");
+    assert_eq!(enters.len(), 1);
+    let t = on(&d, enters[0]);
+    assert_eq!((t.kind, t.name.as_str()), ("thread", "uringtrace-work"));
+    assert_eq!(enters[0].args["min_complete"], "0");
+    assert_eq!(enters[0].args["to_submit"], "4");
+    assert_eq!(enters[0].args["result"], "4");
+    // The finding, as an instant on the ring's group.
+    let f = named(&d, "finding: link-chain-broken");
+    assert_eq!(f.len(), 1);
+    assert!(on(&d, f[0]).name.starts_with("io_uring 0x"));
+    assert_eq!(f[0].args["severity"], "warning");
+    assert_eq!(f[0].args["rule"], "link-chain-broken");
+    assert!(f[0].args["message"].contains("2 follower(s) cancelled"));
+}
+
+#[test]
+fn punted_requests_flow_from_submit_through_the_punt_to_the_worker_completion() {
+    let d = export("iowq-splice.utr");
+    check_hierarchy(&d);
+    let reqs = d.requests();
+    assert_eq!(reqs.len(), 64);
+    assert!(reqs
+        .iter()
+        .all(|s| s.name == "SPLICE" && s.args["result"] == "1" && s.args["flags"] == "ASYNC"));
+    let flows = d.flows();
+    assert_eq!(flows.len(), 64);
+    for names in flows.values() {
+        assert_eq!(names, &["SPLICE", "io-wq punt SPLICE", "CQE SPLICE"]);
+    }
+    // Punts on the submitting thread, completions on io-wq workers.
+    for s in named(&d, "io-wq punt SPLICE") {
+        assert_eq!(on(&d, s).name, "uringtrace-work");
+    }
+    let cqes = named(&d, "CQE SPLICE");
+    assert_eq!(cqes.len(), 64);
+    let workers: std::collections::BTreeSet<u64> = cqes
+        .iter()
+        .inspect(|s| assert!(on(&d, s).name.starts_with("iou-wrk-")))
+        .map(|s| s.track)
+        .collect();
+    assert_eq!(workers.len(), 64, "one worker per punted SPLICE");
+    // The flow ends at the completion.
+    assert!(cqes
+        .iter()
+        .all(|s| s.terminating.len() == 1 && s.flows.is_empty()));
+    assert_eq!(named(&d, "finding: iowq-punt-storm").len(), 1);
+}
+
+#[test]
+fn overflowed_cqes_are_instants_and_end_their_requests() {
+    let d = export("cq-overflow.utr");
+    check_hierarchy(&d);
+    let reqs = d.requests();
+    assert_eq!(reqs.len(), 17);
+    let overflowed: Vec<String> = reqs
+        .iter()
+        .filter(|s| s.args.contains_key("overflowed"))
+        .map(|s| s.args["user_data"].clone())
+        .collect();
+    assert_eq!(
+        overflowed,
+        (5..=17).map(|u| u.to_string()).collect::<Vec<_>>()
+    );
+    let instants = named(&d, "CQ overflow");
+    let uds: Vec<&str> = instants
+        .iter()
+        .map(|s| s.args["user_data"].as_str())
+        .collect();
+    assert_eq!(uds, (5..=17).map(|u| u.to_string()).collect::<Vec<_>>());
+    assert!(instants
+        .iter()
+        .all(|s| s.args["dropped"] == "false" && on(&d, s).name.starts_with("io_uring 0x")));
+    assert_eq!(named(&d, "finding: cq-overflow").len(), 1);
+    // Waits with their min_complete: the test's four GETEVENTS waits for 4, 4, 4, 1.
+    let waits: Vec<&str> = named(&d, "io_uring_enter")
+        .iter()
+        .filter(|s| s.args["flags"].contains("EXT_ARG"))
+        .map(|s| s.args["min_complete"].as_str())
+        .collect();
+    assert_eq!(waits, ["4", "4", "4", "1"]);
+    // Counter tracks of the ring, from the fdinfo samples, and the lost-events count.
+    let counter = |name: &str| {
+        d.counters
+            .iter()
+            .filter(|(t, _, _)| d.tracks[t].name.starts_with(name))
+            .count()
+    };
+    assert!(counter("CQ ready 0x") > 0);
+    assert_eq!(counter("CQ ready 0x"), counter("SQ pending 0x"));
+    assert_eq!(counter("CQ ready 0x"), counter("in flight 0x"));
+    assert_eq!(counter("lost events"), 2);
+    assert!(d
+        .counters
+        .iter()
+        .any(|(t, _, v)| d.tracks[t].name.starts_with("CQ ready 0x") && *v == 4));
+}
+
+#[test]
+fn diagnose_writes_the_same_trace_as_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.pftrace");
+    let st = Command::new(env!("CARGO_BIN_EXE_uringtrace"))
+        .args(["diagnose", "-q", "--format", "json", "--input"])
+        .arg(fixture("chain-broken-error.utr"))
+        .arg("--perfetto")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let via_export = {
+        let out2 = dir.path().join("e.pftrace");
+        let st = Command::new(env!("CARGO_BIN_EXE_uringtrace"))
+            .args(["export", "-q", "-o"])
+            .arg(&out2)
+            .arg(fixture("chain-broken-error.utr"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read(out2).unwrap()
+    };
+    assert_eq!(std::fs::read(&out).unwrap(), via_export);
+}
+
+#[test]
+fn msg_ring_flows_from_the_sender_to_the_cqe_it_posted_in_the_other_ring() {
+    // Rings A and B: POLL_ADD(other ring) -IO_LINK-> MSG_RING(other ring) each; a NOP
+    // on B unwinds it: A's MSG_RING (ud 2) posts ud 11 (res 100) into B, B's (ud 4)
+    // posts ud 12 (res 200) into A.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.pftrace");
+    let st = Command::new(env!("CARGO_BIN_EXE_uringtrace"))
+        .args(["export", "-q", "-o"])
+        .arg(&out)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/perfetto/ring-msg-cycle.utr"),
+        )
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let d = decode(&out);
+    check_hierarchy(&d);
+    let cqes = named(&d, "MSG_RING CQE");
+    let got: Vec<(String, String)> = cqes
+        .iter()
+        .map(|s| (s.args["user_data"].clone(), s.args["result"].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [("11".into(), "100".into()), ("12".into(), "200".into())]
+    );
+    let senders: Vec<&Slice> = d
+        .requests()
+        .into_iter()
+        .filter(|s| s.name == "MSG_RING")
+        .collect();
+    assert_eq!(senders.len(), 2);
+    for (sender, cqe) in senders.iter().zip(&cqes) {
+        // The sender's ring is not the ring the CQE lands in.
+        assert_ne!(d.tracks[&sender.track].parent, Some(cqe.track));
+        // Its flows: the chain it ends (POLL_ADD → MSG_RING) and the message.
+        assert_eq!(sender.flows.len(), 2);
+        assert_eq!(cqe.terminating.len(), 1);
+        assert_eq!(sender.flows[1], cqe.terminating[0]);
+    }
+    // ud 2 sends to B (ud 11), ud 4 to A (ud 12).
+    let uds: Vec<&str> = senders
+        .iter()
+        .map(|s| s.args["user_data"].as_str())
+        .collect();
+    assert_eq!(uds, ["2", "4"]);
+    // The two links: POLL_ADD → MSG_RING on each ring.
+    let chains: Vec<Vec<String>> = d
+        .flows()
+        .into_values()
+        .filter(|v| v.len() == 2 && v[0] == "POLL_ADD")
+        .collect();
+    assert_eq!(chains.len(), 2);
+}

@@ -295,3 +295,24 @@ fn every_other_view_round_trips_in_its_slots() {
     assert_eq!(v.fd_type(), Some(FdType::Pipe));
     assert_eq!(round_trip(RingClosed { fd: 3 }).args, [3, 0, 0, 0]);
 }
+
+#[test]
+fn fd_names_split_into_pieces_and_back() {
+    let name = b"socket:127.0.0.1:8080->127.0.0.1:51234";
+    let pieces: Vec<FdName> = FdName::pieces(7, name).collect();
+    assert_eq!(pieces.len(), 2);
+    let mut back = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let ev = round_trip(*p);
+        assert_eq!((ev.args[0], ev.args[1], ev.opcode), (7, 38, i as u8));
+        let r = FdName::read(&ev);
+        back.extend_from_slice(&r.bytes[..r.used()]);
+    }
+    assert_eq!(back, name);
+    assert_eq!(pieces[1].used(), 6);
+    // Cut at MAX: 8 pieces, no more.
+    let long = [b'a'; 1000];
+    let p: Vec<FdName> = FdName::pieces(1, &long).collect();
+    assert_eq!((p.len(), p[7].len, p[7].used()), (8, 256, 32));
+    assert_eq!(FdName::pieces(1, b"").count(), 0);
+}

@@ -10,6 +10,7 @@ use uringtrace_common::{EventKind, EventView, FdType, RawEvent, Role};
 
 mod apply;
 mod lifecycle;
+mod names;
 mod requests;
 mod samples;
 mod waits;
@@ -526,6 +527,11 @@ pub struct State {
     /// What the fds of processes using io_uring refer to: (tgid, fd) → (type, inode),
     /// from `fd_object` events.
     pub fds: Map<(u32, i32), (FdType, u64)>,
+    /// Names of those fds (path, socket addresses, ...), from `fd_name` events; see
+    /// [`State::fd_name`]. Bounded like `fds`: dropped at close, change and exit.
+    pub(crate) fd_names: Map<(u32, i32), Box<str>>,
+    /// The `fd_name` run being assembled (one at a time: a run's pieces are adjacent).
+    pub(crate) fd_name_run: Option<names::NameRun>,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
     /// Enters in `enters` read at their wait (no exit event will end them).

@@ -1,0 +1,66 @@
+//! Names of what fds refer to (`fd_name` runs, see `view::FdName`), and the text
+//! evidence uses for an fd.
+
+use super::*;
+use uringtrace_common::view::FdName;
+
+/// A name being assembled from its pieces.
+#[derive(Clone, Debug)]
+pub(crate) struct NameRun {
+    key: (u32, i32),
+    len: u32,
+    next: u8,
+    bytes: Vec<u8>,
+}
+
+impl State {
+    /// The name of what fd `fd` of process `tgid` refers to (a path,
+    /// `socket:127.0.0.1:8080->127.0.0.1:51234`, `pipe:[inode]`, ...), when the
+    /// trace named it (recordings before names existed never do).
+    pub fn fd_name(&self, tgid: u32, fd: i32) -> Option<&str> {
+        self.fd_names.get(&(tgid, fd)).map(|n| &**n)
+    }
+
+    /// How evidence names an fd: `fd 7 (socket:...)`, `fd 7` when it has no name, or
+    /// `fixed slot 3` for a registered file (IOSQE_FIXED_FILE: the number is an index
+    /// into the ring's file table, which no tracepoint maps to an fd).
+    pub fn fd_text(&self, tgid: u32, fd: i32, fixed: bool) -> String {
+        if fixed {
+            return format!("fixed slot {fd}");
+        }
+        match self.fd_name(tgid, fd) {
+            Some(n) => format!("fd {fd} ({n})"),
+            None => format!("fd {fd}"),
+        }
+    }
+
+    /// One piece of a name. Pieces come in order, 0 first, all with the same fd and
+    /// length; anything else (a lost or reordered piece, a corrupt length) drops the
+    /// run, and the fd stays unnamed rather than wrongly named.
+    pub(super) fn on_fd_name(&mut self, ev: &RawEvent) {
+        let p = FdName::read(ev);
+        let key = (ev.tgid, p.fd);
+        if p.index == 0 {
+            self.fd_name_run = (p.len as usize <= FdName::MAX && p.len > 0).then(|| NameRun {
+                key,
+                len: p.len,
+                next: 0,
+                bytes: Vec::with_capacity(p.len as usize),
+            });
+        }
+        let Some(run) = self.fd_name_run.as_mut() else {
+            return;
+        };
+        if run.key != key || run.len != p.len || run.next != p.index {
+            self.fd_name_run = None;
+            return;
+        }
+        run.bytes.extend_from_slice(&p.bytes[..p.used()]);
+        run.next += 1;
+        if run.bytes.len() == run.len as usize {
+            let name = String::from_utf8_lossy(&run.bytes).into_owned();
+            self.fd_names.insert(key, name.into_boxed_str());
+            self.fd_name_run = None;
+        }
+    }
+}

@@ -6,7 +6,7 @@ use super::{Need, Rule, RuleId};
 use crate::analyzer::finding::Severity;
 use std::collections::HashSet;
 
-use crate::analyzer::detect::{count, hit, int, ms, ns, req_ev, Hit};
+use crate::analyzer::detect::{count, hit, int, ms, ns, req_ev, text, Hit};
 use crate::analyzer::finding::{Evidence, MAX_EXAMPLE_REQUESTS};
 use crate::analyzer::opcodes::{self, Completion};
 use crate::analyzer::state::{Request, Ring, State};
@@ -108,13 +108,18 @@ pub fn on_slow(
         first_ns: start,
         last_ns: done,
     };
+    let mut e = e;
+    let file = st.fd_label(r.tgid, r.fd, r.fixed_file());
+    if let Some(f) = &file {
+        e.facts.push(text("file", f.clone()));
+    }
     Some(hit(
         st,
         RuleId::RequestStalled,
         r.tgid,
         r.ctx,
         (r.opcode, r.punted),
-        message(1, r, waited, cfg, true),
+        message(1, r, waited, cfg, true) + &file.map_or(String::new(), |f| format!(" on {f}")),
         e,
     ))
 }

@@ -88,6 +88,13 @@ impl Request {
         self.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) != 0
     }
 
+    /// IOSQE_FIXED_FILE (bit 0 of req->flags): `fd` is an index into the ring's
+    /// registered files. (io_uring_register shows only counts on 6.18 (opcode,
+    /// nr_files, nr_bufs, ret), so slots are never mapped to fds.)
+    pub fn fixed_file(&self) -> bool {
+        self.flags & 1 != 0
+    }
+
     /// IOSQE_CQE_SKIP_SUCCESS: no CQE, and no completion event, unless it fails.
     pub fn skips_success(&self) -> bool {
         self.flags & IOSQE_CQE_SKIP_SUCCESS != 0
@@ -107,6 +114,8 @@ pub struct Member {
     pub cancelled: bool,
     /// The SQE's fd, when known at submission.
     pub fd: Option<i32>,
+    /// `fd` is a registered file's slot (IOSQE_FIXED_FILE), not an fd.
+    pub fixed_file: bool,
     /// The kernel said at completion whether its file is a regular file (REQ_F_ISREG).
     pub regular_file: Option<bool>,
 }
@@ -118,6 +127,7 @@ impl Member {
             user_data: r.user_data,
             opcode: r.opcode,
             hard: r.flags & IOSQE_IO_HARDLINK != 0,
+            fixed_file: r.fixed_file(),
             submit_ns: r.submit_ns,
             res: None,
             complete_ns: None,

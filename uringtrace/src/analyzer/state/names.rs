@@ -34,6 +34,16 @@ impl State {
         }
     }
 
+    /// How evidence names the file of a request whose SQE fd is `fd`, when there is
+    /// more to say than the number: `fd 7 (pipe:[123])` when the fd is named,
+    /// `fixed slot 3` for a registered file; None for an unnamed fd (recordings made
+    /// before names, or an fd that closed before it was looked up), so that texts
+    /// without names read as they always did.
+    pub fn fd_label(&self, tgid: u32, fd: Option<i32>, fixed: bool) -> Option<String> {
+        let fd = fd?;
+        (fixed || self.fd_name(tgid, fd).is_some()).then(|| self.fd_text(tgid, fd, fixed))
+    }
+
     /// One piece of a name. Pieces come in order, 0 first, all with the same fd and
     /// length; anything else (a lost or reordered piece, a corrupt length) drops the
     /// run, and the fd stays unnamed rather than wrongly named.

@@ -103,6 +103,9 @@ pub struct InFlightRow {
     pub opcode: String,
     pub age_ns: u64,
     pub fd: Option<i32>,
+    /// What the fd refers to (a path, a socket's addresses, ...), or `fixed slot N`
+    /// for a registered file; None when the trace did not name it.
+    pub file: Option<String>,
     /// What it waits for, as far as the trace shows.
     pub state: &'static str,
 }
@@ -145,6 +148,13 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
             opcode: opcode_name(r.opcode).into_owned(),
             age_ns: now.saturating_sub(r.submit_ns),
             fd: r.fd,
+            file: r.fd.and_then(|fd| {
+                if r.fixed_file() {
+                    Some(format!("fixed slot {fd}"))
+                } else {
+                    st.fd_name(r.tgid, fd).map(str::to_string)
+                }
+            }),
             state: if r.poll_armed {
                 "waiting for readiness (poll)"
             } else if r.punted {

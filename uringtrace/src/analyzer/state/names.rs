@@ -74,3 +74,69 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uringtrace_common::view::FdObject;
+
+    fn base(tgid: u32) -> RawEvent {
+        RawEvent {
+            ts_ns: 10,
+            pid: tgid,
+            tgid,
+            ..RawEvent::default()
+        }
+    }
+
+    fn name(st: &mut State, tgid: u32, fd: i32, n: &str) {
+        st.apply(&FdObject::new(fd, FdType::Pipe, 1).into_raw(base(tgid)));
+        for p in FdName::pieces(fd, n.as_bytes()) {
+            st.apply(&p.into_raw(base(tgid)));
+        }
+    }
+
+    #[test]
+    fn names_are_kept_per_process_and_fd_and_dropped_with_the_fd() {
+        let mut st = State::default();
+        let long = format!("/srv/{}", "x".repeat(100));
+        name(&mut st, 1, 7, "pipe:[12]");
+        name(&mut st, 2, 7, &long);
+        assert_eq!(st.fd_name(1, 7), Some("pipe:[12]"));
+        assert_eq!(st.fd_name(2, 7), Some(long.as_str()));
+        assert_eq!(st.fd_text(1, 7, false), "fd 7 (pipe:[12])");
+        assert_eq!(st.fd_text(1, 8, false), "fd 8");
+        assert_eq!(st.fd_text(1, 7, true), "fixed slot 7");
+        assert_eq!(st.fd_label(1, Some(8), false), None);
+        // The fd now refers to something else: the old name goes at once.
+        st.apply(&FdObject::new(7, FdType::Closed, 0).into_raw(base(1)));
+        assert_eq!(st.fd_name(1, 7), None);
+        // The process exits: its names go (at the next event).
+        st.apply(&RawEvent {
+            kind: EventKind::ProcessExit as u16,
+            ..base(2)
+        });
+        st.apply(&base(3));
+        assert_eq!(st.fd_name(2, 7), None);
+        assert!(st.fd_names.is_empty());
+    }
+
+    #[test]
+    fn a_run_interrupted_by_another_fd_names_neither() {
+        let mut st = State::default();
+        let a: Vec<FdName> = FdName::pieces(3, &[b'a'; 40]).collect();
+        st.apply(&a[0].into_raw(base(1)));
+        for p in FdName::pieces(4, b"pipe:[1]") {
+            st.apply(&p.into_raw(base(1)));
+        }
+        st.apply(&a[1].into_raw(base(1)));
+        assert_eq!(st.fd_name(3, 3), None);
+        assert_eq!(st.fd_name(1, 3), None);
+        assert_eq!(st.fd_name(1, 4), Some("pipe:[1]"));
+        // A corrupt length names nothing.
+        let mut p = FdName::pieces(5, b"x").next().unwrap();
+        p.len = 300;
+        st.apply(&p.into_raw(base(1)));
+        assert_eq!(st.fd_name(1, 5), None);
+    }
+}

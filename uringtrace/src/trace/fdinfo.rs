@@ -123,6 +123,8 @@ pub struct FdWatch {
     last: Option<(u32, i32)>,
     /// (tgid, ring fd) → ctx, from create events: a ring's name carries its address.
     ring_ctx: HashMap<(u32, i32), u64>,
+    /// Socket tables read in the current pass (emptied at the start of each).
+    sockets: names::SocketTables,
 }
 
 impl FdWatch {
@@ -139,6 +141,7 @@ impl FdWatch {
     /// known to the analyzer before the request can matter. The `fd_object` event gets
     /// the naming event's time minus 1 ns, so it is applied first.
     pub fn observe(&mut self, batch: &mut Vec<RawEvent>) {
+        self.sockets = names::SocketTables::default();
         let mut new = Vec::new();
         for ev in batch.iter() {
             if let Some(c) = Create::of(ev) {
@@ -192,7 +195,8 @@ impl FdWatch {
             return Vec::new();
         }
         let (kind, ino) = classify(&link, path);
-        let name = names::name(key.0, &link, self.ring_ctx.get(&key).copied());
+        let ring = self.ring_ctx.get(&key).copied();
+        let name = names::name(key.0, &link, ring, &mut self.sockets);
         self.known.insert(key, (link, kind, ino));
         let mut out = vec![fd_object_event(ts, key.0, key.1, kind, ino)];
         out.extend(fd_name_events(ts, key.0, key.1, &name));
@@ -203,6 +207,7 @@ impl FdWatch {
     /// that changed or closed, rings whose fd vanished, and processes that exited
     /// (which leave `tgids`).
     pub fn sample(&mut self, tgids: &mut BTreeSet<u32>, now_ns: u64) -> Vec<RawEvent> {
+        self.sockets = names::SocketTables::default();
         let mut out = Vec::new();
         let gone: Vec<u32> = tgids
             .iter()

@@ -3,22 +3,42 @@
 //! `anon_inode:[io_uring]` with the ring's address. Read from /proc when the fd is
 //! first seen; the parsers are pure and tested on text.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use uringtrace_common::view::FdName;
+
+/// Socket names of the processes looked at in one pass (one `observe` or `sample`):
+/// a server with 10,000 connections has 10,000 lines in /proc/net/tcp, read once per
+/// pass rather than once per socket. Keyed by tgid (each may be in its own network
+/// namespace).
+#[derive(Default)]
+pub struct SocketTables {
+    by_tgid: HashMap<u32, HashMap<u64, String>>,
+}
+
+impl SocketTables {
+    fn get(&mut self, tgid: u32, ino: u64) -> Option<String> {
+        self.by_tgid
+            .entry(tgid)
+            .or_insert_with(|| load_sockets(tgid))
+            .get(&ino)
+            .cloned()
+    }
+}
 
 /// The name for fd link text `link` of process `tgid` (`ring` = the ring's ctx when
 /// the fd is a ring whose create was seen). Socket names come from the process's own
 /// network namespace (`/proc/<tgid>/net/...`); an unresolved socket keeps its link
 /// text (`socket:[inode]`).
-pub fn name(tgid: u32, link: &str, ring: Option<u64>) -> String {
+pub fn name(tgid: u32, link: &str, ring: Option<u64>, sockets: &mut SocketTables) -> String {
     let n = if link == "anon_inode:[io_uring]" {
         match ring {
             Some(ctx) => format!("{link} ring {ctx:#x}"),
             None => link.to_string(),
         }
     } else if let Some(ino) = socket_inode(link) {
-        socket_name(tgid, ino).unwrap_or_else(|| link.to_string())
+        sockets.get(tgid, ino).unwrap_or_else(|| link.to_string())
     } else {
         link.to_string()
     };
@@ -44,38 +64,43 @@ fn socket_inode(link: &str) -> Option<u64> {
         .ok()
 }
 
-fn socket_name(tgid: u32, ino: u64) -> Option<String> {
+/// Every TCP, UDP and bound unix socket `tgid` can see: inode → name.
+fn load_sockets(tgid: u32) -> HashMap<u64, String> {
+    let mut out = HashMap::new();
     for (file, proto) in [("tcp", ""), ("tcp6", ""), ("udp", "udp:"), ("udp6", "udp:")] {
         if let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/net/{file}")) {
-            if let Some(n) = inet_name(&text, ino, file.ends_with('6')) {
-                return Some(format!("socket:{proto}{n}"));
+            for (ino, n) in inet_names(&text, file.ends_with('6')) {
+                out.entry(ino)
+                    .or_insert_with(|| format!("socket:{proto}{n}"));
             }
         }
     }
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/net/unix")).ok()?;
-    unix_name(&text, ino).map(|p| format!("socket:{p}"))
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{tgid}/net/unix")) {
+        for (ino, p) in unix_names(&text) {
+            out.entry(ino).or_insert_with(|| format!("socket:{p}"));
+        }
+    }
+    out
 }
 
-/// `local->remote` for socket inode `ino` in a /proc/net/{tcp,tcp6,udp,udp6} table
+/// (inode, `local->remote`) for each socket of a /proc/net/{tcp,tcp6,udp,udp6} table
 /// (just `local` while the remote end is unset: a listener, an unconnected UDP
 /// socket). Lines: `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`,
 /// addresses as hex of the kernel's 32-bit words in host byte order, ports big-endian
 /// hex.
-pub fn inet_name(table: &str, ino: u64, v6: bool) -> Option<String> {
-    for line in table.lines().skip(1) {
+pub fn inet_names(table: &str, v6: bool) -> impl Iterator<Item = (u64, String)> + '_ {
+    table.lines().skip(1).filter_map(move |line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(9).and_then(|s| s.parse::<u64>().ok()) != Some(ino) {
-            continue;
-        }
+        let ino = f.get(9)?.parse::<u64>().ok()?;
         let local = inet_addr(f.get(1)?, v6)?;
         let remote = inet_addr(f.get(2)?, v6)?;
-        return Some(if remote.port() == 0 && remote.ip().is_unspecified() {
+        let name = if remote.port() == 0 && remote.ip().is_unspecified() {
             local.to_string()
         } else {
             format!("{local}->{remote}")
-        });
-    }
-    None
+        };
+        Some((ino, name))
+    })
 }
 
 fn inet_addr(s: &str, v6: bool) -> Option<SocketAddr> {
@@ -100,22 +125,28 @@ fn inet_addr(s: &str, v6: bool) -> Option<SocketAddr> {
     }
 }
 
-/// The path a unix socket with inode `ino` is bound to, from /proc/net/unix
-/// (`Num RefCount Protocol Flags Type St Inode Path`; abstract names start with `@`).
-/// None when it is not listed or not bound: unbound ones (a connected client, a
-/// socketpair) have no name but their inode.
-pub fn unix_name(table: &str, ino: u64) -> Option<String> {
-    table.lines().skip(1).find_map(|line| {
+/// (inode, path) of each bound unix socket in /proc/net/unix (`Num RefCount Protocol
+/// Flags Type St Inode Path`; abstract names start with `@`). Unbound ones (a
+/// connected client, a socketpair) have no name but their inode, and are left out.
+pub fn unix_names(table: &str) -> impl Iterator<Item = (u64, String)> + '_ {
+    table.lines().skip(1).filter_map(|line| {
         let mut f = line.split_whitespace();
-        (f.nth(6)?.parse::<u64>().ok()? == ino)
-            .then(|| f.next().map(str::to_string))
-            .flatten()
+        let ino = f.nth(6)?.parse::<u64>().ok()?;
+        Some((ino, f.next()?.to_string()))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inet_name(t: &str, ino: u64, v6: bool) -> Option<String> {
+        inet_names(t, v6).find(|x| x.0 == ino).map(|x| x.1)
+    }
+
+    fn unix_name(t: &str, ino: u64) -> Option<String> {
+        unix_names(t).find(|x| x.0 == ino).map(|x| x.1)
+    }
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
@@ -149,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn unix_names() {
+    fn unix_socket_names() {
         assert_eq!(unix_name(UNIX, 5001).as_deref(), Some("/run/app.sock"));
         assert_eq!(unix_name(UNIX, 5002), None, "unbound");
         assert_eq!(unix_name(UNIX, 5003).as_deref(), Some("@abstract"));
@@ -158,12 +189,24 @@ mod tests {
     #[test]
     fn rings_pipes_and_long_paths() {
         assert_eq!(
-            name(1, "anon_inode:[io_uring]", Some(0xffff_8881_0000_1000)),
+            name(
+                1,
+                "anon_inode:[io_uring]",
+                Some(0xffff_8881_0000_1000),
+                &mut SocketTables::default()
+            ),
             "anon_inode:[io_uring] ring 0xffff888100001000"
         );
-        assert_eq!(name(1, "pipe:[99]", None), "pipe:[99]");
+        assert_eq!(
+            name(1, "pipe:[99]", None, &mut SocketTables::default()),
+            "pipe:[99]"
+        );
         let long = format!("/{}é", "a".repeat(254));
-        assert_eq!(name(1, &long, None).len(), 255, "cut before the 2-byte é");
+        assert_eq!(
+            name(1, &long, None, &mut SocketTables::default()).len(),
+            255,
+            "cut before the 2-byte é"
+        );
     }
 
     #[test]
@@ -176,7 +219,12 @@ mod tests {
         let link = std::fs::read_link(format!("/proc/{me}/fd/{fd}")).unwrap();
         let cport = c.local_addr().unwrap().port();
         assert_eq!(
-            name(me, &link.to_string_lossy(), None),
+            name(
+                me,
+                &link.to_string_lossy(),
+                None,
+                &mut SocketTables::default()
+            ),
             format!("socket:127.0.0.1:{cport}->127.0.0.1:{port}")
         );
     }

@@ -110,9 +110,10 @@ pub fn has_sq_times() -> Option<bool> {
 /// What the fds of processes using io_uring refer to (pipes, sockets, files, rings),
 /// and which of their rings and the processes themselves went away: turned into
 /// `fd_object` (followed by the `fd_name` events of its name), `ring_closed` and
-/// `process_exit` events in the same stream, so that replay sees what live saw. The analyzer needs objects, not fd numbers: the two
-/// ends of a pipe are two fds, and a short read ends a chain by design only at the
-/// end of a regular file.
+/// `process_exit` events in the same stream, so that replay sees what live saw. The
+/// analyzer needs objects, not fd numbers: the two ends of a pipe are two fds, and a
+/// short read ends a chain by design only at the end of a regular file. People need
+/// names: the path, the socket's addresses (see `names`).
 #[derive(Default)]
 pub struct FdWatch {
     /// (tgid, fd) → the link text last seen and what it was reported as.

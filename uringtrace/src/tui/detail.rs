@@ -293,3 +293,59 @@ pub fn chain_links(c: &ChainView) -> &'static str {
         (false, false) => "soft links",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uringtrace_common::view::{Create, FdName, FdObject, Submit};
+    use uringtrace_common::{EventView, FdType, RawEvent};
+
+    /// The in-flight list shows what a request's fd refers to, or `fixed slot N`.
+    #[test]
+    fn in_flight_rows_name_their_file() {
+        let mut st = State::default();
+        let ev = |ts: u64| RawEvent {
+            ts_ns: ts,
+            pid: 9,
+            tgid: 9,
+            ctx: 0xa000,
+            comm: *b"app\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ..RawEvent::default()
+        };
+        let create = Create {
+            fd: 3,
+            sq_entries: 8,
+            cq_entries: 16,
+            flags: 0,
+        };
+        st.apply(&create.into_raw(ev(1)));
+        let named = RawEvent { ctx: 0, ..ev(2) };
+        st.apply(&FdObject::new(7, FdType::Socket, 5).into_raw(named));
+        for p in FdName::pieces(7, b"socket:10.0.0.1:443->10.0.0.2:5000") {
+            st.apply(&p.into_raw(named));
+        }
+        for (ts, req, fd, flags) in [(3, 0x100, 7, 0), (4, 0x200, 2, 1), (5, 0x300, 8, 0)] {
+            let s = Submit {
+                req_flags: flags,
+                fd,
+                ..Submit::default()
+            };
+            st.apply(&s.into_raw(RawEvent {
+                req,
+                user_data: req,
+                opcode: 2,
+                ..ev(ts)
+            }));
+        }
+        let d = ring_detail(&st, 0xa000, &History::default(), 10);
+        let files: Vec<_> = d.oldest.iter().map(|r| r.file.as_deref()).collect();
+        assert_eq!(
+            files,
+            [
+                Some("socket:10.0.0.1:443->10.0.0.2:5000"),
+                Some("fixed slot 2"),
+                None
+            ]
+        );
+    }
+}

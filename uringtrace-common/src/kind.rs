@@ -80,6 +80,12 @@ kinds! {
     // Not from tracepoints: a ring fd vanished from its owner's fd table: tgid,
     // args[0] = fd.
     RingClosed = 44 => "ring_closed",
+    // Not from tracepoints: one piece of the name of what an fd refers to (a path,
+    // `socket:127.0.0.1:8080->127.0.0.1:51234`, `pipe:[inode]`, ...), read from /proc
+    // with the `fd_object` event it follows: tgid, args[0] = fd, args[1] = the name's
+    // length, opcode = piece index, 32 name bytes in aux, aux2, args[2], args[3], res,
+    // cflags (see `view::FdName`).
+    FdName = 45 => "fd_name",
 }
 
 /// Kinds below this come from io_uring's own tracepoints (`io_uring:*`); from it on,

@@ -221,6 +221,16 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("type", o.fd_type().map_or("?", |k| k.name()).to_string()));
             f.push(("inode", o.inode.to_string()));
         }
+        FdName => {
+            let n = view::FdName::read(ev);
+            f.push(("fd", n.fd.to_string()));
+            f.push(("piece", n.index.to_string()));
+            f.push(("len", n.len.to_string()));
+            // A piece of the name, quoted: a path may hold spaces, and a piece may end
+            // inside a UTF-8 character (shown as U+FFFD).
+            let text = String::from_utf8_lossy(&n.bytes[..n.used()]);
+            f.push(("text", format!("{text:?}")));
+        }
         ProcessExit => {}
         RingClosed => {
             f.push(("fd", view::RingClosed::read(ev).fd.to_string()));

@@ -295,3 +295,26 @@ fn every_other_view_round_trips_in_its_slots() {
     assert_eq!(v.fd_type(), Some(FdType::Pipe));
     assert_eq!(round_trip(RingClosed { fd: 3 }).args, [3, 0, 0, 0]);
 }
+
+#[test]
+fn fd_names_split_into_pieces_and_back() {
+    let name = b"socket:127.0.0.1:8080->127.0.0.1:51234";
+    let mut back = [0u8; 64];
+    let mut n = 0;
+    let mut count = 0;
+    for (i, p) in FdName::pieces(7, name).enumerate() {
+        let ev = round_trip(p);
+        assert_eq!((ev.args[0], ev.args[1], ev.opcode), (7, 38, i as u8));
+        let r = FdName::read(&ev);
+        back[n..n + r.used()].copy_from_slice(&r.bytes[..r.used()]);
+        n += r.used();
+        count += 1;
+    }
+    assert_eq!((count, &back[..n]), (2, &name[..]));
+    // Cut at MAX: 8 pieces, no more.
+    let long = [b'a'; 1000];
+    assert_eq!(FdName::pieces(1, &long).count(), 8);
+    let last = FdName::pieces(1, &long).last().unwrap();
+    assert_eq!((last.index, last.len, last.used()), (7, 256, 32));
+    assert_eq!(FdName::pieces(1, b"").count(), 0);
+}

@@ -128,6 +128,100 @@ impl EventView for FdObject {
     }
 }
 
+/// `fd_name`: one piece of the name of what fd `fd` refers to. A name is a run of
+/// events with the same fd and time, pieces 0, 1, ... in order, each carrying
+/// [`FdName::PIECE`] bytes of it (the last one zero-padded); `len` is the whole name's
+/// length. Names are at most [`FdName::MAX`] bytes (longer ones are cut at a UTF-8
+/// character boundary by the producer). A run that is incomplete or out of order
+/// names nothing (see the analyzer's assembly).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdName {
+    pub fd: i32,
+    /// Length of the whole name in bytes (≤ [`FdName::MAX`]).
+    pub len: u32,
+    /// Which piece this is: bytes `index * PIECE ..` of the name.
+    pub index: u8,
+    pub bytes: [u8; FdName::PIECE],
+}
+
+impl FdName {
+    /// Name bytes per event: aux, aux2 (8 each), args[2], args[3], res, cflags (4 each).
+    pub const PIECE: usize = 32;
+    /// Longest name stored: 8 pieces.
+    pub const MAX: usize = 256;
+
+    /// The pieces of `name` for `fd` (empty name: no pieces). `name` is cut to
+    /// [`FdName::MAX`] bytes by the caller.
+    pub fn pieces(fd: i32, name: &[u8]) -> impl Iterator<Item = FdName> + '_ {
+        let name = &name[..name.len().min(Self::MAX)];
+        name.chunks(Self::PIECE).enumerate().map(move |(i, c)| {
+            let mut bytes = [0u8; Self::PIECE];
+            bytes[..c.len()].copy_from_slice(c);
+            FdName {
+                fd,
+                len: name.len() as u32,
+                index: i as u8,
+                bytes,
+            }
+        })
+    }
+
+    /// How many bytes of the name this piece holds (0: a piece past the end).
+    #[inline]
+    pub fn used(&self) -> usize {
+        (self.len as usize)
+            .saturating_sub(self.index as usize * Self::PIECE)
+            .min(Self::PIECE)
+    }
+}
+
+#[inline]
+fn word4(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+#[inline]
+fn word8(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+impl EventView for FdName {
+    const KIND: EventKind = EventKind::FdName;
+
+    #[inline]
+    fn read(ev: &RawEvent) -> Self {
+        let mut bytes = [0u8; Self::PIECE];
+        bytes[0..8].copy_from_slice(&ev.aux.to_le_bytes());
+        bytes[8..16].copy_from_slice(&ev.aux2.to_le_bytes());
+        bytes[16..20].copy_from_slice(&ev.args[2].to_le_bytes());
+        bytes[20..24].copy_from_slice(&ev.args[3].to_le_bytes());
+        bytes[24..28].copy_from_slice(&ev.res.to_le_bytes());
+        bytes[28..32].copy_from_slice(&ev.cflags.to_le_bytes());
+        FdName {
+            fd: ev.args[0] as i32,
+            len: ev.args[1],
+            index: ev.opcode,
+            bytes,
+        }
+    }
+
+    #[inline]
+    fn write(&self, ev: &mut RawEvent) {
+        let b = &self.bytes;
+        ev.args = [
+            self.fd as u32,
+            self.len,
+            word4(&b[16..20]),
+            word4(&b[20..24]),
+        ];
+        ev.opcode = self.index;
+        ev.aux = word8(&b[0..8]);
+        ev.aux2 = word8(&b[8..16]);
+        ev.res = word4(&b[24..28]) as i32;
+        ev.cflags = word4(&b[28..32]);
+    }
+}
+
 /// `ring_closed`: a ring fd vanished from its owner's fd table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingClosed {

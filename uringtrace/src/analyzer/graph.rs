@@ -40,6 +40,8 @@ pub struct CycleMember {
     pub user_data: u64,
     pub opcode: u8,
     pub fd: Option<i32>,
+    /// `fd` is a registered file's slot (IOSQE_FIXED_FILE).
+    pub fixed_file: bool,
     pub submit_ns: u64,
     /// Waits for readiness or a CQE (true), or is a chain follower never issued.
     pub waiting: bool,
@@ -139,7 +141,10 @@ impl<'a> Search<'a> {
                 "{} user_data {:#x}{}",
                 crate::names::opcode_name(r.opcode),
                 r.user_data,
-                r.fd.map_or(String::new(), |f| format!(" (fd {f})"))
+                self.st
+                    .fd_label(r.tgid, r.fd, r.fixed_file())
+                    .or_else(|| r.fd.map(|f| format!("fd {f}")))
+                    .map_or(String::new(), |f| format!(" ({f})"))
             )
         })
     }
@@ -280,6 +285,7 @@ fn search(s: &mut Search<'_>, start: Node, now: u64, min_ns: u64) -> Option<Cycl
             user_data: r.user_data,
             opcode: r.opcode,
             fd: r.fd,
+            fixed_file: r.fixed_file(),
             submit_ns: r.submit_ns,
             waiting: b.waiting,
             waits_for: b.what,

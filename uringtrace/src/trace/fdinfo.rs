@@ -5,8 +5,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use uringtrace_common::view::{FdObject, FileGet, RingClosed, RingState, Submit};
+use uringtrace_common::view::{Create, FdName, FdObject, FileGet, RingClosed, RingState, Submit};
 use uringtrace_common::{EventKind, EventView, FdType, RawEvent};
+
+pub mod names;
+
+/// IOSQE_FIXED_FILE, in the low byte of req->flags: the SQE's fd is an index into the
+/// ring's registered files, not an fd.
+const IOSQE_FIXED_FILE: u64 = 1;
 
 /// Parsed fields of an io_uring fdinfo file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,10 +109,11 @@ pub fn has_sq_times() -> Option<bool> {
 
 /// What the fds of processes using io_uring refer to (pipes, sockets, files, rings),
 /// and which of their rings and the processes themselves went away: turned into
-/// `fd_object`, `ring_closed` and `process_exit` events in the same stream, so that
-/// replay sees what live saw. The analyzer needs objects, not fd numbers: the two
-/// ends of a pipe are two fds, and a short read ends a chain by design only at the
-/// end of a regular file.
+/// `fd_object` (followed by the `fd_name` events of its name), `ring_closed` and
+/// `process_exit` events in the same stream, so that replay sees what live saw. The
+/// analyzer needs objects, not fd numbers: the two ends of a pipe are two fds, and a
+/// short read ends a chain by design only at the end of a regular file. People need
+/// names: the path, the socket's addresses (see `names`).
 #[derive(Default)]
 pub struct FdWatch {
     /// (tgid, fd) → the link text last seen and what it was reported as.
@@ -115,6 +122,10 @@ pub struct FdWatch {
     rings: HashMap<u32, BTreeSet<u32>>,
     /// The last (tgid, fd) looked up by `observe` (fio, a NOP storm: the same again).
     last: Option<(u32, i32)>,
+    /// (tgid, ring fd) → ctx, from create events: a ring's name carries its address.
+    ring_ctx: HashMap<(u32, i32), u64>,
+    /// Socket tables read in the current pass (emptied at the start of each).
+    sockets: names::SocketTables,
 }
 
 impl FdWatch {
@@ -131,9 +142,24 @@ impl FdWatch {
     /// known to the analyzer before the request can matter. The `fd_object` event gets
     /// the naming event's time minus 1 ns, so it is applied first.
     pub fn observe(&mut self, batch: &mut Vec<RawEvent>) {
+        self.sockets = names::SocketTables::default();
         let mut new = Vec::new();
         for ev in batch.iter() {
+            if let Some(c) = Create::of(ev) {
+                // The ring is named now, with its address (a sample may have named
+                // it before the create was seen).
+                let key = (ev.tgid, c.fd as i32);
+                self.ring_ctx.insert(key, ev.ctx);
+                self.known.remove(&key);
+                if self.last == Some(key) {
+                    self.last = None;
+                }
+                new.extend(self.resolve(key, ev.ts_ns));
+                continue;
+            }
             let fd = match Submit::of(ev) {
+                // A registered file's index is no fd of the process.
+                Some(s) if s.req_flags & IOSQE_FIXED_FILE != 0 => None,
                 Some(s) => s.fd(),
                 None => FileGet::of(ev).map(|f| f.fd),
             };
@@ -148,34 +174,41 @@ impl FdWatch {
             if self.known.contains_key(&key) {
                 continue;
             }
-            if let Some(e) = self.resolve(key, ev.ts_ns.saturating_sub(1)) {
-                new.push(e);
-            }
+            new.extend(self.resolve(key, ev.ts_ns.saturating_sub(1)));
         }
         batch.extend(new);
     }
 
-    /// Looks `fd` of `tgid` up in /proc; an event when it is new or changed.
-    fn resolve(&mut self, (tgid, fd): (u32, i32), ts: u64) -> Option<RawEvent> {
+    /// Looks `fd` of `tgid` up in /proc; events when it is new or changed.
+    fn resolve(&mut self, (tgid, fd): (u32, i32), ts: u64) -> Vec<RawEvent> {
         let path = format!("/proc/{tgid}/fd/{fd}");
-        let link = std::fs::read_link(&path).ok()?;
+        let Ok(link) = std::fs::read_link(&path) else {
+            return Vec::new();
+        };
         let link = link.to_string_lossy().into_owned();
         self.update((tgid, fd), link, &path, ts)
     }
 
-    fn update(&mut self, key: (u32, i32), link: String, path: &str, ts: u64) -> Option<RawEvent> {
+    /// An `fd_object` event and the `fd_name` events of its name, when the link
+    /// changed.
+    fn update(&mut self, key: (u32, i32), link: String, path: &str, ts: u64) -> Vec<RawEvent> {
         if self.known.get(&key).is_some_and(|k| k.0 == link) {
-            return None;
+            return Vec::new();
         }
         let (kind, ino) = classify(&link, path);
+        let ring = self.ring_ctx.get(&key).copied();
+        let name = names::name(key.0, &link, ring, &mut self.sockets);
         self.known.insert(key, (link, kind, ino));
-        Some(fd_object_event(ts, key.0, key.1, kind, ino))
+        let mut out = vec![fd_object_event(ts, key.0, key.1, kind, ino)];
+        out.extend(fd_name_events(ts, key.0, key.1, &name));
+        out
     }
 
     /// The periodic sample: ring state of every ring of `tgids` (see [`sample`]), fds
     /// that changed or closed, rings whose fd vanished, and processes that exited
     /// (which leave `tgids`).
     pub fn sample(&mut self, tgids: &mut BTreeSet<u32>, now_ns: u64) -> Vec<RawEvent> {
+        self.sockets = names::SocketTables::default();
         let mut out = Vec::new();
         let gone: Vec<u32> = tgids
             .iter()
@@ -185,6 +218,7 @@ impl FdWatch {
         for t in gone {
             tgids.remove(&t);
             self.known.retain(|k, _| k.0 != t);
+            self.ring_ctx.retain(|k, _| k.0 != t);
             self.rings.remove(&t);
             out.push(RawEvent {
                 kind: EventKind::ProcessExit as u16,
@@ -226,6 +260,7 @@ impl FdWatch {
                 .collect();
             for fd in closed {
                 self.known.remove(&(tgid, fd));
+                self.ring_ctx.remove(&(tgid, fd));
                 out.push(fd_object_event(now_ns, tgid, fd, FdType::Closed, 0));
             }
             let before = self.rings.insert(tgid, rings.clone()).unwrap_or_default();
@@ -260,6 +295,13 @@ fn classify(link: &str, path: &str) -> (FdType, u64) {
         FdType::Other
     };
     (kind, md.ino())
+}
+
+/// The `fd_name` events that carry `name` (see [`FdName`]), all at `ts`.
+pub fn fd_name_events(ts_ns: u64, tgid: u32, fd: i32, name: &str) -> Vec<RawEvent> {
+    FdName::pieces(fd, name.as_bytes())
+        .map(|p| p.into_raw(userspace_event(ts_ns, tgid)))
+        .collect()
 }
 
 pub fn fd_object_event(ts_ns: u64, tgid: u32, fd: i32, kind: FdType, ino: u64) -> RawEvent {
@@ -338,8 +380,15 @@ mod tests {
             },
         ];
         w.observe(&mut batch);
-        assert_eq!(batch.len(), 4);
-        let (a, b) = (batch[2], batch[3]);
+        // Each new fd: its fd_object, then its name ("pipe:[inode]": one piece).
+        assert_eq!(batch.len(), 6);
+        let (a, b) = (batch[2], batch[4]);
+        let name = FdName::read(&batch[3]);
+        assert_eq!(batch[3].kind, EventKind::FdName as u16);
+        assert_eq!(
+            (batch[3].ts_ns, name.fd, &name.bytes[..name.used()]),
+            (99, fds[0], format!("pipe:[{}]", a.aux).as_bytes())
+        );
         assert_eq!(
             (a.kind, a.ts_ns, a.args[0]),
             (EventKind::FdObject as u16, 99, fds[0] as u32)

@@ -103,6 +103,9 @@ pub struct InFlightRow {
     pub opcode: String,
     pub age_ns: u64,
     pub fd: Option<i32>,
+    /// What the fd refers to (a path, a socket's addresses, ...), or `fixed slot N`
+    /// for a registered file; None when the trace did not name it.
+    pub file: Option<String>,
     /// What it waits for, as far as the trace shows.
     pub state: &'static str,
 }
@@ -145,6 +148,13 @@ pub fn ring_detail(st: &State, ctx: u64, history: &History, now: u64) -> RingDet
             opcode: opcode_name(r.opcode).into_owned(),
             age_ns: now.saturating_sub(r.submit_ns),
             fd: r.fd,
+            file: r.fd.and_then(|fd| {
+                if r.fixed_file() {
+                    Some(format!("fixed slot {fd}"))
+                } else {
+                    st.fd_name(r.tgid, fd).map(str::to_string)
+                }
+            }),
             state: if r.poll_armed {
                 "waiting for readiness (poll)"
             } else if r.punted {
@@ -281,5 +291,61 @@ pub fn chain_links(c: &ChainView) -> &'static str {
         (true, _) => "hard links",
         (false, true) => "soft and hard links",
         (false, false) => "soft links",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uringtrace_common::view::{Create, FdName, FdObject, Submit};
+    use uringtrace_common::{EventView, FdType, RawEvent};
+
+    /// The in-flight list shows what a request's fd refers to, or `fixed slot N`.
+    #[test]
+    fn in_flight_rows_name_their_file() {
+        let mut st = State::default();
+        let ev = |ts: u64| RawEvent {
+            ts_ns: ts,
+            pid: 9,
+            tgid: 9,
+            ctx: 0xa000,
+            comm: *b"app\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ..RawEvent::default()
+        };
+        let create = Create {
+            fd: 3,
+            sq_entries: 8,
+            cq_entries: 16,
+            flags: 0,
+        };
+        st.apply(&create.into_raw(ev(1)));
+        let named = RawEvent { ctx: 0, ..ev(2) };
+        st.apply(&FdObject::new(7, FdType::Socket, 5).into_raw(named));
+        for p in FdName::pieces(7, b"socket:10.0.0.1:443->10.0.0.2:5000") {
+            st.apply(&p.into_raw(named));
+        }
+        for (ts, req, fd, flags) in [(3, 0x100, 7, 0), (4, 0x200, 2, 1), (5, 0x300, 8, 0)] {
+            let s = Submit {
+                req_flags: flags,
+                fd,
+                ..Submit::default()
+            };
+            st.apply(&s.into_raw(RawEvent {
+                req,
+                user_data: req,
+                opcode: 2,
+                ..ev(ts)
+            }));
+        }
+        let d = ring_detail(&st, 0xa000, &History::default(), 10);
+        let files: Vec<_> = d.oldest.iter().map(|r| r.file.as_deref()).collect();
+        assert_eq!(
+            files,
+            [
+                Some("socket:10.0.0.1:443->10.0.0.2:5000"),
+                Some("fixed slot 2"),
+                None
+            ]
+        );
     }
 }

@@ -81,7 +81,13 @@ pub fn for_process(st: &State, cfg: &AnalyzerConfig, tgid: u32, now: u64) -> Opt
         by.sort_by_key(|x| (std::cmp::Reverse(x.1), x.0));
         let top = by
             .first()
-            .map(|((op, fd), n)| format!("{n} × {} on fd {fd}", opcode_name(*op)))
+            .map(|((op, fd), n)| {
+                format!(
+                    "{n} × {} on {}",
+                    opcode_name(*op),
+                    st.fd_text(tgid, *fd, false)
+                )
+            })
             .unwrap_or_default();
         let created = p.workers_created;
         let msg = format!(

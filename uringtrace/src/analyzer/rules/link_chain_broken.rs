@@ -146,14 +146,19 @@ pub fn on_chain(st: &State, c: &Chain) -> Option<Hit> {
         return None;
     }
     let (kind, why) = classify(st, c, b);
+    let file = st.fd_label(c.tgid, bm.fd, bm.fixed_file);
     let msg = format!(
-        "chain member {} of {} ({} user_data {:#x}) {why}; {cancelled} follower(s) cancelled",
+        "chain member {} of {} ({} user_data {:#x}{}) {why}; {cancelled} follower(s) cancelled",
         b + 1,
         c.members.len(),
         opcode_name(bm.opcode),
         bm.user_data,
+        file.as_ref().map_or(String::new(), |f| format!(", {f}")),
     );
     let mut e = chain_evidence(c, Some(b));
+    if let Some(f) = file {
+        e.facts.push(text("file", f));
+    }
     e.facts.push(count("cancelled_followers", cancelled as u64));
     e.facts.push(text("cause", kind.name()));
     let mut h = hit(

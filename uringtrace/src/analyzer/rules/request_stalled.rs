@@ -6,7 +6,7 @@ use super::{Need, Rule, RuleId};
 use crate::analyzer::finding::Severity;
 use std::collections::HashSet;
 
-use crate::analyzer::detect::{count, hit, int, ms, ns, req_ev, Hit};
+use crate::analyzer::detect::{count, hit, int, ms, ns, req_ev, text, Hit};
 use crate::analyzer::finding::{Evidence, MAX_EXAMPLE_REQUESTS};
 use crate::analyzer::opcodes::{self, Completion};
 use crate::analyzer::state::{Request, Ring, State};
@@ -61,7 +61,8 @@ pub fn may_stall(r: &Request) -> bool {
     }
 }
 
-fn message(n: u64, r: &Request, took: u64, cfg: &AnalyzerConfig, done: bool) -> String {
+/// The message; it names the (first) request's file when the trace named it.
+fn message(st: &State, n: u64, r: &Request, took: u64, cfg: &AnalyzerConfig, done: bool) -> String {
     let verb = if done { "took" } else { "in flight for" };
     let plural = if n > 1 {
         format!("{n} {} requests, the first", opcode_name(r.opcode))
@@ -69,11 +70,13 @@ fn message(n: u64, r: &Request, took: u64, cfg: &AnalyzerConfig, done: bool) -> 
         opcode_name(r.opcode).into_owned()
     };
     format!(
-        "{plural} (user_data {:#x}) {verb} {} (threshold {}){}",
+        "{plural} (user_data {:#x}) {verb} {} (threshold {}){}{}",
         r.user_data,
         ms(took),
         ms(cfg.stall_ns),
-        if r.punted { ", blocked in io-wq" } else { "" }
+        if r.punted { ", blocked in io-wq" } else { "" },
+        st.fd_label(r.tgid, r.fd, r.fixed_file())
+            .map_or(String::new(), |f| format!(" on {f}"))
     )
 }
 
@@ -108,13 +111,17 @@ pub fn on_slow(
         first_ns: start,
         last_ns: done,
     };
+    let mut e = e;
+    if let Some(f) = st.fd_label(r.tgid, r.fd, r.fixed_file()) {
+        e.facts.push(text("file", f));
+    }
     Some(hit(
         st,
         RuleId::RequestStalled,
         r.tgid,
         r.ctx,
         (r.opcode, r.punted),
-        message(1, r, waited, cfg, true),
+        message(st, 1, r, waited, cfg, true),
         e,
     ))
 }
@@ -170,13 +177,24 @@ pub fn in_flight(
             first_ns: oldest.submit_ns,
             last_ns: now,
         };
+        let mut e = e;
+        if let Some(f) = st.fd_label(oldest.tgid, oldest.fd, oldest.fixed_file()) {
+            e.facts.push(text("file", f));
+        }
         let mut h = hit(
             st,
             RuleId::RequestStalled,
             ring.tgid,
             ring.ctx,
             (oldest.opcode, oldest.punted),
-            message(n, oldest, now.saturating_sub(oldest.submit_ns), cfg, false),
+            message(
+                st,
+                n,
+                oldest,
+                now.saturating_sub(oldest.submit_ns),
+                cfg,
+                false,
+            ),
             e,
         );
         h.finding.occurrences = n;

@@ -55,7 +55,9 @@ pub fn on_cycle(st: &State, c: &Cycle, released: bool) -> Hit {
                 "{} (user_data {:#x}{}) {}",
                 opcode_name(m.opcode),
                 m.user_data,
-                m.fd.map_or(String::new(), |f| format!(", fd {f}")),
+                st.fd_label(m.tgid, m.fd, m.fixed_file)
+                    .or_else(|| m.fd.map(|f| format!("fd {f}")))
+                    .map_or(String::new(), |f| format!(", {f}")),
                 m.waits_for
             )
         })

@@ -149,6 +149,8 @@ impl State {
             FdObject => {
                 let o = view::FdObject::read(ev);
                 let key = (ev.tgid, o.fd);
+                // A new object on this fd: its name (if any) follows in fd_name events.
+                self.fd_names.remove(&key);
                 match o.fd_type() {
                     None | Some(FdType::Closed) => {
                         self.fds.remove(&key);
@@ -158,6 +160,7 @@ impl State {
                     }
                 }
             }
+            FdName => self.on_fd_name(ev),
             ProcessExit => self.on_process_exit(ev.tgid, ev.ts_ns),
             RingClosed => {
                 if let Some(ctx) = self.ring_by_fd(ev.tgid, view::RingClosed::read(ev).fd) {

@@ -10,6 +10,7 @@ use uringtrace_common::{EventKind, EventView, FdType, RawEvent, Role};
 
 mod apply;
 mod lifecycle;
+mod names;
 mod requests;
 mod samples;
 mod waits;
@@ -87,6 +88,13 @@ impl Request {
         self.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK) != 0
     }
 
+    /// IOSQE_FIXED_FILE (bit 0 of req->flags): `fd` is an index into the ring's
+    /// registered files. (io_uring_register shows only counts on 6.18 (opcode,
+    /// nr_files, nr_bufs, ret), so slots are never mapped to fds.)
+    pub fn fixed_file(&self) -> bool {
+        self.flags & 1 != 0
+    }
+
     /// IOSQE_CQE_SKIP_SUCCESS: no CQE, and no completion event, unless it fails.
     pub fn skips_success(&self) -> bool {
         self.flags & IOSQE_CQE_SKIP_SUCCESS != 0
@@ -106,6 +114,8 @@ pub struct Member {
     pub cancelled: bool,
     /// The SQE's fd, when known at submission.
     pub fd: Option<i32>,
+    /// `fd` is a registered file's slot (IOSQE_FIXED_FILE), not an fd.
+    pub fixed_file: bool,
     /// The kernel said at completion whether its file is a regular file (REQ_F_ISREG).
     pub regular_file: Option<bool>,
 }
@@ -117,6 +127,7 @@ impl Member {
             user_data: r.user_data,
             opcode: r.opcode,
             hard: r.flags & IOSQE_IO_HARDLINK != 0,
+            fixed_file: r.fixed_file(),
             submit_ns: r.submit_ns,
             res: None,
             complete_ns: None,
@@ -530,6 +541,11 @@ pub struct State {
     /// What the fds of processes using io_uring refer to: (tgid, fd) → (type, inode),
     /// from `fd_object` events.
     pub fds: Map<(u32, i32), (FdType, u64)>,
+    /// Names of those fds (path, socket addresses, ...), from `fd_name` events; see
+    /// [`State::fd_name`]. Bounded like `fds`: dropped at close, change and exit.
+    pub(crate) fd_names: Map<(u32, i32), Box<str>>,
+    /// The `fd_name` run being assembled (one at a time: a run's pieces are adjacent).
+    pub(crate) fd_name_run: Option<names::NameRun>,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
     /// Enters in `enters` read at their wait (no exit event will end them).

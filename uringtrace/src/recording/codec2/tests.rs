@@ -309,3 +309,46 @@ fn the_longest_event_is_163_bytes() {
     );
     assert_eq!(st.decode_event(&p[..162]), Err(DecErr::Short));
 }
+
+/// fd_name pieces (kind 45) are events like any other: they round-trip exactly, and
+/// every prefix of one is short (a truncated file), never a wrong name.
+#[test]
+fn fd_name_pieces_round_trip_and_cut_short() {
+    use uringtrace_common::view::{FdName, FdObject};
+    use uringtrace_common::{EventView, FdType};
+    let base = RawEvent {
+        ts_ns: 5_000,
+        pid: 42,
+        tgid: 42,
+        ..RawEvent::default()
+    };
+    let name = "socket:[::1]:8080->[::1]:51234 and a path with é";
+    let mut evs = vec![FdObject::new(7, FdType::Socket, 99).into_raw(base)];
+    evs.extend(FdName::pieces(7, name.as_bytes()).map(|p| p.into_raw(base)));
+    assert_eq!(evs.len(), 3);
+    let bytes = encode_all(&evs);
+    assert_eq!(decode_all(&bytes), evs);
+    let mut back = Vec::new();
+    for e in &decode_all(&bytes)[1..] {
+        let p = FdName::read(e);
+        back.extend_from_slice(&p.bytes[..p.used()]);
+    }
+    assert_eq!(back, name.as_bytes());
+    // Each record of the stream, cut anywhere, is short.
+    let mut st = State::default();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let p = &bytes[pos..];
+        let decode = |s: &mut State, p: &[u8]| match p[0] {
+            TAG_TASK => s.decode_task(p),
+            TAG_RING => s.decode_ring(p),
+            _ => s.decode_event(p).map(|(_, n)| n),
+        };
+        let n = decode(&mut st.clone(), p).unwrap();
+        for cut in 1..n {
+            assert_eq!(decode(&mut st.clone(), &p[..cut]), Err(DecErr::Short));
+        }
+        decode(&mut st, p).unwrap();
+        pos += n;
+    }
+}

@@ -372,7 +372,10 @@ fn draw_in_flight(frame: &mut Frame, area: Rect, d: &RingDetail, scroll: u16, t:
                 Cell::from(r.opcode.clone()),
                 Cell::from(Line::from(elapsed(r.age_ns)).alignment(Alignment::Right)),
                 Cell::from(or_dash(r.fd)),
-                Cell::from(r.state),
+                Cell::from(match &r.file {
+                    Some(f) => format!("{} · {f}", r.state),
+                    None => r.state.to_string(),
+                }),
             ])
         })
         .collect();

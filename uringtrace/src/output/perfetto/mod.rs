@@ -11,6 +11,7 @@
 mod packets;
 mod requests;
 mod tracks;
+mod wire;
 
 use std::collections::HashMap as StdHashMap;
 
@@ -34,6 +35,7 @@ pub use packets::Written;
 use packets::{Arg, Event, PacketWriter};
 use requests::{InFlight, Request};
 use tracks::{Counter, Tracks};
+pub use wire::MissingField;
 
 /// A CQE posted without a request of its ring (MSG_RING's, or another aux CQE).
 #[derive(Clone, Copy)]
@@ -90,9 +92,9 @@ fn fd_label(fd: i32, object: Option<(FdType, u64)>) -> String {
 }
 
 impl<W: Write> Exporter<W> {
-    pub fn new(sink: W) -> Self {
-        Exporter {
-            out: PacketWriter::new(sink),
+    pub fn new(sink: W) -> Result<Self, MissingField> {
+        Ok(Exporter {
+            out: PacketWriter::new(sink)?,
             tracks: Tracks::default(),
             reqs: InFlight::default(),
             enters: HashMap::default(),
@@ -103,7 +105,7 @@ impl<W: Write> Exporter<W> {
             comms: HashMap::default(),
             first_ts: 0,
             last_ts: 0,
-        }
+        })
     }
 
     pub fn push(&mut self, ev: &RawEvent) -> std::io::Result<()> {

@@ -449,9 +449,9 @@ impl<W: Write> Exporter<W> {
         let cancelled_follower =
             matches!(r.chain, Some((_, pos)) if pos > 0) && res == Some(-libc::ECANCELED);
         let name = if cancelled_follower {
-            format!("{op} (cancelled)")
+            format!("{op} (cancelled)").into()
         } else {
-            op.into_owned()
+            op
         };
         let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, &name);
         b.args.push(("user_data", Arg::Uint(r.user_data)));
@@ -485,6 +485,13 @@ impl<W: Write> Exporter<W> {
                 .event(Event::new(end.max(r.ts), track, Type::TYPE_SLICE_END, ""))?;
         }
         Ok(())
+    }
+
+    /// Tests: write track events with the generated messages (the reference encoding).
+    #[cfg(test)]
+    pub fn generated(mut self) -> Self {
+        self.out.generated = true;
+        self
     }
 
     /// Ends the trace: requests still in flight (open slices), waits still open, the
@@ -536,3 +543,6 @@ impl<W: Write> Exporter<W> {
         self.out.finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,6 +83,9 @@ pub struct PacketWriter<W: Write> {
     item: Vec<u8>,
     interned: Vec<u8>,
     packet: Vec<u8>,
+    /// Tests: write track events with the generated messages instead.
+    #[cfg(test)]
+    pub generated: bool,
 }
 
 impl<W: Write> PacketWriter<W> {
@@ -100,6 +103,8 @@ impl<W: Write> PacketWriter<W> {
             item: Vec::new(),
             interned: Vec::new(),
             packet: Vec::new(),
+            #[cfg(test)]
+            generated: false,
         })
     }
 
@@ -111,6 +116,10 @@ impl<W: Write> PacketWriter<W> {
 
     /// Writes one track event packet with [`wire`], straight into the buffer.
     pub fn event(&mut self, ev: Event<'_>) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.generated {
+            return self.event_generated(ev);
+        }
         let flags = self.sequence_flags();
         let f = &self.fields;
         let (te, ann, item, interned) = (
@@ -285,3 +294,7 @@ impl<W: Write> PacketWriter<W> {
         Ok((self.sink, self.written))
     }
 }
+
+#[cfg(test)]
+#[path = "packets_tests.rs"]
+mod tests;

@@ -108,7 +108,12 @@ impl Fields {
     }
 }
 
+#[inline]
 pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        buf.push(v as u8);
+        return;
+    }
     while v >= 0x80 {
         buf.push(v as u8 | 0x80);
         v >>= 7;
@@ -117,6 +122,7 @@ pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// A scalar field: varint or fixed64, as its key says.
+#[inline]
 pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
     varint(buf, k.0.into());
     if k.0 & 7 == FIXED64 {
@@ -126,6 +132,7 @@ pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
     }
 }
 
+#[inline]
 pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
     varint(buf, k.0.into());
     varint(buf, v.len() as u64);

@@ -498,10 +498,15 @@ impl<W: Write> Exporter<W> {
     /// report's findings as instants and the lost-events counter. Returns the sink.
     pub fn finish(mut self, report: &Report) -> std::io::Result<(W, Written)> {
         let end = self.last_ts;
-        for (_, aux) in std::mem::take(&mut self.aux_cqes) {
+        // In tid order: the same recording exports to the same bytes every time.
+        let mut aux: Vec<_> = std::mem::take(&mut self.aux_cqes).into_iter().collect();
+        aux.sort_unstable_by_key(|&(tid, _)| tid);
+        for (_, aux) in aux {
             self.aux_cqe(aux, None)?;
         }
-        for (tid, e) in std::mem::take(&mut self.enters) {
+        let mut enters: Vec<_> = std::mem::take(&mut self.enters).into_iter().collect();
+        enters.sort_unstable_by_key(|&(tid, _)| tid);
+        for (tid, e) in enters {
             self.wait(tid, e, end, None)?;
         }
         for r in self.reqs.drain() {

@@ -76,13 +76,9 @@ pub struct PacketWriter<W: Write> {
     first: bool,
     pub written: Written,
     fields: Fields,
-    /// Scratch for the fast path: the track event, one annotation, one interned
-    /// entry, the interned data and the packet (nested messages need their length first).
-    te: Vec<u8>,
-    ann: Vec<u8>,
+    /// Scratch for the fast path: one interned entry, and the packet's interned data.
     item: Vec<u8>,
     interned: Vec<u8>,
-    packet: Vec<u8>,
     /// Tests: write track events with the generated messages instead.
     #[cfg(test)]
     pub generated: bool,
@@ -98,11 +94,8 @@ impl<W: Write> PacketWriter<W> {
             first: true,
             written: Written::default(),
             fields: Fields::from_descriptors()?,
-            te: Vec::new(),
-            ann: Vec::new(),
             item: Vec::new(),
             interned: Vec::new(),
-            packet: Vec::new(),
             #[cfg(test)]
             generated: false,
         })
@@ -122,16 +115,18 @@ impl<W: Write> PacketWriter<W> {
         }
         let flags = self.sequence_flags();
         let f = &self.fields;
-        let (te, ann, item, interned) = (
-            &mut self.te,
-            &mut self.ann,
-            &mut self.item,
-            &mut self.interned,
-        );
-        te.clear();
+        let (buf, item, interned) = (&mut self.buf, &mut self.item, &mut self.interned);
         interned.clear();
-        wire::uint(te, f.te_type, ev.kind as u64);
-        wire::uint(te, f.te_track_uuid, ev.track);
+        let before = buf.len();
+        // Written in place; field order does not matter to a protobuf reader, so the
+        // interned data (known only once the names are looked up) comes last.
+        let packet = wire::begin(buf, f.trace_packet);
+        wire::uint(buf, f.timestamp, ev.ts);
+        wire::uint(buf, f.sequence_id, SEQUENCE_ID.into());
+        wire::uint(buf, f.sequence_flags, flags.into());
+        let te = wire::begin(buf, f.track_event);
+        wire::uint(buf, f.te_type, ev.kind as u64);
+        wire::uint(buf, f.te_track_uuid, ev.track);
         if ev.kind != track_event::Type::TYPE_SLICE_END
             && ev.kind != track_event::Type::TYPE_COUNTER
         {
@@ -147,7 +142,7 @@ impl<W: Write> PacketWriter<W> {
                     next
                 }
             };
-            wire::uint(te, f.te_name_iid, iid);
+            wire::uint(buf, f.te_name_iid, iid);
         }
         for (name, value) in &ev.args {
             let iid = match self.arg_names.get(name) {
@@ -162,36 +157,30 @@ impl<W: Write> PacketWriter<W> {
                     next
                 }
             };
-            ann.clear();
-            wire::uint(ann, f.da_name_iid, iid);
+            let ann = wire::begin(buf, f.te_annotations);
+            wire::uint(buf, f.da_name_iid, iid);
             match value {
-                Arg::Uint(v) => wire::uint(ann, f.da_uint, *v),
-                Arg::Str(v) => wire::bytes(ann, f.da_string, v.as_bytes()),
-                Arg::Bool(v) => wire::uint(ann, f.da_bool, u64::from(*v)),
+                Arg::Uint(v) => wire::uint(buf, f.da_uint, *v),
+                Arg::Str(v) => wire::bytes(buf, f.da_string, v.as_bytes()),
+                Arg::Bool(v) => wire::uint(buf, f.da_bool, u64::from(*v)),
             }
-            wire::bytes(te, f.te_annotations, ann);
+            wire::end(buf, ann);
         }
         for &id in &ev.flows {
-            wire::uint(te, f.te_flow_ids, id);
+            wire::uint(buf, f.te_flow_ids, id);
         }
         for &id in &ev.terminating_flows {
-            wire::uint(te, f.te_terminating_flow_ids, id);
+            wire::uint(buf, f.te_terminating_flow_ids, id);
         }
         if let Some(v) = ev.counter {
             // int64: a negative value is its two's complement, ten bytes.
-            wire::uint(te, f.te_counter_value, v as u64);
+            wire::uint(buf, f.te_counter_value, v as u64);
         }
-        let p = &mut self.packet;
-        p.clear();
-        wire::uint(p, f.timestamp, ev.ts);
+        wire::end(buf, te);
         if !interned.is_empty() {
-            wire::bytes(p, f.interned_data, interned);
+            wire::bytes(buf, f.interned_data, interned);
         }
-        wire::bytes(p, f.track_event, te);
-        wire::uint(p, f.sequence_id, SEQUENCE_ID.into());
-        wire::uint(p, f.sequence_flags, flags.into());
-        let before = self.buf.len();
-        wire::bytes(&mut self.buf, f.trace_packet, p);
+        wire::end(buf, packet);
         self.wrote(before)
     }
 

@@ -20,6 +20,10 @@ fn write(generated: bool) -> Vec<u8> {
         b.args.push(("overflowed", Arg::Bool(true)));
         b.args.push(("cqe_dropped", Arg::Bool(false)));
         b.flows.extend([1, 1 << 40]);
+        if round == 1 {
+            // Lengths over 127: nested messages whose length prefix takes two bytes.
+            b.args.push(("message", Arg::Str("x".repeat(300))));
+        }
         w.event(b).unwrap();
         w.event(Event::new(200, 7, track_event::Type::TYPE_SLICE_END, ""))
             .unwrap();

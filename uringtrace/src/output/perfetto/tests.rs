@@ -45,7 +45,10 @@ fn fixtures_export_alike_through_both_encoders() {
         assert_eq!(wf, wg, "{}", f.display());
         let fast = Trace::parse_from_bytes(&fast).unwrap();
         let generated = Trace::parse_from_bytes(&generated).unwrap();
-        assert_eq!(fast, generated, "{}", f.display());
+        assert_eq!(fast.packet.len(), generated.packet.len(), "{}", f.display());
+        for (i, (a, b)) in fast.packet.iter().zip(&generated.packet).enumerate() {
+            assert_eq!(a, b, "{} packet {i}", f.display());
+        }
         compared += 1;
     }
     assert!(compared >= 20, "{compared}");

@@ -138,3 +138,25 @@ pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
     varint(buf, v.len() as u64);
     buf.extend_from_slice(v);
 }
+
+/// Starts a nested message written in place: its key and a one-byte length to patch.
+#[inline]
+pub fn begin(buf: &mut Vec<u8>, k: Key) -> usize {
+    varint(buf, k.0.into());
+    buf.push(0);
+    buf.len()
+}
+
+/// Ends the nested message [`begin`] started: patches its length, moving the body when
+/// the length needs more than one byte (rare: packets are about 40 bytes).
+#[inline]
+pub fn end(buf: &mut Vec<u8>, start: usize) {
+    let len = buf.len() - start;
+    if len < 0x80 {
+        buf[start - 1] = len as u8;
+        return;
+    }
+    let mut prefix = Vec::with_capacity(10);
+    varint(&mut prefix, len as u64);
+    buf.splice(start - 1..start, prefix);
+}

@@ -108,7 +108,7 @@ impl Fields {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
     if v < 0x80 {
         buf.push(v as u8);
@@ -122,7 +122,7 @@ pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// A scalar field: varint or fixed64, as its key says.
-#[inline]
+#[inline(always)]
 pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
     varint(buf, k.0.into());
     if k.0 & 7 == FIXED64 {
@@ -132,7 +132,7 @@ pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
     varint(buf, k.0.into());
     varint(buf, v.len() as u64);
@@ -140,7 +140,7 @@ pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
 }
 
 /// Starts a nested message written in place: its key and a one-byte length to patch.
-#[inline]
+#[inline(always)]
 pub fn begin(buf: &mut Vec<u8>, k: Key) -> usize {
     varint(buf, k.0.into());
     buf.push(0);
@@ -149,7 +149,7 @@ pub fn begin(buf: &mut Vec<u8>, k: Key) -> usize {
 
 /// Ends the nested message [`begin`] started: patches its length, moving the body when
 /// the length needs more than one byte (rare: packets are about 40 bytes).
-#[inline]
+#[inline(always)]
 pub fn end(buf: &mut Vec<u8>, start: usize) {
     let len = buf.len() - start;
     if len < 0x80 {

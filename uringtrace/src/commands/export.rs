@@ -38,7 +38,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
 /// Opens `out` for an export.
 pub fn create(out: &Path) -> anyhow::Result<Exporter<BufWriter<File>>> {
     let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    Ok(Exporter::new(BufWriter::new(f)))
+    // A large buffer: the exporter writes about a megabyte at a time.
+    Exporter::new(BufWriter::with_capacity(1 << 20, f)).context("perfetto protos")
 }
 
 /// Ends an export with the report of the same events.

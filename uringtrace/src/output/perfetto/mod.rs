@@ -11,6 +11,7 @@
 mod packets;
 mod requests;
 mod tracks;
+mod wire;
 
 use std::collections::HashMap as StdHashMap;
 
@@ -34,6 +35,7 @@ pub use packets::Written;
 use packets::{Arg, Event, PacketWriter};
 use requests::{InFlight, Request};
 use tracks::{Counter, Tracks};
+pub use wire::MissingField;
 
 /// A CQE posted without a request of its ring (MSG_RING's, or another aux CQE).
 #[derive(Clone, Copy)]
@@ -90,9 +92,9 @@ fn fd_label(fd: i32, object: Option<(FdType, u64)>) -> String {
 }
 
 impl<W: Write> Exporter<W> {
-    pub fn new(sink: W) -> Self {
-        Exporter {
-            out: PacketWriter::new(sink),
+    pub fn new(sink: W) -> Result<Self, MissingField> {
+        Ok(Exporter {
+            out: PacketWriter::new(sink)?,
             tracks: Tracks::default(),
             reqs: InFlight::default(),
             enters: HashMap::default(),
@@ -103,7 +105,7 @@ impl<W: Write> Exporter<W> {
             comms: HashMap::default(),
             first_ts: 0,
             last_ts: 0,
-        }
+        })
     }
 
     pub fn push(&mut self, ev: &RawEvent) -> std::io::Result<()> {
@@ -447,9 +449,9 @@ impl<W: Write> Exporter<W> {
         let cancelled_follower =
             matches!(r.chain, Some((_, pos)) if pos > 0) && res == Some(-libc::ECANCELED);
         let name = if cancelled_follower {
-            format!("{op} (cancelled)")
+            format!("{op} (cancelled)").into()
         } else {
-            op.into_owned()
+            op
         };
         let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, &name);
         b.args.push(("user_data", Arg::Uint(r.user_data)));
@@ -485,14 +487,26 @@ impl<W: Write> Exporter<W> {
         Ok(())
     }
 
+    /// Tests: write track events with the generated messages (the reference encoding).
+    #[cfg(test)]
+    pub fn generated(mut self) -> Self {
+        self.out.generated = true;
+        self
+    }
+
     /// Ends the trace: requests still in flight (open slices), waits still open, the
     /// report's findings as instants and the lost-events counter. Returns the sink.
     pub fn finish(mut self, report: &Report) -> std::io::Result<(W, Written)> {
         let end = self.last_ts;
-        for (_, aux) in std::mem::take(&mut self.aux_cqes) {
+        // In tid order: the same recording exports to the same bytes every time.
+        let mut aux: Vec<_> = std::mem::take(&mut self.aux_cqes).into_iter().collect();
+        aux.sort_unstable_by_key(|&(tid, _)| tid);
+        for (_, aux) in aux {
             self.aux_cqe(aux, None)?;
         }
-        for (tid, e) in std::mem::take(&mut self.enters) {
+        let mut enters: Vec<_> = std::mem::take(&mut self.enters).into_iter().collect();
+        enters.sort_unstable_by_key(|&(tid, _)| tid);
+        for (tid, e) in enters {
             self.wait(tid, e, end, None)?;
         }
         for r in self.reqs.drain() {
@@ -534,3 +548,6 @@ impl<W: Write> Exporter<W> {
         self.out.finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,11 +9,17 @@ use std::collections::HashMap as StdHashMap;
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 
+use super::wire::{self, Fields, MissingField};
+
+#[cfg(test)]
 use perfetto_protos::debug_annotation::{debug_annotation, DebugAnnotation, DebugAnnotationName};
+#[cfg(test)]
 use perfetto_protos::interned_data::InternedData;
 use perfetto_protos::trace_packet::{trace_packet, TracePacket};
 use perfetto_protos::track_descriptor::TrackDescriptor;
-use perfetto_protos::track_event::{track_event, EventName, TrackEvent};
+use perfetto_protos::track_event::track_event;
+#[cfg(test)]
+use perfetto_protos::track_event::{EventName, TrackEvent};
 
 /// The one packet sequence this writer produces (any nonzero id).
 const SEQUENCE_ID: u32 = 1;
@@ -69,18 +75,30 @@ pub struct PacketWriter<W: Write> {
     arg_names: HashMap<&'static str, u64>,
     first: bool,
     pub written: Written,
+    fields: Fields,
+    /// Scratch for the fast path: one interned entry, and the packet's interned data.
+    item: Vec<u8>,
+    interned: Vec<u8>,
+    /// Tests: write track events with the generated messages instead.
+    #[cfg(test)]
+    pub generated: bool,
 }
 
 impl<W: Write> PacketWriter<W> {
-    pub fn new(sink: W) -> Self {
-        PacketWriter {
+    pub fn new(sink: W) -> Result<Self, MissingField> {
+        Ok(PacketWriter {
             sink,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             names: HashMap::default(),
             arg_names: HashMap::default(),
             first: true,
             written: Written::default(),
-        }
+            fields: Fields::from_descriptors()?,
+            item: Vec::new(),
+            interned: Vec::new(),
+            #[cfg(test)]
+            generated: false,
+        })
     }
 
     pub fn descriptor(&mut self, desc: TrackDescriptor) -> std::io::Result<()> {
@@ -89,7 +107,86 @@ impl<W: Write> PacketWriter<W> {
         self.write(p)
     }
 
+    /// Writes one track event packet with [`wire`], straight into the buffer.
     pub fn event(&mut self, ev: Event<'_>) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.generated {
+            return self.event_generated(ev);
+        }
+        let flags = self.sequence_flags();
+        let f = &self.fields;
+        let (buf, item, interned) = (&mut self.buf, &mut self.item, &mut self.interned);
+        interned.clear();
+        let before = buf.len();
+        // Written in place; field order does not matter to a protobuf reader, so the
+        // interned data (known only once the names are looked up) comes last.
+        let packet = wire::begin(buf, f.trace_packet);
+        wire::uint(buf, f.timestamp, ev.ts);
+        wire::uint(buf, f.sequence_id, SEQUENCE_ID.into());
+        wire::uint(buf, f.sequence_flags, flags.into());
+        let te = wire::begin(buf, f.track_event);
+        wire::uint(buf, f.te_type, ev.kind as u64);
+        wire::uint(buf, f.te_track_uuid, ev.track);
+        if ev.kind != track_event::Type::TYPE_SLICE_END
+            && ev.kind != track_event::Type::TYPE_COUNTER
+        {
+            let iid = match self.names.get(ev.name) {
+                Some(&iid) => iid,
+                None => {
+                    let next = self.names.len() as u64 + 1;
+                    self.names.insert(ev.name.to_owned(), next);
+                    item.clear();
+                    wire::uint(item, f.name_iid, next);
+                    wire::bytes(item, f.name_name, ev.name.as_bytes());
+                    wire::bytes(interned, f.id_event_names, item);
+                    next
+                }
+            };
+            wire::uint(buf, f.te_name_iid, iid);
+        }
+        for (name, value) in &ev.args {
+            let iid = match self.arg_names.get(name) {
+                Some(&iid) => iid,
+                None => {
+                    let next = self.arg_names.len() as u64 + 1;
+                    self.arg_names.insert(name, next);
+                    item.clear();
+                    wire::uint(item, f.an_iid, next);
+                    wire::bytes(item, f.an_name, name.as_bytes());
+                    wire::bytes(interned, f.id_annotation_names, item);
+                    next
+                }
+            };
+            let ann = wire::begin(buf, f.te_annotations);
+            wire::uint(buf, f.da_name_iid, iid);
+            match value {
+                Arg::Uint(v) => wire::uint(buf, f.da_uint, *v),
+                Arg::Str(v) => wire::bytes(buf, f.da_string, v.as_bytes()),
+                Arg::Bool(v) => wire::uint(buf, f.da_bool, u64::from(*v)),
+            }
+            wire::end(buf, ann);
+        }
+        for &id in &ev.flows {
+            wire::uint(buf, f.te_flow_ids, id);
+        }
+        for &id in &ev.terminating_flows {
+            wire::uint(buf, f.te_terminating_flow_ids, id);
+        }
+        if let Some(v) = ev.counter {
+            // int64: a negative value is its two's complement, ten bytes.
+            wire::uint(buf, f.te_counter_value, v as u64);
+        }
+        wire::end(buf, te);
+        if !interned.is_empty() {
+            wire::bytes(buf, f.interned_data, interned);
+        }
+        wire::end(buf, packet);
+        self.wrote(before)
+    }
+
+    /// The generated-message encoding of [`Self::event`], which the fast path must match.
+    #[cfg(test)]
+    pub fn event_generated(&mut self, ev: Event<'_>) -> std::io::Result<()> {
         let mut interned = InternedData::new();
         let mut te = TrackEvent::new();
         te.set_type(ev.kind);
@@ -147,19 +244,29 @@ impl<W: Write> PacketWriter<W> {
         p.optional_trusted_packet_sequence_id = Some(
             trace_packet::Optional_trusted_packet_sequence_id::TrustedPacketSequenceId(SEQUENCE_ID),
         );
-        p.sequence_flags = Some(if self.first {
-            self.first = false;
-            trace_packet::SequenceFlags::SEQ_INCREMENTAL_STATE_CLEARED as u32
-                | trace_packet::SequenceFlags::SEQ_NEEDS_INCREMENTAL_STATE as u32
-        } else {
-            trace_packet::SequenceFlags::SEQ_NEEDS_INCREMENTAL_STATE as u32
-        });
+        p.sequence_flags = Some(self.sequence_flags());
         let before = self.buf.len();
         {
             let mut os = protobuf::CodedOutputStream::vec(&mut self.buf);
             os.write_message(1, &p).map_err(std::io::Error::other)?;
             os.flush().map_err(std::io::Error::other)?;
         }
+        self.wrote(before)
+    }
+
+    /// The first packet clears the sequence's interning state; all need it.
+    fn sequence_flags(&mut self) -> u32 {
+        if self.first {
+            self.first = false;
+            trace_packet::SequenceFlags::SEQ_INCREMENTAL_STATE_CLEARED as u32
+                | trace_packet::SequenceFlags::SEQ_NEEDS_INCREMENTAL_STATE as u32
+        } else {
+            trace_packet::SequenceFlags::SEQ_NEEDS_INCREMENTAL_STATE as u32
+        }
+    }
+
+    /// Counts the packet written from `before` on and flushes a full buffer.
+    fn wrote(&mut self, before: usize) -> std::io::Result<()> {
         self.written.packets += 1;
         self.written.bytes += (self.buf.len() - before) as u64;
         if self.buf.len() >= FLUSH_AT {
@@ -176,3 +283,7 @@ impl<W: Write> PacketWriter<W> {
         Ok((self.sink, self.written))
     }
 }
+
+#[cfg(test)]
+#[path = "packets_tests.rs"]
+mod tests;

@@ -128,7 +128,8 @@ impl InFlight {
         let mut v: Vec<Request> = self.by_req.drain().map(|(_, r)| r).collect();
         self.by_user_data.clear();
         self.per_ring.clear();
-        v.sort_by_key(|r| r.ts);
+        // Lanes are unique per ring among requests in flight: a total order.
+        v.sort_unstable_by_key(|r| (r.ts, r.ctx, r.lane));
         v
     }
 }

@@ -292,6 +292,8 @@ pub fn sqe_flags(v: u64) -> String {
     )
 }
 
+/// The SQE's fd is an index into the ring's registered file table.
+pub const IOSQE_FIXED_FILE: u64 = 1;
 pub const IOSQE_IO_LINK: u64 = 4;
 pub const IOSQE_IO_HARDLINK: u64 = 8;
 pub const IOSQE_ASYNC: u64 = 16;

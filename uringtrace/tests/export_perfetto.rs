@@ -466,3 +466,25 @@ fn msg_ring_flows_from_the_sender_to_the_cqe_it_posted_in_the_other_ring() {
         .collect();
     assert_eq!(chains.len(), 2);
 }
+
+/// A recording that names its fds (fd_name events) shows the file in the request's
+/// `fd` arg: the two ends of a TCP connection, as evidence does.
+#[test]
+fn requests_name_their_file_when_the_recording_does() {
+    let d = export("../fd-names/chain-reset.utr");
+    let fds: BTreeMap<String, String> = d
+        .requests()
+        .iter()
+        .filter_map(|s| {
+            Some((
+                format!("{} ud={}", s.name, s.args["user_data"]),
+                s.args.get("fd")?.clone(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        fds.get("RECV ud=1").map(String::as_str),
+        Some("5 (socket:127.0.0.1:38471->127.0.0.1:51098)"),
+        "{fds:?}"
+    );
+}

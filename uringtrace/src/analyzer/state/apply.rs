@@ -150,7 +150,7 @@ impl State {
                 let o = view::FdObject::read(ev);
                 let key = (ev.tgid, o.fd);
                 // A new object on this fd: its name (if any) follows in fd_name events.
-                self.fd_names.remove(&key);
+                self.fd_names.forget(ev.tgid, o.fd);
                 match o.fd_type() {
                     None | Some(FdType::Closed) => {
                         self.fds.remove(&key);

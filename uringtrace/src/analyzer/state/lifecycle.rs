@@ -75,7 +75,7 @@ impl State {
         self.enters.retain(|tid, _| self.comms.contains_key(tid));
         self.enters_without_exit = self.enters.values().filter(|e| e.without_exit).count();
         self.fds.retain(|k, _| k.0 != tgid);
-        self.fd_names.retain(|k, _| k.0 != tgid);
+        self.fd_names.forget_process(tgid);
         self.samples.retain(|k, _| k.0 != tgid);
         self.punts.retain(|k, _| k.0 != tgid);
         if let Some(p) = self.procs.remove(&tgid) {

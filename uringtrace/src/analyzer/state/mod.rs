@@ -11,6 +11,7 @@ use uringtrace_common::{EventKind, EventView, FdType, RawEvent, Role};
 mod apply;
 mod lifecycle;
 mod names;
+pub use names::FdNames;
 mod requests;
 mod samples;
 mod waits;
@@ -92,7 +93,7 @@ impl Request {
     /// registered files. (io_uring_register shows only counts on 6.18 (opcode,
     /// nr_files, nr_bufs, ret), so slots are never mapped to fds.)
     pub fn fixed_file(&self) -> bool {
-        self.flags & 1 != 0
+        self.flags & crate::names::IOSQE_FIXED_FILE != 0
     }
 
     /// IOSQE_CQE_SKIP_SUCCESS: no CQE, and no completion event, unless it fails.
@@ -543,9 +544,7 @@ pub struct State {
     pub fds: Map<(u32, i32), (FdType, u64)>,
     /// Names of those fds (path, socket addresses, ...), from `fd_name` events; see
     /// [`State::fd_name`]. Bounded like `fds`: dropped at close, change and exit.
-    pub(crate) fd_names: Map<(u32, i32), Box<str>>,
-    /// The `fd_name` run being assembled (one at a time: a run's pieces are adjacent).
-    pub(crate) fd_name_run: Option<names::NameRun>,
+    pub(crate) fd_names: FdNames,
     /// An enter with IORING_ENTER_REGISTERED_RING waits to learn its ring.
     pub(crate) pending_enter_ring: bool,
     /// Enters in `enters` read at their wait (no exit event will end them).

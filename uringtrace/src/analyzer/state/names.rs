@@ -6,11 +6,70 @@ use uringtrace_common::view::FdName;
 
 /// A name being assembled from its pieces.
 #[derive(Clone, Debug)]
-pub(crate) struct NameRun {
+struct NameRun {
     key: (u32, i32),
     len: u32,
     next: u8,
     bytes: Vec<u8>,
+}
+
+/// Names of (process, fd), assembled from `fd_name` runs: the one reader of the pieces,
+/// for the analyzer's state and for anything else that follows an event stream (the
+/// Perfetto export).
+#[derive(Clone, Debug, Default)]
+pub struct FdNames {
+    names: Map<(u32, i32), Box<str>>,
+    run: Option<NameRun>,
+}
+
+impl FdNames {
+    pub fn get(&self, tgid: u32, fd: i32) -> Option<&str> {
+        self.names.get(&(tgid, fd)).map(|n| &**n)
+    }
+
+    /// The fd refers to something new (an `fd_object`): its old name goes; a new one,
+    /// if any, follows in `fd_name` events.
+    pub fn forget(&mut self, tgid: u32, fd: i32) {
+        self.names.remove(&(tgid, fd));
+    }
+
+    pub fn forget_process(&mut self, tgid: u32) {
+        self.names.retain(|k, _| k.0 != tgid);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// One piece of a name (an `fd_name` event of process `tgid`). Pieces come in
+    /// order, 0 first, all with the same fd and length; anything else (a lost or
+    /// reordered piece, a corrupt length) drops the run, and the fd stays unnamed
+    /// rather than wrongly named.
+    pub fn on_piece(&mut self, tgid: u32, p: &FdName) {
+        let key = (tgid, p.fd);
+        if p.index == 0 {
+            self.run = (p.len as usize <= FdName::MAX && p.len > 0).then(|| NameRun {
+                key,
+                len: p.len,
+                next: 0,
+                bytes: Vec::with_capacity(p.len as usize),
+            });
+        }
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        if run.key != key || run.len != p.len || run.next != p.index {
+            self.run = None;
+            return;
+        }
+        run.bytes.extend_from_slice(&p.bytes[..p.used()]);
+        run.next += 1;
+        if run.bytes.len() == run.len as usize {
+            let name = String::from_utf8_lossy(&run.bytes).into_owned();
+            self.names.insert(key, name.into_boxed_str());
+            self.run = None;
+        }
+    }
 }
 
 impl State {
@@ -18,9 +77,8 @@ impl State {
     /// `socket:127.0.0.1:8080->127.0.0.1:51234`, `pipe:[inode]`, ...), when the
     /// trace named it (recordings before names existed never do).
     pub fn fd_name(&self, tgid: u32, fd: i32) -> Option<&str> {
-        self.fd_names.get(&(tgid, fd)).map(|n| &**n)
+        self.fd_names.get(tgid, fd)
     }
-
     /// How evidence names an fd: `fd 7 (socket:...)`, `fd 7` when it has no name, or
     /// `fixed slot 3` for a registered file (IOSQE_FIXED_FILE: the number is an index
     /// into the ring's file table, which no tracepoint maps to an fd).
@@ -44,34 +102,8 @@ impl State {
         (fixed || self.fd_name(tgid, fd).is_some()).then(|| self.fd_text(tgid, fd, fixed))
     }
 
-    /// One piece of a name. Pieces come in order, 0 first, all with the same fd and
-    /// length; anything else (a lost or reordered piece, a corrupt length) drops the
-    /// run, and the fd stays unnamed rather than wrongly named.
     pub(super) fn on_fd_name(&mut self, ev: &RawEvent) {
-        let p = FdName::read(ev);
-        let key = (ev.tgid, p.fd);
-        if p.index == 0 {
-            self.fd_name_run = (p.len as usize <= FdName::MAX && p.len > 0).then(|| NameRun {
-                key,
-                len: p.len,
-                next: 0,
-                bytes: Vec::with_capacity(p.len as usize),
-            });
-        }
-        let Some(run) = self.fd_name_run.as_mut() else {
-            return;
-        };
-        if run.key != key || run.len != p.len || run.next != p.index {
-            self.fd_name_run = None;
-            return;
-        }
-        run.bytes.extend_from_slice(&p.bytes[..p.used()]);
-        run.next += 1;
-        if run.bytes.len() == run.len as usize {
-            let name = String::from_utf8_lossy(&run.bytes).into_owned();
-            self.fd_names.insert(key, name.into_boxed_str());
-            self.fd_name_run = None;
-        }
+        self.fd_names.on_piece(ev.tgid, &FdName::read(ev));
     }
 }
 

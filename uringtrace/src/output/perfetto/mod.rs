@@ -22,12 +22,13 @@ use std::io::Write;
 use perfetto_protos::track_event::track_event::Type;
 use uringtrace_common::aggregate::CQE_F_MORE;
 use uringtrace_common::view::{
-    CqeOverflow, Create, Enter, EventView, FdObject, Link, RingClosed, RingState, Submit,
+    CqeOverflow, Create, Enter, EventView, FdName, FdObject, Link, RingClosed, RingState, Submit,
     TaskRename,
 };
 use uringtrace_common::{opcode, EventKind, FdType, RawEvent};
 
 use crate::analyzer::report::Report;
+use crate::analyzer::state::FdNames;
 use crate::display::comm_text;
 use crate::names;
 
@@ -64,6 +65,8 @@ pub struct Exporter<W: Write> {
     enters: HashMap<u32, OpenEnter>,
     /// (tgid, fd) → what the fd is (fd_object events).
     fds: HashMap<(u32, i32), (FdType, u64)>,
+    /// (tgid, fd) → its name (path, socket addresses, ...), from fd_name events.
+    names: FdNames,
     /// (tgid, ring fd) → ring, from create events: a MSG_RING's target.
     ring_fds: HashMap<(u32, i32), u64>,
     /// tid → a CQE no request posted (req 0), held until the thread's next completion
@@ -78,9 +81,16 @@ pub struct Exporter<W: Write> {
     last_ts: u64,
 }
 
-/// The text shown for a request's fd. Today: the number and what the recording says it
-/// is (type and inode); the place to show a path or socket address once events carry it.
-fn fd_label(fd: i32, object: Option<(FdType, u64)>) -> String {
+/// The text shown for a request's fd: its name when the recording has one (a path,
+/// socket addresses, ...), else what the recording says it is (type and inode); a
+/// registered file's number is a slot in the ring's table, not an fd.
+fn fd_label(fd: i32, object: Option<(FdType, u64)>, name: Option<&str>, fixed: bool) -> String {
+    if fixed {
+        return format!("fixed slot {fd}");
+    }
+    if let Some(name) = name {
+        return format!("{fd} ({name})");
+    }
     match object {
         Some((FdType::File, ino)) => format!("{fd} (file, inode {ino})"),
         Some((FdType::Pipe, ino)) => format!("{fd} (pipe:[{ino}])"),
@@ -99,6 +109,7 @@ impl<W: Write> Exporter<W> {
             reqs: InFlight::default(),
             enters: HashMap::default(),
             fds: HashMap::default(),
+            names: FdNames::default(),
             ring_fds: HashMap::default(),
             aux_cqes: HashMap::default(),
             last_task: (0, 0, [0; uringtrace_common::COMM_LEN]),
@@ -148,6 +159,7 @@ impl<W: Write> Exporter<W> {
             EventKind::RingState => self.ring_state(ev)?,
             EventKind::FdObject => {
                 if let Some(o) = FdObject::of(ev) {
+                    self.names.forget(ev.tgid, o.fd);
                     match o.fd_type() {
                         Some(FdType::Closed) | None => self.fds.remove(&(ev.tgid, o.fd)),
                         Some(t) => self.fds.insert((ev.tgid, o.fd), (t, o.inode)),
@@ -166,7 +178,13 @@ impl<W: Write> Exporter<W> {
                     self.ring_fds.remove(&(ev.tgid, c.fd as i32));
                 }
             }
+            EventKind::FdName => {
+                if let Some(piece) = FdName::of(ev) {
+                    self.names.on_piece(ev.tgid, &piece);
+                }
+            }
             EventKind::ProcessExit => {
+                self.names.forget_process(ev.tgid);
                 self.fds.retain(|k, _| k.0 != ev.tgid);
                 self.ring_fds.retain(|k, _| k.0 != ev.tgid);
             }
@@ -463,7 +481,12 @@ impl<W: Write> Exporter<W> {
         if let Some(fd) = r.fd {
             b.args.push((
                 "fd",
-                Arg::Str(fd_label(fd, self.fds.get(&(r.tgid, fd)).copied())),
+                Arg::Str(fd_label(
+                    fd,
+                    self.fds.get(&(r.tgid, fd)).copied(),
+                    self.names.get(r.tgid, fd),
+                    r.flags & names::IOSQE_FIXED_FILE != 0,
+                )),
             ));
         }
         if let Some((_, pos)) = r.chain {

@@ -11,6 +11,7 @@ use crate::analyzer::report::{Environment, LostEvents};
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 
 use super::detail::{self, RingDetail};
+use super::event::Event;
 use super::history::History;
 use super::snapshot::{self, RingRow, Snapshot};
 use super::sort::visible_rows;
@@ -204,6 +205,18 @@ pub struct App {
     pub viewport: (u16, u16),
 }
 
+/// What [`App::take`] did with an event.
+#[derive(Debug)]
+pub enum Taken {
+    Applied,
+    /// The input ended; the state is final.
+    Ended,
+    /// The producer failed (its message).
+    Failed(String),
+    /// Not a producer's event: a key, a tick or a resize, for the caller.
+    Ui(Event),
+}
+
 impl App {
     /// `start_ns`: when the trace started, on the trace's (monotonic) clock.
     pub fn new(
@@ -276,6 +289,28 @@ impl App {
             }
         }
         self.cost_prev = Some(s);
+    }
+
+    /// Applies what a producer sent (events, losses, cost samples, the end), the same
+    /// for the interactive screen and headless `top`; keys, ticks and resizes are the
+    /// caller's and come back as [`Taken::Ui`].
+    pub fn take(&mut self, ev: Event) -> Taken {
+        match ev {
+            // The batch (and its slot) is dropped here: the producer may send another.
+            Event::Batch {
+                events, clock_ns, ..
+            } => self.ingest(&events, clock_ns),
+            Event::Lost(lost) => self.set_lost(lost),
+            Event::Cost(sample) => self.add_cost_sample(sample),
+            Event::CostUnavailable(why) => self.set_cost(Cost::Unavailable(why)),
+            Event::Ended { reason, end_ns } => {
+                self.end(reason, end_ns);
+                return Taken::Ended;
+            }
+            Event::Failed(msg) => return Taken::Failed(msg),
+            ui @ (Event::Key(_) | Event::Tick | Event::Resize(..)) => return Taken::Ui(ui),
+        }
+        Taken::Applied
     }
 
     /// The input ended: apply what is left in the reorder window, keep the final state.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 
-use super::app::{Action, App, Cost};
+use super::app::{Action, App, Taken};
 use super::event::{Event, TICK};
 use super::replay::Control;
 use super::view;
@@ -41,20 +41,11 @@ where
             return Ok(Exit::Signal);
         }
         let mut redraw = false;
-        match rx.recv_timeout(TICK) {
-            // The batch (and its slot) is dropped here: the producer may send another.
-            Ok(Event::Batch {
-                events, clock_ns, ..
-            }) => app.ingest(&events, clock_ns),
-            Ok(Event::Lost(lost)) => app.set_lost(lost),
-            Ok(Event::Cost(sample)) => app.add_cost_sample(sample),
-            Ok(Event::CostUnavailable(why)) => app.set_cost(Cost::Unavailable(why)),
-            Ok(Event::Ended { reason, end_ns }) => {
-                app.end(reason, end_ns);
-                redraw = true;
-            }
-            Ok(Event::Failed(msg)) => anyhow::bail!(msg),
-            Ok(Event::Key(key)) => {
+        match rx.recv_timeout(TICK).map(|ev| app.take(ev)) {
+            Ok(Taken::Applied) => {}
+            Ok(Taken::Ended) => redraw = true,
+            Ok(Taken::Failed(msg)) => anyhow::bail!(msg),
+            Ok(Taken::Ui(Event::Key(key))) => {
                 match app.handle_key(key) {
                     Action::Quit => return Ok(Exit::Quit),
                     Action::Pause(p) => {
@@ -71,11 +62,11 @@ where
                 }
                 redraw = true;
             }
-            Ok(Event::Resize(w, h)) => {
+            Ok(Taken::Ui(Event::Resize(w, h))) => {
                 app.set_viewport(w, h);
                 redraw = true;
             }
-            Ok(Event::Tick) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Taken::Ui(_)) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(Exit::InputClosed),
         }
         // By the clock, not by Tick messages: ticks are dropped when the channel is

@@ -23,7 +23,7 @@ use crate::analyzer::AnalyzerConfig;
 use crate::cli::{use_color, TopArgs, TopFormat};
 use crate::output::{top_json, top_text};
 use crate::system::monotonic_ns;
-use crate::tui::app::{Cost, Speed};
+use crate::tui::app::{Speed, Taken};
 use crate::tui::event::{Event, TICK};
 use crate::tui::live::Live;
 use crate::tui::replay;
@@ -246,18 +246,12 @@ enum Input {
 
 fn receive(app: &mut App, rx: &Receiver<Event>, wait: Duration) -> anyhow::Result<Input> {
     match rx.recv_timeout(wait) {
-        Ok(Event::Batch {
-            events, clock_ns, ..
-        }) => app.ingest(&events, clock_ns),
-        Ok(Event::Lost(lost)) => app.set_lost(lost),
-        Ok(Event::Cost(sample)) => app.add_cost_sample(sample),
-        Ok(Event::CostUnavailable(why)) => app.set_cost(Cost::Unavailable(why)),
-        Ok(Event::Ended { reason, end_ns }) => {
-            app.end(reason, end_ns);
-            return Ok(Input::Ended);
-        }
-        Ok(Event::Failed(msg)) => anyhow::bail!(msg),
-        Ok(Event::Tick | Event::Key(_) | Event::Resize(..)) | Err(RecvTimeoutError::Timeout) => {}
+        Ok(ev) => match app.take(ev) {
+            Taken::Ended => return Ok(Input::Ended),
+            Taken::Failed(msg) => anyhow::bail!(msg),
+            Taken::Applied | Taken::Ui(_) => {}
+        },
+        Err(RecvTimeoutError::Timeout) => {}
         Err(RecvTimeoutError::Disconnected) => return Ok(Input::Closed),
     }
     Ok(Input::More)

@@ -1,5 +1,6 @@
 //! The rules on hand-built event sequences: what healthy programs do stays quiet,
 //! the pathology next to it fires. Each case says which real behaviour it stands for.
+//! One file because it is one idea: every rule against its look-alikes, side by side.
 
 use uringtrace_common::{aggregate as agg, EventKind, FdType, RawEvent};
 

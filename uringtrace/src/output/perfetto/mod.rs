@@ -101,6 +101,18 @@ fn fd_label(fd: i32, object: Option<(FdType, u64)>, name: Option<&str>, fixed: b
     }
 }
 
+/// An instant on the event's thread, with its user_data: the two ends of a punt.
+fn thread_instant<'a>(ev: &RawEvent, name: &'a str) -> Event<'a> {
+    let mut e = Event::new(
+        ev.ts_ns,
+        tracks::thread_uuid(ev.pid),
+        Type::TYPE_INSTANT,
+        name,
+    );
+    e.args.push(("user_data", Arg::Uint(ev.user_data)));
+    e
+}
+
 impl<W: Write> Exporter<W> {
     pub fn new(sink: W) -> Result<Self, MissingField> {
         Ok(Exporter {
@@ -266,13 +278,7 @@ impl<W: Write> Exporter<W> {
         };
         r.punt = Some(flow);
         let name = format!("io-wq punt {}", names::opcode_name(ev.opcode));
-        let mut e = Event::new(
-            ev.ts_ns,
-            tracks::thread_uuid(ev.pid),
-            Type::TYPE_INSTANT,
-            &name,
-        );
-        e.args.push(("user_data", Arg::Uint(ev.user_data)));
+        let mut e = thread_instant(ev, &name);
         e.flows.push(flow);
         self.out.event(e)
     }
@@ -326,13 +332,7 @@ impl<W: Write> Exporter<W> {
         };
         if let Some(flow) = r.punt {
             let name = format!("CQE {}", names::opcode_name(r.opcode));
-            let mut e = Event::new(
-                ev.ts_ns,
-                tracks::thread_uuid(ev.pid),
-                Type::TYPE_INSTANT,
-                &name,
-            );
-            e.args.push(("user_data", Arg::Uint(ev.user_data)));
+            let mut e = thread_instant(ev, &name);
             e.terminating_flows.push(flow);
             self.out.event(e)?;
         }

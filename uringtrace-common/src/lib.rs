@@ -160,6 +160,17 @@ impl FieldSpec {
     };
 }
 
+/// `FieldSpec::signed` bits above bit 0, for raw tracepoint programs (whose context is
+/// the tracepoint's arguments, 8 bytes each, not a trace record): the field is the
+/// member at `offset` of the struct that argument `(signed >> FIELD_ARG_SHIFT) & 7`
+/// points to. Offsets come from BTF. Without these bits `offset` is into the record
+/// (classic) or the argument array (raw: 8 × the argument's index).
+pub const FIELD_DEREF: u8 = 2;
+/// With [`FIELD_DEREF`]: the field is that argument plus `offset` (an address, read
+/// nowhere), like a classic record's `&req->work`.
+pub const FIELD_ADDR: u8 = 4;
+pub const FIELD_ARG_SHIFT: u8 = 4;
+
 /// Per-kind record layout, filled from the tracefs `format` files at load time.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

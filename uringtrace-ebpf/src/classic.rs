@@ -57,18 +57,28 @@ io_uring_programs! {
 /// the thread spins, 6.18); only batches that ran work are worth a ring-buffer slot.
 #[tracepoint]
 pub fn tp_task_work_run(ctx: TracePointContext) -> u32 {
+    on_task_work_run(&ctx)
+}
+
+#[inline(always)]
+pub(crate) fn on_task_work_run(ctx: &TracePointContext) -> u32 {
     let count_spec = spec(EventKind::TaskWorkRun, Slot::Arg0);
-    if count_spec.size != 0 && read_field(&ctx, count_spec, &mut 0) == 0 {
+    if count_spec.size != 0 && read_field(ctx, count_spec, &mut 0) == 0 {
         count(Counter::Filtered);
         return 0;
     }
-    handle_io_uring(&ctx, EventKind::TaskWorkRun);
+    handle_io_uring(ctx, EventKind::TaskWorkRun);
     0
 }
 
 /// Follow the children of traced processes, like `perf record -- CMD`.
 #[tracepoint]
 pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
+    on_process_fork(&ctx)
+}
+
+#[inline(always)]
+pub(crate) fn on_process_fork(ctx: &TracePointContext) -> u32 {
     if cfg_u32(&CONFIG.filter_enabled) == 0 {
         return 0;
     }
@@ -79,7 +89,7 @@ pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
         return 0;
     }
     let mut ev = fresh_event(EventKind::ProcessFork, pid_tgid);
-    fill(&ctx, EventKind::ProcessFork, &mut ev);
+    fill(ctx, EventKind::ProcessFork, &mut ev);
     let child = ev.args[1];
     if child != 0 {
         let _ = TGIDS.insert(child, 1, 0);
@@ -92,10 +102,15 @@ pub fn tp_process_fork(ctx: TracePointContext) -> u32 {
 /// `sched_process_fork` does not fire for them, task_newtask does.
 #[tracepoint]
 pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
+    on_task_newtask(&ctx)
+}
+
+#[inline(always)]
+pub(crate) fn on_task_newtask(ctx: &TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let mut ev = fresh_event(EventKind::TaskNewtask, pid_tgid);
-    fill(&ctx, EventKind::TaskNewtask, &mut ev);
+    fill(ctx, EventKind::TaskNewtask, &mut ev);
     if ev.aux & CLONE_IO == 0 || !tgid_traced(tgid) {
         return 0;
     }
@@ -108,10 +123,15 @@ pub fn tp_task_newtask(ctx: TracePointContext) -> u32 {
 /// as two 8-byte halves into aux/aux2.
 #[tracepoint]
 pub fn tp_task_rename(ctx: TracePointContext) -> u32 {
+    on_task_rename(&ctx)
+}
+
+#[inline(always)]
+pub(crate) fn on_task_rename(ctx: &TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let mut ev = fresh_event(EventKind::TaskRename, pid_tgid);
-    fill(&ctx, EventKind::TaskRename, &mut ev);
+    fill(ctx, EventKind::TaskRename, &mut ev);
     // Cached comms and roles are stale now.
     if let Some(g) = FILTER_GEN.get_ptr_mut(0) {
         atomic_inc(g);
@@ -164,13 +184,18 @@ pub fn tp_sched_switch(ctx: TracePointContext) -> u32 {
 /// Needs bpf_task_pt_regs (5.15+): the loader falls back to the hooks without it.
 #[tracepoint]
 pub fn tp_cqring_wait_enter(ctx: TracePointContext) -> u32 {
+    on_cqring_wait_enter(&ctx)
+}
+
+#[inline(always)]
+pub(crate) fn on_cqring_wait_enter(ctx: &TracePointContext) -> u32 {
     if mode() == KernelMode::Floor as u32 {
         return 0;
     }
     if cfg_u32(&CONFIG.enter_from_wait) != 0 {
-        enter_at_wait(&ctx);
+        enter_at_wait(ctx);
     }
-    wait_event(&ctx);
+    wait_event(ctx);
     0
 }
 

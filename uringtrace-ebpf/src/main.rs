@@ -7,6 +7,8 @@
 //!
 //! - `classic`: the tracepoint programs (every io_uring event, sched, task);
 //! - `btf`: tp_btf programs for the hottest events (submit, complete, io_uring_enter);
+//! - `raw`: raw tracepoint twins of the classic programs, for hosts where tracefs is
+//!   not readable (capabilities without root): arguments laid out from BTF;
 //! - `fields`: reading trace records and kernel structs;
 //! - `event`: building events and writing them to the ring buffer;
 //! - `task`: the per-CPU task cache and the process filter;
@@ -22,9 +24,9 @@ use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
     },
-    macros::{btf_tracepoint, map, tracepoint},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
     EbpfContext as _,
 };
 use uringtrace_common::{
@@ -32,8 +34,8 @@ use uringtrace_common::{
         self as agg, Inflight, OpAgg, RingAgg, INFLIGHT_SLOTS, OPCODE_SLOTS, RING_SLOTS, UD_SLOTS,
     },
     wire::{self, WireEvent},
-    Config, Counter, EventKind, FieldSpec, KernelMode, RawEvent, Role, Slot, CLONE_IO, NR_COUNTERS,
-    NR_SLOTS,
+    Config, Counter, EventKind, FieldSpec, KernelMode, RawEvent, Role, Slot, CLONE_IO, FIELD_ADDR,
+    FIELD_ARG_SHIFT, FIELD_DEREF, NR_COUNTERS, NR_SLOTS,
 };
 
 mod aggregate;
@@ -42,6 +44,7 @@ mod classic;
 mod enter;
 mod event;
 mod fields;
+mod raw;
 mod task;
 
 use aggregate::*;

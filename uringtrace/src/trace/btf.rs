@@ -297,6 +297,66 @@ impl Btf {
         }
     }
 
+    /// Whether a type is a signed integer (or a signed enum): how a classic record's
+    /// `format` would mark a field of that type.
+    pub fn is_signed(&self, id: u32) -> bool {
+        let id = self.resolve(id);
+        let Some(t) = self.ty(id) else {
+            return false;
+        };
+        match t.kind() {
+            // The encoding byte's BTF_INT_SIGNED bit.
+            KIND_INT => u32_at(&self.data, t.extra).is_ok_and(|e| (e >> 24) & 1 == 1),
+            KIND_ENUM | KIND_ENUM64 => t.kind_flag(),
+            _ => false,
+        }
+    }
+
+    /// Like [`Btf::member`], with whether the member is signed.
+    pub fn member_signed(&self, name: &str, path: &[&str]) -> Option<(Member, bool)> {
+        let mut id = self.struct_id(name)?;
+        let mut offset = 0u32;
+        for part in path {
+            let (off, mid) = self.find_member(id, part)?;
+            offset += off;
+            id = mid;
+        }
+        let size = self.size_of(id)?;
+        Some((Member { offset, size }, self.is_signed(id)))
+    }
+
+    /// A raw tracepoint's arguments with their size and signedness: (type name, size,
+    /// signed). None when the kernel has no such tracepoint.
+    pub fn tracepoint_params(&self, tp: &str) -> Option<Vec<(String, u32, bool)>> {
+        let proto = self.tracepoint_proto(tp)?;
+        let mut args = Vec::new();
+        for i in 1..proto.vlen() {
+            let ptype = u32_at(&self.data, proto.extra + 8 * i + 4).ok()?;
+            args.push((
+                self.type_name(ptype),
+                self.size_of(ptype)?,
+                self.is_signed(ptype),
+            ));
+        }
+        Some(args)
+    }
+
+    /// Whether the kernel has the tracepoint `tp` (its `btf_trace_<tp>` typedef: every
+    /// tracepoint of vmlinux has one). No tracefs needed.
+    pub fn has_tracepoint(&self, tp: &str) -> bool {
+        self.tracepoint_proto(tp).is_some()
+    }
+
+    fn tracepoint_proto(&self, tp: &str) -> Option<Type> {
+        let td = *self
+            .by_name
+            .get(&(KIND_TYPEDEF, format!("btf_trace_{tp}")))?;
+        let ptr = self.ty(td)?.size_or_type;
+        let proto_id = self.ty(ptr)?.size_or_type;
+        let proto = *self.ty(proto_id)?;
+        (proto.kind() == KIND_FUNC_PROTO).then_some(proto)
+    }
+
     /// The argument types of a raw tracepoint (`btf_trace_<name>` typedef), without
     /// the leading `void *__data`. None when the kernel has no such tracepoint.
     pub fn tracepoint_args(&self, tp: &str) -> Option<Vec<String>> {

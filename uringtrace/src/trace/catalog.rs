@@ -7,6 +7,9 @@ use uringtrace_common::{EventKind, FieldSpec, KindLayout, Slot};
 
 use super::format::Format;
 
+mod btf_args;
+pub use btf_args::{layout_from_btf, protos, raw_program};
+
 /// A field mapping: the tracepoint field `name` (read `size` bytes at `skip` bytes
 /// into it, 0 = the whole field) lands in `slot`. Several names may feed one slot:
 /// the first present wins (fields renamed across kernels).
@@ -392,6 +395,11 @@ pub fn layout_for(spec: &TracepointSpec, format: &Format) -> KindLayout {
 mod tests {
     use super::*;
     use crate::trace::format::parse_format;
+
+    #[test]
+    fn every_prototype_has_a_raw_program() {
+        btf_args::check_raw_programs();
+    }
 
     #[test]
     fn every_kind_has_one_spec_and_unique_program() {

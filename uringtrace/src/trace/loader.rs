@@ -30,6 +30,18 @@ pub enum LoadError {
     Tracefs(#[from] TracefsError),
     #[error("this kernel has no io_uring tracepoints (is CONFIG_IO_URING enabled?)")]
     NoIoUring,
+    /// Tracing without tracefs needs the kernel's BTF (and, with --attach tracepoint,
+    /// is not possible at all).
+    #[error(
+        "{tracefs}; without it uringtrace needs {without} (tracing with only CAP_BPF and \
+         CAP_PERFMON works where the kernel has BTF). Run as root, or let this user's \
+         group read tracefs: mount -o remount,gid=GROUP,mode=0750 {mount}"
+    )]
+    NeedTracefs {
+        tracefs: TracefsError,
+        without: &'static str,
+        mount: String,
+    },
     #[error("mapping the event ring buffer failed: {0}")]
     RingMap(#[source] std::io::Error),
     #[error("loading the eBPF object failed: {0}")]
@@ -159,7 +171,8 @@ pub struct Tracer {
     comms: super::wire::Comms,
     pub events: KernelEvents,
     pub attachments: Vec<Attachment>,
-    pub tracefs: Tracefs,
+    /// None when tracing without tracefs (from BTF: [`KernelEvents::without_tracefs`]).
+    pub tracefs: Option<Tracefs>,
     /// The ring buffer's size in bytes.
     pub ring_bytes: u32,
     pub enter_source: EnterSource,
@@ -174,8 +187,10 @@ impl Tracer {
             return Err(LoadError::RingSize(opts.ring_bytes));
         }
         raise_memlock();
-        let tracefs = Tracefs::find_or_mount()?;
-        let mut events = KernelEvents::resolve(|cat, name| tracefs.format(cat, name).ok());
+        // Struct offsets are used by the classic programs too (a wait's ready CQEs);
+        // only the attach type depends on --attach.
+        let mut btf = attach::HostBtf::read();
+        let (tracefs, mut events) = resolve_events(opts, btf.as_ref())?;
         events.fdinfo_sq_times = super::fdinfo::has_sq_times();
         if events.io_uring_count() == 0 {
             return Err(LoadError::NoIoUring);
@@ -192,9 +207,6 @@ impl Tracer {
             config.kinds[r.spec.kind as usize] = r.layout;
         }
 
-        // Struct offsets are used by the classic programs too (a wait's ready CQEs);
-        // only the attach type depends on --attach.
-        let mut btf = attach::HostBtf::read();
         if let Some(b) = &btf {
             config.btf = b.plan.layout;
         }
@@ -324,6 +336,54 @@ impl Tracer {
             .map(|a| (a.tracepoint.clone(), a.attach_type.to_string()))
             .collect()
     }
+}
+
+/// The events of this kernel: from tracefs `format` files when tracefs can be read
+/// (or mounted), else from BTF alone (CAP_BPF + CAP_PERFMON without root: tracefs is
+/// root's by default).
+fn resolve_events(
+    opts: &TraceOptions,
+    btf: Option<&attach::HostBtf>,
+) -> Result<(Option<Tracefs>, KernelEvents), LoadError> {
+    let err = match Tracefs::find_or_mount() {
+        Ok(t) => {
+            let events = KernelEvents::resolve(|cat, name| t.format(cat, name).ok());
+            return Ok((Some(t), events));
+        }
+        Err(e) => e,
+    };
+    let mount = Tracefs::mount_point()
+        .unwrap_or_else(|| "/sys/kernel/tracing".into())
+        .display()
+        .to_string();
+    let need = |without| LoadError::NeedTracefs {
+        tracefs: TracefsError::NotReadable(mount.clone().into()),
+        without,
+        mount: mount.clone(),
+    };
+    let Some(host) = btf else {
+        return Err(match err {
+            TracefsError::NotReadable(_) => {
+                need("kernel BTF (/sys/kernel/btf/vmlinux), which this kernel lacks")
+            }
+            other => other.into(),
+        });
+    };
+    if !opts.btf {
+        return Err(match err {
+            TracefsError::NotReadable(_) => {
+                need("raw or BTF tracepoints, which --attach tracepoint rules out")
+            }
+            other => other.into(),
+        });
+    }
+    let plan = host.plan;
+    let events = KernelEvents::resolve_btf(
+        host.btf(),
+        |k| attach::attach_type_for(k, Some(&plan)) == "tp_btf",
+        err.to_string(),
+    );
+    Ok((None, events))
 }
 
 /// A delete of a key that is already gone (the kernel or a race removed it) is fine.

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use uringtrace_common::{EventKind, KindLayout, Slot};
 
+use super::btf::Btf;
+use super::catalog;
 use super::catalog::{layout_for, TracepointSpec, CATALOG};
 use super::format::Format;
 use crate::analyzer::rules::{Need, RuleId};
@@ -18,6 +20,9 @@ pub struct Resolved {
     pub name: Option<&'static str>,
     pub format: Option<Format>,
     pub layout: KindLayout,
+    /// Laid out over the tracepoint's arguments from BTF (no tracefs): attached as a
+    /// raw tracepoint (`catalog::raw_program`).
+    pub raw: bool,
 }
 
 impl Resolved {
@@ -36,6 +41,11 @@ pub struct KernelEvents {
     /// io_uring_enter is read at io_uring_cqring_wait, not hooked (host-wide tracing):
     /// see [`WITHOUT_ENTER_HOOKS`].
     pub enter_at_wait: bool,
+    /// Resolved from BTF because tracefs could not be used: why (the tracefs error).
+    pub without_tracefs: Option<String>,
+    /// Tracepoints this kernel has (its BTF says so) that could not be attached
+    /// without tracefs: their arguments match no prototype uringtrace knows.
+    pub need_tracefs: Vec<(EventKind, String)>,
 }
 
 /// What detectors lose when io_uring_enter is not hooked (host-wide tracing by
@@ -66,6 +76,7 @@ impl KernelEvents {
                             name: Some(name),
                             format: Some(format),
                             layout,
+                            raw: false,
                         };
                     }
                 }
@@ -74,13 +85,80 @@ impl KernelEvents {
                     name: None,
                     format: None,
                     layout: KindLayout::default(),
+                    raw: false,
                 }
             })
             .collect();
         KernelEvents {
             resolved,
-            fdinfo_sq_times: None,
-            enter_at_wait: false,
+            ..KernelEvents::default()
+        }
+    }
+
+    /// Resolves every event from the kernel's BTF alone, for hosts where tracefs
+    /// cannot be used (`why`: the tracefs error). `tp_btf(kind)`: the kind has a
+    /// tp_btf program on this kernel (`loader::attach_type_for`). Existence comes from
+    /// the `btf_trace_<name>` typedefs; layouts from [`catalog::layout_from_btf`].
+    pub fn resolve_btf(btf: &Btf, tp_btf: impl Fn(EventKind) -> bool, why: String) -> KernelEvents {
+        let mut need_tracefs = Vec::new();
+        let resolved = CATALOG
+            .iter()
+            .map(|spec| {
+                let unresolved = Resolved {
+                    spec,
+                    name: None,
+                    format: None,
+                    layout: KindLayout::default(),
+                    raw: false,
+                };
+                // The per-syscall tracepoints are no BTF tracepoints: io_uring_enter
+                // is seen through raw_syscalls as tp_btf, or not hooked at all.
+                let name = if spec.category == "syscalls" {
+                    tp_btf(spec.kind).then_some(spec.names[0])
+                } else {
+                    spec.names.iter().copied().find(|n| btf.has_tracepoint(n))
+                };
+                let Some(name) = name else {
+                    if spec.category == "syscalls" {
+                        need_tracefs.push((spec.kind, format!("syscalls:{}", spec.names[0])));
+                    }
+                    return unresolved;
+                };
+                if tp_btf(spec.kind) {
+                    // The tp_btf program fills what the record would hold.
+                    let mut layout = KindLayout::default();
+                    for m in spec.fields {
+                        layout.fields[m.slot as usize] = uringtrace_common::FieldSpec {
+                            offset: 0,
+                            size: 8,
+                            signed: 0,
+                        };
+                    }
+                    return Resolved {
+                        name: Some(name),
+                        layout,
+                        ..unresolved
+                    };
+                }
+                match catalog::layout_from_btf(btf, spec, name) {
+                    Some(layout) if catalog::raw_program(spec.kind).is_some() => Resolved {
+                        name: Some(name),
+                        layout,
+                        raw: true,
+                        ..unresolved
+                    },
+                    _ => {
+                        need_tracefs.push((spec.kind, format!("{}:{name}", spec.category)));
+                        unresolved
+                    }
+                }
+            })
+            .collect();
+        KernelEvents {
+            resolved,
+            without_tracefs: Some(why),
+            need_tracefs,
+            ..KernelEvents::default()
         }
     }
 
@@ -115,7 +193,9 @@ impl KernelEvents {
             .filter(|r| !r.needs.iter().all(|n| self.meets(*n)))
             .map(|r| Degraded {
                 rule: r.slug,
-                reason: r.degraded_reason.to_string(),
+                reason: self
+                    .tracefs_reason(r.needs)
+                    .unwrap_or_else(|| r.degraded_reason.to_string()),
             })
             .chain(
                 WITHOUT_ENTER_HOOKS
@@ -127,6 +207,31 @@ impl KernelEvents {
                     }),
             )
             .collect()
+    }
+
+    /// When an unmet need is a tracepoint this kernel has but that needs tracefs:
+    /// that, not the kernel, is the reason.
+    fn tracefs_reason(&self, needs: &[Need]) -> Option<String> {
+        let kinds: Vec<&str> = needs
+            .iter()
+            .filter(|n| !self.meets(**n))
+            .filter_map(|n| match n {
+                Need::Event(k) | Need::Field(k, _) => Some(*k),
+                Need::FdinfoSqTimes => None,
+            })
+            .filter_map(|k| {
+                self.need_tracefs
+                    .iter()
+                    .find(|(nk, _)| *nk == k)
+                    .map(|(_, tp)| tp.as_str())
+            })
+            .collect();
+        (!kinds.is_empty()).then(|| {
+            format!(
+                "{} needs tracefs, which this process cannot use (see doctor's tracefs line)",
+                kinds.join(", ")
+            )
+        })
     }
 
     fn meets(&self, need: Need) -> bool {

@@ -15,6 +15,13 @@ pub enum TracefsError {
          run as root, or mount it: mount -t tracefs tracefs /sys/kernel/tracing"
     )]
     MountFailed(std::io::Error),
+    /// Mounted, but this user cannot read it: tracefs is root's and mode 0700 unless
+    /// mounted with `gid=`/`mode=`.
+    #[error(
+        "tracefs is mounted at {0} but this user cannot read it (tracefs is root's, mode \
+         0700, unless mounted with gid= and mode=)"
+    )]
+    NotReadable(PathBuf),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -39,6 +46,9 @@ impl Tracefs {
                 root,
                 mounted_by_us: false,
             });
+        }
+        if let Some(p) = Self::mount_point() {
+            return Err(TracefsError::NotReadable(p));
         }
         mount_tracefs().map_err(TracefsError::MountFailed)?;
         Ok(Tracefs {

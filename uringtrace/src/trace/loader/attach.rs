@@ -2,13 +2,14 @@
 //! and loading and attaching them.
 
 use aya::{
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
     Ebpf,
 };
 use uringtrace_common::{Config, EventKind, KernelMode};
 
 use super::{Attachment, EnterSource, LoadError, TraceOptions};
 use crate::trace::btf::{Btf, BtfPlan};
+use crate::trace::catalog::raw_program;
 use crate::trace::probe::KernelEvents;
 
 /// The BTF plan for this host: None when BTF is absent or unreadable.
@@ -36,6 +37,11 @@ impl HostBtf {
             ours,
             aya: None,
         })
+    }
+
+    /// Our parse of the kernel's BTF.
+    pub(super) fn btf(&self) -> &Btf {
+        &self.ours
     }
 
     fn aya(&mut self) -> Result<&aya::Btf, LoadError> {
@@ -84,20 +90,46 @@ fn btf_program(kind: EventKind) -> (&'static str, &'static str) {
 
 /// The cqring_wait program that also streams the wait's io_uring_enter.
 const WAIT_WITH_ENTER: &str = "tp_cqring_wait_enter";
+/// Its raw tracepoint twin (no tracefs).
+const RAW_WAIT_WITH_ENTER: &str = "raw_cqring_wait_enter";
 
-/// The cqring_wait program that also streams the wait's enter.
+/// The cqring_wait program that also streams the wait's enter: classic, or raw when
+/// cqring_wait was resolved from BTF.
+enum WaitProgram<'a> {
+    Classic(&'a mut TracePoint),
+    Raw(&'a mut RawTracePoint),
+}
+
 fn wait_with_enter<'a>(
     ebpf: &'a mut Ebpf,
+    raw: bool,
     tracepoint: &str,
-) -> Result<&'a mut TracePoint, LoadError> {
-    ebpf.program_mut(WAIT_WITH_ENTER)
-        .ok_or(LoadError::MissingProgram(WAIT_WITH_ENTER))?
-        .try_into()
-        .map_err(|source| LoadError::Program {
-            program: WAIT_WITH_ENTER,
-            tracepoint: tracepoint.to_string(),
-            source,
-        })
+) -> Result<(WaitProgram<'a>, &'static str), LoadError> {
+    let program = if raw {
+        RAW_WAIT_WITH_ENTER
+    } else {
+        WAIT_WITH_ENTER
+    };
+    let err = |source| LoadError::Program {
+        program,
+        tracepoint: tracepoint.to_string(),
+        source,
+    };
+    let prog = ebpf
+        .program_mut(program)
+        .ok_or(LoadError::MissingProgram(program))?;
+    Ok((
+        if raw {
+            WaitProgram::Raw(prog.try_into().map_err(err)?)
+        } else {
+            WaitProgram::Classic(prog.try_into().map_err(err)?)
+        },
+        program,
+    ))
+}
+
+fn is_raw(events: &KernelEvents, kind: EventKind) -> bool {
+    events.get(kind).is_some_and(|r| r.raw)
 }
 
 /// Decides where io_uring_enter events come from, and loads the cqring_wait program
@@ -118,12 +150,15 @@ pub(super) fn enter_source(
             EnterSource::HookedNoRegs
         });
     }
-    Ok(
-        match wait_with_enter(ebpf, "io_uring:io_uring_cqring_wait")?.load() {
-            Ok(()) => EnterSource::AtWait,
-            Err(_) => EnterSource::HookedNoRegs,
-        },
-    )
+    let raw = is_raw(events, EventKind::CqringWait);
+    let loaded = match wait_with_enter(ebpf, raw, "io_uring:io_uring_cqring_wait")?.0 {
+        WaitProgram::Classic(p) => p.load(),
+        WaitProgram::Raw(p) => p.load(),
+    };
+    Ok(match loaded {
+        Ok(()) => EnterSource::AtWait,
+        Err(_) => EnterSource::HookedNoRegs,
+    })
 }
 
 /// Loads and attaches the program of every event the kernel has. `tp_btf`: the
@@ -147,17 +182,20 @@ pub(super) fn attach_all(
         }
         if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {
             // Loaded by enter_source already.
-            let prog = wait_with_enter(ebpf, &tracepoint)?;
-            prog.attach(r.spec.category, name)
-                .map_err(|source| LoadError::Program {
-                    program: WAIT_WITH_ENTER,
-                    tracepoint: tracepoint.clone(),
-                    source,
-                })?;
+            let (prog, program) = wait_with_enter(ebpf, r.raw, &tracepoint)?;
+            let attached = match prog {
+                WaitProgram::Classic(p) => p.attach(r.spec.category, name).map(drop),
+                WaitProgram::Raw(p) => p.attach(name).map(drop),
+            };
+            attached.map_err(|source| LoadError::Program {
+                program,
+                tracepoint: tracepoint.clone(),
+                source,
+            })?;
             attachments.push(Attachment {
                 kind: r.spec.kind,
                 tracepoint: tracepoint.clone(),
-                attach_type: "tracepoint",
+                attach_type: if r.raw { "raw_tp" } else { "tracepoint" },
             });
             // The waits' enters come from the same program.
             attachments.push(Attachment {
@@ -175,6 +213,27 @@ pub(super) fn attach_all(
             && r.spec.kind == FileGet
             && attach_type_for(Submit, plan) == "tp_btf"
         {
+            continue;
+        }
+        if let (true, Some(program)) = (r.raw, raw_program(r.spec.kind)) {
+            // Laid out from BTF, attached by name: no tracefs.
+            let err = |source| LoadError::Program {
+                program,
+                tracepoint: tracepoint.clone(),
+                source,
+            };
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(program)
+                .ok_or(LoadError::MissingProgram(program))?
+                .try_into()
+                .map_err(err)?;
+            prog.load().map_err(err)?;
+            prog.attach(name).map_err(err)?;
+            attachments.push(Attachment {
+                kind: r.spec.kind,
+                tracepoint,
+                attach_type: "raw_tp",
+            });
             continue;
         }
         let attach_type = attach_type_for(r.spec.kind, plan);

@@ -16,6 +16,9 @@ pub struct TracepointRow {
     /// Candidate names when missing.
     pub wanted: String,
     pub attach_type: Option<String>,
+    /// The kernel has it, but attaching it needs tracefs, which this process cannot
+    /// use (its prototype is not one uringtrace can read from BTF).
+    pub needs_tracefs: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -24,6 +27,11 @@ pub struct DoctorReport {
     pub btf: bool,
     pub tracefs: Result<String, String>,
     pub tracefs_mounted_by_uringtrace: bool,
+    /// Tracepoints that need tracefs, which this process cannot use (empty when
+    /// tracefs works, or when every event attaches from BTF without it).
+    pub tracefs_needed_for: Vec<String>,
+    /// Events resolved from BTF because tracefs could not be used.
+    pub tracepoints_from_btf: bool,
     pub privileges: Privileges,
     pub privileges_missing: Option<String>,
     pub io_uring_disabled: IoUringDisabled,
@@ -54,9 +62,14 @@ pub fn tracepoint_rows(
             kind: r.spec.kind.name().into(),
             tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
             wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
-            attach_type: r
-                .name
-                .map(|_| crate::trace::loader::attach_type_for(r.spec.kind, plan).into()),
+            attach_type: r.name.map(|_| {
+                if r.raw {
+                    "raw_tp".into()
+                } else {
+                    crate::trace::loader::attach_type_for(r.spec.kind, plan).into()
+                }
+            }),
+            needs_tracefs: events.need_tracefs.iter().any(|(k, _)| *k == r.spec.kind),
         })
         .collect()
 }
@@ -77,10 +90,7 @@ pub fn gather() -> DoctorReport {
             Some(root) => (Ok(Tracefs::at(root)), false),
             None => match Tracefs::mount_point() {
                 Some(p) => (
-                    Err(format!(
-                        "mounted at {}, but not readable by this user (needs root)",
-                        p.display()
-                    )),
+                    Err(crate::trace::tracefs::TracefsError::NotReadable(p).to_string()),
                     false,
                 ),
                 None => (
@@ -90,14 +100,19 @@ pub fn gather() -> DoctorReport {
             },
         }
     };
-    let events = match &tracefs {
-        Ok(t) => {
-            let mut e = KernelEvents::resolve(|c, n| t.format(c, n).ok());
-            e.fdinfo_sq_times = crate::trace::fdinfo::has_sq_times();
-            e
-        }
-        Err(_) => KernelEvents::default(),
+    let plan = crate::trace::loader::host_btf_plan();
+    // As the loader does: from tracefs, else from BTF alone (no root needed to read
+    // it), so that a missing privilege is never reported as a kernel without events.
+    let mut events = match (&tracefs, crate::trace::btf::Btf::from_sys_fs()) {
+        (Ok(t), _) => KernelEvents::resolve(|c, n| t.format(c, n).ok()),
+        (Err(e), Ok(btf)) => KernelEvents::resolve_btf(
+            &btf,
+            |k| crate::trace::loader::attach_type_for(k, plan.as_ref()) == "tp_btf",
+            e.clone(),
+        ),
+        (Err(_), Err(_)) => KernelEvents::default(),
     };
+    events.fdinfo_sq_times = crate::trace::fdinfo::has_sq_times();
     // Loaded twice: as host-wide tracing does (io_uring_enter not hooked) and as
     // tracing a command does (hooked), so both sets of programs pass the verifier.
     let mut io_uring_enter = "unknown (the eBPF programs were not loaded)".to_string();
@@ -144,13 +159,24 @@ pub fn gather() -> DoctorReport {
             .map(|t| t.root.display().to_string())
             .map_err(Clone::clone),
         tracefs_mounted_by_uringtrace: mounted,
+        tracefs_needed_for: events
+            .need_tracefs
+            .iter()
+            .map(|(_, tp)| tp.clone())
+            .collect(),
+        tracepoints_from_btf: events.without_tracefs.is_some(),
         privileges,
         privileges_missing,
         io_uring_disabled_meaning: disabled.explain(),
         io_uring_disabled: disabled,
         io_uring_setup: system::probe_io_uring(),
-        io_uring_tracepoints: events.io_uring_count(),
-        tracepoints: tracepoint_rows(&events, crate::trace::loader::host_btf_plan().as_ref()),
+        io_uring_tracepoints: events.io_uring_count()
+            + events
+                .need_tracefs
+                .iter()
+                .filter(|(_, tp)| tp.starts_with("io_uring:"))
+                .count(),
+        tracepoints: tracepoint_rows(&events, plan.as_ref()),
         ebpf_load,
         io_uring_enter,
         enter_host_wide,
@@ -211,7 +237,20 @@ pub fn render_text(r: &DoctorReport) -> String {
                 ""
             }
         )),
-        Err(e) => line(format!("[{}] tracefs: {e}", mark(false))),
+        Err(e) if r.tracepoints_from_btf && r.tracefs_needed_for.is_empty() => line(format!(
+            "[{}] tracefs: {e}\n       not needed: every tracepoint attaches from BTF (raw_tp, tp_btf)",
+            mark(true)
+        )),
+        Err(e) => line(format!(
+            "[{}] tracefs: {e}\n       needed for {}: run as root, or let this user's group \
+             read it: mount -o remount,gid=GROUP,mode=0750 /sys/kernel/tracing",
+            mark(false),
+            if r.tracefs_needed_for.is_empty() {
+                "every tracepoint (this kernel has no BTF)".to_string()
+            } else {
+                r.tracefs_needed_for.join(", ")
+            }
+        )),
     }
     let p = &r.privileges;
     line(format!(
@@ -226,6 +265,7 @@ pub fn render_text(r: &DoctorReport) -> String {
             .map(|m| format!("\n       {m}"))
             .unwrap_or_default()
     ));
+    line(fdinfo_line(p));
     line(format!(
         "[{}] kernel.io_uring_disabled: {}",
         mark(!matches!(r.io_uring_disabled, IoUringDisabled::Value(2))),
@@ -245,12 +285,20 @@ pub fn render_text(r: &DoctorReport) -> String {
     line(format!("       io_uring_enter: {}", r.io_uring_enter));
     line(String::new());
     line(format!(
-        "Tracepoints ({} io_uring tracepoints on this kernel):",
-        r.io_uring_tracepoints
+        "Tracepoints ({} io_uring tracepoints on this kernel{}):",
+        r.io_uring_tracepoints,
+        if r.tracepoints_from_btf {
+            ", from its BTF: tracefs is not readable"
+        } else {
+            ""
+        }
     ));
     for t in &r.tracepoints {
         match (&t.tracepoint, &t.attach_type) {
             (Some(tp), Some(at)) => line(format!("  {:<17} {:<45} {at}", t.kind, tp)),
+            _ if t.needs_tracefs => {
+                line(format!("  {:<17} {:<45} needs tracefs", t.kind, t.wanted))
+            }
             _ => line(format!("  {:<17} {:<45} missing", t.kind, t.wanted)),
         }
     }
@@ -271,6 +319,21 @@ pub fn render_text(r: &DoctorReport) -> String {
         }
     }
     s
+}
+
+/// /proc/PID/fdinfo of a ring (its overflow list and SQ/CQ occupancy) needs ptrace read
+/// access to the ring's process: the same user, or CAP_SYS_PTRACE.
+fn fdinfo_line(p: &Privileges) -> String {
+    if p.euid == 0 || p.cap_sys_ptrace {
+        "[ok  ] /proc/PID/fdinfo: readable for every process (root or CAP_SYS_PTRACE)".into()
+    } else {
+        format!(
+            "[note] /proc/PID/fdinfo: readable only for processes of uid {}: rings of other \
+             users get no ring-state samples (overflow backlog, SQ/CQ occupancy) host-wide; \
+             grant CAP_SYS_PTRACE for them (setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep)",
+            p.euid
+        )
+    }
 }
 
 fn yn(b: bool) -> &'static str {

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use thiserror::Error;
 
+const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
@@ -13,6 +14,9 @@ pub struct Privileges {
     pub cap_sys_admin: bool,
     pub cap_bpf: bool,
     pub cap_perfmon: bool,
+    /// Reading /proc/PID/fdinfo of another user's process (ptrace read access): the
+    /// ring-state samples of other users' rings.
+    pub cap_sys_ptrace: bool,
 }
 
 impl Privileges {
@@ -36,6 +40,7 @@ impl Privileges {
             cap_sys_admin: has(CAP_SYS_ADMIN),
             cap_bpf: has(CAP_BPF),
             cap_perfmon: has(CAP_PERFMON),
+            cap_sys_ptrace: has(CAP_SYS_PTRACE),
         }
     }
 

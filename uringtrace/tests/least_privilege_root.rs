@@ -246,3 +246,92 @@ fn neither_root_nor_capabilities_names_what_to_grant() {
     let out = sb.run(&["check", "all.utr"]);
     assert_eq!(out.status.code(), Some(1), "check: {}", text(&out.stderr));
 }
+
+/// The raw tracepoints (capabilities only: fields laid out from BTF) see exactly what
+/// the classic ones (root: fields from tracefs `format` files) see: every value that
+/// is no kernel pointer, pid or time, for every event kind the raw programs produce.
+#[test]
+fn raw_tracepoints_see_what_classic_ones_see() {
+    use std::collections::BTreeMap;
+    use uringtrace_common::{EventKind, RawEvent};
+    let Some(_g) = require_root("raw_tracepoints_see_what_classic_ones_see") else {
+        return;
+    };
+    let sb = Sandbox::new(Some("cap_bpf,cap_perfmon+ep"));
+    // req_failed; link and fail_link; queue_async_work, task_newtask and task_rename
+    // (io-wq workers); create and cqe_overflow; process_fork (sh). Not cqring_wait:
+    // whether a wait sleeps depends on timing.
+    let script = "for s in invalid-sqe chain-broken-error iowq-splice cq-overflow; do \
+                  ./uringtrace-workload $s >/dev/null; done";
+    let record = |as_root: bool, name: &str| {
+        let args = ["record", "-q", "-o", name, "--", "sh", "-c", script];
+        let out = if as_root {
+            Command::new(&sb.tool)
+                .args(args)
+                .current_dir(sb.dir.path())
+                .output()
+                .unwrap()
+        } else {
+            sb.run(&args)
+        };
+        assert!(out.status.success(), "record: {}", text(&out.stderr));
+        read_all(&sb.path(name)).1
+    };
+    // Pointers (ctx, req, link targets, work) and pids differ between runs.
+    let key = |e: &RawEvent| {
+        let k = EventKind::from_u16(e.kind).unwrap();
+        let values = match k {
+            EventKind::Create
+            | EventKind::ReqFailed
+            | EventKind::CqeOverflow
+            | EventKind::QueueAsyncWork => (e.opcode, e.user_data, e.res, e.cflags, e.args),
+            EventKind::FailLink => (e.opcode, e.user_data, 0, 0, e.args),
+            _ => (0, 0, 0, 0, [0; 4]),
+        };
+        (k.name(), values)
+    };
+    let tally = |events: &[RawEvent]| {
+        let mut m: BTreeMap<_, usize> = BTreeMap::new();
+        for e in events {
+            let k = EventKind::from_u16(e.kind).unwrap();
+            if matches!(
+                k,
+                EventKind::Create
+                    | EventKind::ReqFailed
+                    | EventKind::Link
+                    | EventKind::FailLink
+                    | EventKind::QueueAsyncWork
+                    | EventKind::CqeOverflow
+                    | EventKind::TaskNewtask
+                    | EventKind::TaskRename
+                    | EventKind::ProcessFork
+            ) {
+                *m.entry(key(e)).or_default() += 1;
+            }
+        }
+        m
+    };
+    let classic = tally(&record(true, "classic.utr"));
+    let raw = tally(&record(false, "raw.utr"));
+    assert_eq!(raw, classic);
+    let count = |kind: &str| -> usize {
+        classic
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let counts: Vec<usize> = [
+        "create",
+        "req_failed",
+        "link",
+        "fail_link",
+        "queue_async_work",
+        "cqe_overflow",
+        "process_fork",
+    ]
+    .iter()
+    .map(|k| count(k))
+    .collect();
+    assert_eq!(counts, [4, 1, 3, 2, 64, 13, 4]);
+}

@@ -164,8 +164,9 @@ fn capabilities_only_diagnose_and_doctor() {
     has_line(
         &lines,
         "[note] /proc/PID/fdinfo: readable only for processes of uid 65534: rings of other \
-         users get no ring-state samples (overflow backlog, SQ/CQ occupancy) host-wide; grant \
-         CAP_SYS_PTRACE for them (setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep)",
+         users get no ring-state samples (overflow backlog, SQ/CQ occupancy); grant \
+         CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for them (setcap \
+         cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep)",
     );
     assert!(
         lines

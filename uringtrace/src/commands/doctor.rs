@@ -321,16 +321,18 @@ pub fn render_text(r: &DoctorReport) -> String {
     s
 }
 
-/// /proc/PID/fdinfo of a ring (its overflow list and SQ/CQ occupancy) needs ptrace read
-/// access to the ring's process: the same user, or CAP_SYS_PTRACE.
+/// /proc/PID/fdinfo of a ring (its overflow list and SQ/CQ occupancy): another user's
+/// needs ptrace read access (CAP_SYS_PTRACE) and, for the 0500 fd and fdinfo
+/// directories and 0400 files, CAP_DAC_READ_SEARCH (6.18: either alone gives nothing).
 fn fdinfo_line(p: &Privileges) -> String {
-    if p.euid == 0 || p.cap_sys_ptrace {
-        "[ok  ] /proc/PID/fdinfo: readable for every process (root or CAP_SYS_PTRACE)".into()
+    if p.euid == 0 || (p.cap_sys_ptrace && p.cap_dac_read_search) {
+        "[ok  ] /proc/PID/fdinfo: readable for every process".into()
     } else {
         format!(
             "[note] /proc/PID/fdinfo: readable only for processes of uid {}: rings of other \
-             users get no ring-state samples (overflow backlog, SQ/CQ occupancy) host-wide; \
-             grant CAP_SYS_PTRACE for them (setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep)",
+             users get no ring-state samples (overflow backlog, SQ/CQ occupancy); grant \
+             CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH for them (setcap \
+             cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep)",
             p.euid
         )
     }

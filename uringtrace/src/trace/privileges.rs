@@ -3,6 +3,7 @@
 use serde::Serialize;
 use thiserror::Error;
 
+const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -14,9 +15,11 @@ pub struct Privileges {
     pub cap_sys_admin: bool,
     pub cap_bpf: bool,
     pub cap_perfmon: bool,
-    /// Reading /proc/PID/fdinfo of another user's process (ptrace read access): the
-    /// ring-state samples of other users' rings.
+    /// Reading /proc/PID/fdinfo of another user's process (the ring-state samples of
+    /// other users' rings) needs both: ptrace read access (CAP_SYS_PTRACE) and
+    /// passing the 0500 fd/fdinfo directories and 0400 files (CAP_DAC_READ_SEARCH).
     pub cap_sys_ptrace: bool,
+    pub cap_dac_read_search: bool,
 }
 
 impl Privileges {
@@ -41,6 +44,7 @@ impl Privileges {
             cap_bpf: has(CAP_BPF),
             cap_perfmon: has(CAP_PERFMON),
             cap_sys_ptrace: has(CAP_SYS_PTRACE),
+            cap_dac_read_search: has(CAP_DAC_READ_SEARCH),
         }
     }
 

@@ -264,3 +264,32 @@ pub struct Degraded {
     pub rule: &'static str,
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracepoint the kernel has but this process cannot attach (needs tracefs) is
+    /// reported as that, never with the kernel-version reason.
+    #[test]
+    fn a_tracepoint_that_needs_tracefs_is_not_blamed_on_the_kernel() {
+        let events = KernelEvents {
+            need_tracefs: vec![(
+                EventKind::CqeOverflow,
+                "io_uring:io_uring_cqe_overflow".into(),
+            )],
+            ..KernelEvents::default()
+        };
+        let d = events.degraded();
+        let reason = |slug: &str| d.iter().find(|d| d.rule == slug).unwrap().reason.clone();
+        assert_eq!(
+            reason("cq-overflow"),
+            "io_uring:io_uring_cqe_overflow needs tracefs, which this process cannot use \
+             (see doctor's tracefs line)"
+        );
+        assert_eq!(
+            reason("invalid-sqe"),
+            RuleId::InvalidSqe.rule().degraded_reason
+        );
+    }
+}

@@ -161,7 +161,7 @@ pub fn protos(kind: EventKind) -> &'static [Proto] {
                 ("off", Member(0, "io_uring_sqe", &["off"], 0)),
                 ("addr", Member(0, "io_uring_sqe", &["addr"], 0)),
                 ("len", Member(0, "io_uring_sqe", &["len"], 0)),
-                ("op_flags", Member(0, "io_uring_sqe", &["rw_flags"], 0)),
+                ("op_flags", Member(0, "io_uring_sqe", &["poll32_events"], 0)),
                 ("buf_index", Member(0, "io_uring_sqe", &["buf_index"], 0)),
                 ("error", Arg(2)),
             ],
@@ -358,5 +358,60 @@ pub(super) fn check_raw_programs() {
             "{:?}",
             s.kind
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::catalog::layout_for;
+    use crate::trace::format::parse_format;
+
+    /// On a kernel with 6.18's prototypes (this machine's), every raw layout gives the
+    /// same fields, sizes and signedness as the classic record of 6.18's `format`
+    /// files: the raw programs read what the classic ones read.
+    #[test]
+    fn raw_layouts_match_the_classic_records_of_6_18() {
+        let Ok(btf) = Btf::from_sys_fs() else {
+            eprintln!("no /sys/kernel/btf/vmlinux: nothing to compare");
+            return;
+        };
+        if btf
+            .tracepoint_args("io_uring_complete")
+            .is_none_or(|a| a.len() != 3)
+        {
+            eprintln!("not a 6.3+ kernel: its prototypes are not 6.18's");
+            return;
+        }
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tracepoint-formats-6.18.txt"
+        ));
+        let formats: Vec<_> = text
+            .split("\nname: ")
+            .map(|t| parse_format(&format!("name: {}", t.trim_start_matches("name: "))).unwrap())
+            .collect();
+        let mut compared = 0;
+        for spec in CATALOG.iter().filter(|s| !protos(s.kind).is_empty()) {
+            let Some(format) = formats
+                .iter()
+                .find(|f| spec.names.contains(&f.name.as_str()))
+            else {
+                continue; // sched and task: not in the fixture
+            };
+            let classic = layout_for(spec, format);
+            let raw = layout_from_btf(&btf, spec, &format.name)
+                .unwrap_or_else(|| panic!("{}: no prototype matches", format.name));
+            for (i, (c, r)) in classic.fields.iter().zip(raw.fields.iter()).enumerate() {
+                assert_eq!(
+                    (c.size, c.signed & 1),
+                    (r.size, r.signed & 1),
+                    "{} slot {i}: classic {c:?}, raw {r:?}",
+                    format.name
+                );
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, 15);
     }
 }

@@ -47,10 +47,14 @@ impl Tracefs {
                 mounted_by_us: false,
             });
         }
-        if let Some(p) = Self::mount_point() {
-            return Err(TracefsError::NotReadable(p));
+        if let Err(e) = mount_tracefs() {
+            // Without CAP_SYS_ADMIN the mount fails; one that exists is then simply
+            // not readable by this user (what to grant differs).
+            return Err(match Self::mount_point() {
+                Some(p) => TracefsError::NotReadable(p),
+                None => TracefsError::MountFailed(e),
+            });
         }
-        mount_tracefs().map_err(TracefsError::MountFailed)?;
         Ok(Tracefs {
             root: PathBuf::from(CANDIDATES[0]),
             mounted_by_us: true,

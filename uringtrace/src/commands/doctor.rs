@@ -90,7 +90,7 @@ pub fn gather() -> DoctorReport {
             },
         }
     };
-    let events = match &tracefs {
+    let mut events = match &tracefs {
         Ok(t) => {
             let mut e = KernelEvents::resolve(|c, n| t.format(c, n).ok());
             e.fdinfo_sq_times = crate::trace::fdinfo::has_sq_times();
@@ -126,10 +126,25 @@ pub fn gather() -> DoctorReport {
                     .into_iter()
                     .filter(|d| d.reason.starts_with("less precise"))
                     .collect();
+                // An optional program that failed degrades its detectors (listed below).
+                let failed: Vec<String> = host
+                    .events
+                    .failed
+                    .iter()
+                    .map(|f| f.program.clone())
+                    .collect();
+                for f in &host.events.failed {
+                    events.mark_failed(f.kind, f.program.clone(), f.error.clone());
+                }
                 Ok(format!(
-                    "loaded and attached {} programs (host-wide) and {} (a command), then detached them",
+                    "loaded and attached {} programs (host-wide) and {} (a command), then detached them{}",
                     host.attachments.len(),
-                    cmd.attachments.len()
+                    cmd.attachments.len(),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; failed to load or attach: {}", failed.join(", "))
+                    }
                 ))
             }
             Err(e) => Err(format!("{e:#}")),

@@ -36,6 +36,19 @@ pub struct KernelEvents {
     /// io_uring_enter is read at io_uring_cqring_wait, not hooked (host-wide tracing):
     /// see [`WITHOUT_ENTER_HOOKS`].
     pub enter_at_wait: bool,
+    /// Optional programs that failed to load or attach on this host: their events
+    /// are not traced (`name` is None), and the detectors that need them say why.
+    pub failed: Vec<FailedProgram>,
+}
+
+/// An optional program the loader gave up on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedProgram {
+    pub kind: EventKind,
+    /// "tp_queue_async_work (io_uring:io_uring_queue_async_work)"
+    pub program: String,
+    /// The loader's error.
+    pub error: String,
 }
 
 /// What detectors lose when io_uring_enter is not hooked (host-wide tracing by
@@ -81,7 +94,37 @@ impl KernelEvents {
             resolved,
             fdinfo_sq_times: None,
             enter_at_wait: false,
+            failed: Vec::new(),
         }
+    }
+
+    /// The program of `kind` failed to load or attach: its event is not traced from
+    /// now on, and the detectors needing it are degraded with this reason.
+    pub fn mark_failed(&mut self, kind: EventKind, program: String, error: String) {
+        for r in self.resolved.iter_mut().filter(|r| r.spec.kind == kind) {
+            r.name = None;
+        }
+        self.failed.push(FailedProgram {
+            kind,
+            program,
+            error,
+        });
+    }
+
+    /// Why a rule with these needs is degraded when a failed program is the cause.
+    fn failure_reason(&self, needs: &[Need]) -> Option<String> {
+        needs.iter().find_map(|n| {
+            let kind = match *n {
+                Need::Event(k) | Need::Field(k, _) => k,
+                Need::FdinfoSqTimes => return None,
+            };
+            self.failed.iter().find(|f| f.kind == kind).map(|f| {
+                format!(
+                    "program {} failed to load or attach: {}",
+                    f.program, f.error
+                )
+            })
+        })
     }
 
     pub fn get(&self, kind: EventKind) -> Option<&Resolved> {
@@ -115,7 +158,9 @@ impl KernelEvents {
             .filter(|r| !r.needs.iter().all(|n| self.meets(*n)))
             .map(|r| Degraded {
                 rule: r.slug,
-                reason: r.degraded_reason.to_string(),
+                reason: self
+                    .failure_reason(r.needs)
+                    .unwrap_or_else(|| r.degraded_reason.to_string()),
             })
             .chain(
                 WITHOUT_ENTER_HOOKS

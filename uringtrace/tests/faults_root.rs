@@ -601,7 +601,7 @@ fn sigkill_at_any_point_leaves_nothing_loaded_and_a_readable_recording() {
     let path = dir.path().join("mid.utr");
     let mut child = record(&path, &["nop-storm", "--count", "1000", "--linger", "5"]);
     let lines = lines_of(child.stderr.take().unwrap());
-    wait_for_line(&lines, "nop-storm: 1000 submitted, 1000 completed");
+    wait_for_line(&lines, "1000 submitted, 1000 completed");
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut pid = 0;
     while Instant::now() < deadline {
@@ -634,9 +634,9 @@ fn sigkill_at_any_point_leaves_nothing_loaded_and_a_readable_recording() {
     let path = dir.path().join("end.utr");
     let mut child = record(&path, &["nop-storm", "--count", "1000"]);
     let lines = lines_of(child.stderr.take().unwrap());
-    wait_for_line(&lines, "uringtrace: recording to");
+    // The command runs only once everything is attached (it is held before exec).
+    wait_for_line(&lines, "1000 submitted, 1000 completed");
     let ids = bpf_ids_of(child.id());
-    wait_for_line(&lines, "nop-storm: 1000 submitted, 1000 completed");
     // Usually killed while finishing; a recorder that was quicker exited cleanly.
     let _ = sigkill(&mut child);
     assert_all_released(&ids, &before, "SIGKILL at the command's exit");

@@ -490,6 +490,11 @@ fn a_failed_optional_program_degrades_only_its_detectors() {
             .any(|l| l == format!("  {:<22} {reason}", "iowq-punt-storm")),
         "{text}"
     );
+    let row = format!(
+        "  {:<17} {:<45} failed to load or attach",
+        "queue_async_work", "io_uring:io_uring_queue_async_work"
+    );
+    assert!(text.lines().any(|l| l == row), "{text}");
     assert!(
         text.lines().any(|l| l.contains("] eBPF: loaded and attached ")
             && l.ends_with(

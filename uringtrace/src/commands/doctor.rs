@@ -54,9 +54,13 @@ pub fn tracepoint_rows(
             kind: r.spec.kind.name().into(),
             tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
             wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
-            attach_type: r
-                .name
-                .map(|_| crate::trace::loader::attach_type_for(r.spec.kind, plan).into()),
+            attach_type: r.name.map(|_| {
+                if events.has_failed(r.spec.kind) {
+                    "failed to load or attach".into()
+                } else {
+                    crate::trace::loader::attach_type_for(r.spec.kind, plan).into()
+                }
+            }),
         })
         .collect()
 }
@@ -133,9 +137,7 @@ pub fn gather() -> DoctorReport {
                     .iter()
                     .map(|f| f.program.clone())
                     .collect();
-                for f in &host.events.failed {
-                    events.mark_failed(f.kind, f.program.clone(), f.error.clone());
-                }
+                events.failed.clone_from(&host.events.failed);
                 Ok(format!(
                     "loaded and attached {} programs (host-wide) and {} (a command), then detached them{}",
                     host.attachments.len(),

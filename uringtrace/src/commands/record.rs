@@ -42,7 +42,8 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
             .events
             .resolved
             .iter()
-            .filter(|r| r.name.is_none())
+            // A failed program's tracepoint exists: its detectors say why (`degraded`).
+            .filter(|r| r.name.is_none() && !tracer.events.has_failed(r.spec.kind))
             .map(|r| format!("{}:{}", r.spec.category, r.spec.names.join("|")))
             .collect(),
         degraded: degraded_detectors(&tracer.events),

@@ -111,6 +111,11 @@ impl KernelEvents {
         });
     }
 
+    /// The program of `kind` failed to load or attach.
+    pub fn has_failed(&self, kind: EventKind) -> bool {
+        self.failed.iter().any(|f| f.kind == kind)
+    }
+
     /// Why a rule with these needs is degraded when a failed program is the cause.
     fn failure_reason(&self, needs: &[Need]) -> Option<String> {
         needs.iter().find_map(|n| {
@@ -176,8 +181,8 @@ impl KernelEvents {
 
     fn meets(&self, need: Need) -> bool {
         match need {
-            Need::Event(kind) => self.has(kind),
-            Need::Field(kind, slot) => self.has_slot(kind, slot),
+            Need::Event(kind) => self.has(kind) && !self.has_failed(kind),
+            Need::Field(kind, slot) => self.has_slot(kind, slot) && !self.has_failed(kind),
             // Unknown (formats of another kernel, no ring to look at): not degraded.
             Need::FdinfoSqTimes => self.fdinfo_sq_times != Some(false),
         }

@@ -87,7 +87,7 @@ fn event(i: u64) -> RawEvent {
         pid: 42,
         tgid: 42,
         res: (i % 7) as i32 - 3,
-        kind: if i % 2 == 0 {
+        kind: if i.is_multiple_of(2) {
             EventKind::Submit
         } else {
             EventKind::Complete

@@ -130,14 +130,14 @@ pub fn gather() -> DoctorReport {
                     .into_iter()
                     .filter(|d| d.reason.starts_with("less precise"))
                     .collect();
-                // An optional program that failed degrades its detectors (listed below).
-                let failed: Vec<String> = host
-                    .events
-                    .failed
-                    .iter()
-                    .map(|f| f.program.clone())
-                    .collect();
-                events.failed.clone_from(&host.events.failed);
+                // An optional program that failed (in either load) degrades its
+                // detectors (listed below).
+                for f in host.events.failed.iter().chain(&cmd.events.failed) {
+                    if !events.has_failed(f.kind) {
+                        events.failed.push(f.clone());
+                    }
+                }
+                let failed: Vec<String> = events.failed.iter().map(|f| f.program.clone()).collect();
                 Ok(format!(
                     "loaded and attached {} programs (host-wide) and {} (a command), then detached them{}",
                     host.attachments.len(),

@@ -382,15 +382,6 @@ fn sigterm_stops_cleanly_and_detaches() {
     assert!(left.is_empty(), "programs left loaded: {left:?}");
 }
 
-/// (id, name) of loaded programs named like uringtrace's.
-fn our_programs() -> Vec<(u32, String)> {
-    aya::programs::loaded_programs()
-        .filter_map(|p| p.ok())
-        .filter_map(|p| Some((p.id(), p.name_as_str()?.to_string())))
-        .filter(|(_, n)| n.starts_with("tp_") || n.starts_with("btf_"))
-        .collect()
-}
-
 #[test]
 fn doctor_reports_this_kernel() {
     let Some(_g) = require_root("doctor_reports_this_kernel") else {

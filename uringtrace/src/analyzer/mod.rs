@@ -357,9 +357,11 @@ impl Analyzer {
         let mut rings: Vec<RingSummary> = st
             .rings
             .values()
-            .chain(st.retired.iter())
-            .filter(|r| ring_is_shown(r))
-            .map(|r| {
+            .map(|r| (r, st.ring_comm(r)))
+            // A retired ring keeps its own comm: its pid may name another process now.
+            .chain(st.retired.iter().map(|r| (r, r.owner_comm.clone())))
+            .filter(|(r, _)| ring_is_shown(r))
+            .map(|(r, comm)| {
                 let sq_state = r
                     .sqpoll_tid
                     .and_then(|t| st.threads.get(&t))
@@ -367,7 +369,7 @@ impl Analyzer {
                 RingSummary {
                     ring: format!("{:#x}", r.ctx),
                     pid: r.tgid,
-                    comm: st.ring_comm(r),
+                    comm,
                     fd: r.fd,
                     sq_entries: r.sq_entries,
                     cq_entries: r.cq_entries,

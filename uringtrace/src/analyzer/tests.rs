@@ -548,3 +548,86 @@ fn a_ring_is_shown_once_it_carried_requests_or_was_created() {
         assert!(ring_is_shown(&ring));
     }
 }
+
+/// Pid reuse: process 100 ("app", ring CTX) exits unseen (no process_exit: /proc is
+/// sampled every 100 ms), and process 300 forks a child that gets pid 100 ("newapp").
+/// The old ring stays the old process's: its comm, its counts.
+#[test]
+fn a_reused_pid_is_a_new_process() {
+    const CTX2: u64 = CTX + 0x800;
+    let as_new = |e: RawEvent| {
+        let mut comm = [0u8; 16];
+        comm[..6].copy_from_slice(b"newapp");
+        RawEvent {
+            ctx: CTX2,
+            comm,
+            ..e
+        }
+    };
+    let fork = RawEvent {
+        tgid: 300,
+        pid: 300,
+        ctx: 0,
+        args: [300, PID, 0, 0],
+        ..ev(EventKind::ProcessFork, 100)
+    };
+    let r = run(&[
+        create(1),
+        submit(10, R[0], 1, 0, 0),
+        complete(20, R[0], 1, 0),
+        fork,
+        // Another fd than the old ring's: only the fork tells the processes apart.
+        as_new(RawEvent {
+            args: [4, 8, 16, 0],
+            ..create(200)
+        }),
+        as_new(submit(210, R[1], 7, 0, 0)),
+        as_new(complete(220, R[1], 7, 0)),
+        as_new(submit(230, R[2], 8, 0, 0)),
+        as_new(complete(240, R[2], 8, 0)),
+    ]);
+    let rings: Vec<_> = r
+        .rings
+        .iter()
+        .map(|r| (r.ring.as_str(), r.pid, r.comm.as_str(), r.submitted))
+        .collect();
+    assert_eq!(
+        rings,
+        [
+            ("0xffff888000001000", PID, "app", 1),
+            ("0xffff888000001800", PID, "newapp", 2)
+        ]
+    );
+}
+
+/// An exec closes the process's rings (O_CLOEXEC) and renames it: a ring created
+/// afterwards on the same fd replaces the old one, which keeps its comm.
+#[test]
+fn a_ring_created_on_the_fd_of_a_known_ring_replaces_it() {
+    const CTX2: u64 = CTX + 0x800;
+    let exe = |e: RawEvent| {
+        let mut comm = [0u8; 16];
+        comm[..3].copy_from_slice(b"exe");
+        RawEvent {
+            ctx: CTX2,
+            comm,
+            ..e
+        }
+    };
+    // The old ring has a request in flight when the exec closes it: it must not
+    // stay in flight, nor be the new image's.
+    let r = run(&[
+        create(1),
+        submit(10, R[0], 1, 0, 0),
+        exe(create(200)),
+        exe(submit(210, R[1], 7, 0, 0)),
+        exe(complete(220, R[1], 7, 0)),
+    ]);
+    let rings: Vec<_> = r
+        .rings
+        .iter()
+        .map(|r| (r.pid, r.comm.as_str(), r.submitted, r.completed))
+        .collect();
+    assert_eq!(rings, [(PID, "app", 1, 0), (PID, "exe", 1, 1)]);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+}

@@ -63,7 +63,9 @@ pub fn tracepoint_rows(
             tracepoint: r.name.map(|n| format!("{}:{n}", r.spec.category)),
             wanted: format!("{}:{}", r.spec.category, r.spec.names.join(" | ")),
             attach_type: r.name.map(|_| {
-                if r.raw {
+                if events.has_failed(r.spec.kind) {
+                    "failed to load or attach".into()
+                } else if r.raw {
                     "raw_tp".into()
                 } else {
                     crate::trace::loader::attach_type_for(r.spec.kind, plan).into()
@@ -141,10 +143,23 @@ pub fn gather() -> DoctorReport {
                     .into_iter()
                     .filter(|d| d.reason.starts_with("less precise"))
                     .collect();
+                // An optional program that failed (in either load) degrades its
+                // detectors (listed below).
+                for f in host.events.failed.iter().chain(&cmd.events.failed) {
+                    if !events.has_failed(f.kind) {
+                        events.failed.push(f.clone());
+                    }
+                }
+                let failed: Vec<String> = events.failed.iter().map(|f| f.program.clone()).collect();
                 Ok(format!(
-                    "loaded and attached {} programs (host-wide) and {} (a command), then detached them",
+                    "loaded and attached {} programs (host-wide) and {} (a command), then detached them{}",
                     host.attachments.len(),
-                    cmd.attachments.len()
+                    cmd.attachments.len(),
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; failed to load or attach: {}", failed.join(", "))
+                    }
                 ))
             }
             Err(e) => Err(format!("{e:#}")),

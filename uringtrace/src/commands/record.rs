@@ -42,7 +42,8 @@ pub fn header_for(tracer: &Tracer, t: &TraceArgs, child: Option<u32>) -> Header 
             .events
             .resolved
             .iter()
-            .filter(|r| r.name.is_none())
+            // A failed program's tracepoint exists: its detectors say why (`degraded`).
+            .filter(|r| r.name.is_none() && !tracer.events.has_failed(r.spec.kind))
             .map(|r| format!("{}:{}", r.spec.category, r.spec.names.join("|")))
             .collect(),
         degraded: degraded_detectors(&tracer.events),
@@ -89,12 +90,21 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     }
     let mut last_progress = Instant::now();
     let mut last_flush = Instant::now();
+    let path = args.output.display().to_string();
+    // A write error (the disk is full) ends the trace: the file keeps the records
+    // written before it and no end record, so readers see it as incomplete.
+    let write_error = |e: std::io::Error| {
+        std::io::Error::new(
+            e.kind(),
+            format!("writing {path}: {e}; the events written before this are kept, and the file is marked incomplete"),
+        )
+    };
     let stop = session.run(|batch, tracer| {
         for ev in batch {
-            writer.write_event(ev)?;
+            writer.write_event(ev).map_err(write_error)?;
         }
         if last_flush.elapsed() >= Duration::from_millis(200) {
-            writer.flush()?;
+            writer.flush().map_err(write_error)?;
             last_flush = Instant::now();
         }
         if progress && last_progress.elapsed() >= Duration::from_secs(1) {
@@ -123,7 +133,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let bytes = writer.bytes();
     writer
         .finish(drops.clone())
-        .context("finishing the recording")?;
+        .with_context(|| format!("finishing the recording {path} (it is marked incomplete)"))?;
     let secs = elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "uringtrace: {events} events in {:.2}s ({:.0}/s), {} lost in the ring buffer; {} on disk ({:.1} bytes/event)",

@@ -26,6 +26,9 @@ pub struct Writer<W: Write + Seek> {
     /// Bytes already handed to `out`.
     written: u64,
     events: u64,
+    /// A write failed (the disk is full): the file may end inside a record, so
+    /// nothing may follow it, or what follows would be read as part of that record.
+    failed: bool,
 }
 
 impl Writer<File> {
@@ -54,6 +57,7 @@ impl<W: Write + Seek> Writer<W> {
             enc: Box::default(),
             written: pre.len() as u64,
             events: 0,
+            failed: false,
         })
     }
 
@@ -68,10 +72,17 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     fn write_buf(&mut self) -> io::Result<()> {
+        if self.failed {
+            self.buf.clear();
+            return Err(io::Error::other(
+                "an earlier write to the recording failed; nothing more is written",
+            ));
+        }
         let out = self.out.as_mut().ok_or_else(finished)?;
         let r = out.write_all(&self.buf);
-        if r.is_ok() {
-            self.written += self.buf.len() as u64;
+        match r {
+            Ok(()) => self.written += self.buf.len() as u64,
+            Err(_) => self.failed = true,
         }
         // Even after an error: never write the same records twice.
         self.buf.clear();
@@ -127,8 +138,9 @@ impl<W: Write + Seek> Writer<W> {
 impl<W: Write + Seek> Drop for Writer<W> {
     /// A writer dropped without `finish` (an error path, a panic) still writes what it
     /// buffered, as a `BufWriter` would: the file reads as unfinished, not shorter.
+    /// Not after a failed write: the file may end inside a record.
     fn drop(&mut self) {
-        if let Some(out) = &mut self.out {
+        if let Some(out) = self.out.as_mut().filter(|_| !self.failed) {
             let _ = out.write_all(&self.buf);
             let _ = out.flush();
         }
@@ -145,3 +157,6 @@ fn push_padded(out: &mut Vec<u8>, json: &[u8], capacity: u32) {
     out.extend_from_slice(json);
     out.resize(out.len() + (capacity as usize - json.len()), b' ');
 }
+
+#[cfg(test)]
+mod tests;

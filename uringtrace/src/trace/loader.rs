@@ -211,16 +211,43 @@ impl Tracer {
             config.btf = b.plan.layout;
         }
 
-        let mut ebpf = EbpfLoader::new()
-            .override_global("CONFIG", &config, true)
-            .map_max_entries("EVENTS", opts.ring_bytes)
-            .load(EBPF_OBJECT)
-            .map_err(LoadError::Object)?;
-
-        let enter_source = attach::enter_source(&mut ebpf, opts, &events, &config)?;
-        events.enter_at_wait = enter_source == EnterSource::AtWait;
-        let tp_btf = btf.as_mut().filter(|_| opts.btf);
-        let attachments = attach::attach_all(&mut ebpf, opts, &events, tp_btf, enter_source)?;
+        // An optional program that fails to load or attach costs only its detectors:
+        // the whole object is loaded again without it (what was attached before the
+        // failure goes with the dropped `Ebpf`). At most one retry per program.
+        let (mut ebpf, enter_source, attachments) = loop {
+            let mut ebpf = EbpfLoader::new()
+                .override_global("CONFIG", &config, true)
+                .map_max_entries("EVENTS", opts.ring_bytes)
+                .load(EBPF_OBJECT)
+                .map_err(LoadError::Object)?;
+            let enter_source = attach::enter_source(&mut ebpf, opts, &events, &config)?;
+            events.enter_at_wait = enter_source == EnterSource::AtWait;
+            let tp_btf = btf.as_mut().filter(|_| opts.btf);
+            match attach::attach_all(&mut ebpf, opts, &events, tp_btf, enter_source) {
+                Ok(a) => break (ebpf, enter_source, a),
+                Err(LoadError::Program {
+                    program,
+                    tracepoint,
+                    source,
+                }) => {
+                    let Some(kind) =
+                        attach::kind_of_program(&events, program).filter(|k| !REQUIRED.contains(k))
+                    else {
+                        return Err(LoadError::Program {
+                            program,
+                            tracepoint,
+                            source,
+                        });
+                    };
+                    events.mark_failed(
+                        kind,
+                        format!("{program} ({tracepoint})"),
+                        error_text(&source),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        };
 
         let ring = RingBuf::try_from(
             ebpf.take_map("EVENTS")
@@ -384,6 +411,25 @@ fn resolve_events(
         err.to_string(),
     );
     Ok((None, events))
+}
+
+/// Programs without which nothing useful is traced: submissions and completions, and
+/// forks (without them `-- CMD` would silently lose the command's children). Their
+/// failure fails the load; any other program's failure degrades its detectors.
+const REQUIRED: &[uringtrace_common::EventKind] = &[
+    uringtrace_common::EventKind::Submit,
+    uringtrace_common::EventKind::Complete,
+    uringtrace_common::EventKind::ProcessFork,
+];
+
+/// One line of a program error and its cause (a verifier log can be thousands of
+/// lines: its first line is kept).
+fn error_text(e: &aya::programs::ProgramError) -> String {
+    let mut s = e.to_string().lines().next().unwrap_or_default().to_string();
+    if let Some(src) = std::error::Error::source(e) {
+        s.push_str(&format!(": {src}"));
+    }
+    s
 }
 
 /// A delete of a key that is already gone (the kernel or a race removed it) is fine.

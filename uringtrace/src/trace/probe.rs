@@ -46,6 +46,19 @@ pub struct KernelEvents {
     /// Tracepoints this kernel has (its BTF says so) that could not be attached
     /// without tracefs: their arguments match no prototype uringtrace knows.
     pub need_tracefs: Vec<(EventKind, String)>,
+    /// Optional programs that failed to load or attach on this host: their events
+    /// are not traced (`name` is None), and the detectors that need them say why.
+    pub failed: Vec<FailedProgram>,
+}
+
+/// An optional program the loader gave up on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedProgram {
+    pub kind: EventKind,
+    /// "tp_queue_async_work (io_uring:io_uring_queue_async_work)"
+    pub program: String,
+    /// The loader's error.
+    pub error: String,
 }
 
 /// What detectors lose when io_uring_enter is not hooked (host-wide tracing by
@@ -162,6 +175,40 @@ impl KernelEvents {
         }
     }
 
+    /// The program of `kind` failed to load or attach: its event is not traced from
+    /// now on, and the detectors needing it are degraded with this reason.
+    pub fn mark_failed(&mut self, kind: EventKind, program: String, error: String) {
+        for r in self.resolved.iter_mut().filter(|r| r.spec.kind == kind) {
+            r.name = None;
+        }
+        self.failed.push(FailedProgram {
+            kind,
+            program,
+            error,
+        });
+    }
+
+    /// The program of `kind` failed to load or attach.
+    pub fn has_failed(&self, kind: EventKind) -> bool {
+        self.failed.iter().any(|f| f.kind == kind)
+    }
+
+    /// Why a rule with these needs is degraded when a failed program is the cause.
+    fn failure_reason(&self, needs: &[Need]) -> Option<String> {
+        needs.iter().find_map(|n| {
+            let kind = match *n {
+                Need::Event(k) | Need::Field(k, _) => k,
+                Need::FdinfoSqTimes => return None,
+            };
+            self.failed.iter().find(|f| f.kind == kind).map(|f| {
+                format!(
+                    "program {} failed to load or attach: {}",
+                    f.program, f.error
+                )
+            })
+        })
+    }
+
     pub fn get(&self, kind: EventKind) -> Option<&Resolved> {
         self.resolved
             .iter()
@@ -194,7 +241,8 @@ impl KernelEvents {
             .map(|r| Degraded {
                 rule: r.slug,
                 reason: self
-                    .tracefs_reason(r.needs)
+                    .failure_reason(r.needs)
+                    .or_else(|| self.tracefs_reason(r.needs))
                     .unwrap_or_else(|| r.degraded_reason.to_string()),
             })
             .chain(
@@ -236,8 +284,8 @@ impl KernelEvents {
 
     fn meets(&self, need: Need) -> bool {
         match need {
-            Need::Event(kind) => self.has(kind),
-            Need::Field(kind, slot) => self.has_slot(kind, slot),
+            Need::Event(kind) => self.has(kind) && !self.has_failed(kind),
+            Need::Field(kind, slot) => self.has_slot(kind, slot) && !self.has_failed(kind),
             // Unknown (formats of another kernel, no ring to look at): not degraded.
             Need::FdinfoSqTimes => self.fdinfo_sq_times != Some(false),
         }

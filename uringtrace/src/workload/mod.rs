@@ -10,6 +10,7 @@ mod chains;
 mod deadlock;
 mod healthy;
 mod iowq;
+mod lifecycle;
 mod multishot;
 mod net;
 mod os;
@@ -78,7 +79,9 @@ More pathologies (not part of `all`)
   ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
                           1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
-  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each";
+  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
+  fork-exec               3 NOPs; fork: the child runs chain-broken-error on its own ring, execs
+                          nop-storm --count 40 (comm `exe`) and exits; then 5 NOPs -> 3 lines";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -185,6 +188,8 @@ pub enum Scenario {
     TimedUnsatisfiableWait,
     /// 300 chains NOP -> READ(bad fd) -> NOP, each broken by the READ
     ManyBrokenChains,
+    /// A child forked mid-trace uses its own ring, execs another scenario and exits
+    ForkExec,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -230,6 +235,7 @@ impl Scenario {
             Scenario::RingMsgCycle => "ring-msg-cycle",
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
+            Scenario::ForkExec => "fork-exec",
         }
     }
 
@@ -317,6 +323,7 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),
+        Scenario::ForkExec => lifecycle::fork_exec(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

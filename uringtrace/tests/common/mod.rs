@@ -135,3 +135,12 @@ pub fn record_workload(extra: &[&str], workload_args: &[&str]) -> Recorded {
         _dir: dir,
     }
 }
+
+/// (id, name) of loaded programs named like uringtrace's.
+pub fn our_programs() -> Vec<(u32, String)> {
+    aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .filter_map(|p| Some((p.id(), p.name_as_str()?.to_string())))
+        .filter(|(_, n)| n.starts_with("tp_") || n.starts_with("btf_"))
+        .collect()
+}

@@ -167,7 +167,8 @@ impl State {
                     self.retire_ring(ctx, ev.ts_ns);
                 }
             }
-            Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+            ProcessFork => self.on_fork(ev),
+            Defer | TaskWorkRun | ShortWrite | LocalWorkRun => {}
         }
     }
 }

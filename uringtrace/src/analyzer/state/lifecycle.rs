@@ -20,7 +20,11 @@ impl State {
             self.samples.remove(&(old.tgid, fd as u32));
         }
         let mut summary = old.clone();
-        summary.owner_comm = self.comm_of(old.tgid);
+        // The comm it was created under: after an exec (which closes the ring) the
+        // process has another name, and after its exit its pid may name another one.
+        if summary.owner_comm.is_empty() {
+            summary.owner_comm = self.comm_of(old.tgid);
+        }
         // The summary keeps counts, latency and the last chains (for `top`), not
         // requests.
         summary.inflight = Map::default();
@@ -61,6 +65,20 @@ impl State {
         self.forget.push(tgid);
     }
 
+    /// A new task: a pid we still hold as a live process names another one now. The
+    /// old process exited without us seeing /proc/PID vanish (it is sampled every
+    /// 100 ms, and the kernel reuses pids), so it retires here: its rings, io threads
+    /// and counters are not the new process's.
+    pub(super) fn on_fork(&mut self, ev: &RawEvent) {
+        let child = view::ProcessFork::read(ev).child;
+        let known = self.procs.contains_key(&child)
+            || self.rings.values().any(|r| r.tgid == child)
+            || self.comms.get(&child).is_some_and(|(t, _)| *t == child);
+        if known && child != ev.tgid {
+            self.on_process_exit(child, ev.ts_ns);
+        }
+    }
+
     /// Drops what is left of processes that exited.
     pub(super) fn forget_processes(&mut self) {
         for tgid in std::mem::take(&mut self.forget) {
@@ -91,7 +109,19 @@ impl State {
             self.retire_ring(ev.ctx, ev.ts_ns);
             self.samples.remove(&(ev.tgid, c.fd));
         }
+        // The new ring's fd was free, so a ring we knew under that fd of this process
+        // was closed (an exec closes every ring: io_uring fds are O_CLOEXEC). Its
+        // `ring_closed` sample may come only later, or never, when the fd number was
+        // reused before the sampler looked.
+        if let Some(old) = self.ring_by_fd(ev.tgid, c.fd) {
+            if old != ev.ctx {
+                self.retire_ring(old, ev.ts_ns);
+                self.samples.remove(&(ev.tgid, c.fd));
+            }
+        }
+        let comm = comm_str(&ev.comm);
         let ring = self.ring(ev.ctx, ev.tgid);
+        ring.owner_comm = comm;
         ring.tgid = ev.tgid;
         ring.created_ns = ev.ts_ns;
         ring.fd = Some(c.fd as i32);

@@ -177,6 +177,7 @@ pub(super) fn attach_all(
     for r in &events.resolved {
         let Some(name) = r.name else { continue };
         let tracepoint = format!("{}:{}", r.spec.category, name);
+        injected_failure(r.spec.program, name, &tracepoint)?;
         if enter_source == EnterSource::AtWait && matches!(r.spec.kind, EnterEnter | EnterExit) {
             continue;
         }
@@ -283,4 +284,45 @@ pub(super) fn attach_all(
         });
     }
     Ok(attachments)
+}
+
+/// Names a program or tracepoint that the loader treats as failed to load, for the
+/// tests of how an optional program's failure degrades (tests/faults_root.rs). Not a
+/// user option: a test cannot make a real verifier refuse a program on demand.
+pub const FAIL_PROGRAM_ENV: &str = "URINGTRACE_TEST_FAIL_PROGRAM";
+
+/// The simulated failure of [`FAIL_PROGRAM_ENV`], when it names this program
+/// (`tp_queue_async_work`) or tracepoint (`io_uring_queue_async_work`).
+fn injected_failure(program: &'static str, name: &str, tracepoint: &str) -> Result<(), LoadError> {
+    let Some(wanted) = std::env::var_os(FAIL_PROGRAM_ENV) else {
+        return Ok(());
+    };
+    if wanted != program && wanted != name {
+        return Ok(());
+    }
+    Err(LoadError::Program {
+        program,
+        tracepoint: tracepoint.to_string(),
+        source: aya::sys::SyscallError {
+            call: "simulated by URINGTRACE_TEST_FAIL_PROGRAM",
+            io_error: std::io::Error::from_raw_os_error(libc::EINVAL),
+        }
+        .into(),
+    })
+}
+
+/// The event kind a program (classic or tp_btf) handles.
+pub(super) fn kind_of_program(events: &KernelEvents, program: &str) -> Option<EventKind> {
+    match program {
+        WAIT_WITH_ENTER => return Some(EventKind::CqringWait),
+        "btf_submit" => return Some(EventKind::Submit),
+        _ => {}
+    }
+    events.resolved.iter().map(|r| r.spec.kind).find(|&k| {
+        events
+            .resolved
+            .iter()
+            .any(|r| r.spec.kind == k && r.spec.program == program)
+            || (k != EventKind::Submit && btf_program(k).0 == program)
+    })
 }

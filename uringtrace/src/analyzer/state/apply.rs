@@ -79,7 +79,7 @@ impl State {
             FailLink => self.on_fail_link(ev),
             Complete => self.on_complete(ev),
             CqeOverflow => self.on_overflow(ev),
-            ReqFailed => self.observations.push(Observation::InvalidSqe(*ev)),
+            ReqFailed => self.on_req_failed(ev),
             FileGet => {
                 if let Some(r) = self
                     .rings
@@ -145,6 +145,7 @@ impl State {
                         .or_default()
                         .max_workers_registered = true;
                 }
+                self.on_register_tables(ev);
             }
             FdObject => {
                 let o = view::FdObject::read(ev);
@@ -167,7 +168,9 @@ impl State {
                     self.retire_ring(ctx, ev.ts_ns);
                 }
             }
-            Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+            Defer => self.on_defer(ev),
+            ShortWrite => self.on_short_write(ev),
+            TaskWorkRun | LocalWorkRun | ProcessFork => {}
         }
     }
 }

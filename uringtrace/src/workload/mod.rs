@@ -10,6 +10,7 @@ mod chains;
 mod deadlock;
 mod healthy;
 mod iowq;
+mod misuse_req;
 mod multishot;
 mod net;
 mod os;
@@ -78,7 +79,18 @@ More pathologies (not part of `all`)
   ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
                           1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
-  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each";
+  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
+
+Request misuse, and their look-alikes (not part of `all`)
+  fixed-file-misuse       4-slot table, files in 0-1: READ on slot 1, 2, 9, 3 -> 64, -9 x3
+  fixed-buffer-misuse     1 buffer of 4 KiB: READ_FIXED ok, buf_index 3, range past its end
+                          -> 64, -14, -14
+  fixed-ok                READ on fixed slot 1, READ_FIXED, WRITE_FIXED, READ(fd -1), READ
+                          into an unmapped address -> 64, 64, 64, -9, -14
+  short-write             RLIMIT_FSIZE 8292: 3 WRITEs of 4 KiB to a file -> 4096, 4096, 100
+  short-write-ok          3 WRITEs of 4 KiB to a file, 96 KiB to a pipe -> 4096 x3, 65536
+  drain-blocked           READ(empty pipe), NOP with IO_DRAIN; pipe fed at 400 ms -> 64, 0
+  drain-ok                drained NOP on an idle ring; TIMEOUT 5 ms, drained NOP -> 0, -62, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -185,6 +197,20 @@ pub enum Scenario {
     TimedUnsatisfiableWait,
     /// 300 chains NOP -> READ(bad fd) -> NOP, each broken by the READ
     ManyBrokenChains,
+    /// READs on registered-file slots that are empty or beyond the table (-EBADF)
+    FixedFileMisuse,
+    /// READ_FIXED with a buf_index beyond the registered buffers, and a range past one
+    FixedBufferMisuse,
+    /// Registered files and buffers used right, next to plain -EBADF and -EFAULT
+    FixedOk,
+    /// A WRITE to a regular file cut short by RLIMIT_FSIZE (this process only)
+    ShortWrite,
+    /// Full writes to a file, and a short write to a pipe (normal for pipes)
+    ShortWriteOk,
+    /// A NOP with IOSQE_IO_DRAIN held 400 ms behind a READ of an empty pipe
+    DrainBlocked,
+    /// A drain on an idle ring, and one held 5 ms behind a TIMEOUT
+    DrainOk,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -230,6 +256,13 @@ impl Scenario {
             Scenario::RingMsgCycle => "ring-msg-cycle",
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
+            Scenario::FixedFileMisuse => "fixed-file-misuse",
+            Scenario::FixedBufferMisuse => "fixed-buffer-misuse",
+            Scenario::FixedOk => "fixed-ok",
+            Scenario::ShortWrite => "short-write",
+            Scenario::ShortWriteOk => "short-write-ok",
+            Scenario::DrainBlocked => "drain-blocked",
+            Scenario::DrainOk => "drain-ok",
         }
     }
 
@@ -317,6 +350,13 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),
+        Scenario::FixedFileMisuse => misuse_req::fixed_file_misuse(),
+        Scenario::FixedBufferMisuse => misuse_req::fixed_buffer_misuse(),
+        Scenario::FixedOk => misuse_req::fixed_ok(),
+        Scenario::ShortWrite => misuse_req::short_write(),
+        Scenario::ShortWriteOk => misuse_req::short_write_ok(),
+        Scenario::DrainBlocked => misuse_req::drain_blocked(),
+        Scenario::DrainOk => misuse_req::drain_ok(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

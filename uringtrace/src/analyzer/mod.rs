@@ -487,6 +487,8 @@ impl Findings {
 #[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
+mod rules_req_tests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

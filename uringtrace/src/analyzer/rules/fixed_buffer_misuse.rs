@@ -22,8 +22,8 @@ pub const RULE: Rule = Rule {
     severity: Severity::Error,
     title: "a request on a registered buffer failed with -EFAULT or -EINVAL",
     fix: "keep buf_index below the registered buffer count and addr..addr+len inside that buffer; do not unregister buffers requests still use",
-    needs: &[Need::Event(EventKind::ReqFailed)],
-    degraded_reason: "no io_uring_req_failed tracepoint (added in 5.17): failures are seen at completion only, without buf_index",
+    needs: &[Need::Event(EventKind::Complete)],
+    degraded_reason: "no io_uring_complete tracepoint",
     explanation: "\
 Registered buffers (IORING_REGISTER_BUFFERS, 5.1+) are pinned once, so READ_FIXED and
 WRITE_FIXED (and READV_FIXED/WRITEV_FIXED 6.15+, SEND_ZC with IORING_RECVSEND_FIXED_BUF
@@ -33,13 +33,13 @@ when buf_index is at or beyond the registered count (also after the buffers were
 unregistered, or never registered), or when addr..addr+len leaves that buffer; an
 SQE naming a buffer an opcode cannot use fails with -EINVAL.
 
-In a trace: from 5.19 the index is checked at prep, so a bad buf_index shows as
-io_uring_req_failed (5.17+), which carries buf_index and the SQE's addr and len; a
-range outside the buffer, and every check before 5.19, fails at issue and shows only as
-a -14 CQE of a READ_FIXED/WRITE_FIXED request (the event has no buf_index then).
-io_uring_register reports the buffer count after every register call, so uringtrace
-says when buf_index was beyond it or no buffers were registered. -EINVAL at completion
-is left alone: O_DIRECT alignment errors look the same.
+In a trace: a CQE of -14 for a READ_FIXED/WRITE_FIXED request; the CQE carries no
+buf_index. Kernels that check the index at prep reject the SQE instead: then
+io_uring_req_failed (5.17+) carries buf_index and the SQE's addr and len (6.18 checks it
+at issue: only the CQE). io_uring_register reports the buffer count after every register
+call, so uringtrace says when no buffers were registered or buf_index was beyond them.
+-EINVAL at completion is left alone: O_DIRECT alignment errors look the same; a plain
+READ into a bad address (-14, no registered buffer) is not this rule either.
 
 Typical causes: an index taken from a pool larger than what was registered; buffers
 unregistered or replaced (IORING_REGISTER_BUFFERS_UPDATE) while requests use them;

@@ -47,7 +47,7 @@ requests on a slot before freeing it; check the open mode of the files you regis
 };
 
 /// Which of the causes the ring's table size points at.
-fn cause(slot: Option<i32>, table: Option<u32>) -> (&'static str, String) {
+fn cause(slot: Option<i32>, table: Option<u32>, op: &str) -> (&'static str, String) {
     match (slot, table) {
         (_, Some(0)) => ("no table", "no files were registered on the ring".into()),
         (Some(s), Some(n)) if s >= 0 && s as u32 >= n => (
@@ -57,23 +57,25 @@ fn cause(slot: Option<i32>, table: Option<u32>) -> (&'static str, String) {
         (Some(s), Some(n)) => (
             "empty slot",
             format!(
-                "slot {s} of the {n}-entry file table is empty, or its file is not open for this"
+                "slot {s} of the {n}-entry file table is empty (or its file is not open for {op})"
             ),
         ),
         (Some(s), None) => (
             "slot",
-            format!("slot {s} is empty, beyond the table, or its file is not open for this"),
+            format!("slot {s} is empty or beyond the table (or its file is not open for {op})"),
         ),
         (None, _) => (
             "unknown slot",
-            "the slot is not known (no slot number from this kernel's submit event)".into(),
+            "the slot is empty or beyond the table (this kernel's submit event has no slot number)"
+                .into(),
         ),
     }
 }
 
 /// A fixed-file request that failed with -EBADF. One finding per (opcode, cause).
 pub fn on_failure(st: &State, f: &FixedFailure) -> Hit {
-    let (key, why) = cause(f.slot, f.table_files);
+    let op = opcode_name(f.opcode);
+    let (key, why) = cause(f.slot, f.table_files, &op);
     let slot = f
         .slot
         .map_or_else(|| "fixed slot ?".to_string(), |s| format!("fixed slot {s}"));
@@ -83,8 +85,7 @@ pub fn on_failure(st: &State, f: &FixedFailure) -> Hit {
         "failed"
     };
     let msg = format!(
-        "{} (user_data {:#x}) on {slot} {when} with {}: {why}",
-        opcode_name(f.opcode),
+        "{op} (user_data {:#x}) on {slot} {when} with {}: {why}",
         f.user_data,
         result_name(f.res)
     );

@@ -178,7 +178,7 @@ fn drain_blocked_names_the_blocker() {
         msg.contains(" behind 1 earlier request: READ (user_data 0x1) on fd "),
         "{msg}"
     );
-    assert!(msg.ends_with("]) ") || msg.contains("(pipe:["), "{msg}");
+    assert!(msg.contains(" (pipe:[") && msg.ends_with("])"), "{msg}");
     assert_eq!(rec.of_kind_pid(EventKind::Defer, rec.pid()).len(), 1);
 }
 

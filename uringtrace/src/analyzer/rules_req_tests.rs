@@ -6,7 +6,7 @@ use uringtrace_common::{EventKind, RawEvent};
 
 use super::check::Config;
 use super::finding::Severity;
-use super::opcodes::{NOP, READ, READ_FIXED, SEND_ZC, WRITE, WRITE_FIXED};
+use super::opcodes::{NOP, READ, READ_FIXED, SENDMSG_ZC, SEND_ZC, WRITE, WRITE_FIXED};
 use super::report::{Environment, Report};
 use super::rules::RuleId;
 use super::{Analyzer, AnalyzerConfig};
@@ -248,6 +248,8 @@ fn fixed_buffer_failures_at_issue_and_at_submit() {
         req_failed(20, 3, READ_FIXED, -14, (0, 0, 0, 3)),
         // SEND_ZC with IORING_RECVSEND_FIXED_BUF (ioprio bit 2).
         req_failed(30, 4, SEND_ZC, -14, (0, 4, 0, 0)),
+        // SENDMSG_ZC refusing a fixed buffer.
+        req_failed(40, 5, SENDMSG_ZC, -22, (0, 4, 0, 0)),
     ]);
     assert_eq!(
         of(&r, RuleId::FixedBufferMisuse),
@@ -273,6 +275,13 @@ fn fixed_buffer_failures_at_issue_and_at_submit() {
             (
                 "SEND_ZC (user_data 0x4) rejected at submit with -EFAULT: the address range \
                  is outside registered buffer 0"
+                    .to_string(),
+                1
+            ),
+            (
+                "SENDMSG_ZC (user_data 0x5) rejected at submit with -EINVAL: the kernel \
+                 refused the SQE's registered-buffer use (buf_index 0): not for this opcode, \
+                 or bad flags with it"
                     .to_string(),
                 1
             ),

@@ -63,15 +63,29 @@ pub fn uses_buffer(op: u8, ioprio: u32, op_flags: u32) -> bool {
 }
 
 fn cause(f: &FixedFailure) -> (&'static str, String) {
+    if f.res == -libc::EINVAL {
+        // Only at submit (an -EINVAL CQE is not taken for this rule).
+        let idx = f
+            .buf_index
+            .map_or(String::new(), |i| format!(" (buf_index {i})"));
+        return (
+            "invalid",
+            format!("the kernel refused the SQE's registered-buffer use{idx}: not for this opcode, or bad flags with it"),
+        );
+    }
     match (f.buf_index, f.table_bufs) {
         (_, Some(0)) => ("no buffers", "no buffers were registered on the ring".into()),
         (Some(i), Some(n)) if i >= n => (
             "beyond table",
             format!("buf_index {i} is beyond the {n} registered buffers"),
         ),
-        (Some(i), _) => (
+        (Some(i), Some(_)) => (
             "range",
             format!("the address range is outside registered buffer {i}"),
+        ),
+        (Some(i), None) => (
+            "index or range",
+            format!("buf_index {i} is beyond the registered buffers, or the address range is outside that buffer"),
         ),
         (None, Some(n)) => (
             "index or range",

@@ -162,10 +162,11 @@ const PRE_519_DEGRADED: &[&str] = &[
     "multishot-terminated",
 ];
 
-/// The request-misuse detectors degraded before 5.17 (fixed-file-misuse: no
-/// req_failed, and the table is checked at init) and 6.0 (short-write: no
-/// io_uring_short_write), after PRE_519_DEGRADED in the catalog's order.
-const PRE_517_REQ_MISUSE: &[&str] = &["fixed-file-misuse", "short-write"];
+/// The request-misuse detectors degraded before 5.17 (fixed-file-misuse and
+/// fixed-buffer-misuse: the index is checked at init and there is no req_failed) and
+/// 6.0 (short-write: no io_uring_short_write), after PRE_519_DEGRADED in the
+/// catalog's order.
+const PRE_517_REQ_MISUSE: &[&str] = &["fixed-file-misuse", "fixed-buffer-misuse", "short-write"];
 
 #[test]
 fn linux_5_10_uses_submit_sqe_without_req() {

@@ -22,8 +22,8 @@ pub const RULE: Rule = Rule {
     severity: Severity::Error,
     title: "a request on a registered buffer failed with -EFAULT or -EINVAL",
     fix: "keep buf_index below the registered buffer count and addr..addr+len inside that buffer; do not unregister buffers requests still use",
-    needs: &[Need::Event(EventKind::Complete)],
-    degraded_reason: "no io_uring_complete tracepoint",
+    needs: &[Need::Event(EventKind::ReqFailed)],
+    degraded_reason: "before 5.17 a buf_index beyond the table fails at init with no io_uring_req_failed and no submit event (5.10: only ranges outside a buffer are found)",
     explanation: "\
 Registered buffers (IORING_REGISTER_BUFFERS, 5.1+) are pinned once, so READ_FIXED and
 WRITE_FIXED (and READV_FIXED/WRITEV_FIXED 6.15+, SEND_ZC with IORING_RECVSEND_FIXED_BUF
@@ -34,9 +34,10 @@ unregistered, or never registered), or when addr..addr+len leaves that buffer; a
 SQE naming a buffer an opcode cannot use fails with -EINVAL.
 
 In a trace: a CQE of -14 for a READ_FIXED/WRITE_FIXED request; the CQE carries no
-buf_index. Kernels that check the index at prep reject the SQE instead: then
-io_uring_req_failed (5.17+) carries buf_index and the SQE's addr and len (6.18 checks it
-at issue: only the CQE). io_uring_register reports the buffer count after every register
+buf_index. Kernels that check at prep reject the SQE instead (the index on 5.10 and
+6.1, index and range on 6.12): then io_uring_req_failed (5.17+) carries buf_index and
+the SQE's addr and len; 5.10 has no such event and is degraded. 6.18 and 7.3 check both
+at issue: only the CQE. io_uring_register reports the buffer count after every register
 call, so uringtrace says when no buffers were registered or buf_index was beyond them.
 -EINVAL at completion is left alone: O_DIRECT alignment errors look the same; a plain
 READ into a bad address (-14, no registered buffer) is not this rule either.

@@ -21,15 +21,16 @@ pub const RULE: Rule = Rule {
 A write to a regular file or block device normally writes everything asked or fails.
 It writes less when the file system runs out of space (ENOSPC) or quota (EDQUOT), or
 the write crosses the file size limit (RLIMIT_FSIZE: EFBIG and SIGXFSZ, or the
-file system's maximum). io_uring then retries the rest from io-wq; when the retry fails
-the CQE carries the bytes written so far as a positive result, not the error.
+file system's maximum). io_uring then retries the rest; when the retry fails the CQE
+carries the bytes written so far as a positive result, not the error.
 Applications that compare the result with 0 treat it as success and lose the tail.
 
 In a trace: io_uring_short_write (6.0+) with the file position, the bytes wanted and
-the bytes written, then io_uring_queue_async_work for the retry and a CQE smaller than
-the length asked. The event names the ring but not the request: uringtrace names the
-one write in flight on that ring when there is exactly one. Short writes on pipes and
-sockets are normal and never emit this event. Before 6.0 the detector is degraded.
+the bytes written, from the task that issued the write (an io-wq worker when the write
+was punted), then a CQE smaller than the length asked. The event names the ring but not
+the request: uringtrace names the ring's write in flight when it is the only one.
+Short writes on pipes and sockets are normal and never emit this event. Before 6.0 the
+detector is degraded.
 
 Typical causes: a full file system or a tmpfs at its size= limit; a user or project
 quota; a process started with a low RLIMIT_FSIZE (ulimit -f, a systemd LimitFSIZE=,

@@ -149,11 +149,13 @@ fn short_write_names_the_write() {
     let (rule, msg, n) = &f[0];
     assert_eq!(rule, "short-write");
     assert_eq!(*n, 1);
-    assert!(msg.starts_with("WRITE (user_data 0x3) to fd "), "{msg}");
+    // The file's name is there when /proc was read before the short-lived workload
+    // closed it (`to fd 3 (/tmp/...-short-write (deleted))`); under load it may not be.
+    assert!(msg.starts_with("WRITE (user_data 0x3) "), "{msg}");
     assert!(
         msg.ends_with(
-            "-short-write (deleted)) wrote 100 of 4096 bytes at offset 8192 (short: no \
-             space, quota or file size limit)"
+            " wrote 100 of 4096 bytes at offset 8192 (short: no space, quota or file size \
+             limit)"
         ),
         "{msg}"
     );
@@ -174,11 +176,11 @@ fn drain_blocked_names_the_blocker() {
         msg.starts_with("NOP (user_data 0x2) with IOSQE_IO_DRAIN waited "),
         "{msg}"
     );
+    // `on fd 3 (pipe:[...])` follows when /proc was read in time (see short-write).
     assert!(
-        msg.contains(" behind 1 earlier request: READ (user_data 0x1) on fd "),
+        msg.contains(" behind 1 earlier request: READ (user_data 0x1)"),
         "{msg}"
     );
-    assert!(msg.contains(" (pipe:[") && msg.ends_with("])"), "{msg}");
     assert_eq!(rec.of_kind_pid(EventKind::Defer, rec.pid()).len(), 1);
 }
 

@@ -82,11 +82,12 @@ fn recordings() -> Vec<PathBuf> {
     out
 }
 
-/// 17 scenario recordings and 8 from each of Debian's 5.10 and 6.1 kernels; a fixture
-/// that goes missing would shrink what is validated.
+/// 17 scenario recordings and 8 from each of Debian's 5.10 and 6.1 kernels, plus the 7
+/// request-misuse scenarios in each of the three; a fixture that goes missing would
+/// shrink what is validated.
 #[test]
 fn every_committed_recording_is_validated() {
-    assert_eq!(recordings().len(), 17 + 2 * 8);
+    assert_eq!(recordings().len(), 17 + 2 * 8 + 3 * 7);
 }
 
 fn s(p: &Path) -> &str {

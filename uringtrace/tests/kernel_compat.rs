@@ -162,6 +162,12 @@ const PRE_519_DEGRADED: &[&str] = &[
     "multishot-terminated",
 ];
 
+/// The request-misuse detectors degraded before 5.17 (fixed-file-misuse and
+/// fixed-buffer-misuse: the index is checked at init and there is no req_failed) and
+/// 6.0 (short-write: no io_uring_short_write), after PRE_519_DEGRADED in the
+/// catalog's order.
+const PRE_517_REQ_MISUSE: &[&str] = &["fixed-file-misuse", "fixed-buffer-misuse", "short-write"];
+
 #[test]
 fn linux_5_10_uses_submit_sqe_without_req() {
     let k = with_sq_times(synthesized_kernel("5.10.7"), false);
@@ -183,7 +189,11 @@ fn linux_5_10_uses_submit_sqe_without_req() {
     assert!(!k.has(EventKind::ReqFailed));
     assert!(!k.has(EventKind::CqeOverflow));
     assert_eq!(k.io_uring_count(), 14);
-    assert_eq!(degraded(&k), PRE_519_DEGRADED);
+    // No flags in 5.10.0's submit_sqe: IOSQE_IO_DRAIN is not seen either.
+    assert_eq!(
+        degraded(&k),
+        [PRE_519_DEGRADED, PRE_517_REQ_MISUSE, &["drain-blocked"]].concat()
+    );
 }
 
 #[test]
@@ -199,7 +209,10 @@ fn linux_5_15_has_req_at_submit_but_not_at_complete() {
     // fail_link is (req, link) only.
     assert_eq!(slot(&k, EventKind::FailLink, Slot::Req), fs(8, 8, 0));
     assert_eq!(slot(&k, EventKind::FailLink, Slot::Aux), fs(16, 8, 0));
-    assert_eq!(degraded(&k), PRE_519_DEGRADED);
+    assert_eq!(
+        degraded(&k),
+        [PRE_519_DEGRADED, PRE_517_REQ_MISUSE].concat()
+    );
 }
 
 #[test]
@@ -259,7 +272,10 @@ fn real_debian_5_10_has_the_backported_layout() {
     assert_eq!(slot(&k, EventKind::Complete, Slot::Req).size, 0);
     assert_eq!(slot(&k, EventKind::Complete, Slot::Res), fs(24, 4, 1));
     assert_eq!(k.io_uring_count(), 14);
-    assert_eq!(degraded(&k), PRE_519_DEGRADED);
+    assert_eq!(
+        degraded(&k),
+        [PRE_519_DEGRADED, PRE_517_REQ_MISUSE].concat()
+    );
 }
 
 #[test]
@@ -305,5 +321,5 @@ fn a_kernel_without_io_uring_degrades_everything() {
     });
     assert_eq!(k.io_uring_count(), 0);
     let k = with_sq_times(k, false);
-    assert_eq!(k.degraded().len(), 13);
+    assert_eq!(k.degraded().len(), 17);
 }

@@ -28,6 +28,13 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("cq-overflow", &["cq-overflow"]),
     ("pipe-read-before-write", &["wait-cycle"]),
     ("unsatisfiable-wait", &["unsatisfiable-wait"]),
+    ("fixed-file-misuse", &["fixed-file-misuse"]),
+    ("fixed-buffer-misuse", &["fixed-buffer-misuse"]),
+    ("fixed-ok", &[]),
+    ("short-write", &["short-write"]),
+    ("short-write-ok", &[]),
+    ("drain-blocked", &["drain-blocked"]),
+    ("drain-ok", &[]),
 ];
 
 fn check_kernel(release: &str) {
@@ -108,4 +115,55 @@ fn linux_5_10_complete_without_req_still_completes_requests() {
     assert_eq!(ring.in_flight, 0);
     let nop = report.latency.iter().find(|l| l.opcode == "NOP").unwrap();
     assert_eq!(nop.count, ring.submitted);
+}
+
+/// Where each kernel checks a registered buffer's index (kernel-matrix recordings):
+/// 6.1 at prep, so the SQE is rejected and io_uring_req_failed carries buf_index; 5.10
+/// at prep too but with no such event, so only the range failure (at issue) is found
+/// and the detector says it is degraded.
+#[test]
+fn fixed_buffer_index_is_known_on_6_1_and_missed_on_5_10() {
+    let messages = |release: &str| {
+        let r = analyze_file(
+            &dir(release).join("fixed-buffer-misuse.utr"),
+            AnalyzerConfig::default(),
+        )
+        .unwrap();
+        let degraded = r
+            .environment
+            .degraded
+            .iter()
+            .any(|d| d.0 == "fixed-buffer-misuse");
+        let m: Vec<String> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule == "fixed-buffer-misuse")
+            .map(|f| f.message.clone())
+            .collect();
+        (m, degraded)
+    };
+    let (m, degraded) = messages("6.1.0-57-cloud-amd64");
+    assert!(!degraded);
+    assert_eq!(
+        m,
+        [
+            "READ_FIXED (user_data 0x2) rejected at submit with -EFAULT: buf_index 3 is beyond \
+             the 1 registered buffers",
+            "READ_FIXED (user_data 0x3) failed with -EFAULT: buf_index beyond the 1 registered \
+             buffers, or the address range outside its buffer",
+        ]
+    );
+    let (m, degraded) = messages("5.10.0-46-cloud-amd64");
+    assert!(degraded);
+    assert_eq!(
+        m,
+        [
+            "READ_FIXED (user_data 0x3) failed with -EFAULT: buf_index beyond the 1 registered \
+          buffers, or the address range outside its buffer"
+        ]
+    );
+    assert_eq!(
+        results("5.10.0-46-cloud-amd64", "fixed-buffer-misuse"),
+        [64, -14, -14]
+    );
 }

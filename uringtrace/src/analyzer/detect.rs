@@ -192,6 +192,16 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         }
         Observation::CycleReleased(c) => vec![rules::wait_cycle::on_cycle(st, c, true)],
         Observation::DroppedCqe(ev) => vec![rules::cqe_dropped::on_dropped(st, ev)],
+        Observation::FixedMisuse(f) if f.buffer => {
+            vec![rules::fixed_buffer_misuse::on_failure(st, f)]
+        }
+        Observation::FixedMisuse(f) => vec![rules::fixed_file_misuse::on_failure(st, f)],
+        Observation::ShortWrite { ev, write } => {
+            vec![rules::short_write::on_short(st, ev, write.as_deref())]
+        }
+        Observation::DrainReleased(d) => rules::drain_blocked::on_released(st, cfg, d)
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -214,6 +224,7 @@ fn retired(st: &State, cfg: &AnalyzerConfig, ring: &Ring, ts: u64) -> Vec<Hit> {
         ts,
         &HashSet::new(),
     ));
+    out.extend(rules::drain_blocked::pending(st, cfg, ring, ts));
     out
 }
 
@@ -239,5 +250,8 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
     out.extend(rules::unsatisfiable_wait::pending(st, now));
     out.extend(rules::request_stalled::current(st, cfg, now, &explained));
     out.extend(rules::iowq_punt_storm::current(st, cfg, now));
+    for ring in st.rings.values().filter(|r| !r.drains.is_empty()) {
+        out.extend(rules::drain_blocked::pending(st, cfg, ring, now));
+    }
     out
 }

@@ -55,6 +55,9 @@ pub struct AnalyzerConfig {
     /// iteration can take a few hundred ms: libuv with 20,000 reads in flight on a
     /// 128-entry CQ went up to 238 ms between flushes on a loaded 2-CPU VM (6.18).
     pub overflow_flush_ns: u64,
+    /// drain-blocked: an IOSQE_IO_DRAIN request held at least this long behind the
+    /// requests before it. Shorter is what a drain is for.
+    pub drain_blocked_ns: u64,
 }
 
 impl Default for AnalyzerConfig {
@@ -69,6 +72,7 @@ impl Default for AnalyzerConfig {
             iowq_workers: 16,
             iowq_punts_per_s: 1_000,
             overflow_flush_ns: 1_000_000_000,
+            drain_blocked_ns: 100_000_000,
         }
     }
 }
@@ -484,6 +488,8 @@ impl Findings {
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod rules_req_tests;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,7 @@ mod deadlock;
 mod healthy;
 mod iowq;
 mod lifecycle;
+mod misuse_req;
 mod multishot;
 mod net;
 mod os;
@@ -81,7 +82,18 @@ More pathologies (not part of `all`)
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
   many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
   fork-exec               3 NOPs; fork: the child runs chain-broken-error on its own ring, execs
-                          nop-storm --count 40 (comm `exe`) and exits; then 5 NOPs -> 3 lines";
+                          nop-storm --count 40 (comm `exe`) and exits; then 5 NOPs -> 3 lines
+
+Request misuse, and their look-alikes (not part of `all`)
+  fixed-file-misuse       4-slot table, files in 0-1: READ on slot 1, 2, 9, 3 -> 64, -9 x3
+  fixed-buffer-misuse     1 buffer of 4 KiB: READ_FIXED ok, buf_index 3, range past its end
+                          -> 64, -14, -14
+  fixed-ok                READ on fixed slot 1, READ_FIXED, WRITE_FIXED, READ(fd -1), READ
+                          into an unmapped address -> 64, 64, 64, -9, -14
+  short-write             RLIMIT_FSIZE 8292: 3 WRITEs of 4 KiB to a file -> 4096, 4096, 100
+  short-write-ok          3 WRITEs of 4 KiB to a file, 96 KiB to a pipe -> 4096 x3, 65536
+  drain-blocked           READ(empty pipe), NOP with IO_DRAIN; pipe fed at 400 ms -> 64, 0
+  drain-ok                drained NOP on an idle ring; TIMEOUT 5 ms, drained NOP -> 0, -62, 0";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -190,6 +202,20 @@ pub enum Scenario {
     ManyBrokenChains,
     /// A child forked mid-trace uses its own ring, execs another scenario and exits
     ForkExec,
+    /// READs on registered-file slots that are empty or beyond the table (-EBADF)
+    FixedFileMisuse,
+    /// READ_FIXED with a buf_index beyond the registered buffers, and a range past one
+    FixedBufferMisuse,
+    /// Registered files and buffers used right, next to plain -EBADF and -EFAULT
+    FixedOk,
+    /// A WRITE to a regular file cut short by RLIMIT_FSIZE (this process only)
+    ShortWrite,
+    /// Full writes to a file, and a short write to a pipe (normal for pipes)
+    ShortWriteOk,
+    /// A NOP with IOSQE_IO_DRAIN held 400 ms behind a READ of an empty pipe
+    DrainBlocked,
+    /// A drain on an idle ring, and one held 5 ms behind a TIMEOUT
+    DrainOk,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -236,6 +262,13 @@ impl Scenario {
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
             Scenario::ForkExec => "fork-exec",
+            Scenario::FixedFileMisuse => "fixed-file-misuse",
+            Scenario::FixedBufferMisuse => "fixed-buffer-misuse",
+            Scenario::FixedOk => "fixed-ok",
+            Scenario::ShortWrite => "short-write",
+            Scenario::ShortWriteOk => "short-write-ok",
+            Scenario::DrainBlocked => "drain-blocked",
+            Scenario::DrainOk => "drain-ok",
         }
     }
 
@@ -324,6 +357,13 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),
         Scenario::ForkExec => lifecycle::fork_exec(),
+        Scenario::FixedFileMisuse => misuse_req::fixed_file_misuse(),
+        Scenario::FixedBufferMisuse => misuse_req::fixed_buffer_misuse(),
+        Scenario::FixedOk => misuse_req::fixed_ok(),
+        Scenario::ShortWrite => misuse_req::short_write(),
+        Scenario::ShortWriteOk => misuse_req::short_write_ok(),
+        Scenario::DrainBlocked => misuse_req::drain_blocked(),
+        Scenario::DrainOk => misuse_req::drain_ok(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

@@ -70,6 +70,13 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
         "multishot-recv",
         &["multishot-terminated", "buffer-exhausted"],
     ),
+    ("fixed-file-misuse", &["fixed-file-misuse"]),
+    ("fixed-buffer-misuse", &["fixed-buffer-misuse"]),
+    ("fixed-ok", &[]),
+    ("short-write", &["short-write"]),
+    ("short-write-ok", &[]),
+    ("drain-blocked", &["drain-blocked"]),
+    ("drain-ok", &[]),
 ];
 
 const NOPS: u64 = 500;

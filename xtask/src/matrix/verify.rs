@@ -239,6 +239,21 @@ pub(super) fn verify(
                 ));
                 r.passed = false;
             }
+            // One short write (the WRITE that crosses RLIMIT_FSIZE), one drain deferred.
+            "short-write" if !degraded.contains("short-write") && count("short_write") != 1 => {
+                r.notes.push(format!(
+                    "short-write: {} short_write events, want 1",
+                    count("short_write")
+                ));
+                r.passed = false;
+            }
+            "drain-blocked" if count("defer") != 1 => {
+                r.notes.push(format!(
+                    "drain-blocked: {} defer events, want 1",
+                    count("defer")
+                ));
+                r.passed = false;
+            }
             _ => {}
         }
     }

@@ -22,11 +22,15 @@ pub mod budget_p99_latency;
 pub mod buffer_exhausted;
 pub mod cq_overflow;
 pub mod cqe_dropped;
+pub mod drain_blocked;
+pub mod fixed_buffer_misuse;
+pub mod fixed_file_misuse;
 pub mod invalid_sqe;
 pub mod iowq_punt_storm;
 pub mod link_chain_broken;
 pub mod multishot_terminated;
 pub mod request_stalled;
+pub mod short_write;
 pub mod sqpoll_chain_split;
 pub mod sqpoll_idle_spin;
 pub mod sqpoll_missed_wakeup;
@@ -52,10 +56,14 @@ pub enum RuleId {
     BudgetP99Latency,
     BudgetInFlight,
     BudgetIowqWorkers,
+    FixedFileMisuse,
+    FixedBufferMisuse,
+    ShortWrite,
+    DrainBlocked,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 16] = [
+    pub const ALL: [RuleId; 20] = [
         RuleId::CqOverflow,
         RuleId::CqeDropped,
         RuleId::SqpollMissedWakeup,
@@ -72,6 +80,10 @@ impl RuleId {
         RuleId::BudgetP99Latency,
         RuleId::BudgetInFlight,
         RuleId::BudgetIowqWorkers,
+        RuleId::FixedFileMisuse,
+        RuleId::FixedBufferMisuse,
+        RuleId::ShortWrite,
+        RuleId::DrainBlocked,
     ];
 
     /// The rule's metadata and explanation.
@@ -93,6 +105,10 @@ impl RuleId {
             RuleId::BudgetP99Latency => &budget_p99_latency::RULE,
             RuleId::BudgetInFlight => &budget_in_flight::RULE,
             RuleId::BudgetIowqWorkers => &budget_iowq_workers::RULE,
+            RuleId::FixedFileMisuse => &fixed_file_misuse::RULE,
+            RuleId::FixedBufferMisuse => &fixed_buffer_misuse::RULE,
+            RuleId::ShortWrite => &short_write::RULE,
+            RuleId::DrainBlocked => &drain_blocked::RULE,
         }
     }
 

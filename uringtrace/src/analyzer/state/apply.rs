@@ -79,7 +79,7 @@ impl State {
             FailLink => self.on_fail_link(ev),
             Complete => self.on_complete(ev),
             CqeOverflow => self.on_overflow(ev),
-            ReqFailed => self.observations.push(Observation::InvalidSqe(*ev)),
+            ReqFailed => self.on_req_failed(ev),
             FileGet => {
                 if let Some(r) = self
                     .rings
@@ -145,6 +145,7 @@ impl State {
                         .or_default()
                         .max_workers_registered = true;
                 }
+                self.on_register_tables(ev);
             }
             FdObject => {
                 let o = view::FdObject::read(ev);
@@ -168,7 +169,9 @@ impl State {
                 }
             }
             ProcessFork => self.on_fork(ev),
-            Defer | TaskWorkRun | ShortWrite | LocalWorkRun => {}
+            Defer => self.on_defer(ev),
+            ShortWrite => self.on_short_write(ev),
+            TaskWorkRun | LocalWorkRun => {}
         }
     }
 }

@@ -10,6 +10,8 @@ use uringtrace_common::{EventKind, EventView, FdType, RawEvent, Role};
 
 mod apply;
 mod lifecycle;
+mod misuse;
+pub use misuse::{Blocker, DrainWait, FixedFailure, IOSQE_IO_DRAIN};
 mod names;
 pub use names::FdNames;
 mod requests;
@@ -227,6 +229,13 @@ pub struct Ring {
     pub recent_chains: VecDeque<Chain>,
     /// The owner's comm, kept when the ring retires (its process may be forgotten).
     pub owner_comm: String,
+    // --- For the request-misuse rules (state/misuse.rs). ---
+    /// IOSQE_IO_DRAIN requests deferred and not yet completed, oldest first.
+    pub drains: Vec<DrainWait>,
+    /// Registered file table and buffer count, as io_uring_register last reported
+    /// them (None: no register call seen for this ring).
+    pub files_table: Option<u32>,
+    pub bufs_table: Option<u32>,
 }
 
 /// How many finished chains each ring keeps for display (bounded memory).
@@ -469,6 +478,15 @@ pub enum Observation {
         done_ns: u64,
         res: i32,
     },
+    /// A request on a registered file or buffer failed (at submit or at issue).
+    FixedMisuse(Box<FixedFailure>),
+    /// io_uring_short_write, with the ring's only write in flight when there is one.
+    ShortWrite {
+        ev: RawEvent,
+        write: Option<Box<Request>>,
+    },
+    /// An IOSQE_IO_DRAIN request completed: how long it was held, and by what.
+    DrainReleased(Box<DrainWait>),
 }
 
 /// Threads remembered before the ones that are no io thread are forgotten.

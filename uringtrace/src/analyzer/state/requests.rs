@@ -231,6 +231,12 @@ impl State {
     #[inline]
     pub(super) fn finished(&mut self, ctx: u64, r: Done, res: i32, ts: u64) {
         let req = r.req;
+        if res == -libc::EBADF || res == -libc::EFAULT {
+            self.fixed_failure(ctx, &r, res, ts);
+        }
+        if let Some(d) = r.drain {
+            self.observations.push(Observation::DrainReleased(d));
+        }
         if res == -libc::ENOBUFS {
             self.observations.push(Observation::NoBufs {
                 ev: RawEvent {
@@ -518,6 +524,13 @@ pub(super) fn take_request(
         tgid: r.tgid,
         chain: r.chain,
         multishot_cqes: r.multishot_cqes,
+        flags: r.flags,
+        fd: r.fd,
+        drain: if ring.drains.is_empty() {
+            None
+        } else {
+            misuse::drain_progress(&mut ring.drains, r, ts)
+        },
         // Slow from its start is slow from its submission (start ≥ submission).
         whole: (slow_ns > 0 && ts.saturating_sub(r.submit_ns) >= slow_ns).then(|| Box::new(*r)),
     };
@@ -544,6 +557,11 @@ pub(super) struct Done {
     pub(super) tgid: u32,
     pub(super) chain: Option<ChainId>,
     pub(super) multishot_cqes: u64,
+    /// IOSQE_* flags and fd (fixed-file-misuse, fixed-buffer-misuse).
+    pub(super) flags: u64,
+    pub(super) fd: Option<i32>,
+    /// The drain this request was, when it was one the ring followed (drain-blocked).
+    pub(super) drain: Option<Box<DrainWait>>,
     /// The whole request, when it may have been slow (for the observation).
     pub(super) whole: Option<Box<Request>>,
 }

@@ -225,6 +225,7 @@ impl Analyzer {
             cycle_min_ns: cfg.cycle_min_ns,
             missed_wakeup_ns: cfg.missed_wakeup_ns,
             idle_spin_min_ns: cfg.idle_spin_min_ns,
+            overflow_flush_ns: cfg.overflow_flush_ns,
             ..State::default()
         };
         Analyzer {

@@ -22,10 +22,13 @@ pub mod budget_p99_latency;
 pub mod buffer_exhausted;
 pub mod cq_overflow;
 pub mod cqe_dropped;
+pub mod enter_error;
 pub mod invalid_sqe;
+pub mod io_uring_unavailable;
 pub mod iowq_punt_storm;
 pub mod link_chain_broken;
 pub mod multishot_terminated;
+pub mod overflow_not_flushed;
 pub mod request_stalled;
 pub mod sqpoll_chain_split;
 pub mod sqpoll_idle_spin;
@@ -52,10 +55,13 @@ pub enum RuleId {
     BudgetP99Latency,
     BudgetInFlight,
     BudgetIowqWorkers,
+    EnterError,
+    IoUringUnavailable,
+    OverflowNotFlushed,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 16] = [
+    pub const ALL: [RuleId; 19] = [
         RuleId::CqOverflow,
         RuleId::CqeDropped,
         RuleId::SqpollMissedWakeup,
@@ -72,6 +78,9 @@ impl RuleId {
         RuleId::BudgetP99Latency,
         RuleId::BudgetInFlight,
         RuleId::BudgetIowqWorkers,
+        RuleId::EnterError,
+        RuleId::IoUringUnavailable,
+        RuleId::OverflowNotFlushed,
     ];
 
     /// The rule's metadata and explanation.
@@ -93,6 +102,9 @@ impl RuleId {
             RuleId::BudgetP99Latency => &budget_p99_latency::RULE,
             RuleId::BudgetInFlight => &budget_in_flight::RULE,
             RuleId::BudgetIowqWorkers => &budget_iowq_workers::RULE,
+            RuleId::EnterError => &enter_error::RULE,
+            RuleId::IoUringUnavailable => &io_uring_unavailable::RULE,
+            RuleId::OverflowNotFlushed => &overflow_not_flushed::RULE,
         }
     }
 

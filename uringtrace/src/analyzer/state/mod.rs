@@ -14,7 +14,9 @@ mod names;
 pub use names::FdNames;
 mod requests;
 mod samples;
+mod sys;
 mod waits;
+pub use sys::{SetupFailure, SetupFailures, Unflushed};
 
 use apply::{ring_entry, thread_entry};
 
@@ -227,6 +229,8 @@ pub struct Ring {
     pub recent_chains: VecDeque<Chain>,
     /// The owner's comm, kept when the ring retires (its process may be forgotten).
     pub owner_comm: String,
+    /// overflow-not-flushed: CQEs left in the overflow list while the CQ had room.
+    pub unflushed: Unflushed,
 }
 
 /// How many finished chains each ring keeps for display (bounded memory).
@@ -444,6 +448,12 @@ pub enum Observation {
     /// them was released from outside after waiting at least the cycle threshold.
     CycleReleased(super::graph::Cycle),
     DroppedCqe(RawEvent),
+    /// An io_uring_enter failed with an error enter-error reports: its exit, and its
+    /// enter when one was seen (ring, flags).
+    EnterError {
+        exit: RawEvent,
+        enter: Option<Enter>,
+    },
     /// A ring that is gone (its ctx reused, its fd closed, its process exited), with
     /// what it showed, when: findings about its state are made before it is dropped.
     RingRetired(Box<Ring>, u64),
@@ -574,4 +584,8 @@ pub struct State {
     pub idle_spin_min_ns: u64,
     /// What aggregating mode needs to remember (see aggregate.rs).
     pub agg: super::aggregate::AggState,
+    /// io-uring-unavailable: failed io_uring_setup calls per process.
+    pub setup_failures: SetupFailures,
+    /// overflow-not-flushed's threshold (AnalyzerConfig::overflow_flush_ns).
+    pub overflow_flush_ns: u64,
 }

@@ -135,14 +135,25 @@ pub(super) fn attach_all(
     mut tp_btf: Option<&mut HostBtf>,
     enter_source: EnterSource,
 ) -> Result<Vec<Attachment>, LoadError> {
-    use EventKind::{CqringWait, EnterEnter, EnterExit, FileGet, Submit};
+    use EventKind::{CqringWait, EnterEnter, EnterExit, FileGet, SetupFailed, Submit};
     let plan = tp_btf.as_deref().map(|b| b.plan);
     let plan = plan.as_ref();
     let mut attachments = Vec::new();
     for r in &events.resolved {
         let Some(name) = r.name else { continue };
         let tracepoint = format!("{}:{}", r.spec.category, name);
-        if enter_source == EnterSource::AtWait && matches!(r.spec.kind, EnterEnter | EnterExit) {
+        if enter_source == EnterSource::AtWait
+            && matches!(r.spec.kind, EnterEnter | EnterExit | SetupFailed)
+        {
+            continue;
+        }
+        if r.spec.kind == SetupFailed && attach_type_for(EnterExit, plan) == "tp_btf" {
+            // btf_sys_exit sees io_uring_setup's exit too (one compare more).
+            attachments.push(Attachment {
+                kind: SetupFailed,
+                tracepoint: format!("raw_syscalls:sys_exit ({name})"),
+                attach_type: "tp_btf",
+            });
             continue;
         }
         if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {

@@ -10,6 +10,7 @@ mod chains;
 mod deadlock;
 mod healthy;
 mod iowq;
+mod misuse_sys;
 mod multishot;
 mod net;
 mod os;
@@ -78,7 +79,13 @@ More pathologies (not part of `all`)
   ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
                           1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
-  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each";
+  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
+  enter-error             enter from a non-owner thread on a DEFER_TASKRUN ring x3, enter with
+                          an unknown flag x2 -> -17 EEXIST x3, 1, -22 EINVAL x2
+  io-uring-unavailable    a child under a seccomp filter: io_uring_setup -> -38 ENOSYS
+                          (--eperm: -1 EPERM), then its fallback path (read/write)
+  overflow-not-flushed    SQPOLL ring, 12 NOPs, 4-entry CQ reaped from the ring only for
+                          1.5 s -> 4 CQEs, 8 wait in the overflow list; 12 after a flush";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -185,6 +192,16 @@ pub enum Scenario {
     TimedUnsatisfiableWait,
     /// 300 chains NOP -> READ(bad fd) -> NOP, each broken by the READ
     ManyBrokenChains,
+    /// io_uring_enter from a thread that is not a DEFER_TASKRUN ring's owner (-EEXIST), and with an unknown flag (-EINVAL)
+    EnterError,
+    /// A child under a seccomp filter is refused io_uring_setup and falls back to read/write
+    IoUringUnavailable {
+        /// The filter returns EPERM instead of ENOSYS.
+        #[arg(long)]
+        eperm: bool,
+    },
+    /// An SQPOLL program reaps only from the CQ ring and never enters: CQEs wait in the overflow list
+    OverflowNotFlushed,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -230,6 +247,9 @@ impl Scenario {
             Scenario::RingMsgCycle => "ring-msg-cycle",
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
+            Scenario::EnterError => "enter-error",
+            Scenario::IoUringUnavailable { .. } => "io-uring-unavailable",
+            Scenario::OverflowNotFlushed => "overflow-not-flushed",
         }
     }
 
@@ -317,6 +337,9 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),
+        Scenario::EnterError => misuse_sys::enter_error(),
+        Scenario::IoUringUnavailable { eperm } => misuse_sys::io_uring_unavailable(eperm),
+        Scenario::OverflowNotFlushed => misuse_sys::overflow_not_flushed(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

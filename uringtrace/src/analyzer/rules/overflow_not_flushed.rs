@@ -52,7 +52,7 @@ pub fn for_ring(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Opti
         return None;
     }
     let sqpoll = if ring.has_sqpoll() {
-        " (an SQPOLL ring: its owner never enters the kernel)"
+        " (an SQPOLL ring)"
     } else {
         ""
     };

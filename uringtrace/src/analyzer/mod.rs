@@ -484,6 +484,8 @@ impl Findings {
 #[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
+mod rule_tests_sys;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

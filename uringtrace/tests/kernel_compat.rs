@@ -306,7 +306,7 @@ fn a_kernel_without_io_uring_degrades_everything() {
     });
     assert_eq!(k.io_uring_count(), 0);
     let k = with_sq_times(k, false);
-    // All but the rules that need only syscall tracepoints (unsatisfiable-wait needs
-    // cqring_wait too), and the budgets.
+    // All but the budgets and the two rules that need only syscall tracepoints
+    // (enter-error, io-uring-unavailable).
     assert_eq!(k.degraded().len(), 14);
 }

@@ -70,6 +70,9 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
         "multishot-recv",
         &["multishot-terminated", "buffer-exhausted"],
     ),
+    ("enter-error", &["enter-error"]),
+    ("io-uring-unavailable", &["io-uring-unavailable"]),
+    ("overflow-not-flushed", &["overflow-not-flushed"]),
 ];
 
 const NOPS: u64 = 500;

@@ -125,10 +125,10 @@ impl State {
         // A later failure may have been read when the first one's process status
         // was not (gone already): keep the most complete.
         let c = view::SetupFailed::read(ev);
-        if !e.context.has(view::SetupFailed::ANNOTATED) || e.context.seccomp.is_none() {
-            if c.has(view::SetupFailed::ANNOTATED) {
-                e.context = c;
-            }
+        let incomplete =
+            !e.context.has(view::SetupFailed::ANNOTATED) || e.context.seccomp.is_none();
+        if incomplete && c.has(view::SetupFailed::ANNOTATED) {
+            e.context = c;
         }
     }
 

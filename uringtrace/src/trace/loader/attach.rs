@@ -54,7 +54,7 @@ pub fn attach_type_for(kind: EventKind, plan: Option<&BtfPlan>) -> &'static str 
     match (kind, plan) {
         (Complete, Some(p)) if p.complete => "tp_btf",
         (Submit, Some(p)) if p.submit => "tp_btf",
-        (EnterEnter | EnterExit, Some(p)) if p.syscalls => "tp_btf",
+        (EnterEnter | EnterExit | SetupFailed, Some(p)) if p.syscalls => "tp_btf",
         (FileGet, Some(p)) if p.file_get => "tp_btf",
         (TaskAdd, Some(p)) if p.task_add => "tp_btf",
         (SchedWaking, Some(p)) if p.sched_waking => "tp_btf",
@@ -147,7 +147,7 @@ pub(super) fn attach_all(
         {
             continue;
         }
-        if r.spec.kind == SetupFailed && attach_type_for(EnterExit, plan) == "tp_btf" {
+        if r.spec.kind == SetupFailed && attach_type_for(SetupFailed, plan) == "tp_btf" {
             // btf_sys_exit sees io_uring_setup's exit too (one compare more).
             attachments.push(Attachment {
                 kind: SetupFailed,

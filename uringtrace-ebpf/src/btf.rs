@@ -242,7 +242,13 @@ pub fn btf_sys_enter(ctx: BtfTracePointContext) -> i32 {
 pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
     let regs: *const u8 = ctx.arg(0);
     let nr = load(regs, btf_spec(&CONFIG.btf.regs_nr));
-    if nr != cfg_u32(&CONFIG.enter_nr) as u64 || mode() == KernelMode::Floor as u32 {
+    let enter_nr = cfg_u32(&CONFIG.enter_nr) as u64;
+    if nr != enter_nr || mode() == KernelMode::Floor as u32 {
+        // io_uring_setup is one below io_uring_enter on every architecture (425/426;
+        // alpha 535/536): one more compare for the host's other syscalls.
+        if nr == enter_nr.wrapping_sub(1) {
+            setup_exit(&ctx, regs);
+        }
         return 0;
     }
     let Some((pid_tgid, task)) = traced_task() else {
@@ -254,6 +260,23 @@ pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
         // ax only), so whether the enter was streamed does not depend on the per-CPU
         // task cache, which another task may have taken while this one waited.
         let streamed = enter_must_stream(syscall_arg(regs, 3) as u32, syscall_arg(regs, 2) as u32);
+        if !streamed && task.enter_streamed == 0 && enter_error_matters(ret) {
+            // A failure enter-error reports, of an enter that was held back: the
+            // enter is rebuilt from the same registers, just before its exit.
+            let e = Enter {
+                ts: now(),
+                fd: syscall_arg(regs, 0) as u32,
+                to_submit: syscall_arg(regs, 1) as u32,
+                min_complete: syscall_arg(regs, 2) as u32,
+                flags: syscall_arg(regs, 3) as u32,
+                argp: syscall_arg(regs, 4),
+                argsz: syscall_arg(regs, 5) as u32,
+                _pad: 0,
+            };
+            emit(&e.event(pid_tgid, task));
+            task.enter_streamed = 1;
+            task.held = 0;
+        }
         agg_enter_exit(ret, pid_tgid, streamed, task);
     } else {
         let mut ev = base_event(EventKind::EnterExit, pid_tgid, task, now());
@@ -261,6 +284,23 @@ pub fn btf_sys_exit(ctx: BtfTracePointContext) -> i32 {
         emit(&ev);
     }
     0
+}
+
+/// A failed io_uring_setup of a traced process (`io-uring-unavailable`): rare, so
+/// streamed in every mode. Successful setups show as io_uring_create.
+#[inline(always)]
+fn setup_exit(ctx: &BtfTracePointContext, regs: *const u8) {
+    let ret = ctx.arg::<i64>(1);
+    if ret >= 0 || mode() == KernelMode::Floor as u32 {
+        return;
+    }
+    let Some((pid_tgid, task)) = traced_task() else {
+        return;
+    };
+    let mut ev = base_event(EventKind::SetupFailed, pid_tgid, task, now());
+    ev.res = ret as i32;
+    ev.args[3] = syscall_arg(regs, 0) as u32;
+    emit(&ev);
 }
 
 /// An io thread (SQPOLL, io-wq), told by its comm's first 8 bytes: one load from the

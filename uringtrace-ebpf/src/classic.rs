@@ -250,3 +250,24 @@ fn enter_at_wait(ctx: &TracePointContext) {
     ev.aux2 = uringtrace_common::ENTER_WITHOUT_EXIT;
     emit(&ev);
 }
+
+/// A failed io_uring_setup, where raw_syscalls cannot be hooked as tp_btf (there
+/// `btf_sys_exit` sees it). Only failures are streamed: a ring that was set up shows
+/// as io_uring_create.
+#[tracepoint]
+pub fn tp_setup_exit(ctx: TracePointContext) -> u32 {
+    if mode() == KernelMode::Floor as u32 {
+        return 0;
+    }
+    let ret = read_field(&ctx, spec(EventKind::SetupFailed, Slot::Res), &mut 0) as i64;
+    if ret >= 0 {
+        return 0;
+    }
+    let Some((pid_tgid, task)) = traced_task() else {
+        return 0;
+    };
+    let mut ev = base_event(EventKind::SetupFailed, pid_tgid, task, now());
+    ev.res = ret as i32;
+    emit(&ev);
+    0
+}

@@ -54,6 +54,15 @@ impl Enter {
     }
 }
 
+/// io_uring_enter failures that `enter-error` reports: -EINVAL (22), -EBUSY (16),
+/// -EEXIST (17), -EBADR (53), -EOWNERDEAD (130). A wait's normal ends (-EINTR,
+/// -ETIME, -EAGAIN) are not among them. Aggregating mode streams these exits with
+/// their enter; the first compare sends every successful exit on.
+#[inline(always)]
+pub(crate) fn enter_error_matters(ret: i32) -> bool {
+    ret < 0 && matches!(ret, -22 | -16 | -17 | -53 | -130)
+}
+
 #[inline(always)]
 pub(crate) fn enter_must_stream(flags: u32, min_complete: u32) -> bool {
     flags & ENTER_SQ_WAKEUP != 0 || (flags & ENTER_GETEVENTS != 0 && min_complete > 0)
@@ -102,8 +111,13 @@ pub(crate) fn agg_enter_exit(ret: i32, pid_tgid: u64, streamed: bool, task: &mut
     };
     if streamed || task.enter_streamed != 0 {
         emit(&exit(task));
-    } else if task.held != 0 && task.submit_streamed != 0 {
-        emit(&task.held_enter.event(pid_tgid, task));
+    } else if task.held != 0 && (task.submit_streamed != 0 || enter_error_matters(ret)) {
+        let mut held = task.held_enter;
+        if held.ts == 0 {
+            // Held without a clock reading: just before its exit keeps the order.
+            held.ts = now().saturating_sub(1);
+        }
+        emit(&held.event(pid_tgid, task));
         emit(&exit(task));
     } else {
         count(Counter::Aggregated);

@@ -232,6 +232,23 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
             f.push(("text", format!("{text:?}")));
         }
         ProcessExit => {}
+        SetupFailed => {
+            let v = view::SetupFailed::read(ev);
+            let opt = |o: Option<u32>| o.map_or_else(|| "?".to_string(), |v| v.to_string());
+            f.push(("ret", result_name(ev.res)));
+            f.push(("entries", v.entries.to_string()));
+            f.push(("io_uring_disabled", opt(v.disabled)));
+            f.push((
+                "io_uring_group",
+                v.group.map_or_else(|| "?".to_string(), |g| g.to_string()),
+            ));
+            f.push(("seccomp", opt(v.seccomp)));
+            f.push(("in_group", v.has(view::SetupFailed::IN_GROUP).to_string()));
+            f.push((
+                "cap_sys_admin",
+                v.has(view::SetupFailed::CAP_SYS_ADMIN).to_string(),
+            ));
+        }
         RingClosed => {
             f.push(("fd", view::RingClosed::read(ev).fd.to_string()));
         }

@@ -99,7 +99,12 @@ fn without_enter_hooks_findings_are_the_same() {
             .collect();
         assert_eq!(
             degraded,
-            ["unsatisfiable-wait", "cq-overflow"],
+            [
+                "unsatisfiable-wait",
+                "cq-overflow",
+                "enter-error",
+                "io-uring-unavailable"
+            ],
             "{scenario}"
         );
     }

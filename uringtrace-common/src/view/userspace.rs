@@ -228,3 +228,71 @@ pub struct RingClosed {
     pub fd: u32,
 }
 view!(RingClosed, RingClosed, { fd: args[0] });
+
+/// `setup_failed`: an io_uring_setup that failed. The kernel program fills `res`
+/// (-errno) and `entries`; userspace adds, when it drains the event, what explains the
+/// failure: the host's `kernel.io_uring_disabled` and `kernel.io_uring_group` (6.6+)
+/// and the process's `/proc/<pid>/status` (Seccomp mode, groups, CAP_SYS_ADMIN).
+/// Stored in recordings as it is, so that replay explains it the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetupFailed {
+    /// io_uring_setup's first argument (`args[3]`).
+    pub entries: u32,
+    /// `kernel.io_uring_disabled` (`args[0]`), when the sysctl exists.
+    pub disabled: Option<u32>,
+    /// `kernel.io_uring_group` (`aux`; -1: no group), when the sysctl exists.
+    pub group: Option<i64>,
+    /// The process's `Seccomp:` mode (`args[1]`: 0 none, 1 strict, 2 filter), when
+    /// its status could be read.
+    pub seccomp: Option<u32>,
+    /// [`SetupFailed::ANNOTATED`] and the other bits (`args[2]`).
+    pub flags: u32,
+}
+
+impl SetupFailed {
+    /// Userspace has read the sysctls and the status (set even when they were absent).
+    pub const ANNOTATED: u32 = 1;
+    /// The process is in `kernel.io_uring_group` (its gid or a supplementary group).
+    pub const IN_GROUP: u32 = 2;
+    /// The process has CAP_SYS_ADMIN in its effective set.
+    pub const CAP_SYS_ADMIN: u32 = 4;
+    const NONE: u32 = u32::MAX;
+    const HAS_GROUP: u32 = 8;
+
+    #[inline]
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+impl EventView for SetupFailed {
+    const KIND: EventKind = EventKind::SetupFailed;
+
+    #[inline]
+    fn read(ev: &RawEvent) -> Self {
+        let opt = |v: u32| (v != Self::NONE).then_some(v);
+        SetupFailed {
+            entries: ev.args[3],
+            disabled: opt(ev.args[0]),
+            seccomp: opt(ev.args[1]),
+            group: (ev.args[2] & Self::HAS_GROUP != 0).then_some(ev.aux as i64),
+            flags: ev.args[2] & !Self::HAS_GROUP,
+        }
+    }
+
+    #[inline]
+    fn write(&self, ev: &mut RawEvent) {
+        ev.args = [
+            self.disabled.unwrap_or(Self::NONE),
+            self.seccomp.unwrap_or(Self::NONE),
+            (self.flags & !Self::HAS_GROUP)
+                | if self.group.is_some() {
+                    Self::HAS_GROUP
+                } else {
+                    0
+                },
+            self.entries,
+        ];
+        ev.aux = self.group.unwrap_or(0) as u64;
+    }
+}

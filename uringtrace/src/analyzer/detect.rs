@@ -202,6 +202,9 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         Observation::DrainReleased(d) => rules::drain_blocked::on_released(st, cfg, d)
             .into_iter()
             .collect(),
+        Observation::EnterError { exit, enter } => {
+            vec![rules::enter_error::on_error(st, exit, enter.as_ref())]
+        }
     }
 }
 
@@ -214,9 +217,21 @@ pub fn chain_hits(st: &State, c: &Chain) -> Vec<Hit> {
     out
 }
 
+/// cq-overflow and overflow-not-flushed for a ring. CQEs left in the overflow list
+/// while the CQ ring had room are overflow-not-flushed's: cq-overflow then keeps
+/// only its info cases, so that one cause makes one warning.
+fn overflow_hits(st: &State, cfg: &AnalyzerConfig, ring: &Ring, now: u64) -> Vec<Hit> {
+    let mut out = rules::cq_overflow::for_ring(st, cfg, ring, now);
+    if let Some(h) = rules::overflow_not_flushed::for_ring(st, cfg, ring, now) {
+        out.retain(|o| o.finding.severity == super::finding::Severity::Info);
+        out.push(h);
+    }
+    out
+}
+
 /// Findings about a ring that is gone, from what it showed last.
 fn retired(st: &State, cfg: &AnalyzerConfig, ring: &Ring, ts: u64) -> Vec<Hit> {
-    let mut out = rules::cq_overflow::for_ring(st, cfg, ring, ts);
+    let mut out = overflow_hits(st, cfg, ring, ts);
     out.extend(rules::request_stalled::in_flight(
         st,
         cfg,
@@ -245,8 +260,9 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
     }
 
     for ring in st.rings.values() {
-        out.extend(rules::cq_overflow::for_ring(st, cfg, ring, now));
+        out.extend(overflow_hits(st, cfg, ring, now));
     }
+    out.extend(rules::io_uring_unavailable::current(st));
     out.extend(rules::unsatisfiable_wait::pending(st, now));
     out.extend(rules::request_stalled::current(st, cfg, now, &explained));
     out.extend(rules::iowq_punt_storm::current(st, cfg, now));

@@ -229,6 +229,7 @@ impl Analyzer {
             cycle_min_ns: cfg.cycle_min_ns,
             missed_wakeup_ns: cfg.missed_wakeup_ns,
             idle_spin_min_ns: cfg.idle_spin_min_ns,
+            overflow_flush_ns: cfg.overflow_flush_ns,
             ..State::default()
         };
         Analyzer {
@@ -488,6 +489,8 @@ impl Findings {
 
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod rule_tests_sys;
 #[cfg(test)]
 mod rules_req_tests;
 #[cfg(test)]

@@ -449,7 +449,9 @@ fn overflow(ts: u64, ud: u64, res: i32) -> RawEvent {
 
 fn overflow_list(ts: u64, len: i32) -> RawEvent {
     RawEvent {
-        args: [3, 0, 0, 0],
+        // The CQ ring full (16 of 16 ready): CQEs wait because it has no room (with
+        // room, only a missing flush keeps them out: overflow-not-flushed).
+        args: [3, 0, 0, 16],
         opcode: 1,
         res: len,
         ..ev(EventKind::RingState, ts, 0)

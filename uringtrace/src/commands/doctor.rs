@@ -37,6 +37,7 @@ pub struct DoctorReport {
     pub io_uring_disabled: IoUringDisabled,
     pub io_uring_disabled_meaning: String,
     pub io_uring_setup: Result<(), String>,
+    pub io_uring_availability: crate::trace::availability::SelfCheck,
     pub io_uring_tracepoints: usize,
     pub tracepoints: Vec<TracepointRow>,
     pub ebpf_load: Result<String, String>,
@@ -141,7 +142,9 @@ pub fn gather() -> DoctorReport {
                     .events
                     .degraded()
                     .into_iter()
-                    .filter(|d| d.reason.starts_with("less precise"))
+                    .filter(|d| {
+                        d.reason.starts_with("less precise") || d.reason.starts_with("not seen")
+                    })
                     .collect();
                 // An optional program that failed (in either load) degrades its
                 // detectors (listed below).
@@ -185,6 +188,7 @@ pub fn gather() -> DoctorReport {
         io_uring_disabled_meaning: disabled.explain(),
         io_uring_disabled: disabled,
         io_uring_setup: system::probe_io_uring(),
+        io_uring_availability: crate::trace::availability::SelfCheck::run(),
         io_uring_tracepoints: events.io_uring_count()
             + events
                 .need_tracefs
@@ -293,6 +297,7 @@ pub fn render_text(r: &DoctorReport) -> String {
         )),
         Err(e) => line(format!("[{}] {e}", mark(false))),
     }
+    line(r.io_uring_availability.line(mark));
     match &r.ebpf_load {
         Ok(m) => line(format!("[{}] eBPF: {m}", mark(true))),
         Err(e) => line(format!("[{}] eBPF: {e}", mark(false))),
@@ -327,7 +332,7 @@ pub fn render_text(r: &DoctorReport) -> String {
         }
     }
     if !r.host_wide_precision.is_empty() {
-        line("Host-wide (io_uring_enter not hooked), less precise:".into());
+        line("Host-wide (io_uring_enter not hooked), less precise or not seen:".into());
         for d in &r.host_wide_precision {
             let why = d.reason.split_once(": ").map_or(d.reason.as_str(), |x| x.1);
             line(format!("  {:<22} {why}", d.rule));

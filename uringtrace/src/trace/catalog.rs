@@ -309,6 +309,14 @@ pub static CATALOG: &[TracepointSpec] = &[
         fields: &[f("ret", Res)],
     },
     TracepointSpec {
+        kind: EventKind::SetupFailed,
+        program: "tp_setup_exit",
+        category: "syscalls",
+        // With tp_btf syscall hooks, btf_sys_exit sees it instead (one compare more).
+        names: &["sys_exit_io_uring_setup"],
+        fields: &[f("ret", Res)],
+    },
+    TracepointSpec {
         kind: EventKind::SchedWaking,
         program: "tp_sched_waking",
         category: "sched",

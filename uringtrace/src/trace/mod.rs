@@ -2,6 +2,7 @@
 //! eBPF programs, and live sessions.
 
 pub mod aggregate;
+pub mod availability;
 pub mod btf;
 pub mod catalog;
 pub mod fdinfo;

@@ -73,6 +73,14 @@ pub const WITHOUT_ENTER_HOOKS: &[(RuleId, &str)] = &[
         RuleId::CqOverflow,
         "less precise host-wide (io_uring_enter not hooked): flushes by enters that do not sleep show in fdinfo samples, up to 100 ms late",
     ),
+    (
+        RuleId::EnterError,
+        "not seen host-wide (io_uring_enter not hooked): enters read at their wait have no exit; trace with --pid or a command",
+    ),
+    (
+        RuleId::IoUringUnavailable,
+        "not seen host-wide (syscalls not hooked): io_uring_setup's exit needs the hook; trace with --pid or a command",
+    ),
 ];
 
 impl KernelEvents {

@@ -184,6 +184,7 @@ impl Session {
             let n = self.tracer.drain(&mut batch);
             self.events += n as u64;
             self.retire_reused_slots(&mut batch)?;
+            super::availability::annotate(&mut batch);
             let mut last_owner = 0;
             for e in &batch {
                 // Runs of one process's events are the rule: one hash lookup per run.
@@ -259,6 +260,7 @@ impl Session {
         let mut batch = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(1);
         while self.tracer.drain(&mut batch) > 0 && Instant::now() < deadline {
+            super::availability::annotate(&mut batch);
             self.fds.observe(&mut batch);
             sink(&batch, &self.tracer)?;
             batch.clear();

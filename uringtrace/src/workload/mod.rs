@@ -12,6 +12,7 @@ mod healthy;
 mod iowq;
 mod lifecycle;
 mod misuse_req;
+mod misuse_sys;
 mod multishot;
 mod net;
 mod os;
@@ -93,7 +94,13 @@ Request misuse, and their look-alikes (not part of `all`)
   short-write             RLIMIT_FSIZE 8292: 3 WRITEs of 4 KiB to a file -> 4096, 4096, 100
   short-write-ok          3 WRITEs of 4 KiB to a file, 96 KiB to a pipe -> 4096 x3, 65536
   drain-blocked           READ(empty pipe), NOP with IO_DRAIN; pipe fed at 400 ms -> 64, 0
-  drain-ok                drained NOP on an idle ring; TIMEOUT 5 ms, drained NOP -> 0, -62, 0";
+  drain-ok                drained NOP on an idle ring; TIMEOUT 5 ms, drained NOP -> 0, -62, 0
+  enter-error             enter from a non-owner thread on a DEFER_TASKRUN ring x3, enter with
+                          an unknown flag x2 -> -17 EEXIST x3, 1, -22 EINVAL x2
+  io-uring-unavailable    a child under a seccomp filter: io_uring_setup -> -38 ENOSYS
+                          (--eperm: -1 EPERM), then its fallback path (read/write)
+  overflow-not-flushed    SQPOLL ring, 12 NOPs, 4-entry CQ reaped from the ring only for
+                          1.5 s -> 4 CQEs, 8 wait in the overflow list; 12 after a flush";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -216,6 +223,16 @@ pub enum Scenario {
     DrainBlocked,
     /// A drain on an idle ring, and one held 5 ms behind a TIMEOUT
     DrainOk,
+    /// io_uring_enter from a thread that is not a DEFER_TASKRUN ring's owner (-EEXIST), and with an unknown flag (-EINVAL)
+    EnterError,
+    /// A child under a seccomp filter is refused io_uring_setup and falls back to read/write
+    IoUringUnavailable {
+        /// The filter returns EPERM instead of ENOSYS.
+        #[arg(long)]
+        eperm: bool,
+    },
+    /// An SQPOLL program reaps only from the CQ ring and never enters: CQEs wait in the overflow list
+    OverflowNotFlushed,
     /// nop-storm through stalled-request, in order, with default options
     All,
 }
@@ -269,6 +286,9 @@ impl Scenario {
             Scenario::ShortWriteOk => "short-write-ok",
             Scenario::DrainBlocked => "drain-blocked",
             Scenario::DrainOk => "drain-ok",
+            Scenario::EnterError => "enter-error",
+            Scenario::IoUringUnavailable { .. } => "io-uring-unavailable",
+            Scenario::OverflowNotFlushed => "overflow-not-flushed",
         }
     }
 
@@ -364,6 +384,9 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::ShortWriteOk => misuse_req::short_write_ok(),
         Scenario::DrainBlocked => misuse_req::drain_blocked(),
         Scenario::DrainOk => misuse_req::drain_ok(),
+        Scenario::EnterError => misuse_sys::enter_error(),
+        Scenario::IoUringUnavailable { eperm } => misuse_sys::io_uring_unavailable(eperm),
+        Scenario::OverflowNotFlushed => misuse_sys::overflow_not_flushed(),
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

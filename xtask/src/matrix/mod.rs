@@ -77,6 +77,9 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ("short-write-ok", &[]),
     ("drain-blocked", &["drain-blocked"]),
     ("drain-ok", &[]),
+    ("enter-error", &["enter-error"]),
+    ("io-uring-unavailable", &["io-uring-unavailable"]),
+    ("overflow-not-flushed", &["overflow-not-flushed"]),
 ];
 
 const NOPS: u64 = 500;

@@ -23,12 +23,15 @@ pub mod buffer_exhausted;
 pub mod cq_overflow;
 pub mod cqe_dropped;
 pub mod drain_blocked;
+pub mod enter_error;
 pub mod fixed_buffer_misuse;
 pub mod fixed_file_misuse;
 pub mod invalid_sqe;
+pub mod io_uring_unavailable;
 pub mod iowq_punt_storm;
 pub mod link_chain_broken;
 pub mod multishot_terminated;
+pub mod overflow_not_flushed;
 pub mod request_stalled;
 pub mod short_write;
 pub mod sqpoll_chain_split;
@@ -60,10 +63,13 @@ pub enum RuleId {
     FixedBufferMisuse,
     ShortWrite,
     DrainBlocked,
+    EnterError,
+    IoUringUnavailable,
+    OverflowNotFlushed,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 20] = [
+    pub const ALL: [RuleId; 23] = [
         RuleId::CqOverflow,
         RuleId::CqeDropped,
         RuleId::SqpollMissedWakeup,
@@ -84,6 +90,9 @@ impl RuleId {
         RuleId::FixedBufferMisuse,
         RuleId::ShortWrite,
         RuleId::DrainBlocked,
+        RuleId::EnterError,
+        RuleId::IoUringUnavailable,
+        RuleId::OverflowNotFlushed,
     ];
 
     /// The rule's metadata and explanation.
@@ -109,6 +118,9 @@ impl RuleId {
             RuleId::FixedBufferMisuse => &fixed_buffer_misuse::RULE,
             RuleId::ShortWrite => &short_write::RULE,
             RuleId::DrainBlocked => &drain_blocked::RULE,
+            RuleId::EnterError => &enter_error::RULE,
+            RuleId::IoUringUnavailable => &io_uring_unavailable::RULE,
+            RuleId::OverflowNotFlushed => &overflow_not_flushed::RULE,
         }
     }
 

@@ -73,7 +73,10 @@ impl State {
         // the kind is known here).
         use EventKind::*;
         match kind {
-            Create => self.on_create(ev),
+            Create => {
+                self.setup_failures.ring_created(ev.tgid);
+                self.on_create(ev)
+            }
             Submit => self.on_submit(ev),
             Link => self.on_link(ev),
             FailLink => self.on_fail_link(ev),
@@ -162,6 +165,7 @@ impl State {
                 }
             }
             FdName => self.on_fd_name(ev),
+            SetupFailed => self.on_setup_failed(ev),
             ProcessExit => self.on_process_exit(ev.tgid, ev.ts_ns),
             RingClosed => {
                 if let Some(ctx) = self.ring_by_fd(ev.tgid, view::RingClosed::read(ev).fd) {

@@ -16,7 +16,9 @@ mod names;
 pub use names::FdNames;
 mod requests;
 mod samples;
+mod sys;
 mod waits;
+pub use sys::{SetupFailure, SetupFailures, Unflushed};
 
 use apply::{ring_entry, thread_entry};
 
@@ -236,6 +238,8 @@ pub struct Ring {
     /// them (None: no register call seen for this ring).
     pub files_table: Option<u32>,
     pub bufs_table: Option<u32>,
+    /// overflow-not-flushed: CQEs left in the overflow list while the CQ had room.
+    pub unflushed: Unflushed,
 }
 
 /// How many finished chains each ring keeps for display (bounded memory).
@@ -453,6 +457,12 @@ pub enum Observation {
     /// them was released from outside after waiting at least the cycle threshold.
     CycleReleased(super::graph::Cycle),
     DroppedCqe(RawEvent),
+    /// An io_uring_enter failed with an error enter-error reports: its exit, and its
+    /// enter when one was seen (ring, flags).
+    EnterError {
+        exit: RawEvent,
+        enter: Option<Enter>,
+    },
     /// A ring that is gone (its ctx reused, its fd closed, its process exited), with
     /// what it showed, when: findings about its state are made before it is dropped.
     RingRetired(Box<Ring>, u64),
@@ -592,4 +602,8 @@ pub struct State {
     pub idle_spin_min_ns: u64,
     /// What aggregating mode needs to remember (see aggregate.rs).
     pub agg: super::aggregate::AggState,
+    /// io-uring-unavailable: failed io_uring_setup calls per process.
+    pub setup_failures: SetupFailures,
+    /// overflow-not-flushed's threshold (AnalyzerConfig::overflow_flush_ns).
+    pub overflow_flush_ns: u64,
 }

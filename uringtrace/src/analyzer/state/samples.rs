@@ -33,6 +33,7 @@ impl State {
                     {
                         ep.sample(u64::from(listed), ev.ts_ns);
                     }
+                    self.unflushed_sample(ctx, u64::from(listed), rs.cq_ready, ev.ts_ns);
                 }
                 None => {}
             }

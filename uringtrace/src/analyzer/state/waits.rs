@@ -17,12 +17,11 @@ impl State {
     /// CQ ring as far as it has room (6.1+). Whether the list emptied shows in the
     /// next fdinfo sample (`CqOverflowList`); until then it is presumed.
     pub(super) fn overflow_flush_attempt(&mut self, ctx: u64, ts: u64) {
-        if let Some(ep) = self
-            .rings
-            .get_mut(&ctx)
-            .and_then(|r| r.overflow_open.as_mut())
-        {
-            ep.attempt(ts);
+        if let Some(r) = self.rings.get_mut(&ctx) {
+            if let Some(ep) = r.overflow_open.as_mut() {
+                ep.attempt(ts);
+                r.unflushed.close(ts);
+            }
         }
     }
 
@@ -35,6 +34,7 @@ impl State {
         let Some(ep) = ring.overflow_open.take() else {
             return;
         };
+        ring.unflushed.close(ts);
         // Emptied at the last attempt (or, with none since the last overflow, by this
         // sample: the unhandled stretch runs until here).
         let gap = match ep.presumed_flush() {
@@ -119,7 +119,12 @@ impl State {
     }
 
     pub(super) fn on_enter_exit(&mut self, ev: &RawEvent) {
-        let Some(e) = self.enters.remove(&ev.pid) else {
+        let enter = self.enters.remove(&ev.pid);
+        if crate::analyzer::rules::enter_error::reported(ev.res) {
+            self.observations
+                .push(Observation::EnterError { exit: *ev, enter });
+        }
+        let Some(e) = enter else {
             return;
         };
         self.enters_without_exit -= usize::from(e.without_exit);

@@ -60,7 +60,7 @@ pub fn attach_type_for(kind: EventKind, plan: Option<&BtfPlan>) -> &'static str 
     match (kind, plan) {
         (Complete, Some(p)) if p.complete => "tp_btf",
         (Submit, Some(p)) if p.submit => "tp_btf",
-        (EnterEnter | EnterExit, Some(p)) if p.syscalls => "tp_btf",
+        (EnterEnter | EnterExit | SetupFailed, Some(p)) if p.syscalls => "tp_btf",
         (FileGet, Some(p)) if p.file_get => "tp_btf",
         (TaskAdd, Some(p)) if p.task_add => "tp_btf",
         (SchedWaking, Some(p)) if p.sched_waking => "tp_btf",
@@ -170,7 +170,7 @@ pub(super) fn attach_all(
     mut tp_btf: Option<&mut HostBtf>,
     enter_source: EnterSource,
 ) -> Result<Vec<Attachment>, LoadError> {
-    use EventKind::{CqringWait, EnterEnter, EnterExit, FileGet, Submit};
+    use EventKind::{CqringWait, EnterEnter, EnterExit, FileGet, SetupFailed, Submit};
     let plan = tp_btf.as_deref().map(|b| b.plan);
     let plan = plan.as_ref();
     let mut attachments = Vec::new();
@@ -178,7 +178,18 @@ pub(super) fn attach_all(
         let Some(name) = r.name else { continue };
         let tracepoint = format!("{}:{}", r.spec.category, name);
         injected_failure(r.spec.program, name, &tracepoint)?;
-        if enter_source == EnterSource::AtWait && matches!(r.spec.kind, EnterEnter | EnterExit) {
+        if enter_source == EnterSource::AtWait
+            && matches!(r.spec.kind, EnterEnter | EnterExit | SetupFailed)
+        {
+            continue;
+        }
+        if r.spec.kind == SetupFailed && attach_type_for(SetupFailed, plan) == "tp_btf" {
+            // btf_sys_exit sees io_uring_setup's exit too (one compare more).
+            attachments.push(Attachment {
+                kind: SetupFailed,
+                tracepoint: format!("raw_syscalls:sys_exit ({name})"),
+                attach_type: "tp_btf",
+            });
             continue;
         }
         if enter_source == EnterSource::AtWait && r.spec.kind == CqringWait {

@@ -188,7 +188,20 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         Observation::ProcessRetired { tgid, ts } => {
             rules::iowq_punt_storm::for_process(st, cfg, *tgid, *ts)
                 .into_iter()
+                .chain(rules::sqpoll_proliferation::for_process(st, *tgid, *ts))
                 .collect()
+        }
+        Observation::TaskWorkStalled {
+            wait,
+            until_ns,
+            end,
+        } => {
+            vec![rules::task_work_stalled::on_wait(
+                st,
+                wait,
+                *until_ns,
+                Some(*end),
+            )]
         }
         Observation::CycleReleased(c) => vec![rules::wait_cycle::on_cycle(st, c, true)],
         Observation::DroppedCqe(ev) => vec![rules::cqe_dropped::on_dropped(st, ev)],
@@ -239,5 +252,7 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
     out.extend(rules::unsatisfiable_wait::pending(st, now));
     out.extend(rules::request_stalled::current(st, cfg, now, &explained));
     out.extend(rules::iowq_punt_storm::current(st, cfg, now));
+    out.extend(rules::sqpoll_proliferation::current(st, now));
+    out.extend(rules::task_work_stalled::pending(st, cfg, now));
     out
 }

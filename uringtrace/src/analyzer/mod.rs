@@ -55,6 +55,12 @@ pub struct AnalyzerConfig {
     /// iteration can take a few hundred ms: libuv with 20,000 reads in flight on a
     /// 128-entry CQ went up to 238 ms between flushes on a loaded 2-CPU VM (6.18).
     pub overflow_flush_ns: u64,
+    /// task-work-stalled: completions queued to a DEFER_TASKRUN or COOP_TASKRUN ring's
+    /// owner that it has not run for this long. An event loop that waits in
+    /// io_uring_enter runs them within microseconds; one busy between waits, within
+    /// an iteration (up to 238 ms measured, see `overflow_flush_ns`). Twice that is
+    /// no long iteration but an owner blocked elsewhere.
+    pub task_work_stall_ns: u64,
 }
 
 impl Default for AnalyzerConfig {
@@ -69,6 +75,7 @@ impl Default for AnalyzerConfig {
             iowq_workers: 16,
             iowq_punts_per_s: 1_000,
             overflow_flush_ns: 1_000_000_000,
+            task_work_stall_ns: 500_000_000,
         }
     }
 }
@@ -225,6 +232,8 @@ impl Analyzer {
             cycle_min_ns: cfg.cycle_min_ns,
             missed_wakeup_ns: cfg.missed_wakeup_ns,
             idle_spin_min_ns: cfg.idle_spin_min_ns,
+            task_work_stall_ns: cfg.task_work_stall_ns,
+            host_cpus: env.cpus,
             ..State::default()
         };
         Analyzer {

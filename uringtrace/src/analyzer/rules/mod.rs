@@ -30,6 +30,8 @@ pub mod request_stalled;
 pub mod sqpoll_chain_split;
 pub mod sqpoll_idle_spin;
 pub mod sqpoll_missed_wakeup;
+pub mod sqpoll_proliferation;
+pub mod task_work_stalled;
 pub mod unsatisfiable_wait;
 pub mod wait_cycle;
 
@@ -52,10 +54,12 @@ pub enum RuleId {
     BudgetP99Latency,
     BudgetInFlight,
     BudgetIowqWorkers,
+    SqpollProliferation,
+    TaskWorkStalled,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 16] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::CqOverflow,
         RuleId::CqeDropped,
         RuleId::SqpollMissedWakeup,
@@ -72,6 +76,8 @@ impl RuleId {
         RuleId::BudgetP99Latency,
         RuleId::BudgetInFlight,
         RuleId::BudgetIowqWorkers,
+        RuleId::SqpollProliferation,
+        RuleId::TaskWorkStalled,
     ];
 
     /// The rule's metadata and explanation.
@@ -93,6 +99,8 @@ impl RuleId {
             RuleId::BudgetP99Latency => &budget_p99_latency::RULE,
             RuleId::BudgetInFlight => &budget_in_flight::RULE,
             RuleId::BudgetIowqWorkers => &budget_iowq_workers::RULE,
+            RuleId::SqpollProliferation => &sqpoll_proliferation::RULE,
+            RuleId::TaskWorkStalled => &task_work_stalled::RULE,
         }
     }
 

@@ -77,7 +77,12 @@ impl State {
             Submit => self.on_submit(ev),
             Link => self.on_link(ev),
             FailLink => self.on_fail_link(ev),
-            Complete => self.on_complete(ev),
+            Complete => {
+                if !self.task_work.is_empty() {
+                    self.task_work_completion(ev);
+                }
+                self.on_complete(ev)
+            }
             CqeOverflow => self.on_overflow(ev),
             ReqFailed => self.observations.push(Observation::InvalidSqe(*ev)),
             FileGet => {
@@ -112,6 +117,9 @@ impl State {
                 }
             }
             TaskAdd | PollWake => {
+                if kind == TaskAdd {
+                    self.on_task_add(ev);
+                }
                 if let Some(r) = self
                     .rings
                     .get_mut(&ev.ctx)
@@ -121,7 +129,12 @@ impl State {
                 }
             }
             CqringWait => self.on_cqring_wait(ev),
-            EnterEnter => self.on_enter(ev),
+            EnterEnter => {
+                if !self.task_work.is_empty() {
+                    self.task_work_owner_entered(ev.pid, ev.ts_ns);
+                }
+                self.on_enter(ev)
+            }
             EnterExit => self.on_enter_exit(ev),
             SchedSwitch => self.on_switch(ev),
             SchedWaking => {
@@ -167,7 +180,17 @@ impl State {
                     self.retire_ring(ctx, ev.ts_ns);
                 }
             }
-            Defer | TaskWorkRun | ShortWrite | LocalWorkRun | ProcessFork => {}
+            LocalWorkRun => {
+                if !self.task_work.is_empty() {
+                    self.on_local_work_run(ev);
+                }
+            }
+            TaskWorkRun => {
+                if !self.task_work.is_empty() {
+                    self.on_task_work_run(ev);
+                }
+            }
+            Defer | ShortWrite | ProcessFork => {}
         }
     }
 }

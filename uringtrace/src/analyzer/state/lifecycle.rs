@@ -15,6 +15,7 @@ impl State {
         let Some(old) = self.rings.remove(&ctx) else {
             return;
         };
+        self.task_work_ring_gone(ctx, ts);
         self.chains.retain(|_, c| c.ctx != ctx);
         if let Some(fd) = old.fd {
             self.samples.remove(&(old.tgid, fd as u32));
@@ -79,6 +80,7 @@ impl State {
         self.samples.retain(|k, _| k.0 != tgid);
         self.punts.retain(|k, _| k.0 != tgid);
         if let Some(p) = self.procs.remove(&tgid) {
+            self.sqpoll_host.live = self.sqpoll_host.live.saturating_sub(p.sqpoll_live);
             self.max_workers_of_gone = self.max_workers_of_gone.max(p.workers_max_live);
         }
     }
@@ -113,6 +115,15 @@ impl State {
             ..
         } = view::SchedSwitch::read(ev);
         let role = Role::from_u8(ev.role);
+        // An SQPOLL thread first met here was started before the trace (no rename).
+        if role == Some(Role::SqPoll)
+            && self
+                .threads
+                .get(&prev)
+                .is_none_or(|t| t.role != Some(Role::SqPoll))
+        {
+            self.sqpoll_thread_started(ev.tgid, ev.ts_ns);
+        }
         let t = self.thread(prev, ev.tgid);
         if role != Some(Role::Submitter) {
             t.role = role;
@@ -121,6 +132,16 @@ impl State {
         }
         if let Some(start) = t.run_start_ns.take() {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
+        }
+        if t.role == Some(Role::SqPoll) && prev_state & EXITING_STATES != 0 {
+            let (tgid, runtime) = (t.tgid, t.runtime_ns);
+            self.threads.remove(&prev);
+            self.sqpoll_thread_exited(tgid, runtime);
+            let n = self.thread(next, 0);
+            n.state = "running";
+            n.state_since_ns = ev.ts_ns;
+            n.run_start_ns = Some(ev.ts_ns);
+            return;
         }
         // An io-wq worker's last switch: it exits (idle workers go after 5 s).
         if t.role == Some(Role::IoWorker) && prev_state & EXITING_STATES != 0 {
@@ -157,9 +178,15 @@ impl State {
         let role = Role::from_comm(&comm);
         let tid = rename.tid_or(ev.pid);
         let t = self.thread(tid, ev.tgid);
+        let was_sqpoll = t.role == Some(Role::SqPoll);
         t.tgid = ev.tgid;
         t.role = Some(role);
         t.comm = comm_str(&comm);
+        // A rename to the name it already has (prctl by the thread itself) is no new
+        // thread.
+        if role == Role::SqPoll && !was_sqpoll {
+            self.sqpoll_thread_started(ev.tgid, ev.ts_ns);
+        }
         if role == Role::IoWorker {
             let p = self.procs.entry(ev.tgid).or_default();
             p.workers_created += 1;

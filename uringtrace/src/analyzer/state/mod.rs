@@ -14,6 +14,8 @@ mod names;
 pub use names::FdNames;
 mod requests;
 mod samples;
+mod task_work;
+pub use task_work::{SqpollHost, TaskWorkEnd, TaskWorkWait, SETUP_ATTACH_WQ, SETUP_SQ_AFF};
 mod waits;
 
 use apply::{ring_entry, thread_entry};
@@ -460,6 +462,13 @@ pub enum Observation {
         fd: u32,
         samples: RingSamples,
     },
+    /// Task work queued to a DEFER_TASKRUN or COOP_TASKRUN ring's owner waited at
+    /// least `task_work_stall_ns` before the owner ran it (or the ring went away).
+    TaskWorkStalled {
+        wait: TaskWorkWait,
+        until_ns: u64,
+        end: TaskWorkEnd,
+    },
     /// A request completed at least `slow_ns` after it could start (its submission,
     /// or its chain predecessor's completion).
     SlowCompletion {
@@ -488,6 +497,14 @@ pub struct Process {
     /// IORING_REGISTER_IOWQ_MAX_WORKERS succeeded: the process caps its workers.
     pub max_workers_registered: bool,
     pub punts: RateWindow,
+    /// SQPOLL threads started, alive now, and the most alive at once (and when).
+    pub sqpoll_created: u64,
+    pub sqpoll_live: u64,
+    pub sqpoll_max_live: u64,
+    pub sqpoll_max_live_ns: u64,
+    pub sqpoll_first_ns: u64,
+    /// CPU time of this process's SQPOLL threads that are gone.
+    pub sqpoll_runtime_of_gone_ns: u64,
 }
 
 /// Events per sliding second, in ten 100 ms slots: the highest rate seen, not an
@@ -574,4 +591,12 @@ pub struct State {
     pub idle_spin_min_ns: u64,
     /// What aggregating mode needs to remember (see aggregate.rs).
     pub agg: super::aggregate::AggState,
+    /// Task work waiting for its owner, by (ring, owner tid) (task-work-stalled).
+    pub task_work: Map<(u64, u32), TaskWorkWait>,
+    /// task-work-stalled threshold (from AnalyzerConfig).
+    pub task_work_stall_ns: u64,
+    /// SQPOLL threads alive on the host (sqpoll-proliferation).
+    pub sqpoll_host: SqpollHost,
+    /// CPUs of the traced host (0: unknown), from the environment.
+    pub host_cpus: u32,
 }

@@ -492,6 +492,8 @@ impl Findings {
 #[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
+mod rules_thread_tests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -74,12 +74,14 @@ pub fn on_wait(st: &State, w: &TaskWorkWait, until_ns: u64, end: Option<TaskWork
     } else {
         "COOP_TASKRUN"
     };
-    let owner_comm = st.comm_of(w.owner);
+    let owner = match st.comm_of(w.owner) {
+        c if c.is_empty() => format!("thread {}", w.owner),
+        c => format!("thread {} ({c})", w.owner),
+    };
     let msg = format!(
-        "{} completion{} queued to thread {} ({owner_comm}), owner of a {flag} ring, {how}: {}",
+        "{} completion{} queued to {owner}, owner of a {flag} ring, {how}: {}",
         w.queued,
         if w.queued == 1 { "" } else { "s" },
-        w.owner,
         owner_state(w, until_ns)
     );
     let mut facts = vec![

@@ -388,7 +388,7 @@ fn coop_taskrun_work_ends_when_the_owner_runs_its_task_work() {
             create(1, PID, RING, 3, COOP_TASKRUN),
             submit(10 * MS, 0x100, READ),
             poll_arm(10 * MS + 1, 0x100),
-        poll_arm(10 * MS + 1, 0x100),
+            poll_arm(10 * MS + 1, 0x100),
             task_add(100 * MS, 0x100),
             submit(200 * MS, 0x101, NOP),
             complete(200 * MS + 1_000, 0x101),

@@ -10,6 +10,7 @@ mod chains;
 mod deadlock;
 mod healthy;
 mod iowq;
+mod misuse_thread;
 mod multishot;
 mod net;
 mod os;
@@ -78,7 +79,15 @@ More pathologies (not part of `all`)
   ring-msg-cycle          rings A, B: POLL_ADD(other ring) -> MSG_RING(other ring) each; stuck
                           1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
-  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each";
+  many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
+  sqpoll-many-threads     12 SQPOLL rings, each its own SQ thread, NOPs for 200 ms -> all 0
+  task-work-stalled       DEFER_TASKRUN READ(pipe) fed at 50 ms; owner blocks 800 ms in read(2)
+                          -> 0 CQEs until the owner enters, then 64
+Healthy look-alikes of those
+  sqpoll-attached         4 SQPOLL rings sharing one SQ thread (ATTACH_WQ), NOPs 200 ms -> all 0
+  sqpoll-two-threads      2 SQPOLL rings, one SQ thread each (one per NUMA node) -> all 0
+  task-work-busy-owner    as task-work-stalled, the owner computes 150 ms instead -> 64
+  task-work-waiting-owner as task-work-stalled, the owner waits in io_uring_enter -> 64";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -187,6 +196,18 @@ pub enum Scenario {
     ManyBrokenChains,
     /// nop-storm through stalled-request, in order, with default options
     All,
+    /// 12 SQPOLL rings, each with its own SQ thread, busy with NOPs for 200 ms
+    SqpollManyThreads,
+    /// 4 SQPOLL rings sharing one SQ thread through ATTACH_WQ, busy for 200 ms
+    SqpollAttached,
+    /// 2 SQPOLL rings with a thread each (one per NUMA node), busy for 200 ms
+    SqpollTwoThreads,
+    /// DEFER_TASKRUN READ whose data arrives while the owner blocks 800 ms in read(2)
+    TaskWorkStalled,
+    /// DEFER_TASKRUN READ whose data arrives while the owner computes for 150 ms
+    TaskWorkBusyOwner,
+    /// DEFER_TASKRUN READ whose data arrives while the owner waits in io_uring_enter
+    TaskWorkWaitingOwner,
 }
 
 impl Scenario {
@@ -230,6 +251,12 @@ impl Scenario {
             Scenario::RingMsgCycle => "ring-msg-cycle",
             Scenario::TimedUnsatisfiableWait => "timed-unsatisfiable-wait",
             Scenario::ManyBrokenChains => "many-broken-chains",
+            Scenario::SqpollManyThreads => "sqpoll-many-threads",
+            Scenario::SqpollAttached => "sqpoll-attached",
+            Scenario::SqpollTwoThreads => "sqpoll-two-threads",
+            Scenario::TaskWorkStalled => "task-work-stalled",
+            Scenario::TaskWorkBusyOwner => "task-work-busy-owner",
+            Scenario::TaskWorkWaitingOwner => "task-work-waiting-owner",
         }
     }
 
@@ -317,6 +344,14 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::RingMsgCycle => deadlock::ring_msg_cycle(),
         Scenario::TimedUnsatisfiableWait => deadlock::timed_unsatisfiable_wait(),
         Scenario::ManyBrokenChains => basic::many_broken_chains(),
+        Scenario::SqpollManyThreads => misuse_thread::sqpoll_rings(name, 12, 12),
+        Scenario::SqpollAttached => misuse_thread::sqpoll_rings(name, 4, 1),
+        Scenario::SqpollTwoThreads => misuse_thread::sqpoll_rings(name, 2, 2),
+        Scenario::TaskWorkStalled => misuse_thread::task_work(name, misuse_thread::Owner::Blocked),
+        Scenario::TaskWorkBusyOwner => misuse_thread::task_work(name, misuse_thread::Owner::Busy),
+        Scenario::TaskWorkWaitingOwner => {
+            misuse_thread::task_work(name, misuse_thread::Owner::Waiting)
+        }
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

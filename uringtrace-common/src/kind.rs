@@ -86,6 +86,11 @@ kinds! {
     // length, opcode = piece index, 32 name bytes in aux, aux2, args[2], args[3], res,
     // cflags (see `view::FdName`).
     FdName = 45 => "fd_name",
+    // Not from tracepoints: what a ring owner with completions queued to its task work
+    // was doing, read from /proc/<pid>/task/<tid>/ (stat, syscall, wchan) once the work
+    // has waited a while (see `view::TaskState`): tid, args[0] = tid, args[1] = state
+    // letter, res = syscall number, aux/aux2 = wchan.
+    TaskState = 46 => "task_state",
 }
 
 /// Kinds below this come from io_uring's own tracepoints (`io_uring:*`); from it on,

@@ -131,7 +131,7 @@ fn twelve_sqpoll_threads_in_one_process_proliferate() {
     assert_eq!(f.pid, PID);
     assert_eq!(
         f.message,
-        "12 SQPOLL threads alive at once in one process (12 SQPOLL rings, 0 of them sharing \
+        "12 SQPOLL threads alive at once in one process (12 SQPOLL rings created, 0 of them sharing \
          a thread through IORING_SETUP_ATTACH_WQ; at most 2 needed); they ran 240.0 ms of CPU \
          in 1000.0 ms (24% of a CPU)"
     );

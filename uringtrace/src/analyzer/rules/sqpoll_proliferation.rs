@@ -89,12 +89,12 @@ pub fn for_process(st: &State, tgid: u32, now: u64) -> Option<Hit> {
     if p.sqpoll_max_live <= PER_PROCESS {
         return None;
     }
-    let (rings, attached) = st.sqpoll_rings(tgid);
+    let (rings, attached) = (p.sqpoll_rings, p.sqpoll_rings_attached);
     let runtime = st.sqpoll_runtime_ns(tgid, now);
     let window = now.saturating_sub(p.sqpoll_first_ns);
     let rings_text = if rings > 0 {
         format!(
-            "{rings} SQPOLL rings, {attached} of them sharing a thread through IORING_SETUP_ATTACH_WQ; "
+            "{rings} SQPOLL rings created, {attached} of them sharing a thread through IORING_SETUP_ATTACH_WQ; "
         )
     } else {
         String::new()
@@ -107,7 +107,7 @@ pub fn for_process(st: &State, tgid: u32, now: u64) -> Option<Hit> {
     let facts = vec![
         count("sqpoll_threads_max_alive", p.sqpoll_max_live),
         count("sqpoll_threads_started", p.sqpoll_created),
-        count("sqpoll_rings", rings),
+        count("sqpoll_rings_created", rings),
         count("attached_rings", attached),
         ns("sqpoll_cpu_time", runtime),
         ns("window", window),

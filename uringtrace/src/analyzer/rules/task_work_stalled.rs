@@ -3,10 +3,12 @@
 use uringtrace_common::EventKind;
 
 use super::{Need, Rule, RuleId};
-use crate::analyzer::detect::{count, hit, ms, ns, req_ev, text, Hit};
+use crate::analyzer::detect::{count, hit, int, ms, ns, req_ev, text, Hit};
 use crate::analyzer::finding::{Evidence, Severity};
 use crate::analyzer::state::{State, TaskWorkEnd, TaskWorkWait};
 use crate::analyzer::AnalyzerConfig;
+use crate::display::comm_str;
+use uringtrace_common::view::TaskState;
 
 pub const RULE: Rule = Rule {
     id: RuleId::TaskWorkStalled,
@@ -41,8 +43,97 @@ another thread and signal the ring (MSG_RING, an eventfd read by POLL_ADD); when
 must block elsewhere, drop DEFER_TASKRUN and COOP_TASKRUN so the kernel interrupts it.",
 };
 
-/// What the owner did while the work waited, from its io_uring_enter calls.
+/// Names of the syscalls an event-loop thread commonly blocks in, by number on this
+/// architecture (recordings are read where they are made, as a rule).
+fn syscall_name(nr: i32) -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    const TABLE: &[(i32, &str)] = &[
+        (0, "read"),
+        (1, "write"),
+        (7, "poll"),
+        (17, "pread64"),
+        (23, "select"),
+        (34, "pause"),
+        (35, "nanosleep"),
+        (43, "accept"),
+        (45, "recvfrom"),
+        (47, "recvmsg"),
+        (61, "wait4"),
+        (74, "fsync"),
+        (202, "futex"),
+        (230, "clock_nanosleep"),
+        (232, "epoll_wait"),
+        (270, "pselect6"),
+        (271, "ppoll"),
+        (281, "epoll_pwait"),
+        (288, "accept4"),
+        (426, "io_uring_enter"),
+        (441, "epoll_pwait2"),
+    ];
+    #[cfg(target_arch = "aarch64")]
+    const TABLE: &[(i32, &str)] = &[
+        (22, "epoll_pwait"),
+        (63, "read"),
+        (64, "write"),
+        (72, "pselect6"),
+        (73, "ppoll"),
+        (98, "futex"),
+        (101, "nanosleep"),
+        (115, "clock_nanosleep"),
+        (202, "accept"),
+        (207, "recvfrom"),
+        (212, "recvmsg"),
+        (242, "accept4"),
+        (426, "io_uring_enter"),
+    ];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const TABLE: &[(i32, &str)] = &[];
+    TABLE.iter().find(|(n, _)| *n == nr).map(|(_, s)| *s)
+}
+
+/// The owner's scheduler state as /proc showed it: "asleep (S) in read(2), wchan
+/// pipe_read, 300.0 ms into the wait".
+pub fn seen_text(s: &TaskState, at_ns: u64, since_ns: u64) -> String {
+    let state = match s.state {
+        b'R' => "running",
+        b'S' => "asleep",
+        b'D' => "in uninterruptible sleep",
+        b'T' | b't' => "stopped",
+        b'Z' | b'X' => "exiting",
+        b'I' => "idle",
+        _ => "in state",
+    };
+    let mut out = format!("{state} ({})", char::from(s.state));
+    match (s.syscall, syscall_name(s.syscall)) {
+        (-1, _) => {}
+        (_, Some(name)) => out.push_str(&format!(" in {name}(2)")),
+        (nr, None) => out.push_str(&format!(" in syscall {nr}")),
+    }
+    let wchan = comm_str(&s.wchan);
+    if !wchan.is_empty() {
+        out.push_str(&format!(", wchan {wchan}"));
+    }
+    out.push_str(&format!(
+        ", {} into the wait",
+        ms(at_ns.saturating_sub(since_ns))
+    ));
+    out
+}
+
+/// What the owner did while the work waited: from /proc when userspace sampled it,
+/// and from its io_uring_enter calls.
 fn owner_state(w: &TaskWorkWait, until_ns: u64) -> String {
+    let entered = entered_text(w, until_ns);
+    match w.owner_seen {
+        Some((s, at)) => format!(
+            "{entered}; /proc showed it {}",
+            seen_text(&s, at, w.since_ns)
+        ),
+        None => entered,
+    }
+}
+
+fn entered_text(w: &TaskWorkWait, until_ns: u64) -> String {
     if w.owner_waiting {
         return "the owner was waiting in io_uring_enter(GETEVENTS) when it was queued".into();
     }
@@ -96,6 +187,12 @@ pub fn on_wait(st: &State, w: &TaskWorkWait, until_ns: u64, end: Option<TaskWork
     ];
     if let Some(t) = w.owner_entered_ns {
         facts.push(ns("owner_entered_after", t.saturating_sub(w.since_ns)));
+    }
+    if let Some((s, at)) = w.owner_seen {
+        facts.push(text("owner_state", char::from(s.state).to_string()));
+        facts.push(int("owner_syscall", s.syscall.into()));
+        facts.push(text("owner_wchan", comm_str(&s.wchan)));
+        facts.push(ns("owner_state_read_after", at.saturating_sub(w.since_ns)));
     }
     let ended = end.map(|_| until_ns);
     let requests = w

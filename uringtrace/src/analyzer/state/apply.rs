@@ -73,7 +73,10 @@ impl State {
         // the kind is known here).
         use EventKind::*;
         match kind {
-            Create => self.on_create(ev),
+            Create => {
+                self.on_create(ev);
+                self.note_sqpoll_ring(ev);
+            }
             Submit => self.on_submit(ev),
             Link => self.on_link(ev),
             FailLink => self.on_fail_link(ev),
@@ -188,6 +191,11 @@ impl State {
             TaskWorkRun => {
                 if !self.task_work.is_empty() {
                     self.on_task_work_run(ev);
+                }
+            }
+            TaskState => {
+                if !self.task_work.is_empty() {
+                    self.on_task_state(ev);
                 }
             }
             Defer | ShortWrite | ProcessFork => {}

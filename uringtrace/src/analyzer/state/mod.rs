@@ -15,7 +15,7 @@ pub use names::FdNames;
 mod requests;
 mod samples;
 mod task_work;
-pub use task_work::{SqpollHost, TaskWorkEnd, TaskWorkWait, SETUP_ATTACH_WQ, SETUP_SQ_AFF};
+pub use task_work::{SqpollHost, TaskWorkEnd, TaskWorkWait};
 mod waits;
 
 use apply::{ring_entry, thread_entry};
@@ -505,6 +505,10 @@ pub struct Process {
     pub sqpoll_first_ns: u64,
     /// CPU time of this process's SQPOLL threads that are gone.
     pub sqpoll_runtime_of_gone_ns: u64,
+    /// SQPOLL rings created during the trace, and how many of them attached to
+    /// another ring's SQ thread (IORING_SETUP_ATTACH_WQ).
+    pub sqpoll_rings: u64,
+    pub sqpoll_rings_attached: u64,
 }
 
 /// Events per sliding second, in ten 100 ms slots: the highest rate seen, not an

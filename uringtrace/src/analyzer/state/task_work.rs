@@ -14,8 +14,6 @@ pub const SETUP_COOP_TASKRUN: u32 = 1 << 8;
 pub const SETUP_DEFER_TASKRUN: u32 = 1 << 13;
 /// IORING_SETUP_ATTACH_WQ: the ring shares the SQPOLL thread (and io-wq) of another.
 pub const SETUP_ATTACH_WQ: u32 = 1 << 5;
-/// IORING_SETUP_SQ_AFF: the SQPOLL thread is pinned to sq_thread_cpu.
-pub const SETUP_SQ_AFF: u32 = 1 << 2;
 
 /// Completions queued to a ring owner's task work (io_uring_task_add, from the task
 /// that woke the request's poll), not run yet.
@@ -35,6 +33,9 @@ pub struct TaskWorkWait {
     pub owner_waiting: bool,
     /// When the owner next entered io_uring_enter after the work was queued.
     pub owner_entered_ns: Option<u64>,
+    /// The owner's state as /proc showed it during the wait (a `task_state` event),
+    /// and when.
+    pub owner_seen: Option<(view::TaskState, u64)>,
     /// (user_data, opcode) of the queued requests (at most [`TASK_WORK_REQS`]): their
     /// completion, posted by the owner, shows the work ran.
     pub user_data_queued: Vec<(u64, u8)>,
@@ -106,6 +107,7 @@ impl State {
             queued: 0,
             owner_waiting,
             owner_entered_ns: None,
+            owner_seen: None,
             user_data_queued: Vec::new(),
         });
         w.queued += 1;
@@ -119,6 +121,14 @@ impl State {
     pub(super) fn task_work_owner_entered(&mut self, tid: u32, ts: u64) {
         for w in self.task_work.values_mut().filter(|w| w.owner == tid) {
             w.owner_entered_ns.get_or_insert(ts);
+        }
+    }
+
+    /// `task_state`: userspace read an owner's state from /proc while its work waited.
+    pub(super) fn on_task_state(&mut self, ev: &RawEvent) {
+        let s = view::TaskState::read(ev);
+        for w in self.task_work.values_mut().filter(|w| w.owner == s.tid) {
+            w.owner_seen.get_or_insert((s, ev.ts_ns));
         }
     }
 
@@ -236,14 +246,14 @@ impl State {
             .map_or(0, |p| p.sqpoll_runtime_of_gone_ns)
     }
 
-    /// Rings of `tgid` with SQPOLL, and how many of them attach to another's thread.
-    pub fn sqpoll_rings(&self, tgid: u32) -> (u64, u64) {
-        self.rings
-            .values()
-            .filter(|r| r.tgid == tgid && r.has_sqpoll())
-            .fold((0, 0), |(n, a), r| {
-                let attached = r.setup_flags.is_some_and(|f| f & SETUP_ATTACH_WQ != 0);
-                (n + 1, a + u64::from(attached))
-            })
+    /// A ring created: counted when it has SQPOLL, with whether it attached to
+    /// another ring's SQ thread.
+    pub(super) fn note_sqpoll_ring(&mut self, ev: &RawEvent) {
+        let flags = view::Create::read(ev).flags;
+        if flags & crate::names::SETUP_SQPOLL != 0 {
+            let p = self.procs.entry(ev.tgid).or_default();
+            p.sqpoll_rings += 1;
+            p.sqpoll_rings_attached += u64::from(flags & SETUP_ATTACH_WQ != 0);
+        }
     }
 }

@@ -403,3 +403,30 @@ fn coop_taskrun_work_ends_when_the_owner_runs_its_task_work() {
         .contains("COOP_TASKRUN ring, waited 800.0 ms"));
     assert_eq!(rules(&run(&base(250))), []);
 }
+
+/// Userspace read the blocked owner's state from /proc during the wait: shown.
+#[test]
+fn the_owners_state_from_proc_is_shown() {
+    let mut wchan = [0u8; 16];
+    wchan[..9].copy_from_slice(b"pipe_read");
+    let state = view::TaskState {
+        tid: PID,
+        state: b'S',
+        syscall: 9999,
+        wchan,
+    }
+    .into_raw(ev(EventKind::TaskState, 350 * MS, 0, PID, PID));
+    let mut v = pipe_read(SINGLE_ISSUER | DEFER_TASKRUN, 1_300);
+    v.insert(4, state);
+    let r = run(&v);
+    assert_eq!(rules(&r), [("task-work-stalled", Severity::Warning, 1)]);
+    assert!(
+        r.findings[0].message.ends_with(
+            "the owner stayed outside io_uring_enter for 1200.0 ms (blocked or busy \
+             elsewhere); /proc showed it asleep (S) in syscall 9999, wchan pipe_read, \
+             250.0 ms into the wait"
+        ),
+        "{}",
+        r.findings[0].message
+    );
+}

@@ -70,6 +70,10 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
         "multishot-recv",
         &["multishot-terminated", "buffer-exhausted"],
     ),
+    ("sqpoll-many-threads", &["sqpoll-proliferation"]),
+    ("sqpoll-attached", &[]),
+    ("task-work-stalled", &["task-work-stalled"]),
+    ("task-work-waiting-owner", &[]),
 ];
 
 const NOPS: u64 = 500;

@@ -28,8 +28,12 @@ pub const RULE: Rule = Rule {
     severity: Severity::Warning,
     title: "more SQPOLL threads than the CPUs can carry",
     fix: "create one SQPOLL ring and set up the others with IORING_SETUP_ATTACH_WQ (wq_fd = the first ring's fd) so they share its thread; keep at most one per NUMA node",
-    needs: &[Need::Event(EventKind::TaskRename), Need::Event(EventKind::SchedSwitch)],
-    degraded_reason: "needs task:task_rename (to see SQPOLL threads start) and sched:sched_switch (their CPU time)",
+    needs: &[
+        Need::Event(EventKind::Create),
+        Need::Event(EventKind::TaskRename),
+        Need::Event(EventKind::SchedSwitch),
+    ],
+    degraded_reason: "needs io_uring_create (SQPOLL and ATTACH_WQ rings), task:task_rename (SQPOLL threads starting) and sched:sched_switch (their CPU time)",
     explanation: "\
 Every io_uring_setup with IORING_SETUP_SQPOLL starts a kernel thread (iou-sqp-<tid>,
 5.11+; a kthread io_uring-sq before) unless IORING_SETUP_ATTACH_WQ names a ring whose

@@ -26,7 +26,7 @@ pub const RULE: Rule = Rule {
     id: RuleId::SqpollProliferation,
     slug: "sqpoll-proliferation",
     severity: Severity::Warning,
-    title: "more SQPOLL threads than the CPUs can carry",
+    title: "SQPOLL threads multiply: a CPU-sized poller per ring",
     fix: "create one SQPOLL ring and set up the others with IORING_SETUP_ATTACH_WQ (wq_fd = the first ring's fd) so they share its thread; keep at most one per NUMA node",
     needs: &[
         Need::Event(EventKind::Create),

@@ -169,3 +169,38 @@ fn owners_that_come_back_in_time_are_quiet() {
         assert_eq!(serious(&replayed), NONE, "{scenario} replayed");
     }
 }
+
+/// The committed recordings of the four scenarios (made on Linux 6.18.44, 2 vCPUs, see
+/// tests/fixtures/recordings/README.md) replay to exactly their findings, without root.
+#[test]
+fn committed_recordings_replay_to_their_findings() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings");
+    let many = replay(&dir.join("sqpoll-many-threads.utr"));
+    assert_eq!(
+        serious(&many),
+        [(
+            "sqpoll-proliferation".to_string(),
+            "12 SQPOLL threads alive at once in one process (12 SQPOLL rings created, 0 of them \
+             sharing a thread through IORING_SETUP_ATTACH_WQ; at most 2 needed); they ran \
+             75.9 ms of CPU in 318.3 ms (24% of a CPU)"
+                .to_string()
+        )]
+    );
+    let stalled = replay(&dir.join("task-work-stalled.utr"));
+    let found = serious(&stalled);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "task-work-stalled");
+    // The syscall is named by its number on the machine that reads the recording.
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        found[0].1,
+        "1 completion queued to thread 1657 (uringtrace-work), owner of a DEFER_TASKRUN ring, \
+         waited 750.1 ms before the owner ran it: the owner stayed outside io_uring_enter for \
+         750.1 ms (blocked or busy elsewhere); /proc showed it asleep (S) in read(2), wchan \
+         anon_pipe_read, 263.0 ms into the wait"
+    );
+    for healthy in ["sqpoll-attached", "task-work-waiting-owner"] {
+        let r = replay(&dir.join(format!("{healthy}.utr")));
+        assert_eq!(serious(&r), NONE, "{healthy}");
+    }
+}

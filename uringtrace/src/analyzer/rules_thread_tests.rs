@@ -430,3 +430,18 @@ fn the_owners_state_from_proc_is_shown() {
         r.findings[0].message
     );
 }
+
+/// `check`'s configuration names the two rules by slug, as every other.
+#[test]
+fn check_config_disables_and_regrades_the_rules() {
+    use super::rules::RuleId;
+    let c = super::check::Config::parse(
+        "[rules]\ndisable = [\"sqpoll-proliferation\"]\n[rules.severity]\ntask-work-stalled = \"error\"",
+    )
+    .unwrap();
+    assert!(c.disabled.contains(&RuleId::SqpollProliferation));
+    assert_eq!(
+        c.severity.get(&RuleId::TaskWorkStalled),
+        Some(&Severity::Error)
+    );
+}

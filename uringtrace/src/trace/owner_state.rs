@@ -72,12 +72,12 @@ impl OwnerWatch {
                         );
                     }
                 }
-                Some(EventKind::Submit) => {
+                Some(EventKind::Submit) if !self.rings.is_empty() => {
                     if let Some(r) = self.rings.get_mut(&e.ctx) {
                         r.owner = e.pid;
                     }
                 }
-                Some(EventKind::TaskAdd) => {
+                Some(EventKind::TaskAdd) if !self.rings.is_empty() => {
                     if let Some(r) = self.rings.get(&e.ctx) {
                         if self.waiting.len() >= MAX_WATCHED {
                             self.waiting.clear();

@@ -182,7 +182,7 @@ fn committed_recordings_replay_to_their_findings() {
             "sqpoll-proliferation".to_string(),
             "12 SQPOLL threads alive at once in one process (12 SQPOLL rings created, 0 of them \
              sharing a thread through IORING_SETUP_ATTACH_WQ; at most 2 needed); they ran \
-             75.9 ms of CPU in 318.3 ms (24% of a CPU)"
+             256.0 ms of CPU in 402.8 ms (64% of a CPU)"
                 .to_string()
         )]
     );

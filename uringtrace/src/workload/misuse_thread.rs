@@ -14,18 +14,19 @@ use io_uring::{opcode, squeue, types};
 
 use super::{leaked_buffer, ms_since, pipe, results_for, write_all, Cqe, Report, Ring, RingOpts};
 
-/// How long the SQPOLL scenarios keep their rings busy: NOP rounds 5 ms apart, under
-/// the 10 ms sq_thread_idle, so every poller keeps spinning the whole time.
-const SQPOLL_BUSY: Duration = Duration::from_millis(200);
-const SQPOLL_IDLE_MS: u32 = 10;
+/// The SQPOLL scenarios put one NOP on each ring, then leave the rings idle this long
+/// before closing them: every poller spins its sq_thread_idle (500 ms, longer) the
+/// whole time, as pollers do after each burst.
+const SQPOLL_HOLD: Duration = Duration::from_millis(300);
+const SQPOLL_IDLE_MS: u32 = 500;
 
 fn nop(ud: u64) -> squeue::Entry {
     opcode::Nop::new().build().user_data(ud)
 }
 
-/// `rings` SQPOLL rings (idle 10 ms); the first `threads` get their own SQ thread,
-/// the others attach to the first ring's with IORING_SETUP_ATTACH_WQ. Each round puts
-/// one NOP on every ring (user_data = round * 100 + ring) and reaps them, for 200 ms.
+/// `rings` SQPOLL rings (idle 500 ms); the first `threads` get their own SQ thread,
+/// the others attach to the first ring's with IORING_SETUP_ATTACH_WQ. One NOP on every
+/// ring (user_data = 100 + ring), reaped; then 300 ms with the pollers spinning.
 pub fn sqpoll_rings(name: &'static str, rings: u32, threads: u32) -> Result<Report> {
     let start = Instant::now();
     let mut all: Vec<Ring> = Vec::new();
@@ -37,28 +38,25 @@ pub fn sqpoll_rings(name: &'static str, rings: u32, threads: u32) -> Result<Repo
             ..RingOpts::entries(8)
         })?);
     }
-    let (mut submitted, mut completed, mut rounds) = (0u64, 0u64, 0u64);
+    let (mut submitted, mut completed) = (0u64, 0u64);
     let mut bad = Vec::new();
-    while start.elapsed() < SQPOLL_BUSY {
-        rounds += 1;
-        for (i, ring) in all.iter_mut().enumerate() {
-            // SAFETY: NOPs reference no memory.
-            unsafe { ring.push(&[nop(rounds * 100 + i as u64)])? };
-            ring.uring
-                .submit()
-                .context("submit a NOP to the SQ thread")?;
-            submitted += 1;
-        }
-        for ring in all.iter_mut() {
-            let mut cqes = Vec::new();
-            if !ring.reap(1, Duration::from_secs(2), &mut cqes)? {
-                bail!("a NOP on an SQPOLL ring did not complete within 2 s");
-            }
-            completed += cqes.len() as u64;
-            bad.extend(cqes.into_iter().filter(|c| c.res != 0));
-        }
-        sleep(Duration::from_millis(5));
+    for (i, ring) in all.iter_mut().enumerate() {
+        // SAFETY: NOPs reference no memory.
+        unsafe { ring.push(&[nop(100 + i as u64)])? };
+        ring.uring
+            .submit()
+            .context("submit a NOP to the SQ thread")?;
+        submitted += 1;
     }
+    for ring in all.iter_mut() {
+        let mut cqes = Vec::new();
+        if !ring.reap(1, Duration::from_secs(2), &mut cqes)? {
+            bail!("a NOP on an SQPOLL ring did not complete within 2 s");
+        }
+        completed += cqes.len() as u64;
+        bad.extend(cqes.into_iter().filter(|c| c.res != 0));
+    }
+    sleep(SQPOLL_HOLD);
     let mut report = Report::new(name).ring(&all[0]);
     report.submitted = Some(submitted);
     report.completed = Some(completed);

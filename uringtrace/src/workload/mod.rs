@@ -80,11 +80,11 @@ More pathologies (not part of `all`)
                           1.2 s, a NOP on B unwinds it -> 1, 0, 1, 0
   timed-unsatisfiable-wait  1 CQE unreaped, enter(min_complete=2, 1.5 s) -> sleeps 1.5 s, ret 0
   many-broken-chains      300 x (NOP -> READ(fd -1) -> NOP) -> 0, -9, -125 each
-  sqpoll-many-threads     12 SQPOLL rings, each its own SQ thread, NOPs for 200 ms -> all 0
+  sqpoll-many-threads     12 SQPOLL rings, a thread each (idle 500 ms), a NOP, 300 ms -> 0
   task-work-stalled       DEFER_TASKRUN READ(pipe) fed at 50 ms; owner blocks 800 ms in read(2)
                           -> 0 CQEs until the owner enters, then 64
 Healthy look-alikes of those
-  sqpoll-attached         4 SQPOLL rings sharing one SQ thread (ATTACH_WQ), NOPs 200 ms -> all 0
+  sqpoll-attached         4 SQPOLL rings sharing one SQ thread (ATTACH_WQ), as above -> all 0
   sqpoll-two-threads      2 SQPOLL rings, one SQ thread each (one per NUMA node) -> all 0
   task-work-busy-owner    as task-work-stalled, the owner computes 150 ms instead -> 64
   task-work-waiting-owner as task-work-stalled, the owner waits in io_uring_enter -> 64";
@@ -196,11 +196,11 @@ pub enum Scenario {
     ManyBrokenChains,
     /// nop-storm through stalled-request, in order, with default options
     All,
-    /// 12 SQPOLL rings, each with its own SQ thread, busy with NOPs for 200 ms
+    /// 12 SQPOLL rings, each with its own SQ thread spinning 300 ms after a NOP
     SqpollManyThreads,
-    /// 4 SQPOLL rings sharing one SQ thread through ATTACH_WQ, busy for 200 ms
+    /// 4 SQPOLL rings sharing one SQ thread through ATTACH_WQ, spinning 300 ms
     SqpollAttached,
-    /// 2 SQPOLL rings with a thread each (one per NUMA node), busy for 200 ms
+    /// 2 SQPOLL rings with a thread each (one per NUMA node), spinning 300 ms
     SqpollTwoThreads,
     /// DEFER_TASKRUN READ whose data arrives while the owner blocks 800 ms in read(2)
     TaskWorkStalled,

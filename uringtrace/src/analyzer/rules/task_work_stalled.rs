@@ -137,6 +137,14 @@ fn entered_text(w: &TaskWorkWait, until_ns: u64) -> String {
     if w.owner_waiting {
         return "the owner was waiting in io_uring_enter(GETEVENTS) when it was queued".into();
     }
+    if w.owner_waiting_elsewhere {
+        let away = w.owner_entered_ns.unwrap_or(until_ns);
+        return format!(
+            "the owner was waiting in io_uring_enter on another ring (a wait that does not \
+             run this ring's work) for {}",
+            ms(away.saturating_sub(w.since_ns))
+        );
+    }
     match w.owner_entered_ns {
         Some(t) => format!(
             "the owner stayed outside io_uring_enter for {} (blocked or busy elsewhere)",

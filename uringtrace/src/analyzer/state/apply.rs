@@ -146,6 +146,7 @@ impl State {
                     t.state = "woken";
                     t.state_since_ns = ev.ts_ns;
                 }
+                t.awake_since_ns.get_or_insert(ev.ts_ns);
             }
             TaskNewtask => {
                 let t = self.thread(view::TaskNewtask::read(ev).new_tid, ev.tgid);

@@ -116,11 +116,14 @@ impl State {
         } = view::SchedSwitch::read(ev);
         let role = Role::from_u8(ev.role);
         // An SQPOLL thread first met here was started before the trace (no rename).
+        // Only of a process whose rings the trace shows: a switch into a traced io
+        // thread also shows the task it replaced, which may be any process's poller.
         if role == Some(Role::SqPoll)
             && self
                 .threads
                 .get(&prev)
                 .is_none_or(|t| t.role != Some(Role::SqPoll))
+            && self.rings.values().any(|r| r.tgid == ev.tgid)
         {
             self.sqpoll_thread_started(ev.tgid, ev.ts_ns);
         }
@@ -133,10 +136,15 @@ impl State {
         if let Some(start) = t.run_start_ns.take() {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
         }
+        if t.role == Some(Role::SqPoll) && prev_state & 0xff != 0 {
+            if let Some(since) = t.awake_since_ns.take() {
+                t.awake_ns += ev.ts_ns.saturating_sub(since);
+            }
+        }
         if t.role == Some(Role::SqPoll) && prev_state & EXITING_STATES != 0 {
-            let (tgid, runtime) = (t.tgid, t.runtime_ns);
+            let (tgid, runtime, awake) = (t.tgid, t.runtime_ns, t.awake_ns);
             self.threads.remove(&prev);
-            self.sqpoll_thread_exited(tgid, runtime);
+            self.sqpoll_thread_exited(tgid, runtime, awake);
             let n = self.thread(next, 0);
             n.state = "running";
             n.state_since_ns = ev.ts_ns;
@@ -170,6 +178,7 @@ impl State {
         n.state = "running";
         n.state_since_ns = ev.ts_ns;
         n.run_start_ns = Some(ev.ts_ns);
+        n.awake_since_ns.get_or_insert(ev.ts_ns);
     }
 
     pub(super) fn on_rename(&mut self, ev: &RawEvent) {
@@ -181,6 +190,11 @@ impl State {
         let was_sqpoll = t.role == Some(Role::SqPoll);
         t.tgid = ev.tgid;
         t.role = Some(role);
+        // It runs as it renames itself.
+        if tid == ev.pid {
+            t.awake_since_ns.get_or_insert(ev.ts_ns);
+            t.run_start_ns.get_or_insert(ev.ts_ns);
+        }
         t.comm = comm_str(&comm);
         // A rename to the name it already has (prctl by the thread itself) is no new
         // thread.

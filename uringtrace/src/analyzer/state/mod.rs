@@ -354,6 +354,10 @@ pub struct Thread {
     pub runtime_ns: u64,
     pub submits: u64,
     pub created_ns: Option<u64>,
+    /// Time not asleep (running, or runnable and waiting for a CPU), counted for
+    /// SQPOLL threads: what a poller wants, however loaded the CPUs are.
+    pub awake_since_ns: Option<u64>,
+    pub awake_ns: u64,
 }
 
 /// A GETEVENTS wait in progress: (fd, min_complete) from io_uring_enter.
@@ -505,6 +509,7 @@ pub struct Process {
     pub sqpoll_first_ns: u64,
     /// CPU time of this process's SQPOLL threads that are gone.
     pub sqpoll_runtime_of_gone_ns: u64,
+    pub sqpoll_awake_of_gone_ns: u64,
     /// SQPOLL rings created during the trace, and how many of them attached to
     /// another ring's SQ thread (IORING_SETUP_ATTACH_WQ).
     pub sqpoll_rings: u64,

@@ -29,8 +29,11 @@ pub struct TaskWorkWait {
     pub since_ns: u64,
     /// Requests queued in this wait.
     pub queued: u64,
-    /// The owner was inside io_uring_enter(GETEVENTS) when the work was queued.
+    /// The owner was inside io_uring_enter(GETEVENTS) on this ring when the work was
+    /// queued (the work then runs at once), or on another ring (where it does not: a
+    /// ring's deferred work runs only in waits on that ring).
     pub owner_waiting: bool,
+    pub owner_waiting_elsewhere: bool,
     /// When the owner next entered io_uring_enter after the work was queued.
     pub owner_entered_ns: Option<u64>,
     /// The owner's state as /proc showed it during the wait (a `task_state` event),
@@ -94,10 +97,13 @@ impl State {
         };
         let (ctx, tgid) = (ring.ctx, ring.tgid);
         let opcode = req.map_or(ev.opcode, |r| r.opcode);
-        let owner_waiting = self
-            .enters
-            .get(&owner)
-            .is_some_and(|e| e.flags & ENTER_GETEVENTS != 0);
+        let (owner_waiting, owner_waiting_elsewhere) = match self.enters.get(&owner) {
+            Some(e) if e.flags & ENTER_GETEVENTS != 0 => match e.ctx {
+                Some(c) if c != ctx => (false, true),
+                _ => (true, false),
+            },
+            _ => (false, false),
+        };
         let w = self.task_work.entry((ctx, owner)).or_insert(TaskWorkWait {
             ctx,
             tgid,
@@ -106,6 +112,7 @@ impl State {
             since_ns: ev.ts_ns,
             queued: 0,
             owner_waiting,
+            owner_waiting_elsewhere,
             owner_entered_ns: None,
             owner_seen: None,
             user_data_queued: Vec::new(),
@@ -221,14 +228,30 @@ impl State {
 
     /// An SQPOLL thread's last switch (it exits when its last ring is freed): its
     /// CPU time stays with its process.
-    pub(super) fn sqpoll_thread_exited(&mut self, tgid: u32, runtime_ns: u64) {
+    pub(super) fn sqpoll_thread_exited(&mut self, tgid: u32, runtime_ns: u64, awake_ns: u64) {
         if let Some(p) = self.procs.get_mut(&tgid) {
             if p.sqpoll_live > 0 {
                 p.sqpoll_live -= 1;
                 self.sqpoll_host.live = self.sqpoll_host.live.saturating_sub(1);
             }
             p.sqpoll_runtime_of_gone_ns += runtime_ns;
+            p.sqpoll_awake_of_gone_ns += awake_ns;
         }
+    }
+
+    /// Time the SQPOLL threads of `tgid` were awake (running or runnable) until `now`,
+    /// those gone included: the CPU they asked for.
+    pub fn sqpoll_awake_ns(&self, tgid: u32, now: u64) -> u64 {
+        let live: u64 = self
+            .threads
+            .values()
+            .filter(|t| t.tgid == tgid && t.role == Some(Role::SqPoll))
+            .map(|t| t.awake_ns + t.awake_since_ns.map_or(0, |s| now.saturating_sub(s)))
+            .sum();
+        live + self
+            .procs
+            .get(&tgid)
+            .map_or(0, |p| p.sqpoll_awake_of_gone_ns)
     }
 
     /// CPU time the SQPOLL threads of `tgid` ran until `now` (those gone included),

@@ -1,6 +1,8 @@
 //! The analyzer's model of io_uring: rings, requests in flight, link chains, io
 //! threads. Updated one event at a time, in timestamp order. Memory is bounded by what
 //! is in flight: completed requests and chains are summarised, then dropped.
+//! One file over 600 lines because it is one idea: the model's types, which every
+//! handler module (apply, lifecycle, requests, waits, samples, task_work) shares.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -91,6 +91,11 @@ kinds! {
     // adds what it read when it drained the event (host sysctls, the process's
     // status) so that replay says the same (see `view::SetupFailed`).
     SetupFailed = 46 => "setup_failed",
+    // Not from tracepoints: what a ring owner with completions queued to its task work
+    // was doing, read from /proc/<pid>/task/<tid>/ (stat, syscall, wchan) once the work
+    // has waited a while (see `view::TaskState`): tid, args[0] = tid, args[1] = state
+    // letter, res = syscall number, aux/aux2 = wchan.
+    TaskState = 47 => "task_state",
 }
 
 /// Kinds below this come from io_uring's own tracepoints (`io_uring:*`); from it on,

@@ -249,6 +249,13 @@ pub fn fields(ev: &RawEvent) -> Vec<(&'static str, String)> {
                 v.has(view::SetupFailed::CAP_SYS_ADMIN).to_string(),
             ));
         }
+        TaskState => {
+            let t = view::TaskState::read(ev);
+            f.push(("tid", t.tid.to_string()));
+            f.push(("state", char::from(t.state).to_string()));
+            f.push(("syscall", t.syscall.to_string()));
+            f.push(("wchan", comm_str(&t.wchan)));
+        }
         RingClosed => {
             f.push(("fd", view::RingClosed::read(ev).fd.to_string()));
         }

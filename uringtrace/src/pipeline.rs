@@ -78,6 +78,7 @@ pub fn live_environment(tracer: &Tracer) -> Environment {
         io_uring_disabled: IoUringDisabled::read().explain(),
         degraded: degraded_detectors(&tracer.events),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        cpus: system::ncpus(),
     }
 }
 

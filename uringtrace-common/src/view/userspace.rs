@@ -296,3 +296,44 @@ impl EventView for SetupFailed {
         ev.aux = self.group.unwrap_or(0) as u64;
     }
 }
+
+/// `task_state`: what a thread was doing, read from `/proc/<tgid>/task/<tid>/` by
+/// userspace (no kernel program follows ordinary tasks' context switches): the owner
+/// of a ring whose completions wait for it to run its task work. tid in `args[0]`,
+/// the state letter of `stat` (R, S, D, T, ...) in `args[1]`, the syscall it is in
+/// (`syscall`'s first field; -1 when running in userspace or unknown) in `res`, and
+/// `wchan` (the kernel function it sleeps in, NUL-padded, cut at 16 bytes) in
+/// `aux`/`aux2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskState {
+    pub tid: u32,
+    pub state: u8,
+    pub syscall: i32,
+    pub wchan: [u8; 16],
+}
+
+impl EventView for TaskState {
+    const KIND: EventKind = EventKind::TaskState;
+
+    #[inline]
+    fn read(ev: &RawEvent) -> Self {
+        let mut wchan = [0u8; 16];
+        wchan[..8].copy_from_slice(&ev.aux.to_le_bytes());
+        wchan[8..].copy_from_slice(&ev.aux2.to_le_bytes());
+        TaskState {
+            tid: ev.args[0],
+            state: ev.args[1] as u8,
+            syscall: ev.res,
+            wchan,
+        }
+    }
+
+    #[inline]
+    fn write(&self, ev: &mut RawEvent) {
+        ev.args[0] = self.tid;
+        ev.args[1] = u32::from(self.state);
+        ev.res = self.syscall;
+        ev.aux = word8(&self.wchan[..8]);
+        ev.aux2 = word8(&self.wchan[8..]);
+    }
+}

@@ -188,7 +188,20 @@ pub fn from_observation(st: &State, cfg: &AnalyzerConfig, o: &Observation) -> Ve
         Observation::ProcessRetired { tgid, ts } => {
             rules::iowq_punt_storm::for_process(st, cfg, *tgid, *ts)
                 .into_iter()
+                .chain(rules::sqpoll_proliferation::for_process(st, *tgid, *ts))
                 .collect()
+        }
+        Observation::TaskWorkStalled {
+            wait,
+            until_ns,
+            end,
+        } => {
+            vec![rules::task_work_stalled::on_wait(
+                st,
+                wait,
+                *until_ns,
+                Some(*end),
+            )]
         }
         Observation::CycleReleased(c) => vec![rules::wait_cycle::on_cycle(st, c, true)],
         Observation::DroppedCqe(ev) => vec![rules::cqe_dropped::on_dropped(st, ev)],
@@ -269,5 +282,7 @@ pub fn current(st: &State, cfg: &AnalyzerConfig, now: u64) -> Vec<Hit> {
     for ring in st.rings.values().filter(|r| !r.drains.is_empty()) {
         out.extend(rules::drain_blocked::pending(st, cfg, ring, now));
     }
+    out.extend(rules::sqpoll_proliferation::current(st, now));
+    out.extend(rules::task_work_stalled::pending(st, cfg, now));
     out
 }

@@ -58,6 +58,12 @@ pub struct AnalyzerConfig {
     /// drain-blocked: an IOSQE_IO_DRAIN request held at least this long behind the
     /// requests before it. Shorter is what a drain is for.
     pub drain_blocked_ns: u64,
+    /// task-work-stalled: completions queued to a DEFER_TASKRUN or COOP_TASKRUN ring's
+    /// owner that it has not run for this long. An event loop that waits in
+    /// io_uring_enter runs them within microseconds; one busy between waits, within
+    /// an iteration (up to 238 ms measured, see `overflow_flush_ns`). Twice that is
+    /// no long iteration but an owner blocked elsewhere.
+    pub task_work_stall_ns: u64,
 }
 
 impl Default for AnalyzerConfig {
@@ -73,6 +79,7 @@ impl Default for AnalyzerConfig {
             iowq_punts_per_s: 1_000,
             overflow_flush_ns: 1_000_000_000,
             drain_blocked_ns: 100_000_000,
+            task_work_stall_ns: 500_000_000,
         }
     }
 }
@@ -230,6 +237,8 @@ impl Analyzer {
             missed_wakeup_ns: cfg.missed_wakeup_ns,
             idle_spin_min_ns: cfg.idle_spin_min_ns,
             overflow_flush_ns: cfg.overflow_flush_ns,
+            task_work_stall_ns: cfg.task_work_stall_ns,
+            host_cpus: env.cpus,
             ..State::default()
         };
         Analyzer {
@@ -493,6 +502,8 @@ mod rule_tests;
 mod rule_tests_sys;
 #[cfg(test)]
 mod rules_req_tests;
+#[cfg(test)]
+mod rules_thread_tests;
 #[cfg(test)]
 mod tests;
 

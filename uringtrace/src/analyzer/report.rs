@@ -17,6 +17,11 @@ pub struct Environment {
     /// (rule, reason) for detectors that cannot fully work on the traced kernel.
     pub degraded: Vec<(String, String)>,
     pub tool_version: String,
+    /// CPUs of the traced host (0: unknown), for rules that weigh threads against
+    /// CPUs. Not part of the report's JSON (the recording header has it as `ncpus`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cpus: u32,
 }
 
 impl Environment {
@@ -29,6 +34,7 @@ impl Environment {
             io_uring_disabled: String::new(),
             degraded: h.degraded.clone(),
             tool_version: h.tool_version.clone(),
+            cpus: h.ncpus,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod fdinfo;
 pub mod format;
 pub mod loader;
 pub mod occupancy;
+pub mod owner_state;
 pub mod privileges;
 pub mod probe;
 pub mod release;

@@ -79,6 +79,8 @@ pub struct Session {
     ring_owners: std::collections::BTreeSet<u32>,
     /// What their fds refer to, which rings closed, which processes exited.
     fds: fdinfo::FdWatch,
+    /// Owners of rings with task work waiting for them: their state from /proc.
+    owners: super::owner_state::OwnerWatch,
     /// Aggregating mode: reads the kernel's statistics into the stream.
     aggregates: Option<Poller>,
     /// Rings seen in the trace, forgotten in the kernel once they are gone.
@@ -150,6 +152,7 @@ impl Session {
             duration: opts.duration,
             ring_owners,
             fds: fdinfo::FdWatch::default(),
+            owners: Default::default(),
             aggregates,
             rings: RingWatch::default(),
             consumer: Default::default(),
@@ -197,6 +200,7 @@ impl Session {
                 }
             }
             self.fds.observe(&mut batch);
+            self.owners.observe(&batch);
             self.rings.observe(&batch, Instant::now());
             if last_sample.elapsed() >= FDINFO_INTERVAL {
                 last_sample = Instant::now();
@@ -208,6 +212,7 @@ impl Session {
                 self.forget_gone_rings(&mut batch)?;
                 let now = crate::system::monotonic_ns();
                 batch.extend(self.fds.sample(&mut self.ring_owners, now));
+                batch.extend(self.owners.sample(now));
             }
             if last_aggregate.elapsed() >= Poller::INTERVAL {
                 last_aggregate = Instant::now();

@@ -13,6 +13,7 @@ mod iowq;
 mod lifecycle;
 mod misuse_req;
 mod misuse_sys;
+mod misuse_thread;
 mod multishot;
 mod net;
 mod os;
@@ -100,7 +101,17 @@ Request misuse, and their look-alikes (not part of `all`)
   io-uring-unavailable    a child under a seccomp filter: io_uring_setup -> -38 ENOSYS
                           (--eperm: -1 EPERM), then its fallback path (read/write)
   overflow-not-flushed    SQPOLL ring, 12 NOPs, 4-entry CQ reaped from the ring only for
-                          1.5 s -> 4 CQEs, 8 wait in the overflow list; 12 after a flush";
+                          1.5 s -> 4 CQEs, 8 wait in the overflow list; 12 after a flush
+
+SQPOLL threads and task work (not part of `all`)
+  sqpoll-many-threads     12 SQPOLL rings, a thread each (idle 500 ms), a NOP, 300 ms -> 0
+  task-work-stalled       DEFER_TASKRUN READ(pipe) fed at 50 ms; owner blocks 800 ms in read(2)
+                          -> 0 CQEs until the owner enters, then 64
+Healthy look-alikes of those
+  sqpoll-attached         4 SQPOLL rings sharing one SQ thread (ATTACH_WQ), as above -> all 0
+  sqpoll-two-threads      2 SQPOLL rings, one SQ thread each (one per NUMA node) -> all 0
+  task-work-busy-owner    as task-work-stalled, the owner computes 150 ms instead -> 64
+  task-work-waiting-owner as task-work-stalled, the owner waits in io_uring_enter -> 64";
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {
@@ -235,6 +246,18 @@ pub enum Scenario {
     OverflowNotFlushed,
     /// nop-storm through stalled-request, in order, with default options
     All,
+    /// 12 SQPOLL rings, each with its own SQ thread spinning 300 ms after a NOP
+    SqpollManyThreads,
+    /// 4 SQPOLL rings sharing one SQ thread through ATTACH_WQ, spinning 300 ms
+    SqpollAttached,
+    /// 2 SQPOLL rings with a thread each (one per NUMA node), spinning 300 ms
+    SqpollTwoThreads,
+    /// DEFER_TASKRUN READ whose data arrives while the owner blocks 800 ms in read(2)
+    TaskWorkStalled,
+    /// DEFER_TASKRUN READ whose data arrives while the owner computes for 150 ms
+    TaskWorkBusyOwner,
+    /// DEFER_TASKRUN READ whose data arrives while the owner waits in io_uring_enter
+    TaskWorkWaitingOwner,
 }
 
 impl Scenario {
@@ -289,6 +312,12 @@ impl Scenario {
             Scenario::EnterError => "enter-error",
             Scenario::IoUringUnavailable { .. } => "io-uring-unavailable",
             Scenario::OverflowNotFlushed => "overflow-not-flushed",
+            Scenario::SqpollManyThreads => "sqpoll-many-threads",
+            Scenario::SqpollAttached => "sqpoll-attached",
+            Scenario::SqpollTwoThreads => "sqpoll-two-threads",
+            Scenario::TaskWorkStalled => "task-work-stalled",
+            Scenario::TaskWorkBusyOwner => "task-work-busy-owner",
+            Scenario::TaskWorkWaitingOwner => "task-work-waiting-owner",
         }
     }
 
@@ -387,6 +416,14 @@ pub fn run(scenario: &Scenario) -> Result<Report> {
         Scenario::EnterError => misuse_sys::enter_error(),
         Scenario::IoUringUnavailable { eperm } => misuse_sys::io_uring_unavailable(eperm),
         Scenario::OverflowNotFlushed => misuse_sys::overflow_not_flushed(),
+        Scenario::SqpollManyThreads => misuse_thread::sqpoll_rings(name, 12, 12),
+        Scenario::SqpollAttached => misuse_thread::sqpoll_rings(name, 4, 1),
+        Scenario::SqpollTwoThreads => misuse_thread::sqpoll_rings(name, 2, 2),
+        Scenario::TaskWorkStalled => misuse_thread::task_work(name, misuse_thread::Owner::Blocked),
+        Scenario::TaskWorkBusyOwner => misuse_thread::task_work(name, misuse_thread::Owner::Busy),
+        Scenario::TaskWorkWaitingOwner => {
+            misuse_thread::task_work(name, misuse_thread::Owner::Waiting)
+        }
     };
     report.with_context(|| format!("scenario {name} failed"))
 }

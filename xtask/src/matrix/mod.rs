@@ -80,6 +80,10 @@ pub const SCENARIOS: &[(&str, &[&str])] = &[
     ("enter-error", &["enter-error"]),
     ("io-uring-unavailable", &["io-uring-unavailable"]),
     ("overflow-not-flushed", &["overflow-not-flushed"]),
+    ("sqpoll-many-threads", &["sqpoll-proliferation"]),
+    ("sqpoll-attached", &[]),
+    ("task-work-stalled", &["task-work-stalled"]),
+    ("task-work-waiting-owner", &[]),
 ];
 
 const NOPS: u64 = 500;

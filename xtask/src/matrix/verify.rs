@@ -232,6 +232,26 @@ pub(super) fn verify(
                     r.passed = false;
                 }
             }
+            // Only io threads' renames are streamed: the twelve SQ threads.
+            "sqpoll-many-threads" if count("task_rename") != 12 => {
+                r.notes.push(format!(
+                    "sqpoll-many-threads: {} task_rename events, want 12",
+                    count("task_rename")
+                ));
+                r.passed = false;
+            }
+            // One poll wakeup queued the READ; the blocked owner was read from /proc once.
+            "task-work-stalled"
+                if !degraded.contains("task-work-stalled")
+                    && (count("task_add") != 1 || count("task_state") != 1) =>
+            {
+                r.notes.push(format!(
+                    "task-work-stalled: {} task_add, {} task_state events, want 1 each",
+                    count("task_add"),
+                    count("task_state")
+                ));
+                r.passed = false;
+            }
             "cq-overflow" if !degraded.contains("cq-overflow") && count("cqe_overflow") != 13 => {
                 r.notes.push(format!(
                     "cq-overflow: {} overflow events, want 13",

@@ -53,6 +53,7 @@ pub(crate) fn report() -> Report {
                 "no io_uring_cqe_overflow before 5.19".into(),
             )],
             tool_version: "0.1.0".into(),
+            cpus: 0,
         },
         rings: vec![RingSummary {
             ring: "0xffff888012345000".into(),

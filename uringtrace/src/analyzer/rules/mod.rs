@@ -37,6 +37,8 @@ pub mod short_write;
 pub mod sqpoll_chain_split;
 pub mod sqpoll_idle_spin;
 pub mod sqpoll_missed_wakeup;
+pub mod sqpoll_proliferation;
+pub mod task_work_stalled;
 pub mod unsatisfiable_wait;
 pub mod wait_cycle;
 
@@ -66,10 +68,12 @@ pub enum RuleId {
     EnterError,
     IoUringUnavailable,
     OverflowNotFlushed,
+    SqpollProliferation,
+    TaskWorkStalled,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 23] = [
+    pub const ALL: [RuleId; 25] = [
         RuleId::CqOverflow,
         RuleId::CqeDropped,
         RuleId::SqpollMissedWakeup,
@@ -93,6 +97,8 @@ impl RuleId {
         RuleId::EnterError,
         RuleId::IoUringUnavailable,
         RuleId::OverflowNotFlushed,
+        RuleId::SqpollProliferation,
+        RuleId::TaskWorkStalled,
     ];
 
     /// The rule's metadata and explanation.
@@ -121,6 +127,8 @@ impl RuleId {
             RuleId::EnterError => &enter_error::RULE,
             RuleId::IoUringUnavailable => &io_uring_unavailable::RULE,
             RuleId::OverflowNotFlushed => &overflow_not_flushed::RULE,
+            RuleId::SqpollProliferation => &sqpoll_proliferation::RULE,
+            RuleId::TaskWorkStalled => &task_work_stalled::RULE,
         }
     }
 

@@ -75,12 +75,18 @@ impl State {
         match kind {
             Create => {
                 self.setup_failures.ring_created(ev.tgid);
-                self.on_create(ev)
+                self.on_create(ev);
+                self.note_sqpoll_ring(ev);
             }
             Submit => self.on_submit(ev),
             Link => self.on_link(ev),
             FailLink => self.on_fail_link(ev),
-            Complete => self.on_complete(ev),
+            Complete => {
+                if !self.task_work.is_empty() {
+                    self.task_work_completion(ev);
+                }
+                self.on_complete(ev)
+            }
             CqeOverflow => self.on_overflow(ev),
             ReqFailed => self.on_req_failed(ev),
             FileGet => {
@@ -115,6 +121,9 @@ impl State {
                 }
             }
             TaskAdd | PollWake => {
+                if kind == TaskAdd {
+                    self.on_task_add(ev);
+                }
                 if let Some(r) = self
                     .rings
                     .get_mut(&ev.ctx)
@@ -124,7 +133,12 @@ impl State {
                 }
             }
             CqringWait => self.on_cqring_wait(ev),
-            EnterEnter => self.on_enter(ev),
+            EnterEnter => {
+                if !self.task_work.is_empty() {
+                    self.task_work_owner_entered(ev.pid, ev.ts_ns);
+                }
+                self.on_enter(ev)
+            }
             EnterExit => self.on_enter_exit(ev),
             SchedSwitch => self.on_switch(ev),
             SchedWaking => {
@@ -133,6 +147,7 @@ impl State {
                     t.state = "woken";
                     t.state_since_ns = ev.ts_ns;
                 }
+                t.awake_since_ns.get_or_insert(ev.ts_ns);
             }
             TaskNewtask => {
                 let t = self.thread(view::TaskNewtask::read(ev).new_tid, ev.tgid);
@@ -175,7 +190,21 @@ impl State {
             ProcessFork => self.on_fork(ev),
             Defer => self.on_defer(ev),
             ShortWrite => self.on_short_write(ev),
-            TaskWorkRun | LocalWorkRun => {}
+            LocalWorkRun => {
+                if !self.task_work.is_empty() {
+                    self.on_local_work_run(ev);
+                }
+            }
+            TaskWorkRun => {
+                if !self.task_work.is_empty() {
+                    self.on_task_work_run(ev);
+                }
+            }
+            TaskState => {
+                if !self.task_work.is_empty() {
+                    self.on_task_state(ev);
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ impl State {
         let Some(old) = self.rings.remove(&ctx) else {
             return;
         };
+        self.task_work_ring_gone(ctx, ts);
         self.chains.retain(|_, c| c.ctx != ctx);
         if let Some(fd) = old.fd {
             self.samples.remove(&(old.tgid, fd as u32));
@@ -97,6 +98,7 @@ impl State {
         self.samples.retain(|k, _| k.0 != tgid);
         self.punts.retain(|k, _| k.0 != tgid);
         if let Some(p) = self.procs.remove(&tgid) {
+            self.sqpoll_host.live = self.sqpoll_host.live.saturating_sub(p.sqpoll_live);
             self.max_workers_of_gone = self.max_workers_of_gone.max(p.workers_max_live);
         }
     }
@@ -143,6 +145,18 @@ impl State {
             ..
         } = view::SchedSwitch::read(ev);
         let role = Role::from_u8(ev.role);
+        // An SQPOLL thread first met here was started before the trace (no rename).
+        // Only of a process whose rings the trace shows: a switch into a traced io
+        // thread also shows the task it replaced, which may be any process's poller.
+        if role == Some(Role::SqPoll)
+            && self
+                .threads
+                .get(&prev)
+                .is_none_or(|t| t.role != Some(Role::SqPoll))
+            && self.rings.values().any(|r| r.tgid == ev.tgid)
+        {
+            self.sqpoll_thread_started(ev.tgid, ev.ts_ns);
+        }
         let t = self.thread(prev, ev.tgid);
         if role != Some(Role::Submitter) {
             t.role = role;
@@ -151,6 +165,21 @@ impl State {
         }
         if let Some(start) = t.run_start_ns.take() {
             t.runtime_ns += ev.ts_ns.saturating_sub(start);
+        }
+        if t.role == Some(Role::SqPoll) && prev_state & 0xff != 0 {
+            if let Some(since) = t.awake_since_ns.take() {
+                t.awake_ns += ev.ts_ns.saturating_sub(since);
+            }
+        }
+        if t.role == Some(Role::SqPoll) && prev_state & EXITING_STATES != 0 {
+            let (tgid, runtime, awake) = (t.tgid, t.runtime_ns, t.awake_ns);
+            self.threads.remove(&prev);
+            self.sqpoll_thread_exited(tgid, runtime, awake);
+            let n = self.thread(next, 0);
+            n.state = "running";
+            n.state_since_ns = ev.ts_ns;
+            n.run_start_ns = Some(ev.ts_ns);
+            return;
         }
         // An io-wq worker's last switch: it exits (idle workers go after 5 s).
         if t.role == Some(Role::IoWorker) && prev_state & EXITING_STATES != 0 {
@@ -179,6 +208,7 @@ impl State {
         n.state = "running";
         n.state_since_ns = ev.ts_ns;
         n.run_start_ns = Some(ev.ts_ns);
+        n.awake_since_ns.get_or_insert(ev.ts_ns);
     }
 
     pub(super) fn on_rename(&mut self, ev: &RawEvent) {
@@ -187,9 +217,20 @@ impl State {
         let role = Role::from_comm(&comm);
         let tid = rename.tid_or(ev.pid);
         let t = self.thread(tid, ev.tgid);
+        let was_sqpoll = t.role == Some(Role::SqPoll);
         t.tgid = ev.tgid;
         t.role = Some(role);
+        // It runs as it renames itself.
+        if tid == ev.pid {
+            t.awake_since_ns.get_or_insert(ev.ts_ns);
+            t.run_start_ns.get_or_insert(ev.ts_ns);
+        }
         t.comm = comm_str(&comm);
+        // A rename to the name it already has (prctl by the thread itself) is no new
+        // thread.
+        if role == Role::SqPoll && !was_sqpoll {
+            self.sqpoll_thread_started(ev.tgid, ev.ts_ns);
+        }
         if role == Role::IoWorker {
             let p = self.procs.entry(ev.tgid).or_default();
             p.workers_created += 1;

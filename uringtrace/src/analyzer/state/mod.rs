@@ -1,6 +1,8 @@
 //! The analyzer's model of io_uring: rings, requests in flight, link chains, io
 //! threads. Updated one event at a time, in timestamp order. Memory is bounded by what
 //! is in flight: completed requests and chains are summarised, then dropped.
+//! One file over 600 lines because it is one idea: the model's types, which every
+//! handler module (apply, lifecycle, requests, waits, samples, task_work) shares.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -17,6 +19,8 @@ pub use names::FdNames;
 mod requests;
 mod samples;
 mod sys;
+mod task_work;
+pub use task_work::{SqpollHost, TaskWorkEnd, TaskWorkWait};
 mod waits;
 pub use sys::{SetupFailure, SetupFailures, Unflushed};
 
@@ -365,6 +369,10 @@ pub struct Thread {
     pub runtime_ns: u64,
     pub submits: u64,
     pub created_ns: Option<u64>,
+    /// Time not asleep (running, or runnable and waiting for a CPU), counted for
+    /// SQPOLL threads: what a poller wants, however loaded the CPUs are.
+    pub awake_since_ns: Option<u64>,
+    pub awake_ns: u64,
 }
 
 /// A GETEVENTS wait in progress: (fd, min_complete) from io_uring_enter.
@@ -479,6 +487,13 @@ pub enum Observation {
         fd: u32,
         samples: RingSamples,
     },
+    /// Task work queued to a DEFER_TASKRUN or COOP_TASKRUN ring's owner waited at
+    /// least `task_work_stall_ns` before the owner ran it (or the ring went away).
+    TaskWorkStalled {
+        wait: TaskWorkWait,
+        until_ns: u64,
+        end: TaskWorkEnd,
+    },
     /// A request completed at least `slow_ns` after it could start (its submission,
     /// or its chain predecessor's completion).
     SlowCompletion {
@@ -516,6 +531,19 @@ pub struct Process {
     /// IORING_REGISTER_IOWQ_MAX_WORKERS succeeded: the process caps its workers.
     pub max_workers_registered: bool,
     pub punts: RateWindow,
+    /// SQPOLL threads started, alive now, and the most alive at once (and when).
+    pub sqpoll_created: u64,
+    pub sqpoll_live: u64,
+    pub sqpoll_max_live: u64,
+    pub sqpoll_max_live_ns: u64,
+    pub sqpoll_first_ns: u64,
+    /// CPU time of this process's SQPOLL threads that are gone.
+    pub sqpoll_runtime_of_gone_ns: u64,
+    pub sqpoll_awake_of_gone_ns: u64,
+    /// SQPOLL rings created during the trace, and how many of them attached to
+    /// another ring's SQ thread (IORING_SETUP_ATTACH_WQ).
+    pub sqpoll_rings: u64,
+    pub sqpoll_rings_attached: u64,
 }
 
 /// Events per sliding second, in ten 100 ms slots: the highest rate seen, not an
@@ -606,4 +634,12 @@ pub struct State {
     pub setup_failures: SetupFailures,
     /// overflow-not-flushed's threshold (AnalyzerConfig::overflow_flush_ns).
     pub overflow_flush_ns: u64,
+    /// Task work waiting for its owner, by (ring, owner tid) (task-work-stalled).
+    pub task_work: Map<(u64, u32), TaskWorkWait>,
+    /// task-work-stalled threshold (from AnalyzerConfig).
+    pub task_work_stall_ns: u64,
+    /// SQPOLL threads alive on the host (sqpoll-proliferation).
+    pub sqpoll_host: SqpollHost,
+    /// CPUs of the traced host (0: unknown), from the environment.
+    pub host_cpus: u32,
 }

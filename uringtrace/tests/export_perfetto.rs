@@ -85,6 +85,8 @@ fn decode(path: &Path) -> Decoded {
     let mut d = Decoded::default();
     let mut names: HashMap<u64, String> = HashMap::new();
     let mut arg_names: HashMap<u64, String> = HashMap::new();
+    // Interned annotation values (results, IOSQE flags).
+    let mut values: HashMap<u64, String> = HashMap::new();
     // Open slice begins per track (a stack, as Perfetto nests them).
     let mut open: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, p) in trace.packet.iter().enumerate() {
@@ -102,6 +104,10 @@ fn decode(path: &Path) -> Decoded {
             }
             for n in &interned.debug_annotation_names {
                 assert!(arg_names.insert(n.iid(), n.name().to_owned()).is_none());
+            }
+            for v in &interned.debug_annotation_string_values {
+                let text = String::from_utf8(v.str().to_vec()).unwrap();
+                assert!(values.insert(v.iid(), text).is_none());
             }
         }
         match &p.data {
@@ -155,6 +161,9 @@ fn decode(path: &Path) -> Decoded {
                             Some(debug_annotation::Value::UintValue(v)) => v.to_string(),
                             Some(debug_annotation::Value::IntValue(v)) => v.to_string(),
                             Some(debug_annotation::Value::StringValue(v)) => v.clone(),
+                            Some(debug_annotation::Value::StringValueIid(iid)) => {
+                                values[iid].clone()
+                            }
                             Some(debug_annotation::Value::BoolValue(v)) => v.to_string(),
                             other => panic!("unexpected value {other:?}"),
                         };

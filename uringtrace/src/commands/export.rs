@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use crate::analyzer::report::Report;
 use crate::analyzer::AnalyzerConfig;
 use crate::cli::ExportArgs;
-use crate::output::perfetto::{Exporter, Written};
+use crate::output::perfetto::{Background, Exporter, Written};
 use crate::pipeline::replay_file;
 use crate::units::human_bytes;
 
@@ -35,16 +35,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens `out` for an export.
-pub fn create(out: &Path) -> anyhow::Result<Exporter<BufWriter<File>>> {
+/// Opens `out` for an export, encoded on a thread of its own (see `Background`).
+pub fn create(out: &Path) -> anyhow::Result<Background<BufWriter<File>>> {
     let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
     // A large buffer: the exporter writes about a megabyte at a time.
-    Exporter::new(BufWriter::with_capacity(1 << 20, f)).context("perfetto protos")
+    let ex = Exporter::new(BufWriter::with_capacity(1 << 20, f)).context("perfetto protos")?;
+    Background::spawn(ex).context("starting the export thread")
 }
 
 /// Ends an export with the report of the same events.
 pub fn finish(
-    ex: Exporter<BufWriter<File>>,
+    ex: Background<BufWriter<File>>,
     report: &Report,
     out: &Path,
 ) -> anyhow::Result<Written> {

@@ -9,6 +9,7 @@
 //! ([`Exporter::finish`]): the exporter reads events, it never judges them.
 
 mod background;
+mod direct;
 mod packets;
 mod requests;
 mod tracks;
@@ -34,6 +35,7 @@ use crate::display::comm_text;
 use crate::names;
 
 pub use background::Background;
+pub use direct::OutFile;
 pub use packets::Written;
 use packets::{Arg, ArgName, Event, Name, PacketWriter};
 use requests::{InFlight, Request};

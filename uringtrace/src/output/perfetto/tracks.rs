@@ -3,8 +3,7 @@
 //! process with one lane per request in flight at once (Perfetto slices on one track must
 //! nest, and requests overlap), and counter tracks per ring.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap as StdHashMap};
+use std::collections::HashMap as StdHashMap;
 
 /// foldhash: SipHash was a tenth of an export's time.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
@@ -42,8 +41,10 @@ pub struct Ring {
     pub counters: [u64; 3],
     /// Lane uuids, by lane.
     lanes: Vec<u64>,
-    /// Free lanes below `lanes.len()`, lowest first.
-    free: BinaryHeap<Reverse<u32>>,
+    /// Free lanes below `lanes.len()`: a bit per lane.
+    free: Vec<u64>,
+    /// No free lane in the words before this one.
+    free_from: usize,
     /// Requests in flight.
     pub in_flight: u32,
 }
@@ -206,7 +207,8 @@ impl Tracks {
             uuid,
             counters,
             lanes: Vec::new(),
-            free: BinaryHeap::new(),
+            free: Vec::new(),
+            free_from: 0,
             in_flight: 0,
         });
         self.by_ctx.insert(ctx, i);
@@ -234,8 +236,14 @@ impl Tracks {
         ring: u32,
     ) -> std::io::Result<(u32, u64)> {
         let r = &mut self.rings[ring as usize];
-        if let Some(Reverse(lane)) = r.free.pop() {
-            return Ok((lane, r.lanes[lane as usize]));
+        while let Some(word) = r.free.get_mut(r.free_from) {
+            if *word != 0 {
+                let bit = word.trailing_zeros();
+                *word &= !(1u64 << bit);
+                let lane = r.free_from as u32 * 64 + bit;
+                return Ok((lane, r.lanes[lane as usize]));
+            }
+            r.free_from += 1;
         }
         let lane = r.lanes.len() as u32;
         let parent = r.uuid;
@@ -249,7 +257,13 @@ impl Tracks {
     }
 
     pub fn free_lane(&mut self, ring: u32, lane: u32) {
-        self.rings[ring as usize].free.push(Reverse(lane));
+        let r = &mut self.rings[ring as usize];
+        let word = lane as usize / 64;
+        if r.free.len() <= word {
+            r.free.resize(word + 1, 0);
+        }
+        r.free[word] |= 1 << (lane % 64);
+        r.free_from = r.free_from.min(word);
     }
 
     pub fn lane_uuid(&self, ring: u32, lane: u32) -> u64 {

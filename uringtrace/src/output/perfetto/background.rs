@@ -15,8 +15,10 @@ use crate::analyzer::report::Report;
 
 /// Events per batch: about 200 KiB, which stays in cache between the two threads.
 const BATCH: usize = 2048;
-/// Batches queued for the encoder before the caller waits for it.
-const QUEUED: usize = 4;
+/// Batches queued for the encoder before the caller waits for it (~6.5 MiB): enough
+/// that the two threads rarely wait for each other when other processes share the CPUs
+/// and one of them is descheduled for a few time slices.
+const QUEUED: usize = 32;
 
 pub struct Background<W: Write + Send + 'static> {
     batch: Vec<RawEvent>,

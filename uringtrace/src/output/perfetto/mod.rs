@@ -38,7 +38,7 @@ pub use background::Background;
 pub use direct::OutFile;
 pub use packets::Written;
 use packets::{Arg, ArgName, Event, Name, PacketWriter};
-use requests::{InFlight, Request};
+use requests::{fd_label, InFlight, Request};
 use tracks::{Counter, Tracks};
 pub use wire::MissingField;
 
@@ -88,35 +88,6 @@ pub struct Exporter<W: Write> {
     comms: HashMap<u32, String>,
     first_ts: u64,
     last_ts: u64,
-}
-
-/// The text shown for a request's fd, written into `out`: its name when the recording
-/// has one (a path, socket addresses, ...), else what the recording says it is (type
-/// and inode); a registered file's number is a slot in the ring's table, not an fd.
-fn fd_label(
-    out: &mut String,
-    fd: i32,
-    object: Option<(FdType, u64)>,
-    name: Option<&str>,
-    fixed: bool,
-) {
-    use std::fmt::Write as _;
-    out.clear();
-    // Writing to a String cannot fail.
-    let _ = if fixed {
-        write!(out, "fixed slot {fd}")
-    } else if let Some(name) = name {
-        write!(out, "{fd} ({name})")
-    } else {
-        match object {
-            Some((FdType::File, ino)) => write!(out, "{fd} (file, inode {ino})"),
-            Some((FdType::Pipe, ino)) => write!(out, "{fd} (pipe:[{ino}])"),
-            Some((FdType::Socket, ino)) => write!(out, "{fd} (socket:[{ino}])"),
-            Some((FdType::Ring, _)) => write!(out, "{fd} (io_uring)"),
-            Some((FdType::Other, ino)) => write!(out, "{fd} (inode {ino})"),
-            Some((FdType::Closed, _)) | None => write!(out, "{fd}"),
-        }
-    };
 }
 
 impl<W: Write> Exporter<W> {

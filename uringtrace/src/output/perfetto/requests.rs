@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap as StdHashMap, VecDeque};
 
+use uringtrace_common::FdType;
+
 /// foldhash: SipHash was a tenth of an export's time.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
@@ -154,4 +156,33 @@ impl InFlight {
         v.sort_unstable_by_key(|r| (r.ts, r.ctx, r.lane));
         v
     }
+}
+
+/// The text shown for a request's fd, written into `out`: its name when the recording
+/// has one (a path, socket addresses, ...), else what the recording says it is (type
+/// and inode); a registered file's number is a slot in the ring's table, not an fd.
+pub fn fd_label(
+    out: &mut String,
+    fd: i32,
+    object: Option<(FdType, u64)>,
+    name: Option<&str>,
+    fixed: bool,
+) {
+    use std::fmt::Write as _;
+    out.clear();
+    // Writing to a String cannot fail.
+    let _ = if fixed {
+        write!(out, "fixed slot {fd}")
+    } else if let Some(name) = name {
+        write!(out, "{fd} ({name})")
+    } else {
+        match object {
+            Some((FdType::File, ino)) => write!(out, "{fd} (file, inode {ino})"),
+            Some((FdType::Pipe, ino)) => write!(out, "{fd} (pipe:[{ino}])"),
+            Some((FdType::Socket, ino)) => write!(out, "{fd} (socket:[{ino}])"),
+            Some((FdType::Ring, _)) => write!(out, "{fd} (io_uring)"),
+            Some((FdType::Other, ino)) => write!(out, "{fd} (inode {ino})"),
+            Some((FdType::Closed, _)) | None => write!(out, "{fd}"),
+        }
+    };
 }

@@ -2,8 +2,6 @@
 //! `diagnose` and `record`. The encoder is `output::perfetto`; this module opens files
 //! and drives it with the events replay or a live trace delivers.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -13,7 +11,7 @@ use anyhow::Context as _;
 use crate::analyzer::report::Report;
 use crate::analyzer::AnalyzerConfig;
 use crate::cli::ExportArgs;
-use crate::output::perfetto::{Exporter, Written};
+use crate::output::perfetto::{Background, Exporter, OutFile, Written};
 use crate::pipeline::replay_file;
 use crate::units::human_bytes;
 
@@ -35,21 +33,19 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens `out` for an export.
-pub fn create(out: &Path) -> anyhow::Result<Exporter<BufWriter<File>>> {
-    let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    // A large buffer: the exporter writes about a megabyte at a time.
-    Exporter::new(BufWriter::with_capacity(1 << 20, f)).context("perfetto protos")
+/// Opens `out` for an export, encoded on a thread of its own (see `Background`).
+pub fn create(out: &Path) -> anyhow::Result<Background<OutFile>> {
+    let f = OutFile::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let ex = Exporter::new(f).context("perfetto protos")?;
+    Background::spawn(ex).context("starting the export thread")
 }
 
 /// Ends an export with the report of the same events.
-pub fn finish(
-    ex: Exporter<BufWriter<File>>,
-    report: &Report,
-    out: &Path,
-) -> anyhow::Result<Written> {
-    let (_, written) = ex
+pub fn finish(ex: Background<OutFile>, report: &Report, out: &Path) -> anyhow::Result<Written> {
+    let (file, written) = ex
         .finish(report)
+        .with_context(|| format!("writing {}", out.display()))?;
+    file.finish()
         .with_context(|| format!("writing {}", out.display()))?;
     Ok(written)
 }

@@ -8,6 +8,8 @@
 //! Findings and the lost-events count come from the analyzer's report at the end
 //! ([`Exporter::finish`]): the exporter reads events, it never judges them.
 
+mod background;
+mod direct;
 mod packets;
 mod requests;
 mod tracks;
@@ -32,9 +34,11 @@ use crate::analyzer::state::FdNames;
 use crate::display::comm_text;
 use crate::names;
 
+pub use background::Background;
+pub use direct::OutFile;
 pub use packets::Written;
-use packets::{Arg, Event, PacketWriter};
-use requests::{InFlight, Request};
+use packets::{Arg, ArgName, Event, Name, PacketWriter};
+use requests::{fd_label, InFlight, Request};
 use tracks::{Counter, Tracks};
 pub use wire::MissingField;
 
@@ -63,6 +67,11 @@ pub struct Exporter<W: Write> {
     tracks: Tracks,
     reqs: InFlight,
     enters: HashMap<u32, OpenEnter>,
+    /// Open enters read at their wait (`without_exit`): a submit looks for one only
+    /// when there is any.
+    enters_without_exit: usize,
+    /// Scratch for a request's fd arg.
+    fd_text: String,
     /// (tgid, fd) → what the fd is (fd_object events).
     fds: HashMap<(u32, i32), (FdType, u64)>,
     /// (tgid, fd) → its name (path, socket addresses, ...), from fd_name events.
@@ -81,38 +90,6 @@ pub struct Exporter<W: Write> {
     last_ts: u64,
 }
 
-/// The text shown for a request's fd: its name when the recording has one (a path,
-/// socket addresses, ...), else what the recording says it is (type and inode); a
-/// registered file's number is a slot in the ring's table, not an fd.
-fn fd_label(fd: i32, object: Option<(FdType, u64)>, name: Option<&str>, fixed: bool) -> String {
-    if fixed {
-        return format!("fixed slot {fd}");
-    }
-    if let Some(name) = name {
-        return format!("{fd} ({name})");
-    }
-    match object {
-        Some((FdType::File, ino)) => format!("{fd} (file, inode {ino})"),
-        Some((FdType::Pipe, ino)) => format!("{fd} (pipe:[{ino}])"),
-        Some((FdType::Socket, ino)) => format!("{fd} (socket:[{ino}])"),
-        Some((FdType::Ring, _)) => format!("{fd} (io_uring)"),
-        Some((FdType::Other, ino)) => format!("{fd} (inode {ino})"),
-        Some((FdType::Closed, _)) | None => fd.to_string(),
-    }
-}
-
-/// An instant on the event's thread, with its user_data: the two ends of a punt.
-fn thread_instant<'a>(ev: &RawEvent, name: &'a str) -> Event<'a> {
-    let mut e = Event::new(
-        ev.ts_ns,
-        tracks::thread_uuid(ev.pid),
-        Type::TYPE_INSTANT,
-        name,
-    );
-    e.args.push(("user_data", Arg::Uint(ev.user_data)));
-    e
-}
-
 impl<W: Write> Exporter<W> {
     pub fn new(sink: W) -> Result<Self, MissingField> {
         Ok(Exporter {
@@ -120,6 +97,8 @@ impl<W: Write> Exporter<W> {
             tracks: Tracks::default(),
             reqs: InFlight::default(),
             enters: HashMap::default(),
+            enters_without_exit: 0,
+            fd_text: String::new(),
             fds: HashMap::default(),
             names: FdNames::default(),
             ring_fds: HashMap::default(),
@@ -164,7 +143,7 @@ impl<W: Write> Exporter<W> {
             EventKind::CqeOverflow => self.overflow(ev)?,
             EventKind::EnterEnter => self.enter(ev)?,
             EventKind::EnterExit => {
-                if let Some(e) = self.enters.remove(&ev.pid) {
+                if let Some(e) = self.take_enter(ev.pid) {
                     self.wait(ev.pid, e, ev.ts_ns, Some(ev.res))?;
                 }
             }
@@ -237,22 +216,25 @@ impl<W: Write> Exporter<W> {
             return Ok(());
         };
         // An enter read at its wait ends at the thread's next submit.
-        if self.enters.get(&ev.pid).is_some_and(|e| e.without_exit) {
-            if let Some(e) = self.enters.remove(&ev.pid) {
+        if self.enters_without_exit > 0 && self.enters.get(&ev.pid).is_some_and(|e| e.without_exit)
+        {
+            if let Some(e) = self.take_enter(ev.pid) {
                 self.wait(ev.pid, e, ev.ts_ns, None)?;
             }
         }
-        self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
-        let lane = self.tracks.take_lane(&mut self.out, ev.ctx)?;
+        let ring = self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
+        let (lane, _) = self.tracks.take_lane(&mut self.out, ring)?;
+        self.tracks.get_mut(ring).in_flight += 1;
         let mut r = Request {
             ctx: ev.ctx,
+            ring,
+            lane,
             tgid: ev.tgid,
-            ts: ev.ts_ns,
             opcode: ev.opcode,
+            ts: ev.ts_ns,
             user_data: ev.user_data,
             flags: s.req_flags,
             fd: s.fd(),
-            lane,
             punt: None,
             chain: None,
             msg: None,
@@ -277,10 +259,23 @@ impl<W: Write> Exporter<W> {
             return Ok(());
         };
         r.punt = Some(flow);
-        let name = format!("io-wq punt {}", names::opcode_name(ev.opcode));
-        let mut e = thread_instant(ev, &name);
-        e.flows.push(flow);
-        self.out.event(e)
+        let track = self.tracks.thread(&mut self.out, ev.pid)?;
+        let mut e = Event::new(ev.ts_ns, track, Type::TYPE_INSTANT, Name::Punt(ev.opcode));
+        e.arg(ArgName::UserData, Arg::Uint(ev.user_data));
+        e.flow(flow);
+        self.out.event(&e)
+    }
+
+    /// The thread's open enter, if any.
+    fn take_enter(&mut self, tid: u32) -> Option<OpenEnter> {
+        if self.enters.is_empty() {
+            return None;
+        }
+        let e = self.enters.remove(&tid)?;
+        if e.without_exit {
+            self.enters_without_exit -= 1;
+        }
+        Some(e)
     }
 
     fn complete(&mut self, ev: &RawEvent) -> std::io::Result<()> {
@@ -306,7 +301,11 @@ impl<W: Write> Exporter<W> {
         // same thread posted it: io_msg_ring posts into the target before its own
         // completion when it runs in the sender's context (6.x; a target with
         // DEFER_TASKRUN gets it later through task work, and then no flow is drawn).
-        if let Some(aux) = self.aux_cqes.remove(&ev.pid) {
+        let aux = match self.aux_cqes.is_empty() {
+            true => None,
+            false => self.aux_cqes.remove(&ev.pid),
+        };
+        if let Some(aux) = aux {
             let sender = self
                 .reqs
                 .get_mut(ev.req)
@@ -331,10 +330,11 @@ impl<W: Write> Exporter<W> {
             return Ok(());
         };
         if let Some(flow) = r.punt {
-            let name = format!("CQE {}", names::opcode_name(r.opcode));
-            let mut e = thread_instant(ev, &name);
-            e.terminating_flows.push(flow);
-            self.out.event(e)?;
+            let track = self.tracks.thread(&mut self.out, ev.pid)?;
+            let mut e = Event::new(ev.ts_ns, track, Type::TYPE_INSTANT, Name::Cqe(r.opcode));
+            e.arg(ArgName::UserData, Arg::Uint(ev.user_data));
+            e.terminating_flow = Some(flow);
+            self.out.event(&e)?;
         }
         self.slice(r, ev.ts_ns, Some(ev.res), None)
     }
@@ -347,32 +347,33 @@ impl<W: Write> Exporter<W> {
         } else {
             "CQE (no request)"
         };
-        let mut e = Event::new(aux.ts, tracks::ring_uuid(aux.ctx), Type::TYPE_INSTANT, name);
-        e.args.push(("user_data", Arg::Uint(aux.user_data)));
-        e.args
-            .push(("result", Arg::Str(names::result_name(aux.res))));
-        e.terminating_flows.extend(flow);
-        self.out.event(e)
+        let ring = self.tracks.ring(&mut self.out, aux.ctx, 0)?;
+        let track = self.tracks.get(ring).uuid;
+        let mut e = Event::new(aux.ts, track, Type::TYPE_INSTANT, Name::Text(name));
+        e.arg(ArgName::UserData, Arg::Uint(aux.user_data));
+        e.arg(ArgName::Result, Arg::Result(aux.res));
+        e.terminating_flow = flow;
+        self.out.event(&e)
     }
 
     fn overflow(&mut self, ev: &RawEvent) -> std::io::Result<()> {
         let dropped = CqeOverflow::of(ev).is_some_and(|o| o.dropped());
-        self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
+        let ring = self.tracks.ring(&mut self.out, ev.ctx, ev.tgid)?;
+        let track = self.tracks.get(ring).uuid;
         let mut e = Event::new(
             ev.ts_ns,
-            tracks::ring_uuid(ev.ctx),
+            track,
             Type::TYPE_INSTANT,
-            "CQ overflow",
+            Name::Text("CQ overflow"),
         );
-        e.args.push(("user_data", Arg::Uint(ev.user_data)));
-        e.args
-            .push(("result", Arg::Str(names::result_name(ev.res))));
-        e.args.push(("dropped", Arg::Bool(dropped)));
-        self.out.event(e)?;
+        e.arg(ArgName::UserData, Arg::Uint(ev.user_data));
+        e.arg(ArgName::Result, Arg::Result(ev.res));
+        e.arg(ArgName::Dropped, Arg::Bool(dropped));
+        self.out.event(&e)?;
         if ev.cflags & CQE_F_MORE != 0 {
             return Ok(());
         }
-        if let Some((_, r)) = self.reqs.remove_by_user_data(ev.ctx, ev.user_data) {
+        if let Some(r) = self.reqs.remove_by_user_data(ring, ev.user_data) {
             self.slice(r, ev.ts_ns, Some(ev.res), Some(dropped))?;
         }
         Ok(())
@@ -382,8 +383,11 @@ impl<W: Write> Exporter<W> {
         let Some(en) = Enter::of(ev) else {
             return Ok(());
         };
-        if let Some(e) = self.enters.remove(&ev.pid) {
+        if let Some(e) = self.take_enter(ev.pid) {
             self.wait(ev.pid, e, ev.ts_ns, None)?;
+        }
+        if en.without_exit {
+            self.enters_without_exit += 1;
         }
         self.enters.insert(
             ev.pid,
@@ -401,22 +405,31 @@ impl<W: Write> Exporter<W> {
 
     /// An io_uring_enter as a slice on its thread.
     fn wait(&mut self, tid: u32, e: OpenEnter, end: u64, res: Option<i32>) -> std::io::Result<()> {
-        let track = tracks::thread_uuid(tid);
-        let mut b = Event::new(e.ts, track, Type::TYPE_SLICE_BEGIN, "io_uring_enter");
-        b.args
-            .push(("min_complete", Arg::Uint(e.min_complete.into())));
-        b.args.push(("to_submit", Arg::Uint(e.to_submit.into())));
-        b.args
-            .push(("flags", Arg::Str(names::enter_flags(e.flags))));
+        let track = self.tracks.thread(&mut self.out, tid)?;
+        let flags = names::enter_flags(e.flags);
+        let ring = format!("{:#x}", e.ctx);
+        let mut b = Event::new(
+            e.ts,
+            track,
+            Type::TYPE_SLICE_BEGIN,
+            Name::Text("io_uring_enter"),
+        );
+        b.arg(ArgName::MinComplete, Arg::Uint(e.min_complete.into()));
+        b.arg(ArgName::ToSubmit, Arg::Uint(e.to_submit.into()));
+        b.arg(ArgName::Flags, Arg::Str(&flags));
         if e.ctx != 0 {
-            b.args.push(("ring", Arg::Str(format!("{:#x}", e.ctx))));
+            b.arg(ArgName::Ring, Arg::Str(&ring));
         }
         if let Some(res) = res {
-            b.args.push(("result", Arg::Str(names::result_name(res))));
+            b.arg(ArgName::Result, Arg::Result(res));
         }
-        self.out.event(b)?;
-        self.out
-            .event(Event::new(end.max(e.ts), track, Type::TYPE_SLICE_END, ""))
+        self.out.event(&b)?;
+        self.out.event(&Event::new(
+            end.max(e.ts),
+            track,
+            Type::TYPE_SLICE_END,
+            Name::Text(""),
+        ))
     }
 
     fn ring_state(&mut self, ev: &RawEvent) -> std::io::Result<()> {
@@ -431,24 +444,26 @@ impl<W: Write> Exporter<W> {
             },
             ctx => ctx,
         };
-        self.tracks.ring(&mut self.out, ctx, ev.tgid)?;
+        let ring = self.tracks.ring(&mut self.out, ctx, ev.tgid)?;
+        let r = self.tracks.get(ring);
         let values = [
-            (Counter::InFlight, i64::from(self.reqs.in_flight(ctx))),
+            (Counter::InFlight, i64::from(r.in_flight)),
             (Counter::CqReady, i64::from(s.cq_ready)),
             (
                 Counter::SqPending,
                 i64::from(s.sq_tail.wrapping_sub(s.sq_head)),
             ),
         ];
+        let uuids = r.counters;
         for (c, v) in values {
             let mut e = Event::new(
                 ev.ts_ns,
-                tracks::counter_uuid(ctx, c),
+                uuids[c as usize],
                 Type::TYPE_COUNTER,
-                "",
+                Name::Text(""),
             );
             e.counter = Some(v);
-            self.out.event(e)?;
+            self.out.event(&e)?;
         }
         Ok(())
     }
@@ -461,51 +476,55 @@ impl<W: Write> Exporter<W> {
         res: Option<i32>,
         overflowed: Option<bool>,
     ) -> std::io::Result<()> {
-        self.tracks.free_lane(r.ctx, r.lane);
-        let track = tracks::lane_uuid(r.ctx, r.lane);
-        let op = names::opcode_name(r.opcode);
+        self.tracks.free_lane(r.ring, r.lane);
+        let ring = self.tracks.get_mut(r.ring);
+        ring.in_flight = ring.in_flight.saturating_sub(1);
+        let track = self.tracks.lane_uuid(r.ring, r.lane);
         let cancelled_follower =
             matches!(r.chain, Some((_, pos)) if pos > 0) && res == Some(-libc::ECANCELED);
         let name = if cancelled_follower {
-            format!("{op} (cancelled)").into()
+            Name::Cancelled(r.opcode)
         } else {
-            op
+            Name::Op(r.opcode)
         };
-        let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, &name);
-        b.args.push(("user_data", Arg::Uint(r.user_data)));
-        b.args.push((
-            "result",
-            Arg::Str(res.map_or_else(|| "none (in flight)".into(), names::result_name)),
-        ));
-        b.args.push(("flags", Arg::Str(names::sqe_flags(r.flags))));
+        let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, name);
+        b.arg(ArgName::UserData, Arg::Uint(r.user_data));
+        b.arg(
+            ArgName::Result,
+            res.map_or(Arg::Str("none (in flight)"), Arg::Result),
+        );
+        b.arg(ArgName::Flags, Arg::SqeFlags(r.flags as u8));
         if let Some(fd) = r.fd {
-            b.args.push((
-                "fd",
-                Arg::Str(fd_label(
-                    fd,
-                    self.fds.get(&(r.tgid, fd)).copied(),
-                    self.names.get(r.tgid, fd),
-                    r.flags & names::IOSQE_FIXED_FILE != 0,
-                )),
-            ));
+            fd_label(
+                &mut self.fd_text,
+                fd,
+                self.fds.get(&(r.tgid, fd)).copied(),
+                self.names.get(r.tgid, fd),
+                r.flags & names::IOSQE_FIXED_FILE != 0,
+            );
+            b.arg(ArgName::Fd, Arg::Str(&self.fd_text));
         }
         if let Some((_, pos)) = r.chain {
-            b.args.push(("chain_position", Arg::Uint(pos.into())));
+            b.arg(ArgName::ChainPosition, Arg::Uint(pos.into()));
         }
         if cancelled_follower {
-            b.args.push(("cancelled_follower", Arg::Bool(true)));
+            b.arg(ArgName::CancelledFollower, Arg::Bool(true));
         }
         if let Some(dropped) = overflowed {
-            b.args.push(("overflowed", Arg::Bool(true)));
-            b.args.push(("cqe_dropped", Arg::Bool(dropped)));
+            b.arg(ArgName::Overflowed, Arg::Bool(true));
+            b.arg(ArgName::CqeDropped, Arg::Bool(dropped));
         }
-        b.flows.extend(r.punt);
-        b.flows.extend(r.chain.map(|c| c.0));
-        b.flows.extend(r.msg);
-        self.out.event(b)?;
+        for flow in [r.punt, r.chain.map(|c| c.0), r.msg].into_iter().flatten() {
+            b.flow(flow);
+        }
+        self.out.event(&b)?;
         if res.is_some() || overflowed.is_some() {
-            self.out
-                .event(Event::new(end.max(r.ts), track, Type::TYPE_SLICE_END, ""))?;
+            self.out.event(&Event::new(
+                end.max(r.ts),
+                track,
+                Type::TYPE_SLICE_END,
+                Name::Text(""),
+            ))?;
         }
         Ok(())
     }
@@ -537,10 +556,11 @@ impl<W: Write> Exporter<W> {
         }
         for f in &report.findings {
             let track = if f.ring != 0 && self.tracks.lanes(f.ring) > 0 {
-                tracks::ring_uuid(f.ring)
+                let ring = self.tracks.ring(&mut self.out, f.ring, 0)?;
+                self.tracks.get(ring).uuid
             } else if f.pid != 0 {
                 self.tracks.task(&mut self.out, f.pid, f.pid, &f.comm)?;
-                tracks::process_uuid(f.pid)
+                self.tracks.process(&mut self.out, f.pid)?
             } else {
                 self.tracks.findings(&mut self.out)?
             };
@@ -550,23 +570,22 @@ impl<W: Write> Exporter<W> {
                 end
             };
             let name = format!("finding: {}", f.rule.slug());
-            let mut e = Event::new(ts, track, Type::TYPE_INSTANT, &name);
-            e.args.push(("rule", Arg::Str(f.rule.slug().into())));
-            e.args
-                .push(("severity", Arg::Str(f.severity.name().into())));
-            e.args.push(("message", Arg::Str(f.message.clone())));
-            e.args.push(("occurrences", Arg::Uint(f.occurrences)));
+            let mut e = Event::new(ts, track, Type::TYPE_INSTANT, Name::Text(&name));
+            e.arg(ArgName::Rule, Arg::Str(f.rule.slug()));
+            e.arg(ArgName::Severity, Arg::Str(f.severity.name()));
+            e.arg(ArgName::Message, Arg::Str(&f.message));
+            e.arg(ArgName::Occurrences, Arg::Uint(f.occurrences));
             if f.inconclusive {
-                e.args.push(("inconclusive", Arg::Bool(true)));
+                e.arg(ArgName::Inconclusive, Arg::Bool(true));
             }
-            self.out.event(e)?;
+            self.out.event(&e)?;
         }
         let lost = self.tracks.lost(&mut self.out)?;
         let total = i64::try_from(report.lost_events.total).unwrap_or(i64::MAX);
         for (ts, v) in [(self.first_ts, 0), (end, total)] {
-            let mut e = Event::new(ts, lost, Type::TYPE_COUNTER, "");
+            let mut e = Event::new(ts, lost, Type::TYPE_COUNTER, Name::Text(""));
             e.counter = Some(v);
-            self.out.event(e)?;
+            self.out.event(&e)?;
         }
         self.out.finish()
     }

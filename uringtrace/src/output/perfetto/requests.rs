@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap as StdHashMap, VecDeque};
 
+use uringtrace_common::FdType;
+
 /// foldhash: SipHash was a tenth of an export's time.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
@@ -12,13 +14,15 @@ const MAX_PENDING_MSG: usize = 1024;
 
 pub struct Request {
     pub ctx: u64,
+    /// The ring's index in `Tracks`.
+    pub ring: u32,
+    pub lane: u32,
     pub tgid: u32,
-    pub ts: u64,
     pub opcode: u8,
+    pub ts: u64,
     pub user_data: u64,
     pub flags: u64,
     pub fd: Option<i32>,
-    pub lane: usize,
     /// Flow id of the punt (submit → punt → completion), once punted.
     pub punt: Option<u64>,
     /// (flow id, position in the chain: 0 = head).
@@ -30,9 +34,11 @@ pub struct Request {
 #[derive(Default)]
 pub struct InFlight {
     by_req: HashMap<u64, Request>,
-    /// (ring, user_data) → req: overflowed CQEs have no req pointer.
-    by_user_data: HashMap<(u64, u64), u64>,
-    per_ring: HashMap<u64, u32>,
+    /// (ring, user_data) → req, for the rings that had an overflow: overflowed CQEs have
+    /// no req pointer. Built at a ring's first overflow, so that rings that never
+    /// overflow (nearly all) pay nothing for it.
+    by_user_data: HashMap<(u32, u64), u64>,
+    indexed: Vec<bool>,
     /// Target ring → MSG_RING flows waiting for their CQE there.
     msg_pending: HashMap<u64, VecDeque<u64>>,
     next_flow: u64,
@@ -44,22 +50,23 @@ impl InFlight {
         self.next_flow
     }
 
-    pub fn insert(&mut self, req: u64, r: Request) -> Option<Request> {
-        *self.per_ring.entry(r.ctx).or_default() += 1;
-        self.by_user_data.insert((r.ctx, r.user_data), req);
-        let old = self.by_req.insert(req, r);
-        if let Some(o) = &old {
-            self.forget(o);
-        }
-        old
+    fn indexed(&self, ring: u32) -> bool {
+        self.indexed.get(ring as usize).copied().unwrap_or(false)
     }
 
-    fn forget(&mut self, r: &Request) {
-        if let Some(n) = self.per_ring.get_mut(&r.ctx) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_ring.remove(&r.ctx);
-            }
+    /// Adds a request; returns the one with the same req pointer it replaces.
+    pub fn insert(&mut self, req: u64, r: Request) -> Option<Request> {
+        if self.indexed(r.ring) {
+            self.by_user_data.insert((r.ring, r.user_data), req);
+        }
+        let old = self.by_req.insert(req, r)?;
+        self.unindex(req, &old);
+        Some(old)
+    }
+
+    fn unindex(&mut self, req: u64, r: &Request) {
+        if self.indexed(r.ring) && self.by_user_data.get(&(r.ring, r.user_data)) == Some(&req) {
+            self.by_user_data.remove(&(r.ring, r.user_data));
         }
     }
 
@@ -69,20 +76,35 @@ impl InFlight {
 
     pub fn remove(&mut self, req: u64) -> Option<Request> {
         let r = self.by_req.remove(&req)?;
-        if self.by_user_data.get(&(r.ctx, r.user_data)) == Some(&req) {
-            self.by_user_data.remove(&(r.ctx, r.user_data));
-        }
-        self.forget(&r);
+        self.unindex(req, &r);
         Some(r)
     }
 
-    pub fn remove_by_user_data(&mut self, ctx: u64, user_data: u64) -> Option<(u64, Request)> {
-        let req = *self.by_user_data.get(&(ctx, user_data))?;
-        self.remove(req).map(|r| (req, r))
+    pub fn remove_by_user_data(&mut self, ring: u32, user_data: u64) -> Option<Request> {
+        if !self.indexed(ring) {
+            self.index(ring);
+        }
+        let req = *self.by_user_data.get(&(ring, user_data))?;
+        self.remove(req)
     }
 
-    pub fn in_flight(&self, ctx: u64) -> u32 {
-        self.per_ring.get(&ctx).copied().unwrap_or(0)
+    /// Indexes a ring's requests by user_data; of two with one user_data, the later
+    /// submitted one is found (as a new submission replaces the index entry).
+    fn index(&mut self, ring: u32) {
+        if self.indexed.len() <= ring as usize {
+            self.indexed.resize(ring as usize + 1, false);
+        }
+        self.indexed[ring as usize] = true;
+        let mut reqs: Vec<(u64, u32, u64, u64)> = self
+            .by_req
+            .iter()
+            .filter(|(_, r)| r.ring == ring)
+            .map(|(&req, r)| (r.ts, r.lane, r.user_data, req))
+            .collect();
+        reqs.sort_unstable();
+        for (_, _, user_data, req) in reqs {
+            self.by_user_data.insert((ring, user_data), req);
+        }
     }
 
     /// `req` is linked after `target`: both join one chain flow.
@@ -115,6 +137,9 @@ impl InFlight {
     }
 
     pub fn msg_received(&mut self, target: u64) -> Option<u64> {
+        if self.msg_pending.is_empty() {
+            return None;
+        }
         let q = self.msg_pending.get_mut(&target)?;
         let f = q.pop_front();
         if q.is_empty() {
@@ -127,9 +152,37 @@ impl InFlight {
     pub fn drain(&mut self) -> Vec<Request> {
         let mut v: Vec<Request> = self.by_req.drain().map(|(_, r)| r).collect();
         self.by_user_data.clear();
-        self.per_ring.clear();
         // Lanes are unique per ring among requests in flight: a total order.
         v.sort_unstable_by_key(|r| (r.ts, r.ctx, r.lane));
         v
     }
+}
+
+/// The text shown for a request's fd, written into `out`: its name when the recording
+/// has one (a path, socket addresses, ...), else what the recording says it is (type
+/// and inode); a registered file's number is a slot in the ring's table, not an fd.
+pub fn fd_label(
+    out: &mut String,
+    fd: i32,
+    object: Option<(FdType, u64)>,
+    name: Option<&str>,
+    fixed: bool,
+) {
+    use std::fmt::Write as _;
+    out.clear();
+    // Writing to a String cannot fail.
+    let _ = if fixed {
+        write!(out, "fixed slot {fd}")
+    } else if let Some(name) = name {
+        write!(out, "{fd} ({name})")
+    } else {
+        match object {
+            Some((FdType::File, ino)) => write!(out, "{fd} (file, inode {ino})"),
+            Some((FdType::Pipe, ino)) => write!(out, "{fd} (pipe:[{ino}])"),
+            Some((FdType::Socket, ino)) => write!(out, "{fd} (socket:[{ino}])"),
+            Some((FdType::Ring, _)) => write!(out, "{fd} (io_uring)"),
+            Some((FdType::Other, ino)) => write!(out, "{fd} (inode {ino})"),
+            Some((FdType::Closed, _)) | None => write!(out, "{fd}"),
+        }
+    };
 }

@@ -7,6 +7,7 @@
 
 use perfetto_protos::debug_annotation::{DebugAnnotation, DebugAnnotationName};
 use perfetto_protos::interned_data::InternedData;
+use perfetto_protos::profile_common::InternedString;
 use perfetto_protos::trace::Trace;
 use perfetto_protos::trace_packet::TracePacket;
 use perfetto_protos::track_event::{EventName, TrackEvent};
@@ -42,12 +43,16 @@ pub struct Fields {
     pub da_bool: Key,
     pub da_uint: Key,
     pub da_string: Key,
+    pub da_string_iid: Key,
     pub id_event_names: Key,
     pub id_annotation_names: Key,
     pub name_iid: Key,
     pub name_name: Key,
     pub an_iid: Key,
     pub an_name: Key,
+    pub id_string_values: Key,
+    pub is_iid: Key,
+    pub is_str: Key,
 }
 
 /// A field the official definitions lack (only if `perfetto_protos` renamed one).
@@ -80,6 +85,7 @@ impl Fields {
         let id = InternedData::descriptor();
         let en = EventName::descriptor();
         let an = DebugAnnotationName::descriptor();
+        let is = InternedString::descriptor();
         Ok(Fields {
             trace_packet: key(&trace, "packet")?,
             timestamp: key(&tp, "timestamp")?,
@@ -98,12 +104,16 @@ impl Fields {
             da_bool: key(&da, "bool_value")?,
             da_uint: key(&da, "uint_value")?,
             da_string: key(&da, "string_value")?,
+            da_string_iid: key(&da, "string_value_iid")?,
             id_event_names: key(&id, "event_names")?,
             id_annotation_names: key(&id, "debug_annotation_names")?,
             name_iid: key(&en, "iid")?,
             name_name: key(&en, "name")?,
             an_iid: key(&an, "iid")?,
             an_name: key(&an, "name")?,
+            id_string_values: key(&id, "debug_annotation_string_values")?,
+            is_iid: key(&is, "iid")?,
+            is_str: key(&is, "str")?,
         })
     }
 }

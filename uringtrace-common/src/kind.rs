@@ -86,16 +86,16 @@ kinds! {
     // length, opcode = piece index, 32 name bytes in aux, aux2, args[2], args[3], res,
     // cflags (see `view::FdName`).
     FdName = 45 => "fd_name",
-    // An io_uring_setup that failed (raw_syscalls:sys_exit, or
-    // syscalls:sys_exit_io_uring_setup): res = -errno, args[3] = entries; userspace
-    // adds what it read when it drained the event (host sysctls, the process's
-    // status) so that replay says the same (see `view::SetupFailed`).
-    SetupFailed = 46 => "setup_failed",
     // Not from tracepoints: what a ring owner with completions queued to its task work
     // was doing, read from /proc/<pid>/task/<tid>/ (stat, syscall, wchan) once the work
     // has waited a while (see `view::TaskState`): tid, args[0] = tid, args[1] = state
     // letter, res = syscall number, aux/aux2 = wchan.
-    TaskState = 47 => "task_state",
+    TaskState = 46 => "task_state",
+    // An io_uring_setup that failed (raw_syscalls:sys_exit, or
+    // syscalls:sys_exit_io_uring_setup): res = -errno, args[3] = entries; userspace
+    // adds what it read when it drained the event (host sysctls, the process's
+    // status) so that replay says the same (see `view::SetupFailed`).
+    SetupFailed = 47 => "setup_failed",
 }
 
 /// Kinds below this come from io_uring's own tracepoints (`io_uring:*`); from it on,

@@ -93,10 +93,10 @@ fn wait_with_enter<'a>(
     ebpf.program_mut(WAIT_WITH_ENTER)
         .ok_or(LoadError::MissingProgram(WAIT_WITH_ENTER))?
         .try_into()
-        .map_err(|source| LoadError::Program {
+        .map_err(|error| LoadError::Program {
             program: WAIT_WITH_ENTER,
             tracepoint: tracepoint.to_string(),
-            source,
+            error,
         })
 }
 
@@ -149,10 +149,10 @@ pub(super) fn attach_all(
             // Loaded by enter_source already.
             let prog = wait_with_enter(ebpf, &tracepoint)?;
             prog.attach(r.spec.category, name)
-                .map_err(|source| LoadError::Program {
+                .map_err(|error| LoadError::Program {
                     program: WAIT_WITH_ENTER,
                     tracepoint: tracepoint.clone(),
-                    source,
+                    error,
                 })?;
             attachments.push(Attachment {
                 kind: r.spec.kind,
@@ -186,10 +186,10 @@ pub(super) fn attach_all(
             } else {
                 tracepoint
             };
-            let err = |source| LoadError::Program {
+            let err = |error| LoadError::Program {
                 program,
                 tracepoint: tracepoint.clone(),
-                source,
+                error,
             };
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
@@ -205,10 +205,10 @@ pub(super) fn attach_all(
             });
             continue;
         }
-        let err = |source| LoadError::Program {
+        let err = |error| LoadError::Program {
             program: r.spec.program,
             tracepoint: tracepoint.clone(),
-            source,
+            error,
         };
         let prog: &mut TracePoint = ebpf
             .program_mut(r.spec.program)

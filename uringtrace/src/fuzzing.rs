@@ -22,9 +22,12 @@ use crate::recording::{self, ReadStatus, Reader, UpgradeError, FORMAT_VERSION_V1
 use crate::trace::btf::{Btf, BtfPlan};
 use crate::trace::{catalog, fdinfo, format};
 
+/// A target's body: any bytes in, a panic only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name `cargo xtask fuzz --target` takes (and the corpus
 /// directory `fuzz/corpus/NAME` holds).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("recording", recording),
     ("btf", btf),
     ("tracefs_format", tracefs_format),

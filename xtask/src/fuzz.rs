@@ -30,9 +30,9 @@ const TARGETS: [(&str, usize); 5] = [
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seconds per target
-    #[arg(long, default_value_t = 20)]
-    time: u64,
+    /// Seconds per target (default 20; no limit with --runs)
+    #[arg(long)]
+    time: Option<u64>,
     /// Only this target (recording, btf, tracefs_format, check_config, analyzer)
     #[arg(long)]
     target: Option<String>,
@@ -114,7 +114,8 @@ pub fn run(args: &Args, root: &Path, toolchain: &str) -> anyhow::Result<()> {
             eprintln!("xtask: fuzz/corpus/{name}: {n} inputs after minimizing");
             continue;
         }
-        cmd.arg(format!("-max_total_time={}", args.time))
+        let time = args.time.unwrap_or(if args.runs > 0 { 0 } else { 20 });
+        cmd.arg(format!("-max_total_time={time}"))
             .arg("-print_final_stats=1")
             .arg(&found)
             .arg(&committed);

@@ -78,8 +78,13 @@ pub fn apply(st: &mut State, ev: &RawEvent) {
     if let Some(ops) = view::AggOps::of(ev) {
         // Each counted request was one submit and one completion; a request that
         // ended unseen (CQE_SKIP_SUCCESS) one submit only.
-        ring.submitted += ops.requests + u64::from(ops.ended_unseen);
-        ring.completed += ops.requests;
+        // Saturating: the counts come from the event (a corrupt recording can say
+        // anything), and a wrapped count would read as a tiny one.
+        ring.submitted = ring
+            .submitted
+            .saturating_add(ops.requests)
+            .saturating_add(u64::from(ops.ended_unseen));
+        ring.completed = ring.completed.saturating_add(ops.requests);
         return;
     }
     let Some(lat) = view::AggLatency::of(ev) else {

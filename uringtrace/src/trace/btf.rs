@@ -79,6 +79,11 @@ pub struct Member {
 /// real kernel BTF nests a few levels; corrupt BTF can loop.
 const MAX_DEPTH: u32 = 32;
 
+/// Members one lookup may visit: a struct with many anonymous members of its own
+/// type (corrupt BTF) would otherwise be searched exponentially long. Real lookups
+/// (task_struct, io_kiocb) visit a few hundred.
+const MAX_MEMBERS_VISITED: u32 = 1 << 16;
+
 fn u32_at(d: &[u8], off: usize) -> Result<u32, BtfError> {
     match d.get(off..off + 4) {
         Some(&[a, b, c, e]) => Ok(u32::from_le_bytes([a, b, c, e])),
@@ -229,7 +234,8 @@ impl Btf {
         let mut offset = 0u32;
         let mut size = 0u32;
         for part in path {
-            let (off, mid) = self.find_member(id, part, 0)?;
+            let mut budget = MAX_MEMBERS_VISITED;
+            let (off, mid) = self.find_member(id, part, 0, &mut budget)?;
             offset = offset.checked_add(off)?;
             id = mid;
             size = self.size_of(mid)?;
@@ -238,7 +244,7 @@ impl Btf {
     }
 
     /// (byte offset, type id) of a named member, searching anonymous members.
-    fn find_member(&self, id: u32, want: &str, depth: u32) -> Option<(u32, u32)> {
+    fn find_member(&self, id: u32, want: &str, depth: u32, budget: &mut u32) -> Option<(u32, u32)> {
         // Anonymous members nest a few levels in real BTF; in corrupt BTF a struct
         // can contain itself.
         if depth > MAX_DEPTH {
@@ -250,6 +256,7 @@ impl Btf {
             return None;
         }
         for i in 0..t.vlen() {
+            *budget = budget.checked_sub(1)?;
             let m = t.extra + 12 * i;
             let name_off = u32_at(&self.data, m).ok()?;
             let mtype = u32_at(&self.data, m + 4).ok()?;
@@ -260,7 +267,7 @@ impl Btf {
                 (raw, 0)
             };
             if name_off == 0 {
-                if let Some((o, ty)) = self.find_member(mtype, want, depth + 1) {
+                if let Some((o, ty)) = self.find_member(mtype, want, depth + 1, budget) {
                     return Some(((bit_off / 8).checked_add(o)?, ty));
                 }
                 continue;

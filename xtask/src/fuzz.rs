@@ -99,6 +99,13 @@ pub fn run(args: &Args, root: &Path, toolchain: &str) -> anyhow::Result<()> {
         for d in [&committed, &found, &artifacts] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
+        // Minimizing, inputs are cut at 4 KiB: whole recordings (mostly header) stay
+        // as the seeds only, so the committed corpus stays small.
+        let max_len = if args.cmin {
+            max_len.min(4096)
+        } else {
+            max_len
+        };
         let mut cmd = Command::new(bins.join(name));
         cmd.arg(format!("-max_len={max_len}"))
             .arg(format!("-artifact_prefix={}/", artifacts.display()));
@@ -106,7 +113,21 @@ pub fn run(args: &Args, root: &Path, toolchain: &str) -> anyhow::Result<()> {
             let merged = root.join("target/fuzz/cmin").join(name);
             let _ = std::fs::remove_dir_all(&merged);
             std::fs::create_dir_all(&merged)?;
-            cmd.arg("-merge=1").arg(&merged).arg(&committed).arg(&found);
+            // The hand-made seeds stay; of the rest, the fewest smallest inputs that
+            // cover every edge (not every counter value or comparison: thousands).
+            for e in std::fs::read_dir(&committed)? {
+                let p = e?.path();
+                if p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+                {
+                    std::fs::copy(&p, merged.join(p.file_name().unwrap_or_default()))?;
+                }
+            }
+            cmd.args(["-use_counters=0", "-use_cmp=0", "-use_value_profile=0"])
+                .arg("-merge=1")
+                .arg(&merged)
+                .arg(&committed)
+                .arg(&found);
             super::run(&mut cmd)?;
             std::fs::remove_dir_all(&committed)?;
             std::fs::rename(&merged, &committed)?;

@@ -402,3 +402,89 @@ fn doctor_reports_this_kernel() {
     assert!(n >= 14, "{n} io_uring tracepoints");
     assert!(v["tracefs"]["Ok"].is_string());
 }
+
+/// A tiny socket filter (`r0 = 0; exit`) loaded with the raw bpf syscall: 0, or the
+/// errno.
+fn load_trivial_program() -> i32 {
+    // The first bytes of `union bpf_attr` for BPF_PROG_LOAD, the rest zero.
+    #[repr(C)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        rest: [u64; 16],
+    }
+    let insns: [u64; 2] = [0xb7, 0x95]; // BPF_MOV64_IMM(r0, 0), BPF_EXIT
+    let license = c"GPL";
+    let attr = ProgLoad {
+        prog_type: 1, // BPF_PROG_TYPE_SOCKET_FILTER
+        insn_cnt: 2,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        rest: [0; 16],
+    };
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    // SAFETY: attr is a valid, fully initialised BPF_PROG_LOAD attribute that
+    // outlives the call, and its size is passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &attr as *const ProgLoad,
+            std::mem::size_of::<ProgLoad>(),
+        )
+    };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
+    }
+    // SAFETY: fd is the program fd the kernel just returned to us.
+    unsafe { libc::close(fd as i32) };
+    0
+}
+
+/// Rounds of "make a ring, close it, then load BPF programs for 60 ms": how many
+/// loads failed with EAGAIN.
+fn eagain_loads_after_ring_close(mut make_ring: impl FnMut()) -> usize {
+    let mut eagain = 0;
+    for _ in 0..40 {
+        make_ring();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(60) {
+            match load_trivial_program() {
+                0 => {}
+                libc::EAGAIN => eagain += 1,
+                e => panic!("loading a trivial BPF program failed: errno {e}"),
+            }
+        }
+    }
+    eagain
+}
+
+/// Regression (CI, 6.18): closing a ring sends its task a TWA_SIGNAL task_work up to
+/// ~50 ms later, and a BPF load in that moment fails with EAGAIN. Once that was aya's
+/// feature probe, and loading failed with "section not found ... CONFIG". Our own
+/// rings live on threads of their own, so the loading thread never sees it.
+#[test]
+fn our_own_rings_never_fail_a_bpf_load_on_the_loading_thread() {
+    let Some(_g) = require_root("our_own_rings_never_fail_a_bpf_load_on_the_loading_thread")
+    else {
+        return;
+    };
+    // The kernel fact first: a ring closed by this thread does fail loads here (about
+    // one round in two; 40 rounds all passing by chance is out of reach).
+    let on_this_thread = eagain_loads_after_ring_close(|| {
+        drop(io_uring::IoUring::new(2).unwrap());
+    });
+    assert!(
+        on_this_thread > 0,
+        "no BPF load failed with EAGAIN after closing a ring on the loading thread: \
+         the kernel fact behind scratch_ring may have changed"
+    );
+    // What uringtrace does before loading.
+    let ours = eagain_loads_after_ring_close(|| {
+        assert!(uringtrace::trace::fdinfo::has_sq_times().is_some());
+        uringtrace::trace::availability::SelfCheck::run();
+    });
+    assert_eq!(ours, 0);
+}

@@ -135,10 +135,12 @@ pub struct SelfCheck {
 impl SelfCheck {
     pub fn run() -> SelfCheck {
         let f = facts(None, 2);
-        let trial = match io_uring::IoUring::new(2) {
+        // On a thread of its own, like every ring of ours: see `scratch_ring`.
+        let trial = super::scratch_ring::with_scratch_ring(2, |ring| match ring {
             Ok(_) => Ok(()),
             Err(e) => Err(e.raw_os_error().unwrap_or(0)),
-        };
+        })
+        .unwrap_or(Err(0));
         let verdict = match trial {
             Ok(()) => "io_uring is available to uringtrace (a trial io_uring_setup worked)".into(),
             Err(errno) => match cause(errno, &f) {

@@ -99,12 +99,15 @@ fn userspace_event(ts_ns: u64, tgid: u32) -> RawEvent {
 
 /// Whether this kernel's ring fdinfo shows the SQPOLL thread's times (SqTotalTime,
 /// SqWorkTime; 6.9+), from a small ring of our own (no SQPOLL needed: the lines are
-/// printed for every ring). None when no ring can be made (io_uring disabled).
+/// printed for every ring). None when no ring can be made (io_uring disabled). The
+/// ring lives on a thread of its own: see [`super::scratch_ring`].
 pub fn has_sq_times() -> Option<bool> {
-    let ring = io_uring::IoUring::new(2).ok()?;
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&ring);
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
-    Some(text.contains("SqTotalTime:"))
+    super::scratch_ring::with_scratch_ring(2, |ring| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(ring.ok()?);
+        let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+        Some(text.contains("SqTotalTime:"))
+    })
+    .flatten()
 }
 
 /// What the fds of processes using io_uring refer to (pipes, sockets, files, rings),

@@ -30,6 +30,13 @@ pub enum LoadError {
     Tracefs(#[from] TracefsError),
     #[error("this kernel has no io_uring tracepoints (is CONFIG_IO_URING enabled?)")]
     NoIoUring,
+    /// aya probes the kernel's BPF features once per process; our programs need global
+    /// data (Linux 5.2+). A signal pending during the probe also fails it.
+    #[error(
+        "the kernel refused aya's BPF global-data probe (a Linux 5.2+ feature our programs \
+         need); on a newer kernel this is transient, so run uringtrace again"
+    )]
+    NoGlobalData,
     // No `#[source]` here: each message already says its cause, with the cause's own
     // causes (`causes`), so that `{}` shows it and anyhow's `{:#}` does not repeat it.
     /// Tracing without tracefs needs the kernel's BTF (and, with --attach tracepoint,
@@ -241,6 +248,12 @@ impl Tracer {
         // An optional program that fails to load or attach costs only its detectors:
         // the whole object is loaded again without it (what was attached before the
         // failure goes with the dropped `Ebpf`). At most one retry per program.
+        // Checked here so that a failed probe gets its own error, not aya's "section
+        // not found" for the CONFIG global. No ring of ours may be closing on this
+        // thread now (a pending TWA_SIGNAL fails BPF loads): see `scratch_ring`.
+        if !aya::features().bpf_global_data() {
+            return Err(LoadError::NoGlobalData);
+        }
         let (mut ebpf, enter_source, attachments) = loop {
             let mut ebpf = EbpfLoader::new()
                 .override_global("CONFIG", &config, true)

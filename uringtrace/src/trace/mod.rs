@@ -16,6 +16,7 @@ pub mod release;
 pub mod ring;
 pub mod ring_watch;
 pub mod session;
+pub mod scratch_ring;
 pub mod sweep;
 pub mod tracefs;
 pub mod wire;

@@ -467,8 +467,7 @@ fn eagain_loads_after_ring_close(mut make_ring: impl FnMut()) -> usize {
 /// rings live on threads of their own, so the loading thread never sees it.
 #[test]
 fn our_own_rings_never_fail_a_bpf_load_on_the_loading_thread() {
-    let Some(_g) = require_root("our_own_rings_never_fail_a_bpf_load_on_the_loading_thread")
-    else {
+    let Some(_g) = require_root("our_own_rings_never_fail_a_bpf_load_on_the_loading_thread") else {
         return;
     };
     // The kernel fact first: a ring closed by this thread does fail loads here (about

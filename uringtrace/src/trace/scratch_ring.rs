@@ -25,9 +25,7 @@ pub fn with_scratch_ring<T: Send>(
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("uringtrace-ring".into())
-            .spawn_scoped(s, move || {
-                f(io_uring::IoUring::new(entries).as_ref())
-            })
+            .spawn_scoped(s, move || f(io_uring::IoUring::new(entries).as_ref()))
             .ok()?
             .join()
             .ok()

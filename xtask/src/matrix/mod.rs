@@ -137,60 +137,100 @@ pub fn run(
     eprintln!("kernel-matrix: updating the private package lists");
     apt::apt(&conf, &["apt-get", "update", "-qq"], &work)?;
     let initrd = initramfs::build_initramfs(&work, &[ut.to_path_buf(), workload.to_path_buf()])?;
-    let mut results = Vec::new();
-    for k in KERNELS
+    let kernels: Vec<&KernelSpec> = KERNELS
         .iter()
         .filter(|k| selected.is_empty() || selected.iter().any(|s| s == k.name))
-    {
-        let (vmlinuz, release) = match apt::fetch_kernel(k, &conf, &work.join("cache")) {
-            Ok(found) => found,
-            Err(e) => {
-                results.push(KernelResult {
-                    kernel: k.name.into(),
-                    release: "?".into(),
-                    boot_secs: 0.0,
-                    passed: false,
-                    notes: vec![format!("fetching the kernel failed: {e:#}")],
-                    degraded: vec![],
-                    tracepoints: 0,
-                    events: vec![],
-                    enter_host_wide: "?".into(),
-                });
-                continue;
-            }
-        };
-        eprintln!("kernel-matrix: booting {release} ...");
-        let t0 = Instant::now();
-        let (console, data) = qemu::boot(&vmlinuz, &initrd, &work)?;
-        let boot_secs = t0.elapsed().as_secs_f64();
-        eprintln!("kernel-matrix: {release} done in {boot_secs:.1}s");
-        let mut r = KernelResult {
-            kernel: k.name.into(),
-            release: release.clone(),
-            boot_secs,
-            passed: true,
-            notes: vec![],
-            degraded: vec![],
-            tracepoints: 0,
-            events: vec![],
-            enter_host_wide: "?".into(),
-        };
-        let dest = work.join("results").join(&release);
-        fs::create_dir_all(&dest)?;
-        fs::write(dest.join("console.txt"), &console)?;
-        if !console.contains("MATRIX-END") {
-            r.passed = false;
-            r.notes.push(format!(
-                "guest did not finish; console in {}",
-                dest.join("console.txt").display()
-            ));
-        } else if let Err(e) =
-            qemu::extract(&data, &dest).and_then(|_| verify::verify(ut, &dest, &console, &mut r))
-        {
-            r.passed = false;
-            r.notes.push(format!("{e:#}"));
+        .collect();
+    // Downloads one after the other (one apt), then the guests side by side: each
+    // qemu runs single-threaded TCG, so it keeps one host CPU busy, and a guest per
+    // CPU halves the matrix's time on CI's two CPUs.
+    let fetched: Vec<_> = kernels
+        .iter()
+        .map(|k| apt::fetch_kernel(k, &conf, &work.join("cache")))
+        .collect();
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<KernelResult>> = kernels.iter().map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|s| {
+        for _ in 0..parallel.min(kernels.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (Some(k), Some(found)) = (kernels.get(i), fetched.get(i)) else {
+                    break;
+                };
+                let r = run_one(k, found, &initrd, ut, &work);
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(r);
+                }
+            });
         }
-        results.push(r);
+    });
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// Boots one fetched kernel and checks what its guest brought out.
+fn run_one(
+    k: &KernelSpec,
+    found: &anyhow::Result<(std::path::PathBuf, String)>,
+    initrd: &Path,
+    ut: &Path,
+    work: &Path,
+) -> KernelResult {
+    let mut r = KernelResult {
+        kernel: k.name.into(),
+        release: "?".into(),
+        boot_secs: 0.0,
+        passed: false,
+        notes: vec![],
+        degraded: vec![],
+        tracepoints: 0,
+        events: vec![],
+        enter_host_wide: "?".into(),
+    };
+    let (vmlinuz, release) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            r.notes.push(format!("fetching the kernel failed: {e:#}"));
+            return r;
+        }
+    };
+    r.release = release.clone();
+    eprintln!("kernel-matrix: booting {release} ...");
+    let t0 = Instant::now();
+    let guest_dir = work.join("guests").join(k.name);
+    let booted = fs::create_dir_all(&guest_dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| qemu::boot(vmlinuz, initrd, &guest_dir));
+    let (console, data) = match booted {
+        Ok(b) => b,
+        Err(e) => {
+            r.notes.push(format!("booting failed: {e:#}"));
+            return r;
+        }
+    };
+    r.boot_secs = t0.elapsed().as_secs_f64();
+    r.passed = true;
+    eprintln!("kernel-matrix: {release} done in {:.1}s", r.boot_secs);
+    let dest = work.join("results").join(release);
+    if let Err(e) =
+        fs::create_dir_all(&dest).and_then(|()| fs::write(dest.join("console.txt"), &console))
+    {
+        r.passed = false;
+        r.notes.push(format!("saving the console: {e}"));
+        return r;
     }
-    Ok(results)
+    if !console.contains("MATRIX-END") {
+        r.passed = false;
+        r.notes.push(format!(
+            "guest did not finish; console in {}",
+            dest.join("console.txt").display()
+        ));
+    } else if let Err(e) =
+        qemu::extract(&data, &dest).and_then(|_| verify::verify(ut, &dest, &console, &mut r))
+    {
+        r.passed = false;
+        r.notes.push(format!("{e:#}"));
+    }
+    r
 }

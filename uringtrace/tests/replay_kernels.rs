@@ -167,3 +167,19 @@ fn fixed_buffer_index_is_known_on_6_1_and_missed_on_5_10() {
         [64, -14, -14]
     );
 }
+
+/// Recorded in a 6.1 TCG guest on a busy host, where the two vCPUs' trace clocks were
+/// ~60 ms apart: the io-wq worker's READ completion (CPU 0) is stamped before the
+/// owner's wait for 2 CQEs (CPU 1), though the kernel read 0 CQEs ready at that wait.
+/// Counted together, 1 in flight + 0 ready looked like a wait that could never be
+/// satisfied; the wait returned 0 with both CQEs. Only the wait cycle is a finding.
+#[test]
+fn a_wait_that_returned_success_is_not_unsatisfiable_despite_clock_skew() {
+    let r = analyze_file(
+        &dir("6.1.0-57-cloud-amd64").join("pipe-read-before-write-skewed-clocks.utr"),
+        AnalyzerConfig::default(),
+    )
+    .unwrap();
+    let rules: Vec<&str> = r.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["wait-cycle"]);
+}

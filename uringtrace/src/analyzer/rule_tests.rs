@@ -264,10 +264,12 @@ fn two_rings_polling_each_other_are_one_cycle() {
 }
 
 /// An event loop sleeps with a timeout and nothing in flight: a sleep, not a bug. The
-/// same wait with one CQE ready and min_complete 2 sleeps the whole timeout.
+/// same wait with one CQE ready and min_complete 2 sleeps the whole timeout (-ETIME);
+/// had it returned success, its CQEs came after all (clocks of two CPUs can disagree
+/// about what was first), and it is no finding.
 #[test]
 fn timed_waits_are_judged_by_arithmetic() {
-    let wait = |ts: u64, ready: u64, min: u32| {
+    let wait = |ts: u64, ready: u64, min: u32, ret: i32| {
         [
             enter(ts, 3, min, ENTER_GETEVENTS | ENTER_EXT_ARG),
             RawEvent {
@@ -275,17 +277,39 @@ fn timed_waits_are_judged_by_arithmetic() {
                 aux2: ready,
                 ..ev(EventKind::CqringWait, ts + 1, A)
             },
-            ev(EventKind::EnterExit, ts + 250 * MS, 0),
+            RawEvent {
+                res: ret,
+                ..ev(EventKind::EnterExit, ts + 250 * MS, 0)
+            },
         ]
     };
     let mut idle = vec![create(1, A, 3)];
     for i in 0..4 {
-        idle.extend(wait(10 + i * 300 * MS, 0, 1));
+        idle.extend(wait(10 + i * 300 * MS, 0, 1, -libc::ETIME));
     }
     assert_eq!(serious(&run(&idle)), Vec::<String>::new());
 
+    // Returned 0 after a timeout that found one CQE ready: still unsatisfiable.
+    let mut timed_out = vec![create(1, A, 3)];
+    timed_out.extend(wait(10, 1, 2, 0));
+    assert_eq!(
+        rules(&run(&timed_out)),
+        [("unsatisfiable-wait", Severity::Warning, 1)]
+    );
+
+    // A call that also submitted returns the number submitted even when its wait
+    // timed out: success tells nothing there.
+    let mut submit_and_wait = vec![create(1, A, 3)];
+    let mut w = wait(10, 1, 2, 1);
+    w[0].args[1] = 1;
+    submit_and_wait.extend(w);
+    assert_eq!(
+        rules(&run(&submit_and_wait)),
+        [("unsatisfiable-wait", Severity::Warning, 1)]
+    );
+
     let mut stuck = vec![create(1, A, 3)];
-    stuck.extend(wait(10, 1, 2));
+    stuck.extend(wait(10, 1, 2, -libc::ETIME));
     let r = run(&stuck);
     assert_eq!(rules(&r), [("unsatisfiable-wait", Severity::Warning, 1)]);
     assert!(
@@ -674,4 +698,47 @@ fn an_idle_spin_on_a_loaded_cpu_is_still_a_spin() {
     );
     assert_eq!(rules(&spin(Some(0x1))), []);
     assert_eq!(rules(&spin(None)), []);
+}
+
+/// A READ linked before a WRITE; the READ's CQE is stamped (io_uring_complete, on the
+/// io-wq worker's CPU) before the owner's wait for 2, but the kernel saw 0 ready at
+/// that wait: the worker's CPU stalled between filling the CQE and committing the CQ
+/// tail (recorded in a 6.1 TCG guest). 1 in flight + 0 ready looks unsatisfiable; the
+/// wait returned 0 with both CQEs, so it is no finding. With -ETIME it is one.
+#[test]
+fn a_wait_satisfied_by_a_cqe_stamped_before_it_is_not_unsatisfiable() {
+    let run_with = |ret: i32| {
+        let mut e = vec![
+            create(1, A, 3),
+            enter(5, 3, 0, 0),
+            submit(10, A, 0x1, READ, IOSQE_IO_LINK, 5),
+            submit(11, A, 0x2, WRITE, 0, 6),
+            link(12, A, 0x2, 0x1),
+            RawEvent {
+                res: 2,
+                ..ev(EventKind::EnterExit, 20, 0)
+            },
+            complete(50 * MS, A, 0x1, 64, 0),
+        ];
+        e[1].args[1] = 2;
+        e.extend([
+            enter(60 * MS, 3, 2, ENTER_GETEVENTS | ENTER_EXT_ARG),
+            RawEvent {
+                args: [2, 0, 0, agg::WAIT_WITH_READY],
+                aux2: 0,
+                ..ev(EventKind::CqringWait, 60 * MS + 1, A)
+            },
+            complete(61 * MS, A, 0x2, 8, 0),
+            RawEvent {
+                res: ret,
+                ..ev(EventKind::EnterExit, 62 * MS, 0)
+            },
+        ]);
+        run(&e)
+    };
+    assert_eq!(serious(&run_with(0)), Vec::<String>::new());
+    assert_eq!(
+        rules(&run_with(-libc::ETIME)),
+        [("unsatisfiable-wait", Severity::Warning, 1)]
+    );
 }

@@ -30,7 +30,9 @@ reads the CQ head and tail at the wait); it can get one per request in flight, o
 zero-copy notification owed, and any number from a multishot request or MSG_RINGs from
 other rings (those rings, SQPOLL rings and rings fed by several threads are skipped). An
 idle timed sleep (nothing ready, nothing in flight) is an event loop's design. An
-untimed wait is an error; a timed one a warning: it delays ready CQEs by its timeout.
+untimed wait is an error; a timed one a warning: it delays ready CQEs by its timeout. A
+wait that returned success from a call that submitted nothing got its CQEs after all and
+is not reported: the trace clocks of two CPUs can disagree about what came first.
 
 Typical causes: a wait count computed from what was prepared rather than what was
 submitted (the SQ was full, or a rejected SQE stopped the batch); requests with

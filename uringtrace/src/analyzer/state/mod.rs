@@ -185,6 +185,8 @@ pub struct Ring {
     pub setup_flags: Option<u32>,
     pub submitted: u64,
     pub completed: u64,
+    /// `completed` when the last io_uring_enter naming this ring returned.
+    pub completed_at_enter_exit: u64,
     pub overflowed: u64,
     pub dropped: u64,
     pub punted: u64,
@@ -408,6 +410,9 @@ pub struct UnsatisfiableWait {
     pub in_flight: u64,
     pub timed: bool,
     pub since_ns: u64,
+    /// The ring's `completed_at_enter_exit` when the wait began: CQEs posted since
+    /// then may have arrived during the wait though stamped before it.
+    pub completed_at_prev_exit: u64,
 }
 
 /// One fdinfo sample of a ring (a `ring_state` event): when, and what it showed.

@@ -154,11 +154,21 @@ impl State {
                 self.overflow_flush_attempt(ctx, ev.ts_ns);
             }
         }
+        let ring_completed = e.ctx.and_then(|c| self.rings.get_mut(&c)).map(|r| {
+            let done = r.completed;
+            r.completed_at_enter_exit = done;
+            done
+        });
         if let Some(wait) = e.unsatisfiable {
-            self.observations.push(Observation::UnsatisfiableWait {
-                wait,
-                until_ns: Some(ev.ts_ns),
-            });
+            let satisfied = e.to_submit == 0
+                && ev.res >= 0
+                && ring_completed.is_some_and(|done| wait.could_have_arrived(done));
+            if !satisfied {
+                self.observations.push(Observation::UnsatisfiableWait {
+                    wait,
+                    until_ns: Some(ev.ts_ns),
+                });
+            }
         }
     }
 
@@ -222,6 +232,7 @@ impl State {
             in_flight,
             timed,
             since_ns: ev.ts_ns,
+            completed_at_prev_exit: ring.completed_at_enter_exit,
         };
         if let Some(e) = self.enters.get_mut(&ev.pid) {
             e.unsatisfiable = Some(wait);
@@ -246,5 +257,26 @@ impl State {
             .filter(|r| r.tgid == ring.tgid)
             .flat_map(|r| r.inflight.values())
             .any(|r| r.opcode == opcodes::MSG_RING && r.fd == Some(fd))
+    }
+}
+
+impl UnsatisfiableWait {
+    /// Whether the CQEs this wait needed could have arrived while it slept, given that
+    /// the ring had posted `completed` CQEs when it returned.
+    ///
+    /// The counts at a wait's start can be wrong in one way: a CQE posted on another
+    /// CPU is stamped when io_uring_complete fires, and becomes visible (counted in
+    /// `ready`) only when the CQ tail is committed. A CPU stalled in between (a vCPU
+    /// the host did not run: 60 ms in a TCG guest of 6.1 on a busy host) makes a CQE
+    /// that arrives during the wait look posted before it. So every CQE posted since
+    /// the previous io_uring_enter on the ring returned, less those the kernel saw
+    /// ready at the wait, may have arrived during it. Used only for waits that returned
+    /// success without submitting: an unsatisfiable wait ends in -ETIME or -EINTR,
+    /// except that a timed wait returns 0 when its timeout finds some CQE ready (6.18).
+    pub fn could_have_arrived(&self, completed: u64) -> bool {
+        let arrived = completed
+            .saturating_sub(self.completed_at_prev_exit)
+            .saturating_sub(self.ready);
+        arrived >= self.min_complete.saturating_sub(self.ready)
     }
 }

@@ -31,8 +31,10 @@ zero-copy notification owed, and any number from a multishot request or MSG_RING
 other rings (those rings, SQPOLL rings and rings fed by several threads are skipped). An
 idle timed sleep (nothing ready, nothing in flight) is an event loop's design. An
 untimed wait is an error; a timed one a warning: it delays ready CQEs by its timeout. A
-wait that returned success from a call that submitted nothing got its CQEs after all and
-is not reported: the trace clocks of two CPUs can disagree about what came first.
+CQE is stamped when it is filled and counted ready only when the CQ tail is committed, so
+one filled on a stalled CPU can look posted before a wait it arrives during: a wait that
+returned success without submitting, with enough CQEs posted since the previous
+io_uring_enter, is not reported.
 
 Typical causes: a wait count computed from what was prepared rather than what was
 submitted (the SQ was full, or a rejected SQE stopped the batch); requests with

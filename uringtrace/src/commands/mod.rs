@@ -1,5 +1,6 @@
 //! One module per subcommand; each turns parsed arguments into work and an exit code.
 
+pub mod agent;
 pub mod check;
 pub mod diagnose;
 pub mod doctor;

@@ -9,6 +9,7 @@ mod check_json;
 mod json;
 mod junit;
 mod markdown;
+pub mod metrics;
 pub mod perfetto;
 pub mod schema;
 #[cfg(test)]

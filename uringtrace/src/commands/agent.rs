@@ -1,0 +1,203 @@
+//! `uringtrace agent`: traces the whole host until SIGTERM/SIGINT and serves
+//! `/metrics` and `/healthz` over HTTP; new findings go out as JSON lines.
+//!
+//! One thread traces and owns the analyzer; the HTTP thread asks it for the metrics
+//! text over a channel, so a scrape sees the state as of the scrape.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::analyzer::finding::Finding;
+use crate::analyzer::report::LostEvents;
+use crate::analyzer::Analyzer;
+use crate::cli::AgentArgs;
+use crate::output::metrics::{Metrics, ToolCounters};
+use crate::pipeline::live_environment;
+use crate::system::monotonic_ns;
+use crate::trace::session::{Flow, Session, StopReason};
+use crate::tui::cost::BpfStats;
+
+/// Distinct (comm, cgroup) identities with series of their own; the rest share
+/// `other` (Prometheus memory grows with series).
+const MAX_IDENTITIES: usize = 64;
+/// How often findings are looked for while nobody scrapes.
+const FINDINGS_EVERY: Duration = Duration::from_secs(1);
+/// A scrape waits this long for the tracing thread at most.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    // Bound before tracing starts: a port in use fails at once, with nothing loaded.
+    let server = tiny_http::Server::http(args.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let server = Arc::new(server);
+    let mut findings_out = match &args.findings {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout()) as Box<dyn Write>),
+        Some(p) => Some(Box::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ) as Box<dyn Write>),
+    };
+    let mut session = Session::start(&args.session_options()).context("starting the trace")?;
+    let env = live_environment(&session.tracer);
+    let stats = BpfStats::enable().ok();
+    let (scrapes_tx, scrapes) = mpsc::channel::<Sender<String>>();
+    let http = {
+        let server = Arc::clone(&server);
+        thread::Builder::new()
+            .name("agent-http".into())
+            .spawn(move || serve(&server, &scrapes_tx))
+            .context("starting the HTTP thread")?
+    };
+    eprintln!(
+        "uringtrace: agent tracing the whole host; metrics on http://{}/metrics",
+        args.listen
+    );
+    let host = env.host.clone();
+    let mut an = Analyzer::new(args.analysis.analyzer_config(), env);
+    let mut metrics = Metrics::new(MAX_IDENTITIES);
+    let mut cgroups = Cgroups::default();
+    let mut reported: HashSet<(String, u32, u64, u64)> = HashSet::new();
+    let mut last = Instant::now();
+    let result = session.run(|batch, tracer| {
+        for ev in batch {
+            an.push(*ev);
+        }
+        an.advance(monotonic_ns());
+        let asked: Vec<Sender<String>> = scrapes.try_iter().collect();
+        if asked.is_empty() && last.elapsed() < FINDINGS_EVERY {
+            return Ok(Flow::Continue);
+        }
+        last = Instant::now();
+        let findings = an.report().findings;
+        if let Some(out) = findings_out.as_mut() {
+            write_new_findings(out, &findings, &mut reported, &host, &mut cgroups)?;
+        }
+        if !asked.is_empty() {
+            let tool = ToolCounters {
+                lost_events: tracer
+                    .counters()
+                    .map_or(0, |c| LostEvents::counted(&c.dropped).total),
+                bpf_run_ns: stats
+                    .as_ref()
+                    .map(|s| s.sample(tracer, monotonic_ns()).run_time_ns),
+            };
+            metrics.update(an.state(), &findings, tool, &mut |p| cgroups.of(p));
+            let text = metrics.encode().unwrap_or_default();
+            for reply in asked {
+                let _ = reply.send(text.clone());
+            }
+        }
+        Ok(Flow::Continue)
+    });
+    server.unblock();
+    let _ = http.join();
+    let stop = result.context("tracing")?;
+    drop(session);
+    eprintln!(
+        "uringtrace: agent stopped ({})",
+        match stop {
+            StopReason::Duration => "--duration reached",
+            _ => "signal",
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(server: &tiny_http::Server, scrapes: &Sender<Sender<String>>) {
+    for rq in server.incoming_requests() {
+        let path = rq.url().split('?').next().unwrap_or("").to_string();
+        let response = match (rq.method(), path.as_str()) {
+            (tiny_http::Method::Get, "/metrics") => {
+                let (tx, rx) = mpsc::channel();
+                let text = scrapes
+                    .send(tx)
+                    .ok()
+                    .and_then(|()| rx.recv_timeout(SCRAPE_TIMEOUT).ok());
+                match text {
+                    Some(t) => text_response(t, 200, OPENMETRICS),
+                    None => text_response("tracing stopped\n".into(), 503, "text/plain"),
+                }
+            }
+            (tiny_http::Method::Get, "/healthz") => text_response("ok\n".into(), 200, "text/plain"),
+            _ => text_response(
+                "not found; try /metrics or /healthz\n".into(),
+                404,
+                "text/plain",
+            ),
+        };
+        let _ = rq.respond(response);
+    }
+}
+
+fn text_response(body: String, code: u16, ctype: &str) -> tiny_http::Response<io::Cursor<Vec<u8>>> {
+    let mut r = tiny_http::Response::from_string(body).with_status_code(code);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes()) {
+        r.add_header(h);
+    }
+    r
+}
+
+/// One JSON line per finding not written before: `diagnose --format json`'s finding
+/// object plus `host` and `cgroup`.
+fn write_new_findings(
+    out: &mut Box<dyn Write>,
+    findings: &[Finding],
+    reported: &mut HashSet<(String, u32, u64, u64)>,
+    host: &str,
+    cgroups: &mut Cgroups,
+) -> io::Result<()> {
+    for f in findings {
+        let key = (f.rule.to_string(), f.pid, f.ring, f.evidence.first_ns);
+        if !reported.insert(key) {
+            continue;
+        }
+        let mut v = serde_json::to_value(f).map_err(io::Error::other)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("host".into(), host.into());
+            o.insert("cgroup".into(), cgroups.of(f.pid).into());
+        }
+        writeln!(out, "{v}")?;
+    }
+    out.flush()
+}
+
+/// A process's cgroup (v2 path, e.g. `/system.slice/nginx.service`), read once per
+/// pid from /proc; "unknown" once it is gone.
+#[derive(Default)]
+struct Cgroups(HashMap<u32, String>);
+
+impl Cgroups {
+    fn of(&mut self, pid: u32) -> String {
+        self.0
+            .entry(pid)
+            .or_insert_with(|| read_cgroup(pid))
+            .clone()
+    }
+}
+
+fn read_cgroup(pid: u32) -> String {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return "unknown".into();
+    };
+    // cgroup v2: the one line "0::PATH"; on a v1 or hybrid host, that line when
+    // present, else the first hierarchy's path.
+    let path_of = |l: &str| l.splitn(3, ':').nth(2).map(str::to_string);
+    s.lines()
+        .find(|l| l.starts_with("0::"))
+        .or_else(|| s.lines().next())
+        .and_then(path_of)
+        .unwrap_or_else(|| "unknown".into())
+}

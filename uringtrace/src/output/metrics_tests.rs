@@ -1,0 +1,135 @@
+use super::*;
+use crate::analyzer::report::Environment;
+use crate::analyzer::synthetic::nop_storm;
+use crate::analyzer::{Analyzer, AnalyzerConfig};
+
+/// Two batches of 64 NOPs, each 32 µs from submission to completion.
+fn nop_state() -> Analyzer {
+    let mut an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for ev in nop_storm(1 + 2 * 130) {
+        an.push(ev);
+    }
+    an.flush();
+    an
+}
+
+fn scrape(m: &Metrics) -> Vec<String> {
+    m.encode().unwrap().lines().map(str::to_string).collect()
+}
+
+fn has(lines: &[String], want: &str) {
+    assert!(
+        lines.iter().any(|l| l == want),
+        "no line {want:?} in\n{}",
+        lines.join("\n")
+    );
+}
+
+#[test]
+fn nop_requests_and_latency_are_exact_lines() {
+    let an = nop_state();
+    let mut m = Metrics::new(10);
+    let tool = ToolCounters {
+        lost_events: 3,
+        bpf_run_ns: Some(1_500_000_000),
+    };
+    m.update(an.state(), &[], tool, &mut |_| "/test.slice".into());
+    let l = scrape(&m);
+    let id = r#"comm="uringtrace-work",cgroup="/test.slice""#;
+    has(
+        &l,
+        &format!(r#"uringtrace_requests_total{{{id},opcode="NOP",result="ok"}} 128"#),
+    );
+    has(
+        &l,
+        &format!(r#"uringtrace_requests_total{{{id},opcode="NOP",result="error"}} 0"#),
+    );
+    // 32 µs: below 2^15 ns, above 2^14 ns.
+    has(
+        &l,
+        &format!(
+            r#"uringtrace_request_duration_seconds_bucket{{le="0.000016384",{id},opcode="NOP"}} 0"#
+        ),
+    );
+    has(
+        &l,
+        &format!(
+            r#"uringtrace_request_duration_seconds_bucket{{le="0.000032768",{id},opcode="NOP"}} 128"#
+        ),
+    );
+    has(
+        &l,
+        &format!(
+            r#"uringtrace_request_duration_seconds_bucket{{le="+Inf",{id},opcode="NOP"}} 128"#
+        ),
+    );
+    has(
+        &l,
+        &format!(r#"uringtrace_request_duration_seconds_count{{{id},opcode="NOP"}} 128"#),
+    );
+    has(&l, &format!(r#"uringtrace_rings{{{id}}} 1"#));
+    has(&l, &format!(r#"uringtrace_cq_overflow_total{{{id}}} 0"#));
+    has(&l, "uringtrace_lost_events_total 3");
+    has(&l, "uringtrace_bpf_run_seconds_total 1.5");
+    has(&l, "# TYPE uringtrace_requests counter");
+    has(&l, "# TYPE uringtrace_request_duration_seconds histogram");
+    has(&l, "# EOF");
+    // Never a pid or a ring address.
+    assert!(!l.iter().any(|x| x.contains("4242") || x.contains("0xffff")));
+}
+
+#[test]
+fn counts_survive_the_analyzer_forgetting_a_ring_and_do_not_double() {
+    let an = nop_state();
+    let mut m = Metrics::new(10);
+    let mut cg = |_| "/".to_string();
+    m.update(an.state(), &[], ToolCounters::default(), &mut cg);
+    // The same state again adds nothing; an empty one (ring forgotten) removes nothing.
+    m.update(an.state(), &[], ToolCounters::default(), &mut cg);
+    let empty = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    m.update(empty.state(), &[], ToolCounters::default(), &mut cg);
+    has(
+        &scrape(&m),
+        r#"uringtrace_requests_total{comm="uringtrace-work",cgroup="/",opcode="NOP",result="ok"} 128"#,
+    );
+}
+
+#[test]
+fn identities_past_the_cap_share_the_other_series() {
+    let an = nop_state();
+    let mut m = Metrics::new(0);
+    m.update(an.state(), &[], ToolCounters::default(), &mut |_| {
+        "/x".into()
+    });
+    let l = scrape(&m);
+    has(
+        &l,
+        r#"uringtrace_requests_total{comm="other",cgroup="other",opcode="NOP",result="ok"} 128"#,
+    );
+    assert!(!l.iter().any(|x| x.contains("uringtrace-work")));
+}
+
+#[test]
+fn a_finding_is_counted_once_however_often_it_is_reported() {
+    let an = nop_state();
+    let f: Finding = serde_json::from_value(serde_json::json!({
+        "rule": "cq-overflow", "severity": "warning", "pid": 7, "comm": "db",
+        "ring": "0x1", "message": "m", "fix": "f", "occurrences": 1,
+        "evidence": {"requests": [], "facts": [], "first_ns": 5, "last_ns": 6},
+        "inconclusive": false
+    }))
+    .unwrap();
+    let mut m = Metrics::new(10);
+    for _ in 0..2 {
+        m.update(
+            an.state(),
+            std::slice::from_ref(&f),
+            ToolCounters::default(),
+            &mut |_| "/".into(),
+        );
+    }
+    has(
+        &scrape(&m),
+        r#"uringtrace_findings_total{comm="db",cgroup="/",rule="cq-overflow",severity="warning"} 1"#,
+    );
+}

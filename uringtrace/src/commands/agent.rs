@@ -72,7 +72,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let mut reported: HashSet<(String, u32, u64, u64)> = HashSet::new();
     let mut last = Instant::now();
     let result = session.run(|batch, tracer| {
+        // A process's cgroup is read while it runs: by the time a finding about it
+        // is written it may be gone. One lookup per run of one process's events.
+        let mut last_tgid = 0;
         for ev in batch {
+            if ev.tgid != last_tgid && ev.tgid != 0 {
+                last_tgid = ev.tgid;
+                cgroups.see(ev.tgid);
+            }
             an.push(*ev);
         }
         an.advance(monotonic_ns());
@@ -180,6 +187,10 @@ fn write_new_findings(
 struct Cgroups(HashMap<u32, String>);
 
 impl Cgroups {
+    fn see(&mut self, pid: u32) {
+        self.0.entry(pid).or_insert_with(|| read_cgroup(pid));
+    }
+
     fn of(&mut self, pid: u32) -> String {
         self.0
             .entry(pid)

@@ -1,0 +1,180 @@
+//! `uringtrace agent` as root: the metrics a scrape shows after known workloads, the
+//! findings it writes, and a clean exit on SIGTERM. Other tests may run workloads on
+//! this host at the same time, so counts of the workload's comm are lower bounds.
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{require_root, UT, WORKLOAD};
+
+/// (status code, body) of GET `path`.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").unwrap().1.to_string();
+    (code, body)
+}
+
+/// Sum of the samples of `metric` whose labels include every one of `labels`.
+fn sum(text: &str, metric: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn workload(args: &[&str]) {
+    let st = Command::new(WORKLOAD).args(args).status().unwrap();
+    assert!(st.success(), "workload {args:?}: {st}");
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
+    let Some(_g) = require_root("agent_scrape_counts_workloads_and_stops_on_sigterm") else {
+        return;
+    };
+    let port = free_port();
+    let findings = std::env::temp_dir().join(format!("agent-findings-{port}.jsonl"));
+    let _ = std::fs::remove_file(&findings);
+    let mut agent = Agent(
+        Command::new(UT)
+            .args([
+                "agent",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--findings",
+            ])
+            .arg(&findings)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Tracing has started once the agent says so.
+    let mut err = BufReader::new(agent.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("metrics on http://"), "{line}");
+    assert_eq!(get(port, "/healthz"), (200, "ok\n".into()));
+    assert_eq!(get(port, "/nope").0, 404);
+
+    workload(&["nop-storm", "--count", "1000"]);
+    workload(&["chain-broken-error"]);
+    workload(&["cq-overflow"]);
+
+    // Events reach the analyzer within a poll interval and its reorder window.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let (code, text) = get(port, "/metrics");
+        assert_eq!(code, 200);
+        let done = sum(
+            &text,
+            "uringtrace_findings_total",
+            &[r#"rule="cq-overflow""#],
+        ) >= 1.0
+            && sum(
+                &text,
+                "uringtrace_requests_total",
+                &[
+                    r#"comm="uringtrace-work""#,
+                    r#"opcode="NOP""#,
+                    r#"result="ok""#,
+                ],
+            ) >= 1000.0 + 17.0;
+        if done || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let work = r#"comm="uringtrace-work""#;
+    // nop-storm's 1000 and cq-overflow's 17 NOPs at least (others may run workloads too).
+    let nops = sum(
+        &text,
+        "uringtrace_requests_total",
+        &[work, r#"opcode="NOP""#, r#"result="ok""#],
+    );
+    assert!(nops >= 1017.0, "{nops} NOPs\n{text}");
+    // chain-broken-error: READ(fd -1) fails with EBADF.
+    let bad_reads = sum(
+        &text,
+        "uringtrace_requests_total",
+        &[work, r#"opcode="READ""#, r#"result="error""#],
+    );
+    assert!(bad_reads >= 1.0, "{text}");
+    assert!(
+        sum(&text, "uringtrace_cq_overflow_total", &[work]) >= 13.0,
+        "{text}"
+    );
+    assert!(
+        sum(
+            &text,
+            "uringtrace_findings_total",
+            &[r#"rule="cq-overflow""#, r#"severity="#]
+        ) >= 1.0,
+        "{text}"
+    );
+    let lat = sum(
+        &text,
+        "uringtrace_request_duration_seconds_count",
+        &[work, r#"opcode="NOP""#],
+    );
+    assert!(lat >= 1017.0, "{text}");
+    assert!(
+        text.contains("# TYPE uringtrace_lost_events counter"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // Workload identity only: no pid label.
+    assert!(!text.contains("pid="), "{text}");
+
+    // SIGTERM: a clean exit.
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) }, 0);
+    let st = agent.0.wait().unwrap();
+    assert!(st.success(), "{st}");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("agent stopped (signal)"), "{rest}");
+
+    let lines = std::fs::read_to_string(&findings).unwrap();
+    let overflow: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["rule"] == "cq-overflow" && v["comm"] == "uringtrace-work")
+        .collect();
+    assert!(!overflow.is_empty(), "{lines}");
+    let f = &overflow[0];
+    assert!(f["host"].as_str().is_some_and(|h| !h.is_empty()), "{f}");
+    assert!(
+        f["cgroup"].as_str().is_some_and(|c| c.starts_with('/')),
+        "{f}"
+    );
+    assert!(f["evidence"].is_object() && f["ring"].is_string(), "{f}");
+    let _ = std::fs::remove_file(&findings);
+}

@@ -126,6 +126,9 @@ Headless (--format): the same table and findings on stdout, for scripts:
     /// Trace the whole host until stopped and serve Prometheus metrics (/metrics, /healthz)
     #[command(after_help = AGENT_HELP)]
     Agent(AgentArgs),
+    /// Which programs and cgroups use io_uring: rings, setup flags, opcodes, files
+    #[command(after_help = INVENTORY_HELP)]
+    Inventory(InventoryArgs),
     /// Convert a recording to a Perfetto trace (open it in ui.perfetto.dev)
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
@@ -582,7 +585,8 @@ const AGENT_HELP: &str =
     "Runs until SIGTERM or SIGINT (or --duration), in the aggregating kernel mode.\n\
 Serves GET /metrics (OpenMetrics text: uringtrace_requests_total, \
 uringtrace_request_duration_seconds, uringtrace_findings_total, ...; labelled by comm and \
-cgroup, never by pid) and GET /healthz.\n\
+cgroup, never by pid), GET /inventory (what `uringtrace inventory --format json` prints) \
+and GET /healthz.\n\
 Example: uringtrace agent --findings /var/log/uringtrace/findings.jsonl";
 
 #[derive(Debug, Args)]
@@ -618,5 +622,43 @@ impl AgentArgs {
             command: Vec::new(),
             debug_stats: None,
         }
+    }
+}
+
+const INVENTORY_HELP: &str =
+    "Traces the whole host for --duration, then lists each program (comm) and \
+cgroup that used io_uring: its rings and their setup flags, the opcodes it used, and the \
+files and sockets its requests touched (named when first seen). A running agent serves \
+the same as JSON at GET /inventory.";
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// How long to watch
+    #[arg(short, long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Text)]
+    pub format: InventoryFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Text,
+    Json,
+}
+
+impl InventoryArgs {
+    /// The agent's session, for --duration.
+    pub fn session_options(&self) -> SessionOptions {
+        let mut o = AgentArgs {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            findings: None,
+            duration: Some(self.duration),
+            analysis: AnalysisArgs {
+                stall_threshold: Duration::from_secs(1),
+            },
+        }
+        .session_options();
+        o.duration = Some(self.duration);
+        o
     }
 }

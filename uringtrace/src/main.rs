@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Agent(args) => commands::agent::run(args),
+        Command::Inventory(args) => commands::inventory::run(args),
     };
     match result {
         Ok(code) => code,

@@ -87,6 +87,7 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
     workload(&["nop-storm", "--count", "1000"]);
     workload(&["chain-broken-error"]);
     workload(&["cq-overflow"]);
+    workload(&["chain-broken-short"]);
 
     // Events reach the analyzer within a poll interval and its reorder window.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -152,6 +153,27 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
     assert!(text.ends_with("# EOF\n"), "{text}");
     // Workload identity only: no pid label.
     assert!(!text.contains("pid="), "{text}");
+
+    let (code, inv) = get(port, "/inventory");
+    assert_eq!(code, 200);
+    let inv: serde_json::Value = serde_json::from_str(&inv).unwrap();
+    let ours: Vec<&serde_json::Value> = inv["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["comm"] == "uringtrace-work")
+        .collect();
+    assert!(!ours.is_empty(), "{inv:#}");
+    let has = |field: &str, want: &dyn Fn(&str) -> bool| {
+        ours.iter()
+            .any(|e| e[field].as_array().unwrap().iter().any(|v| want(v.as_str().unwrap())))
+    };
+    assert!(has("opcodes", &|o| o == "NOP"), "{inv:#}");
+    assert!(has("opcodes", &|o| o == "READ"), "{inv:#}");
+    // cq-overflow's ring: IORING_SETUP_CQSIZE.
+    assert!(has("setup_flags", &|f| f.contains("CQSIZE")), "{inv:#}");
+    // chain-broken-short reads a pipe.
+    assert!(has("files", &|f| f.starts_with("pipe:")), "{inv:#}");
 
     // SIGTERM: a clean exit.
     // SAFETY: signalling our own child.

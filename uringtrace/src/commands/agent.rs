@@ -1,5 +1,5 @@
 //! `uringtrace agent`: traces the whole host until SIGTERM/SIGINT and serves
-//! `/metrics` and `/healthz` over HTTP; new findings go out as JSON lines.
+//! `/metrics`, `/inventory` and `/healthz` over HTTP; new findings go out as JSON lines.
 //!
 //! One thread traces and owns the analyzer; the HTTP thread asks it for the metrics
 //! text over a channel, so a scrape sees the state as of the scrape.
@@ -19,6 +19,7 @@ use crate::analyzer::finding::Finding;
 use crate::analyzer::report::LostEvents;
 use crate::analyzer::Analyzer;
 use crate::cli::AgentArgs;
+use crate::output::inventory::Inventory;
 use crate::output::metrics::{Metrics, ToolCounters};
 use crate::pipeline::live_environment;
 use crate::system::monotonic_ns;
@@ -53,7 +54,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let mut session = Session::start(&args.session_options()).context("starting the trace")?;
     let env = live_environment(&session.tracer);
     let stats = BpfStats::enable().ok();
-    let (scrapes_tx, scrapes) = mpsc::channel::<Sender<String>>();
+    let (scrapes_tx, scrapes) = mpsc::channel::<(Route, Sender<String>)>();
     let http = {
         let server = Arc::clone(&server);
         thread::Builder::new()
@@ -68,6 +69,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let host = env.host.clone();
     let mut an = Analyzer::new(args.analysis.analyzer_config(), env);
     let mut metrics = Metrics::new(MAX_IDENTITIES);
+    let mut inventory = Inventory::new(&host);
     let mut cgroups = Cgroups::default();
     let mut reported: HashSet<(String, u32, u64, u64)> = HashSet::new();
     let mut last = Instant::now();
@@ -83,7 +85,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             an.push(*ev);
         }
         an.advance(monotonic_ns());
-        let asked: Vec<Sender<String>> = scrapes.try_iter().collect();
+        let asked: Vec<(Route, Sender<String>)> = scrapes.try_iter().collect();
         if asked.is_empty() && last.elapsed() < FINDINGS_EVERY {
             return Ok(Flow::Continue);
         }
@@ -92,7 +94,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         if let Some(out) = findings_out.as_mut() {
             write_new_findings(out, &findings, &mut reported, &host, &mut cgroups)?;
         }
-        if !asked.is_empty() {
+        inventory.update(an.state(), &mut |p| cgroups.of(p));
+        if asked.iter().any(|(r, _)| *r == Route::Inventory) {
+            let text = serde_json::to_string(&inventory).unwrap_or_default();
+            for (_, reply) in asked.iter().filter(|(r, _)| *r == Route::Inventory) {
+                let _ = reply.send(text.clone());
+            }
+        }
+        if asked.iter().any(|(r, _)| *r == Route::Metrics) {
             let tool = ToolCounters {
                 lost_events: tracer
                     .counters()
@@ -103,7 +112,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             };
             metrics.update(an.state(), &findings, tool, &mut |p| cgroups.of(p));
             let text = metrics.encode().unwrap_or_default();
-            for reply in asked {
+            for (_, reply) in asked.iter().filter(|(r, _)| *r == Route::Metrics) {
                 let _ = reply.send(text.clone());
             }
         }
@@ -123,24 +132,38 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(server: &tiny_http::Server, scrapes: &Sender<Sender<String>>) {
+/// What the HTTP thread asks the tracing thread for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Metrics,
+    Inventory,
+}
+
+fn serve(server: &tiny_http::Server, scrapes: &Sender<(Route, Sender<String>)>) {
     for rq in server.incoming_requests() {
         let path = rq.url().split('?').next().unwrap_or("").to_string();
-        let response = match (rq.method(), path.as_str()) {
-            (tiny_http::Method::Get, "/metrics") => {
+        let route = match path.as_str() {
+            "/metrics" => Some((Route::Metrics, OPENMETRICS)),
+            "/inventory" => Some((Route::Inventory, "application/json")),
+            _ => None,
+        };
+        let response = match (rq.method(), route, path.as_str()) {
+            (tiny_http::Method::Get, Some((route, ctype)), _) => {
                 let (tx, rx) = mpsc::channel();
                 let text = scrapes
-                    .send(tx)
+                    .send((route, tx))
                     .ok()
                     .and_then(|()| rx.recv_timeout(SCRAPE_TIMEOUT).ok());
                 match text {
-                    Some(t) => text_response(t, 200, OPENMETRICS),
+                    Some(t) => text_response(t, 200, ctype),
                     None => text_response("tracing stopped\n".into(), 503, "text/plain"),
                 }
             }
-            (tiny_http::Method::Get, "/healthz") => text_response("ok\n".into(), 200, "text/plain"),
+            (tiny_http::Method::Get, None, "/healthz") => {
+                text_response("ok\n".into(), 200, "text/plain")
+            }
             _ => text_response(
-                "not found; try /metrics or /healthz\n".into(),
+                "not found; try /metrics, /inventory or /healthz\n".into(),
                 404,
                 "text/plain",
             ),
@@ -188,27 +211,15 @@ struct Cgroups(HashMap<u32, String>);
 
 impl Cgroups {
     fn see(&mut self, pid: u32) {
-        self.0.entry(pid).or_insert_with(|| read_cgroup(pid));
+        self.0
+            .entry(pid)
+            .or_insert_with(|| crate::system::cgroup_of(pid));
     }
 
     fn of(&mut self, pid: u32) -> String {
         self.0
             .entry(pid)
-            .or_insert_with(|| read_cgroup(pid))
+            .or_insert_with(|| crate::system::cgroup_of(pid))
             .clone()
     }
-}
-
-fn read_cgroup(pid: u32) -> String {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return "unknown".into();
-    };
-    // cgroup v2: the one line "0::PATH"; on a v1 or hybrid host, that line when
-    // present, else the first hierarchy's path.
-    let path_of = |l: &str| l.splitn(3, ':').nth(2).map(str::to_string);
-    s.lines()
-        .find(|l| l.starts_with("0::"))
-        .or_else(|| s.lines().next())
-        .and_then(path_of)
-        .unwrap_or_else(|| "unknown".into())
 }

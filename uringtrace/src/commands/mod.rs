@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod dump;
 pub mod export;
+pub mod inventory;
 pub mod record;
 pub mod rules;
 pub mod schema;

@@ -6,6 +6,7 @@
 
 mod cells;
 mod check_json;
+pub mod inventory;
 mod json;
 mod junit;
 mod markdown;

@@ -82,6 +82,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 last_tgid = ev.tgid;
                 cgroups.see(ev.tgid);
             }
+            inventory.observe(ev);
             an.push(*ev);
         }
         an.advance(monotonic_ns());

@@ -39,6 +39,7 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<ExitCode> {
                     .entry(ev.tgid)
                     .or_insert_with(|| crate::system::cgroup_of(ev.tgid));
             }
+            inv.observe(ev);
             an.push(*ev);
         }
         if last.elapsed() >= UPDATE_EVERY {

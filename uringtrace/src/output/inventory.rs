@@ -8,19 +8,23 @@
 //! entry per (comm, cgroup), at most [`MAX_ENTRIES`], each with at most
 //! [`MAX_FILES`] files and [`MAX_PIDS`] pids.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use uringtrace_common::FdType;
+use uringtrace_common::view::{FdName, FdObject, FileGet, Submit};
+use uringtrace_common::{EventKind, EventView as _, RawEvent};
 
-use crate::analyzer::state::State;
+use crate::analyzer::state::{FdNames, State};
 use crate::names::{opcode_name, setup_flags};
 
 pub const MAX_ENTRIES: usize = 1024;
 pub const MAX_FILES: usize = 64;
 pub const MAX_PIDS: usize = 16;
+const MAX_NAMED: usize = 100_000;
+/// An fd a request used is looked for in the state's names this many updates at most.
+const NAME_TRIES: u8 = 50;
 
 /// One program (comm) in one cgroup.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
@@ -35,7 +39,7 @@ pub struct Entry {
     pub setup_flags: BTreeSet<String>,
     pub opcodes: BTreeSet<String>,
     /// Files and sockets its io_uring requests used, as named when first seen (a
-    /// path, `socket:ADDR->ADDR`, `pipe:[INODE]`), else `socket inode N` etc.
+    /// path, `socket:ADDR->ADDR`, `pipe:[INODE]`).
     pub files: BTreeSet<String>,
     /// More files than [`MAX_FILES`] were seen.
     pub files_truncated: bool,
@@ -51,6 +55,19 @@ pub struct Inventory {
     by_id: BTreeMap<(String, String), Entry>,
     #[serde(skip)]
     rings_seen: BTreeSet<(u64, u64)>,
+    /// (tgid, fd) that requests used, not named yet → tries left.
+    #[serde(skip)]
+    touched: BTreeMap<(u32, i32), u8>,
+    /// (tgid, fd) named already: a busy fd is looked up once, not per request.
+    #[serde(skip)]
+    named: HashSet<(u32, i32)>,
+    /// Names from the event stream itself: the state forgets a process's names when
+    /// it exits, which a short-lived one does before the next update.
+    #[serde(skip)]
+    names: FdNames,
+    /// Names of fds that requests used, per process, until the next update.
+    #[serde(skip)]
+    files: BTreeMap<u32, BTreeSet<String>>,
 }
 
 impl Inventory {
@@ -59,6 +76,54 @@ impl Inventory {
             host: host.into(),
             ..Inventory::default()
         }
+    }
+
+    /// Notes the fds requests use (the kernel streams the submits the detectors need,
+    /// and `file_get`; a fast request it only counted names no fd), and their names
+    /// (the session resolves an fd when an event first names it).
+    #[inline]
+    pub fn observe(&mut self, ev: &RawEvent) {
+        if let Some(o) = FdObject::of(ev) {
+            self.names.forget(ev.tgid, o.fd);
+            self.named.remove(&(ev.tgid, o.fd));
+            return;
+        }
+        if let Some(p) = FdName::of(ev) {
+            self.names.on_piece(ev.tgid, &p);
+            self.name_touched(ev.tgid, p.fd);
+            return;
+        }
+        if ev.kind == EventKind::ProcessExit as u16 {
+            self.names.forget_process(ev.tgid);
+            return;
+        }
+        let fd = match Submit::of(ev) {
+            // A registered file's index is no fd of the process.
+            Some(s) if s.req_flags & crate::names::IOSQE_FIXED_FILE != 0 => None,
+            Some(s) => s.fd(),
+            None => FileGet::of(ev).map(|f| f.fd),
+        };
+        if let Some(fd) = fd.filter(|fd| *fd >= 0 && !self.named.contains(&(ev.tgid, *fd))) {
+            self.touched.entry((ev.tgid, fd)).or_insert(NAME_TRIES);
+            self.name_touched(ev.tgid, fd);
+        }
+    }
+
+    /// Moves a used fd whose name is known to `files`.
+    fn name_touched(&mut self, tgid: u32, fd: i32) {
+        if !self.touched.contains_key(&(tgid, fd)) {
+            return;
+        }
+        let Some(name) = self.names.get(tgid, fd) else {
+            return;
+        };
+        if self.named.len() > MAX_NAMED {
+            // Bounded; a forgotten pair is only named once more.
+            self.named.clear();
+        }
+        self.files.entry(tgid).or_default().insert(name.to_string());
+        self.touched.remove(&(tgid, fd));
+        self.named.insert((tgid, fd));
     }
 
     /// Takes in what the state shows now; `cgroup_of` names a process's cgroup.
@@ -82,24 +147,27 @@ impl Inventory {
                 e.rings += 1;
             }
             if let Some(f) = r.setup_flags {
-                e.setup_flags.insert(setup_flags(f));
+                e.setup_flags.insert(if f == 0 {
+                    "none".into()
+                } else {
+                    setup_flags(f)
+                });
             }
             for op in r.latency.keys().chain(r.errors_by_op.keys()) {
                 e.opcodes.insert(opcode_name(*op).into_owned());
             }
         }
-        for ((tgid, fd), (kind, ino)) in st.fds.iter() {
-            let Some(key) = owners.get(tgid) else {
+        // Unnamed after this many updates: an fd closed before it was looked up.
+        self.touched.retain(|_, tries| {
+            *tries -= 1;
+            *tries > 0
+        });
+        for (tgid, files) in std::mem::take(&mut self.files) {
+            // A process that used a ring it does not own (shared ring): not listed.
+            let Some(e) = owners.get(&tgid).and_then(|k| self.by_id.get_mut(k)) else {
                 continue;
             };
-            if matches!(kind, FdType::Closed | FdType::Ring) {
-                continue;
-            }
-            let name = match st.fd_name(*tgid, *fd) {
-                Some(n) => n.to_string(),
-                None => format!("{} inode {ino}", kind_name(*kind)),
-            };
-            if let Some(e) = self.by_id.get_mut(key) {
+            for name in files {
                 if e.files.len() < MAX_FILES {
                     e.files.insert(name);
                 } else if !e.files.contains(&name) {
@@ -135,11 +203,7 @@ impl Inventory {
         for e in &self.entries {
             let pids: Vec<String> = e.pids.iter().map(u32::to_string).collect();
             let _ = writeln!(s, "{} in {} (pids {})", e.comm, e.cgroup, pids.join(", "));
-            let flags: Vec<&str> = e
-                .setup_flags
-                .iter()
-                .map(|f| if f.is_empty() { "none" } else { f.as_str() })
-                .collect();
+            let flags: Vec<&str> = e.setup_flags.iter().map(String::as_str).collect();
             let _ = writeln!(
                 s,
                 "  rings:   {} (setup flags: {})",
@@ -159,15 +223,6 @@ impl Inventory {
             let _ = writeln!(s, "(more programs than {MAX_ENTRIES}; not listed)");
         }
         s
-    }
-}
-
-fn kind_name(k: FdType) -> &'static str {
-    match k {
-        FdType::File => "file",
-        FdType::Pipe => "pipe",
-        FdType::Socket => "socket",
-        _ => "fd",
     }
 }
 

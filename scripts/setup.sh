@@ -15,7 +15,7 @@ need_root() {
     fi
 }
 
-APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin"
+APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin prometheus"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

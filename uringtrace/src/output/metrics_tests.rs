@@ -133,3 +133,55 @@ fn a_finding_is_counted_once_however_often_it_is_reported() {
         r#"uringtrace_findings_total{comm="db",cgroup="/",rule="cq-overflow",severity="warning"} 1"#,
     );
 }
+
+/// Every `uringtrace_*` name in the Grafana dashboard and the alerting rules is a
+/// series this encoder writes.
+#[test]
+fn deploy_files_name_real_metrics() {
+    let an = nop_state();
+    let mut m = Metrics::new(10);
+    let tool = ToolCounters {
+        lost_events: 0,
+        bpf_run_ns: Some(1),
+    };
+    m.update(an.state(), &[], tool, &mut |_| "/".into());
+    // Families this state leaves empty (prometheus-client then writes none).
+    let id = Identity {
+        comm: "c".into(),
+        cgroup: "/".into(),
+    };
+    m.totals.punts.insert((id.clone(), 1), 1);
+    m.totals
+        .findings
+        .insert((id, "cq-overflow".into(), "warning".into()), 1);
+    let text = m.encode().unwrap();
+    let written: HashSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    for (file, body) in [
+        (
+            "grafana/uringtrace.json",
+            include_str!("../../../deploy/grafana/uringtrace.json"),
+        ),
+        (
+            "prometheus/alerts.yml",
+            include_str!("../../../deploy/prometheus/alerts.yml"),
+        ),
+    ] {
+        let mut named = 0;
+        for (i, _) in body.match_indices("uringtrace_") {
+            let name: String = body[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                written.contains(name.as_str()),
+                "{file} names {name}, not written:\n{text}"
+            );
+            named += 1;
+        }
+        assert!(named >= 5, "{file}: {named} metric names");
+    }
+}

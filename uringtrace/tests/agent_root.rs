@@ -206,3 +206,95 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
     assert!(f["evidence"].is_object() && f["ring"].is_string(), "{f}");
     let _ = std::fs::remove_file(&findings);
 }
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The values of an instant query to Prometheus's HTTP API.
+fn query(port: u16, q: &str) -> Vec<f64> {
+    let (code, body) = get(port, &format!("/api/v1/query?query={}", url_encode(q)));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"][1].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Debian's `prometheus` server scrapes the agent every second: the rate of NOPs is
+/// above 0 and the cq-overflow finding is counted, as Prometheus itself sees them.
+#[test]
+fn prometheus_scrapes_the_agent() {
+    let Some(_g) = require_root("prometheus_scrapes_the_agent") else {
+        return;
+    };
+    let (agent_port, prom_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("agent-prom-{prom_port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             scrape_configs:\n  - job_name: uringtrace\n    \
+             static_configs: [{{targets: ['127.0.0.1:{agent_port}']}}]\n"
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent(
+        Command::new(UT)
+            .args(["agent", "--listen", &format!("127.0.0.1:{agent_port}")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(agent.0.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("metrics on http://"), "{line}");
+    let _prom = Agent(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus not found: apt-get install prometheus (scripts/setup.sh does)"),
+    );
+    workload(&["cq-overflow"]);
+    let rate = r#"sum(rate(uringtrace_requests_total{comm="uringtrace-work",opcode="NOP",result="ok"}[10s]))"#;
+    let overflow = r#"sum(uringtrace_findings_total{rule="cq-overflow"})"#;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (mut r, mut f) = (vec![], vec![]);
+    while Instant::now() < deadline {
+        // Requests between scrapes, so that the counter rises within the window.
+        workload(&["nop-storm", "--count", "1000"]);
+        std::thread::sleep(Duration::from_millis(500));
+        if TcpStream::connect(("127.0.0.1", prom_port)).is_err() {
+            continue;
+        }
+        r = query(prom_port, rate);
+        f = query(prom_port, overflow);
+        if r.first().is_some_and(|v| *v > 0.0) && f.first().is_some_and(|v| *v >= 1.0) {
+            break;
+        }
+    }
+    assert!(r.first().is_some_and(|v| *v > 0.0), "{rate} = {r:?}");
+    assert!(f.first().is_some_and(|v| *v >= 1.0), "{overflow} = {f:?}");
+    eprintln!("prometheus: {rate} = {r:?}; {overflow} = {f:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

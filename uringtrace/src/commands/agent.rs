@@ -210,8 +210,15 @@ fn write_new_findings(
 #[derive(Default)]
 struct Cgroups(HashMap<u32, String>);
 
+/// Pids whose cgroup is remembered; past this the cache starts over (a host that ran
+/// this many io_uring processes since).
+const MAX_CGROUP_PIDS: usize = 65_536;
+
 impl Cgroups {
     fn see(&mut self, pid: u32) {
+        if self.0.len() >= MAX_CGROUP_PIDS && !self.0.contains_key(&pid) {
+            self.0.clear();
+        }
         self.0
             .entry(pid)
             .or_insert_with(|| crate::system::cgroup_of(pid));

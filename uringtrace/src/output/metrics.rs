@@ -268,8 +268,11 @@ impl Metrics {
         for (key @ (tgid, op, _fd), n) in st.punts.iter() {
             let before = self.punts_seen.insert(*key, *n).unwrap_or(0);
             let id = ident(self, *tgid, st.comm_of(*tgid));
-            *self.totals.punts.entry((id, *op)).or_default() += n.saturating_sub(before);
+            // Below what was seen: the process is a new one with the same pid.
+            let growth = if *n >= before { n - before } else { *n };
+            *self.totals.punts.entry((id, *op)).or_default() += growth;
         }
+        self.punts_seen.retain(|k, _| st.punts.contains_key(k));
         for f in findings {
             let key = (f.rule.to_string(), f.pid, f.ring, f.evidence.first_ns);
             if self.findings_seen.insert(key) {

@@ -15,6 +15,8 @@ pub mod analyzer;
 pub mod cli;
 pub mod commands;
 pub mod display;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod names;
 pub mod output;
 pub mod pipeline;

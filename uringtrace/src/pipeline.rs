@@ -119,7 +119,7 @@ pub fn analyze_live_with(
         Ok(Flow::Continue)
     })?;
     let c = session.counters().context("reading the drop counters")?;
-    an.set_lost(LostEvents::counted(&c.dropped));
+    an.set_lost(c.lost());
     an.set_end(system::monotonic_ns());
     drop(session);
     Ok((an.finish(), stop))

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use perfetto_decode::{check_hierarchy, decode, named, on, summary, Decoded, Slice};
+use perfetto_decode::{
+    assert_cq_overflow_export, check_hierarchy, decode, named, on, summary, Decoded, Slice,
+};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,35 +125,7 @@ fn punted_requests_flow_from_submit_through_the_punt_to_the_worker_completion() 
 #[test]
 fn overflowed_cqes_are_instants_and_end_their_requests() {
     let d = export("cq-overflow.utr");
-    check_hierarchy(&d);
-    let reqs = d.requests();
-    assert_eq!(reqs.len(), 17);
-    let overflowed: Vec<String> = reqs
-        .iter()
-        .filter(|s| s.args.contains_key("overflowed"))
-        .map(|s| s.args["user_data"].clone())
-        .collect();
-    assert_eq!(
-        overflowed,
-        (5..=17).map(|u| u.to_string()).collect::<Vec<_>>()
-    );
-    let instants = named(&d, "CQ overflow");
-    let uds: Vec<&str> = instants
-        .iter()
-        .map(|s| s.args["user_data"].as_str())
-        .collect();
-    assert_eq!(uds, (5..=17).map(|u| u.to_string()).collect::<Vec<_>>());
-    assert!(instants
-        .iter()
-        .all(|s| s.args["dropped"] == "false" && on(&d, s).name.starts_with("io_uring 0x")));
-    assert_eq!(named(&d, "finding: cq-overflow").len(), 1);
-    // Waits with their min_complete: the test's four GETEVENTS waits for 4, 4, 4, 1.
-    let waits: Vec<&str> = named(&d, "io_uring_enter")
-        .iter()
-        .filter(|s| s.args["flags"].contains("EXT_ARG"))
-        .map(|s| s.args["min_complete"].as_str())
-        .collect();
-    assert_eq!(waits, ["4", "4", "4", "1"]);
+    assert_cq_overflow_export(&d);
     // Counter tracks of the ring, from the fdinfo samples, and the lost-events count.
     let counter = |name: &str| {
         d.counters

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
 use common::{require_root, UT, WORKLOAD};
-use perfetto_decode::{check_hierarchy, decode, named, on, summary};
+use perfetto_decode::{assert_cq_overflow_export, check_hierarchy, decode, named, on, summary};
 use serde_json::Value;
 
 /// The workload's JSON line (it shares stdout with uringtrace, whose report goes to a file).
@@ -123,39 +123,11 @@ fn live_record_writes_the_overflow_and_the_same_trace_as_export() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let d = decode(&trace);
-    check_hierarchy(&d);
-    let reqs = d.requests();
-    assert_eq!(reqs.len(), 17);
-    assert!(reqs
+    assert_cq_overflow_export(&d);
+    assert!(d
+        .requests()
         .iter()
         .all(|s| s.name == "NOP" && s.args["result"] == "0" && s.dur.is_some()));
-    // A 4-entry CQ: user_data 1-4 fit, 5-17 overflowed (and were kept, not dropped).
-    let overflowed: Vec<String> = reqs
-        .iter()
-        .filter(|s| s.args.contains_key("overflowed"))
-        .map(|s| s.args["user_data"].clone())
-        .collect();
-    assert_eq!(
-        overflowed,
-        (5..=17).map(|u| u.to_string()).collect::<Vec<_>>()
-    );
-    let instants = named(&d, "CQ overflow");
-    let uds: Vec<&str> = instants
-        .iter()
-        .map(|s| s.args["user_data"].as_str())
-        .collect();
-    assert_eq!(uds, (5..=17).map(|u| u.to_string()).collect::<Vec<_>>());
-    assert!(instants
-        .iter()
-        .all(|s| s.args["dropped"] == "false" && on(&d, s).name.starts_with("io_uring 0x")));
-    assert_eq!(named(&d, "finding: cq-overflow").len(), 1);
-    // The scenario's four GETEVENTS waits: for 4, 4, 4 and 1 completions.
-    let waits: Vec<&str> = named(&d, "io_uring_enter")
-        .iter()
-        .filter(|s| s.args["flags"].contains("EXT_ARG"))
-        .map(|s| s.args["min_complete"].as_str())
-        .collect();
-    assert_eq!(waits, ["4", "4", "4", "1"]);
     // `record --perfetto` is `export` of the file it wrote: the same bytes.
     let exported = dir.path().join("export.pftrace");
     let st = Command::new(UT)

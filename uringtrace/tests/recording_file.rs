@@ -301,11 +301,17 @@ fn foreign_and_damaged_headers_are_named_errors() {
     assert_eq!(e.to_string(), "file ends at offset 10, inside the preamble");
     let e = read(&good[..40]).unwrap_err();
     assert_eq!(e.to_string(), "file ends at offset 40, inside the header");
-    let mut v2 = good.clone();
-    v2[8] = 9;
+    let mut v9 = good.clone();
+    v9[8] = 9;
     assert_eq!(
-        read(&v2).unwrap_err().to_string(),
-        "recording format version 9 is not supported (this uringtrace reads versions 1 to 2)"
+        read(&v9).unwrap_err().to_string(),
+        "made by a newer uringtrace (format v9, this one reads up to v2): upgrade uringtrace"
+    );
+    let mut v0 = good.clone();
+    v0[8] = 0;
+    assert_eq!(
+        read(&v0).unwrap_err().to_string(),
+        "recording format version 0 is not supported (this uringtrace reads versions 1 to 2)"
     );
     let mut bad_json = good.clone();
     bad_json[PREAMBLE_LEN as usize] = b'[';

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fuzz;
 mod matrix;
 mod soak;
 
@@ -61,6 +62,9 @@ enum Cmd {
     Soak(soak::Args),
     /// clippy on the host crates and on the eBPF crate
     Lint,
+    /// Build the libFuzzer targets (fuzz/) with the pinned nightly and run each for
+    /// --time seconds over its committed corpus; --cmin minimizes that corpus
+    Fuzz(fuzz::Args),
     /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
     KernelMatrix {
         /// Only these kernels (5.10, 6.1, 6.12, 7); repeatable
@@ -166,6 +170,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Fuzz(args) => fuzz::run(&args, &root(), &ebpf_toolchain()?),
         Cmd::Lint => {
             run(Command::new("cargo").args([
                 "clippy",

@@ -57,6 +57,10 @@ pub fn completed_by_overflow(st: &mut State, ev: &RawEvent, sub: &view::Submit) 
     done
 }
 
+/// Most requests one `agg_ops`/`agg_latency` event can stand for (a corrupt one
+/// says more): 2^32, more than a second of the fastest io_uring at ~10^7 requests/s.
+const MAX_DELTA: u64 = 1 << 32;
+
 /// `agg_ops` and `agg_latency` events.
 pub fn apply(st: &mut State, ev: &RawEvent) {
     // Deltas are polled: the last ones of a ring can arrive after its process exited
@@ -78,14 +82,20 @@ pub fn apply(st: &mut State, ev: &RawEvent) {
     if let Some(ops) = view::AggOps::of(ev) {
         // Each counted request was one submit and one completion; a request that
         // ended unseen (CQE_SKIP_SUCCESS) one submit only.
-        ring.submitted += ops.requests + u64::from(ops.ended_unseen);
-        ring.completed += ops.requests;
+        // The counts come from the event, and a corrupt recording can say anything:
+        // one poll's delta is capped (the kernel counts far fewer requests between
+        // two polls), so no sum of them comes near overflowing, here or where single
+        // completions are added to the same counters.
+        let requests = ops.requests.min(MAX_DELTA);
+        let unseen = u64::from(ops.ended_unseen).min(MAX_DELTA);
+        ring.submitted = ring.submitted.saturating_add(requests + unseen);
+        ring.completed = ring.completed.saturating_add(requests);
         return;
     }
     let Some(lat) = view::AggLatency::of(ev) else {
         return;
     };
-    let (b, n) = (lat.bucket as usize, lat.requests);
+    let (b, n) = (lat.bucket as usize, lat.requests.min(MAX_DELTA));
     if b >= agg::LAT_BUCKETS || n == 0 {
         return;
     }

@@ -59,8 +59,10 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        *self.slot(bucket(v)) += n;
-        self.total += n;
+        // Saturating: `n` comes from an event (aggregating mode's bucket counts).
+        let slot = self.slot(bucket(v));
+        *slot = slot.saturating_add(n);
+        self.total = self.total.saturating_add(n);
         self.max = self.max.max(v);
     }
 

@@ -19,16 +19,17 @@ use super::{Drops, Header, FORMAT_VERSION, FORMAT_VERSION_V1, MAGIC, MAX_PAYLOAD
 
 #[derive(Debug, Error)]
 pub enum RecordingError {
-    #[error("I/O error at offset {offset}: {source}")]
-    Io {
-        offset: u64,
-        #[source]
-        source: io::Error,
-    },
+    // Not `source`: the message says the cause, and anyhow's `{:#}` would repeat it.
+    #[error("I/O error at offset {offset}: {error}")]
+    Io { offset: u64, error: io::Error },
     #[error("not a uringtrace recording (bad magic at offset 0)")]
     NotARecording,
     #[error("recording format version {0} is not supported (this uringtrace reads versions {FORMAT_VERSION_V1} to {FORMAT_VERSION})")]
     Version(u32),
+    /// A version this reader does not know yet: the fix is a newer reader, not a
+    /// repaired file.
+    #[error("made by a newer uringtrace (format v{0}, this one reads up to v{FORMAT_VERSION}): upgrade uringtrace")]
+    Newer(u32),
     #[error("file ends at offset {offset}, inside the {what}")]
     TruncatedHeader { offset: u64, what: &'static str },
     #[error("corrupt header at offset {offset}: {reason}")]
@@ -130,7 +131,7 @@ pub struct Reader<R: Read> {
 
 impl Reader<BufReader<File>> {
     pub fn open(path: &Path) -> Result<Self, RecordingError> {
-        let f = File::open(path).map_err(|source| RecordingError::Io { offset: 0, source })?;
+        let f = File::open(path).map_err(|error| RecordingError::Io { offset: 0, error })?;
         // The reader keeps its own large buffer; reads into it mostly bypass this one.
         Reader::new(BufReader::with_capacity(64 << 10, f))
     }
@@ -185,7 +186,7 @@ impl<R: Read> Reader<R> {
     pub fn new(mut input: R) -> Result<Self, RecordingError> {
         let mut pre = [0u8; PREAMBLE_LEN as usize];
         let n = read_full(&mut input, &mut pre)
-            .map_err(|source| RecordingError::Io { offset: 0, source })?;
+            .map_err(|error| RecordingError::Io { offset: 0, error })?;
         if n < 8 || &pre[..8] != MAGIC {
             return Err(RecordingError::NotARecording);
         }
@@ -199,6 +200,7 @@ impl<R: Read> Reader<R> {
         let codec = match version {
             FORMAT_VERSION_V1 => Codec::V1(v1::State::default()),
             FORMAT_VERSION => Codec::V2(Box::default()),
+            v if v > FORMAT_VERSION => return Err(RecordingError::Newer(v)),
             v => return Err(RecordingError::Version(v)),
         };
         let capacity = u32::from_le_bytes([pre[12], pre[13], pre[14], pre[15]]);
@@ -213,9 +215,9 @@ impl<R: Read> Reader<R> {
         let n = (&mut input)
             .take(capacity.into())
             .read_to_end(&mut json)
-            .map_err(|source| RecordingError::Io {
+            .map_err(|error| RecordingError::Io {
                 offset: PREAMBLE_LEN,
-                source,
+                error,
             })?;
         if n < capacity as usize {
             return Err(RecordingError::TruncatedHeader {
@@ -303,10 +305,10 @@ impl<R: Read> Reader<R> {
         r
     }
 
-    fn io_error(&self, source: io::Error) -> RecordingError {
+    fn io_error(&self, error: io::Error) -> RecordingError {
         RecordingError::Io {
             offset: self.input.offset(),
-            source,
+            error,
         }
     }
 
@@ -320,7 +322,7 @@ impl<R: Read> Reader<R> {
                 if let Err(e) = self.input.fill(LOOKAHEAD) {
                     return Err(RecordingError::Io {
                         offset: self.input.offset(),
-                        source: e,
+                        error: e,
                     });
                 }
             }

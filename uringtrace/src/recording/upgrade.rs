@@ -19,7 +19,7 @@ pub enum UpgradeError {
     #[error("the recording ends in a state that cannot be rewritten: {0:?}")]
     Status(ReadStatus),
     #[error("writing the new recording: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
     #[error("the rewritten recording differs from the original: {0}")]
     Mismatch(String),
 }
@@ -50,12 +50,21 @@ fn contents(bytes: &[u8]) -> Result<Contents, RecordingError> {
 /// `old` (any version the reader reads) in the current format version: same header
 /// (but its version), events, drop counters and end state.
 pub fn upgrade(old: &[u8]) -> Result<Vec<u8>, UpgradeError> {
-    let before = contents(old)?;
+    let mut before = contents(old)?;
     let finished = match before.status {
         ReadStatus::Complete => true,
         ReadStatus::Unfinished => false,
         ref s => return Err(UpgradeError::Status(s.clone())),
     };
+    if finished {
+        // What a clean end means, as the writer writes it: the header says finished
+        // and holds the final counters, which count the file's events. An old file
+        // may differ and still be whole (its header was too small to be rewritten:
+        // the end record alone carries the counters), or count its events wrongly.
+        before.drops.recorded = before.events.len() as u64;
+        before.header.drops = before.drops.clone();
+        before.header.finished = true;
+    }
     let mut w =
         Writer::new(Cursor::new(Vec::new()), before.header.clone()).map_err(UpgradeError::Write)?;
     for ev in &before.events {

@@ -75,6 +75,15 @@ pub struct Member {
     pub size: u32,
 }
 
+/// How deep type references are followed (pointers, arrays, anonymous members):
+/// real kernel BTF nests a few levels; corrupt BTF can loop.
+const MAX_DEPTH: u32 = 32;
+
+/// Members one lookup may visit: a struct with many anonymous members of its own
+/// type (corrupt BTF) would otherwise be searched exponentially long. Real lookups
+/// (task_struct, io_kiocb) visit a few hundred.
+const MAX_MEMBERS_VISITED: u32 = 1 << 16;
+
 fn u32_at(d: &[u8], off: usize) -> Result<u32, BtfError> {
     match d.get(off..off + 4) {
         Some(&[a, b, c, e]) => Ok(u32::from_le_bytes([a, b, c, e])),
@@ -189,6 +198,14 @@ impl Btf {
     }
 
     fn size_of(&self, id: u32) -> Option<u32> {
+        self.size_at_depth(id, 0)
+    }
+
+    fn size_at_depth(&self, id: u32, depth: u32) -> Option<u32> {
+        // Types may refer to themselves in corrupt BTF (an array of itself).
+        if depth > MAX_DEPTH {
+            return None;
+        }
         let id = self.resolve(id);
         let t = self.ty(id)?;
         match t.kind() {
@@ -199,7 +216,7 @@ impl Btf {
             KIND_ARRAY => {
                 let elem = u32_at(&self.data, t.extra).ok()?;
                 let n = u32_at(&self.data, t.extra + 8).ok()?;
-                Some(self.size_of(elem)? * n)
+                self.size_at_depth(elem, depth + 1)?.checked_mul(n)
             }
             _ => None,
         }
@@ -217,8 +234,9 @@ impl Btf {
         let mut offset = 0u32;
         let mut size = 0u32;
         for part in path {
-            let (off, mid) = self.find_member(id, part)?;
-            offset += off;
+            let mut budget = MAX_MEMBERS_VISITED;
+            let (off, mid) = self.find_member(id, part, 0, &mut budget)?;
+            offset = offset.checked_add(off)?;
             id = mid;
             size = self.size_of(mid)?;
         }
@@ -226,13 +244,19 @@ impl Btf {
     }
 
     /// (byte offset, type id) of a named member, searching anonymous members.
-    fn find_member(&self, id: u32, want: &str) -> Option<(u32, u32)> {
+    fn find_member(&self, id: u32, want: &str, depth: u32, budget: &mut u32) -> Option<(u32, u32)> {
+        // Anonymous members nest a few levels in real BTF; in corrupt BTF a struct
+        // can contain itself.
+        if depth > MAX_DEPTH {
+            return None;
+        }
         let id = self.resolve(id);
         let t = *self.ty(id)?;
         if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) {
             return None;
         }
         for i in 0..t.vlen() {
+            *budget = budget.checked_sub(1)?;
             let m = t.extra + 12 * i;
             let name_off = u32_at(&self.data, m).ok()?;
             let mtype = u32_at(&self.data, m + 4).ok()?;
@@ -243,8 +267,8 @@ impl Btf {
                 (raw, 0)
             };
             if name_off == 0 {
-                if let Some((o, ty)) = self.find_member(mtype, want) {
-                    return Some((bit_off / 8 + o, ty));
+                if let Some((o, ty)) = self.find_member(mtype, want, depth + 1, budget) {
+                    return Some(((bit_off / 8).checked_add(o)?, ty));
                 }
                 continue;
             }
@@ -284,13 +308,21 @@ impl Btf {
 
     /// A C-ish name for a type, e.g. `struct io_kiocb *`, `void *`, `int`.
     pub fn type_name(&self, id: u32) -> String {
+        self.type_name_at_depth(id, 0)
+    }
+
+    fn type_name_at_depth(&self, id: u32, depth: u32) -> String {
+        // A pointer to itself (corrupt BTF) would recurse forever.
+        if depth > MAX_DEPTH {
+            return "?".into();
+        }
         let id = self.resolve(id);
         let Some(t) = self.ty(id) else {
             return "?".into();
         };
         match t.kind() {
             0 => "void".into(),
-            KIND_PTR => format!("{} *", self.type_name(t.size_or_type)),
+            KIND_PTR => format!("{} *", self.type_name_at_depth(t.size_or_type, depth + 1)),
             KIND_STRUCT => format!("struct {}", self.name(t.name_off)),
             KIND_UNION => format!("union {}", self.name(t.name_off)),
             _ => self.name(t.name_off).to_string(),
@@ -316,8 +348,9 @@ impl Btf {
     pub fn member_signed(&self, name: &str, path: &[&str]) -> Option<(Member, bool)> {
         let mut id = self.struct_id(name)?;
         let mut offset = 0u32;
+        let mut budget = MAX_MEMBERS_VISITED;
         for part in path {
-            let (off, mid) = self.find_member(id, part)?;
+            let (off, mid) = self.find_member(id, part, 0, &mut budget)?;
             offset += off;
             id = mid;
         }
@@ -449,9 +482,13 @@ impl BtfPlan {
                     btf.member("io_kiocb", &["cmd"]),
                     btf.member("io_futex", &["uaddr"]),
                 ) {
-                    if uaddr.size == 8 {
+                    let offset = cmd
+                        .offset
+                        .checked_add(uaddr.offset)
+                        .and_then(|o| u16::try_from(o).ok());
+                    if let (8, Some(offset)) = (uaddr.size, offset) {
                         l.req_futex_uaddr = uringtrace_common::FieldSpec {
-                            offset: (cmd.offset + uaddr.offset) as u16,
+                            offset,
                             size: 8,
                             signed: 0,
                         };

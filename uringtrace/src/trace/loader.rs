@@ -30,6 +30,8 @@ pub enum LoadError {
     Tracefs(#[from] TracefsError),
     #[error("this kernel has no io_uring tracepoints (is CONFIG_IO_URING enabled?)")]
     NoIoUring,
+    // No `#[source]` here: each message already says its cause, with the cause's own
+    // causes (`causes`), so that `{}` shows it and anyhow's `{:#}` does not repeat it.
     /// Tracing without tracefs needs the kernel's BTF (and, with --attach tracepoint,
     /// is not possible at all).
     #[error(
@@ -43,34 +45,47 @@ pub enum LoadError {
         mount: String,
     },
     #[error("mapping the event ring buffer failed: {0}")]
-    RingMap(#[source] std::io::Error),
-    #[error("loading the eBPF object failed: {0}")]
-    Object(#[source] aya::EbpfError),
-    #[error("loading program {program} for {tracepoint} failed: {source}")]
+    RingMap(std::io::Error),
+    #[error("loading the eBPF object failed: {}", causes(.0))]
+    Object(aya::EbpfError),
+    #[error("loading program {program} for {tracepoint} failed: {}", causes(.error))]
     Program {
         program: &'static str,
         tracepoint: String,
-        #[source]
-        source: aya::programs::ProgramError,
+        error: aya::programs::ProgramError,
     },
     #[error("eBPF map {0} is missing from the object")]
     MissingMap(&'static str),
     #[error("eBPF program {0} is missing from the object")]
     MissingProgram(&'static str),
-    #[error("eBPF map {name}: {source}")]
+    #[error("eBPF map {name}: {}", causes(.error))]
     Map {
         name: &'static str,
-        #[source]
-        source: aya::maps::MapError,
+        error: aya::maps::MapError,
     },
-    #[error("reading kernel BTF: {0}")]
-    Btf(#[source] aya::BtfError),
+    #[error("reading kernel BTF: {}", causes(.0))]
+    Btf(aya::BtfError),
     #[error("mapping the in-flight table: {0}")]
-    Mmap(#[source] std::io::Error),
+    Mmap(std::io::Error),
     #[error("reading the possible CPUs: {0}")]
-    Cpus(#[source] std::io::Error),
+    Cpus(std::io::Error),
     #[error("--ring-size must be a power of two of at least 4096 bytes, got {0}")]
     RingSize(u32),
+}
+
+/// An error and its causes, "a: b: c", each said once (an error whose message already
+/// ends with its cause's is not followed by that cause again).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let c = cause.to_string();
+        if !text.ends_with(&c) {
+            text = format!("{text}: {c}");
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// How to trace.
@@ -146,11 +161,23 @@ pub struct KernelCounters {
     pub read_errors: Vec<u64>,
     pub aggregated: Vec<u64>,
     pub promoted: Vec<u64>,
+    /// Samples read from the ring buffer that were no event (e.g. cut short): lost
+    /// like a drop, but on no CPU in particular (the ring buffer is shared).
+    pub undecodable: u64,
 }
 
 impl KernelCounters {
+    /// Events lost: dropped by the kernel (ring buffer full) or unreadable.
     pub fn total_dropped(&self) -> u64 {
-        self.dropped.iter().sum()
+        self.dropped.iter().sum::<u64>() + self.undecodable
+    }
+
+    /// The losses every view and report shows: per CPU as the kernel counted them,
+    /// and in total with the undecodable samples.
+    pub fn lost(&self) -> crate::analyzer::report::LostEvents {
+        let mut lost = crate::analyzer::report::LostEvents::counted(&self.dropped);
+        lost.total = self.total_dropped();
+        lost
     }
     pub fn total_emitted(&self) -> u64 {
         self.emitted.iter().sum()
@@ -228,7 +255,7 @@ impl Tracer {
                 Err(LoadError::Program {
                     program,
                     tracepoint,
-                    source,
+                    error,
                 }) => {
                     let Some(kind) =
                         attach::kind_of_program(&events, program).filter(|k| !REQUIRED.contains(k))
@@ -236,13 +263,13 @@ impl Tracer {
                         return Err(LoadError::Program {
                             program,
                             tracepoint,
-                            source,
+                            error,
                         });
                     };
                     events.mark_failed(
                         kind,
                         format!("{program} ({tracepoint})"),
-                        error_text(&source),
+                        error_text(&error),
                     );
                 }
                 Err(e) => return Err(e),
@@ -253,9 +280,9 @@ impl Tracer {
             ebpf.take_map("EVENTS")
                 .ok_or(LoadError::MissingMap("EVENTS"))?,
         )
-        .map_err(|source| LoadError::Map {
+        .map_err(|error| LoadError::Map {
             name: "EVENTS",
-            source,
+            error,
         })?;
         let reader =
             super::ring::RingReader::new(std::os::fd::AsFd::as_fd(&ring), opts.ring_bytes as usize)
@@ -280,9 +307,9 @@ impl Tracer {
     /// Adds a process to the filter, and registers its existing io threads (SQPOLL,
     /// io-wq), which were created before tracing started.
     pub fn add_pid(&mut self, pid: u32) -> Result<(), LoadError> {
-        let map = |source| LoadError::Map {
+        let map = |error| LoadError::Map {
             name: "TGIDS",
-            source,
+            error,
         };
         let mut tgids: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
             self.ebpf
@@ -297,9 +324,9 @@ impl Tracer {
 
     /// Invalidates the programs' per-CPU task caches (which hold filter verdicts).
     pub(super) fn bump_filter_gen(&mut self) -> Result<(), LoadError> {
-        let map_err = |source| LoadError::Map {
+        let map_err = |error| LoadError::Map {
             name: "FILTER_GEN",
-            source,
+            error,
         };
         let mut gen: BpfArray<_, u64> = BpfArray::try_from(
             self.ebpf
@@ -313,9 +340,9 @@ impl Tracer {
 
     /// Registers io threads already running (of `pid`, or of every process).
     pub fn register_io_threads(&mut self, pid: Option<u32>) -> Result<(), LoadError> {
-        let map_err = |source| LoadError::Map {
+        let map_err = |error| LoadError::Map {
             name: "IOTHREADS",
-            source,
+            error,
         };
         let mut threads: BpfHashMap<_, u32, u32> = BpfHashMap::try_from(
             self.ebpf
@@ -336,8 +363,9 @@ impl Tracer {
         let comms = &mut self.comms;
         let mut n = 0;
         self.reader.drain(DRAIN_MAX, |sample| {
-            // A sample that is no event of ours cannot come from our programs; skip
-            // it rather than failing the whole trace.
+            // A sample that is no event of ours (too short, unknown kind) cannot come
+            // from our programs; skip it rather than failing the whole trace, and
+            // count it as lost (`Comms::undecodable`, in `counters()`).
             n += usize::from(comms.decode_into(sample, out));
         });
         n

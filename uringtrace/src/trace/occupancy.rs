@@ -53,7 +53,7 @@ pub struct Dead {
 pub(super) fn keys<K: aya::Pod>(tracer: &Tracer, name: &'static str) -> Result<Vec<K>, LoadError> {
     let map = tracer.map(name).ok_or(LoadError::MissingMap(name))?;
     let m: BpfHashMap<&MapData, K, u32> =
-        BpfHashMap::try_from(map).map_err(|source| LoadError::Map { name, source })?;
+        BpfHashMap::try_from(map).map_err(|error| LoadError::Map { name, error })?;
     Ok(m.keys().filter_map(Result::ok).collect())
 }
 
@@ -64,7 +64,7 @@ pub(super) fn entries<K: aya::Pod>(
 ) -> Result<Vec<(K, u32)>, LoadError> {
     let map = tracer.map(name).ok_or(LoadError::MissingMap(name))?;
     let m: BpfHashMap<&MapData, K, u32> =
-        BpfHashMap::try_from(map).map_err(|source| LoadError::Map { name, source })?;
+        BpfHashMap::try_from(map).map_err(|error| LoadError::Map { name, error })?;
     Ok(m.iter().filter_map(Result::ok).collect())
 }
 

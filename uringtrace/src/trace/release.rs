@@ -16,14 +16,14 @@ fn hash_map_mut<'a, K: aya::Pod>(
     name: &'static str,
 ) -> Result<BpfHashMap<&'a mut MapData, K, u32>, LoadError> {
     BpfHashMap::try_from(tracer.map_mut(name).ok_or(LoadError::MissingMap(name))?)
-        .map_err(|source| LoadError::Map { name, source })
+        .map_err(|error| LoadError::Map { name, error })
 }
 
 /// Removes `key` from a hash map when it is there.
 fn remove<K: aya::Pod>(tracer: &mut Tracer, name: &'static str, key: K) -> Result<(), LoadError> {
     let mut map = hash_map_mut::<K>(tracer, name)?;
     if map.get(&key, 0).is_ok() {
-        ignore_missing(map.remove(&key)).map_err(|source| LoadError::Map { name, source })?;
+        ignore_missing(map.remove(&key)).map_err(|error| LoadError::Map { name, error })?;
     }
     Ok(())
 }
@@ -52,9 +52,9 @@ impl Tracer {
     /// full: another ring had its slot; or never aggregated).
     pub fn release_slot(&mut self, ctx: u64) -> Result<bool, LoadError> {
         let slot = agg::ring_index(ctx);
-        let rings_err = |source| LoadError::Map {
+        let rings_err = |error| LoadError::Map {
             name: "RINGS",
-            source,
+            error,
         };
         let held = {
             let rings: BpfArray<&MapData, RingAgg> =
@@ -67,9 +67,9 @@ impl Tracer {
         }
         // Statistics first, then the slot: a ring that claims the slot once it is free
         // starts from zero.
-        let ops_err = |source| LoadError::Map {
+        let ops_err = |error| LoadError::Map {
             name: "OPSTATS",
-            source,
+            error,
         };
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| LoadError::Cpus(e))?;
         let mut ops: PerCpuArray<&mut MapData, OpAgg> = PerCpuArray::try_from(
@@ -96,9 +96,9 @@ impl Tracer {
     /// ring was created there before the old one was forgotten (the programs then
     /// mark the slot retired; see `RingAgg::retired`).
     pub fn slot_retired(&self, ctx: u64) -> Result<bool, LoadError> {
-        let rings_err = |source| LoadError::Map {
+        let rings_err = |error| LoadError::Map {
             name: "RINGS",
-            source,
+            error,
         };
         let rings: BpfArray<&MapData, RingAgg> =
             BpfArray::try_from(self.map("RINGS").ok_or(LoadError::MissingMap("RINGS"))?)

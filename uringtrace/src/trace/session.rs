@@ -27,9 +27,9 @@ pub enum SessionError {
     #[error("cannot start {command:?}: {}", describe_spawn_error(error))]
     Spawn { command: String, error: io::Error },
     #[error("installing the signal handler failed: {0}")]
-    Signal(#[source] io::Error),
+    Signal(io::Error),
     #[error("creating the --debug-stats file: {0}")]
-    DebugStats(#[source] io::Error),
+    DebugStats(io::Error),
 }
 
 /// Words, not errno numbers, for why a command could not start.

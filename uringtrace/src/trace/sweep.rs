@@ -74,7 +74,7 @@ impl Sweeper {
                 })
                 .map(|(key, _)| key)
                 .collect();
-            let map_err = |source| LoadError::Map { name, source };
+            let map_err = |error| LoadError::Map { name, error };
             let mut map: BpfHashMap<&mut MapData, u32, u32> =
                 BpfHashMap::try_from(tracer.map_mut(name).ok_or(LoadError::MissingMap(name))?)
                     .map_err(map_err)?;

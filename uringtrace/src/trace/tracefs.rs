@@ -22,13 +22,14 @@ pub enum TracefsError {
          0700, unless mounted with gid= and mode=)"
     )]
     NotReadable(PathBuf),
-    #[error("cannot read {path}: {source}")]
+    // Not `source`: the message says the cause, and anyhow's `{:#}` would repeat it.
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: FormatError },
+    #[error("{path}: {error}")]
+    Parse { path: PathBuf, error: FormatError },
 }
 
 /// Where tracefs is, and whether uringtrace had to mount it.
@@ -93,11 +94,11 @@ impl Tracefs {
 
     pub fn format(&self, category: &str, name: &str) -> Result<Format, TracefsError> {
         let path = self.event_dir(category, name).join("format");
-        let text = std::fs::read_to_string(&path).map_err(|source| TracefsError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|error| TracefsError::Read {
             path: path.clone(),
-            source,
+            error,
         })?;
-        parse_format(&text).map_err(|source| TracefsError::Parse { path, source })
+        parse_format(&text).map_err(|error| TracefsError::Parse { path, error })
     }
 
     fn event_dir(&self, category: &str, name: &str) -> PathBuf {

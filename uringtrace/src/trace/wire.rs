@@ -35,6 +35,9 @@ pub struct Comms {
     fallback: fn(u32, u32) -> [u8; COMM_LEN],
     /// Compact events of tasks no full event named (comm looked up in /proc).
     pub unknown: u64,
+    /// Samples that were no event (too short, unknown kind): lost events, counted
+    /// with the ring buffer's drops (`KernelCounters::undecodable`).
+    pub undecodable: u64,
 }
 
 impl Default for Comms {
@@ -50,6 +53,7 @@ impl Comms {
             last: None,
             fallback,
             unknown: 0,
+            undecodable: 0,
         }
     }
 
@@ -67,7 +71,10 @@ impl Comms {
                 out.push(ev);
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                self.undecodable += 1;
+                false
+            }
         }
     }
 

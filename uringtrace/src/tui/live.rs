@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use uringtrace_common::RawEvent;
 
-use crate::analyzer::report::{Environment, LostEvents};
+use crate::analyzer::report::Environment;
 use crate::pipeline::live_environment;
 use crate::system::monotonic_ns;
 use crate::trace::session::{Flow, Session, SessionOptions, StopReason};
@@ -115,10 +115,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
         if last_counters.is_none_or(|t| t.elapsed() >= COUNTERS_EVERY) {
             last_counters = Some(Instant::now());
             if let Ok(c) = tracer.counters() {
-                if tx
-                    .send(Event::Lost(LostEvents::counted(&c.dropped)))
-                    .is_err()
-                {
+                if tx.send(Event::Lost(c.lost())).is_err() {
                     return Ok(Flow::Stop);
                 }
             }
@@ -130,7 +127,7 @@ fn trace(session: &mut Session, tx: &SyncSender<Event>) {
     });
     let _ = batches.send(pending, monotonic_ns());
     if let Ok(c) = session.counters() {
-        let _ = tx.send(Event::Lost(LostEvents::counted(&c.dropped)));
+        let _ = tx.send(Event::Lost(c.lost()));
     }
     let ended = match result {
         Ok(StopReason::CommandExited(Some(code))) => {

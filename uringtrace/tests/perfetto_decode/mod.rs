@@ -233,3 +233,37 @@ pub fn check_hierarchy(d: &Decoded) {
         }
     }
 }
+
+/// What the cq-overflow scenario's export holds, recorded or live: 17 NOPs on a 4-entry
+/// CQ, user_data 5-17 overflowed (kept, not dropped), one instant each, one finding,
+/// and the scenario's four GETEVENTS waits for 4, 4, 4 and 1 completions.
+pub fn assert_cq_overflow_export(d: &Decoded) {
+    check_hierarchy(d);
+    let reqs = d.requests();
+    assert_eq!(reqs.len(), 17);
+    let overflowed: Vec<String> = reqs
+        .iter()
+        .filter(|s| s.args.contains_key("overflowed"))
+        .map(|s| s.args["user_data"].clone())
+        .collect();
+    assert_eq!(
+        overflowed,
+        (5..=17).map(|u| u.to_string()).collect::<Vec<_>>()
+    );
+    let instants = named(d, "CQ overflow");
+    let uds: Vec<&str> = instants
+        .iter()
+        .map(|s| s.args["user_data"].as_str())
+        .collect();
+    assert_eq!(uds, (5..=17).map(|u| u.to_string()).collect::<Vec<_>>());
+    assert!(instants
+        .iter()
+        .all(|s| s.args["dropped"] == "false" && on(d, s).name.starts_with("io_uring 0x")));
+    assert_eq!(named(d, "finding: cq-overflow").len(), 1);
+    let waits: Vec<&str> = named(d, "io_uring_enter")
+        .iter()
+        .filter(|s| s.args["flags"].contains("EXT_ARG"))
+        .map(|s| s.args["min_complete"].as_str())
+        .collect();
+    assert_eq!(waits, ["4", "4", "4", "1"]);
+}

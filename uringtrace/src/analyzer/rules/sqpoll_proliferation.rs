@@ -157,9 +157,17 @@ fn for_host(st: &State, now: u64) -> Option<Hit> {
     if st.host_cpus == 0 || h.max_processes < 2 || h.max_live <= host_limit(st.host_cpus) {
         return None;
     }
-    let runtime: u64 = st.procs.keys().map(|t| st.sqpoll_runtime_ns(*t, now)).sum();
+    let runtime: u64 = st
+        .procs
+        .keys()
+        .map(|t| st.sqpoll_runtime_ns(*t, now))
+        .fold(0, u64::saturating_add);
     let window = now.saturating_sub(st.first_ns.unwrap_or(now));
-    let awake: u64 = st.procs.keys().map(|t| st.sqpoll_awake_ns(*t, now)).sum();
+    let awake: u64 = st
+        .procs
+        .keys()
+        .map(|t| st.sqpoll_awake_ns(*t, now))
+        .fold(0, u64::saturating_add);
     if !burns(awake, window) {
         return None;
     }

@@ -164,11 +164,11 @@ impl State {
             t.comm = comm_str(&ev.comm);
         }
         if let Some(start) = t.run_start_ns.take() {
-            t.runtime_ns += ev.ts_ns.saturating_sub(start);
+            t.runtime_ns = t.runtime_ns.saturating_add(ev.ts_ns.saturating_sub(start));
         }
         if t.role == Some(Role::SqPoll) && prev_state & 0xff != 0 {
             if let Some(since) = t.awake_since_ns.take() {
-                t.awake_ns += ev.ts_ns.saturating_sub(since);
+                t.awake_ns = t.awake_ns.saturating_add(ev.ts_ns.saturating_sub(since));
             }
         }
         if t.role == Some(Role::SqPoll) && prev_state & EXITING_STATES != 0 {

@@ -234,8 +234,8 @@ impl State {
                 p.sqpoll_live -= 1;
                 self.sqpoll_host.live = self.sqpoll_host.live.saturating_sub(1);
             }
-            p.sqpoll_runtime_of_gone_ns += runtime_ns;
-            p.sqpoll_awake_of_gone_ns += awake_ns;
+            p.sqpoll_runtime_of_gone_ns = p.sqpoll_runtime_of_gone_ns.saturating_add(runtime_ns);
+            p.sqpoll_awake_of_gone_ns = p.sqpoll_awake_of_gone_ns.saturating_add(awake_ns);
         }
     }
 
@@ -246,12 +246,16 @@ impl State {
             .threads
             .values()
             .filter(|t| t.tgid == tgid && t.role == Some(Role::SqPoll))
-            .map(|t| t.awake_ns + t.awake_since_ns.map_or(0, |s| now.saturating_sub(s)))
-            .sum();
-        live + self
-            .procs
-            .get(&tgid)
-            .map_or(0, |p| p.sqpoll_awake_of_gone_ns)
+            .map(|t| {
+                t.awake_ns
+                    .saturating_add(t.awake_since_ns.map_or(0, |s| now.saturating_sub(s)))
+            })
+            .fold(0u64, u64::saturating_add);
+        live.saturating_add(
+            self.procs
+                .get(&tgid)
+                .map_or(0, |p| p.sqpoll_awake_of_gone_ns),
+        )
     }
 
     /// CPU time the SQPOLL threads of `tgid` ran until `now` (those gone included),
@@ -261,12 +265,16 @@ impl State {
             .threads
             .values()
             .filter(|t| t.tgid == tgid && t.role == Some(Role::SqPoll))
-            .map(|t| t.runtime_ns + t.run_start_ns.map_or(0, |s| now.saturating_sub(s)))
-            .sum();
-        live + self
-            .procs
-            .get(&tgid)
-            .map_or(0, |p| p.sqpoll_runtime_of_gone_ns)
+            .map(|t| {
+                t.runtime_ns
+                    .saturating_add(t.run_start_ns.map_or(0, |s| now.saturating_sub(s)))
+            })
+            .fold(0u64, u64::saturating_add);
+        live.saturating_add(
+            self.procs
+                .get(&tgid)
+                .map_or(0, |p| p.sqpoll_runtime_of_gone_ns),
+        )
     }
 
     /// A ring created: counted when it has SQPOLL, with whether it attached to

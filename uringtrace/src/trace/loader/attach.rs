@@ -110,10 +110,10 @@ fn wait_with_enter<'a>(
     } else {
         WAIT_WITH_ENTER
     };
-    let err = |source| LoadError::Program {
+    let err = |error| LoadError::Program {
         program,
         tracepoint: tracepoint.to_string(),
-        source,
+        error,
     };
     let prog = ebpf
         .program_mut(program)
@@ -199,10 +199,10 @@ pub(super) fn attach_all(
                 WaitProgram::Classic(p) => p.attach(r.spec.category, name).map(drop),
                 WaitProgram::Raw(p) => p.attach(name).map(drop),
             };
-            attached.map_err(|source| LoadError::Program {
+            attached.map_err(|error| LoadError::Program {
                 program,
                 tracepoint: tracepoint.clone(),
-                source,
+                error,
             })?;
             attachments.push(Attachment {
                 kind: r.spec.kind,
@@ -229,10 +229,10 @@ pub(super) fn attach_all(
         }
         if let (true, Some(program)) = (r.raw, raw_program(r.spec.kind)) {
             // Laid out from BTF, attached by name: no tracefs.
-            let err = |source| LoadError::Program {
+            let err = |error| LoadError::Program {
                 program,
                 tracepoint: tracepoint.clone(),
-                source,
+                error,
             };
             let prog: &mut RawTracePoint = ebpf
                 .program_mut(program)
@@ -257,10 +257,10 @@ pub(super) fn attach_all(
             } else {
                 tracepoint
             };
-            let err = |source| LoadError::Program {
+            let err = |error| LoadError::Program {
                 program,
                 tracepoint: tracepoint.clone(),
-                source,
+                error,
             };
             let prog: &mut BtfTracePoint = ebpf
                 .program_mut(program)
@@ -276,10 +276,10 @@ pub(super) fn attach_all(
             });
             continue;
         }
-        let err = |source| LoadError::Program {
+        let err = |error| LoadError::Program {
             program: r.spec.program,
             tracepoint: tracepoint.clone(),
-            source,
+            error,
         };
         let prog: &mut TracePoint = ebpf
             .program_mut(r.spec.program)
@@ -314,7 +314,7 @@ fn injected_failure(program: &'static str, name: &str, tracepoint: &str) -> Resu
     Err(LoadError::Program {
         program,
         tracepoint: tracepoint.to_string(),
-        source: aya::sys::SyscallError {
+        error: aya::sys::SyscallError {
             call: "simulated by URINGTRACE_TEST_FAIL_PROGRAM",
             io_error: std::io::Error::from_raw_os_error(libc::EINVAL),
         }

@@ -12,9 +12,9 @@ use super::{KernelCounters, LoadError, Tracer};
 
 impl Tracer {
     pub fn counters(&self) -> Result<KernelCounters, LoadError> {
-        let map_err = |source| LoadError::Map {
+        let map_err = |error| LoadError::Map {
             name: "COUNTERS",
-            source,
+            error,
         };
         let arr: PerCpuArray<_, u64> = PerCpuArray::try_from(
             self.ebpf
@@ -22,7 +22,10 @@ impl Tracer {
                 .ok_or(LoadError::MissingMap("COUNTERS"))?,
         )
         .map_err(map_err)?;
-        let mut c = KernelCounters::default();
+        let mut c = KernelCounters {
+            undecodable: self.comms.undecodable,
+            ..KernelCounters::default()
+        };
         for i in 0..NR_COUNTERS {
             let v: Vec<u64> = arr.get(&i, 0).map_err(map_err)?.iter().copied().collect();
             match i {
@@ -39,9 +42,9 @@ impl Tracer {
 
     /// Aggregating mode: the claimed ring slots, as (slot, entry).
     pub fn ring_aggs(&self) -> Result<Vec<(u32, RingAgg)>, LoadError> {
-        let map_err = |source| LoadError::Map {
+        let map_err = |error| LoadError::Map {
             name: "RINGS",
-            source,
+            error,
         };
         let arr: BpfArray<_, RingAgg> = BpfArray::try_from(
             self.ebpf
@@ -62,9 +65,9 @@ impl Tracer {
     /// Aggregating mode: per-opcode statistics of ring slot `slot` as
     /// (opcode, per-CPU entries that belong to `ctx`).
     pub fn op_aggs(&self, slot: u32, ctx: u64) -> Result<Vec<(u8, Vec<OpAgg>)>, LoadError> {
-        let map_err = |source| LoadError::Map {
+        let map_err = |error| LoadError::Map {
             name: "OPSTATS",
-            source,
+            error,
         };
         let arr: PerCpuArray<_, OpAgg> = PerCpuArray::try_from(
             self.ebpf
@@ -173,5 +176,42 @@ impl Drop for InflightTable {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what inflight_table mapped.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KernelCounters;
+    use crate::trace::wire::Comms;
+
+    /// A sample cut short is no event: it is skipped, and counted with the losses
+    /// that every view and report shows (in the total: its CPU is unknown).
+    #[test]
+    fn a_short_sample_is_counted_as_lost() {
+        let mut comms = Comms::with_fallback(|_, _| [0; 16]);
+        let mut out = Vec::new();
+        assert!(!comms.decode_into(&[1, 0, 0], &mut out));
+        assert!(!comms.decode_into(&[], &mut out));
+        assert!(out.is_empty());
+        assert_eq!(comms.undecodable, 2);
+        let c = KernelCounters {
+            dropped: vec![3, 0],
+            undecodable: comms.undecodable,
+            ..KernelCounters::default()
+        };
+        assert_eq!(c.total_dropped(), 5);
+        let lost = c.lost();
+        assert_eq!(
+            (lost.total, &lost.per_cpu[..], lost.known),
+            (5, &[3, 0][..], true)
+        );
+        assert!(lost.inconclusive());
+        let only_short = KernelCounters {
+            dropped: vec![0, 0],
+            undecodable: 1,
+            ..KernelCounters::default()
+        };
+        assert_eq!(only_short.lost().total, 1);
+        assert!(only_short.lost().inconclusive());
     }
 }

@@ -46,6 +46,59 @@ fn workload(args: &[&str]) {
     assert!(st.success(), "workload {args:?}: {st}");
 }
 
+/// A fresh cgroup v2 directory, removed at the end.
+struct FreshCgroup {
+    dir: std::path::PathBuf,
+    /// Its path as /proc/PID/cgroup shows it: the agent's `cgroup` label.
+    label: String,
+}
+
+impl FreshCgroup {
+    fn new(name: &str) -> FreshCgroup {
+        // cgroup v2 at /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host.
+        let root = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+            .into_iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("cgroup.controllers").exists())
+            .expect("no cgroup v2 hierarchy");
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        FreshCgroup {
+            dir,
+            label: format!("/{name}"),
+        }
+    }
+
+    /// Runs the workload inside the cgroup from its start (a shell moves itself in,
+    /// then execs it).
+    fn workload(&self, args: &[&str]) {
+        let procs = self.dir.join("cgroup.procs");
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {} && exec {WORKLOAD} {}",
+                procs.display(),
+                args.join(" ")
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success(), "workload {args:?} in {}: {st}", self.label);
+    }
+}
+
+impl Drop for FreshCgroup {
+    fn drop(&mut self) {
+        // io_uring's kernel threads of an exited workload can linger for a moment.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 struct Agent(Child);
 
 impl Drop for Agent {
@@ -86,7 +139,10 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
 
     workload(&["nop-storm", "--count", "1000"]);
     workload(&["chain-broken-error"]);
-    workload(&["cq-overflow"]);
+    // A short-lived process in a cgroup of its own: the label comes from the cgroup
+    // id the kernel records at ring creation.
+    let cg = FreshCgroup::new(&format!("uringtrace-agent-{port}"));
+    cg.workload(&["cq-overflow"]);
     workload(&["pipe-read-before-write"]);
 
     // Events reach the analyzer within a poll interval and its reorder window.
@@ -132,6 +188,11 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
         sum(&text, "uringtrace_cq_overflow_total", &[work]) >= 13.0,
         "{text}"
     );
+    let in_cg = format!(r#"cgroup="{}""#, cg.label);
+    assert!(
+        sum(&text, "uringtrace_cq_overflow_total", &[work, &in_cg]) >= 13.0,
+        "{in_cg}\n{text}"
+    );
     assert!(
         sum(
             &text,
@@ -175,8 +236,14 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
     };
     assert!(has("opcodes", &|o| o == "NOP"), "{inv:#}");
     assert!(has("opcodes", &|o| o == "READ"), "{inv:#}");
-    // cq-overflow's ring: IORING_SETUP_CQSIZE.
+    // cq-overflow's ring: IORING_SETUP_CQSIZE, in its cgroup.
     assert!(has("setup_flags", &|f| f.contains("CQSIZE")), "{inv:#}");
+    assert!(
+        ours.iter()
+            .any(|e| e["cgroup"] == cg.label.as_str()
+                && e["setup_flags"].to_string().contains("CQSIZE")),
+        "{inv:#}"
+    );
     // pipe-read-before-write: a READ held on a pipe is streamed with its fd (fast
     // requests are only counted in the kernel, with no fd).
     assert!(has("files", &|f| f.starts_with("pipe:")), "{inv:#}");
@@ -197,12 +264,20 @@ fn agent_scrape_counts_workloads_and_stops_on_sigterm() {
         .filter(|v| v["rule"] == "cq-overflow" && v["comm"] == "uringtrace-work")
         .collect();
     assert!(!overflow.is_empty(), "{lines}");
-    let f = &overflow[0];
+    let f = overflow
+        .iter()
+        .find(|f| f["cgroup"] == cg.label.as_str())
+        .unwrap_or_else(|| panic!("no cq-overflow finding in {}:\n{lines}", cg.label));
     assert!(f["host"].as_str().is_some_and(|h| !h.is_empty()), "{f}");
-    assert!(
-        f["cgroup"].as_str().is_some_and(|c| c.starts_with('/')),
-        "{f}"
-    );
+    // Each finding once.
+    let keys: std::collections::HashSet<String> = lines
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {} {}", v["rule"], v["pid"], v["ring"], v["message"])
+        })
+        .collect();
+    assert_eq!(keys.len(), lines.lines().count(), "{lines}");
     assert!(f["evidence"].is_object() && f["ring"].is_string(), "{f}");
     let _ = std::fs::remove_file(&findings);
 }
@@ -297,4 +372,39 @@ fn prometheus_scrapes_the_agent() {
     assert!(f.first().is_some_and(|v| *v >= 1.0), "{overflow} = {f:?}");
     eprintln!("prometheus: {rate} = {r:?}; {overflow} = {f:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The create event carries the creating task's cgroup v2 id, which is the inode
+/// number of the cgroup's directory: what the agent resolves its `cgroup` label from.
+#[test]
+fn ring_creation_records_the_creators_cgroup() {
+    use std::os::unix::fs::MetadataExt as _;
+    use uringtrace_common::view::{Create, EventView as _};
+    let Some(_g) = require_root("ring_creation_records_the_creators_cgroup") else {
+        return;
+    };
+    let cg = FreshCgroup::new(&format!("uringtrace-create-{}", std::process::id()));
+    let id = std::fs::metadata(&cg.dir).unwrap().ino();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.utr");
+    let st = Command::new(UT)
+        .args(["record", "-q", "-o"])
+        .arg(&path)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "echo $$ > {} && exec {WORKLOAD} nop-storm --count 10",
+            cg.dir.join("cgroup.procs").display()
+        ))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st}");
+    let (_, events, _) = common::read_all(&path);
+    let ids: Vec<u64> = events
+        .iter()
+        .filter(|e| e.comm.starts_with(b"uringtrace-work"))
+        .filter_map(Create::of)
+        .map(|c| c.cgroup_id)
+        .collect();
+    assert_eq!(ids, [id], "cgroup {} is inode {id}", cg.label);
 }

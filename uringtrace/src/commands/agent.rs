@@ -4,7 +4,6 @@
 //! One thread traces and owns the analyzer; the HTTP thread asks it for the metrics
 //! text over a channel, so a scrape sees the state as of the scrape.
 
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -14,10 +13,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use uringtrace_common::EventKind;
 
 use crate::analyzer::finding::Finding;
 use crate::analyzer::report::LostEvents;
 use crate::analyzer::Analyzer;
+use crate::cgroups::Cgroups;
 use crate::cli::AgentArgs;
 use crate::output::inventory::Inventory;
 use crate::output::metrics::{Metrics, ToolCounters};
@@ -29,8 +30,8 @@ use crate::tui::cost::BpfStats;
 /// Distinct (comm, cgroup) identities with series of their own; the rest share
 /// `other` (Prometheus memory grows with series).
 const MAX_IDENTITIES: usize = 64;
-/// How often findings are looked for while nobody scrapes.
-const FINDINGS_EVERY: Duration = Duration::from_secs(1);
+/// How often findings are taken and the metrics updated while nobody scrapes.
+const TICK: Duration = Duration::from_secs(1);
 /// A scrape waits this long for the tracing thread at most.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -40,7 +41,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let server = tiny_http::Server::http(args.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     let server = Arc::new(server);
-    let mut findings_out = match &args.findings {
+    let findings_out = match &args.findings {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout()) as Box<dyn Write>),
         Some(p) => Some(Box::new(
@@ -50,6 +51,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .open(p)
                 .with_context(|| format!("opening {}", p.display()))?,
         ) as Box<dyn Write>),
+    };
+    let mut findings = Findings {
+        out: findings_out,
+        host: String::new(),
     };
     let mut session = Session::start(&args.session_options()).context("starting the trace")?;
     let env = live_environment(&session.tracer);
@@ -67,35 +72,40 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         args.listen
     );
     let host = env.host.clone();
+    findings.host.clone_from(&host);
     let mut an = Analyzer::new(args.analysis.analyzer_config(), env);
     let mut metrics = Metrics::new(MAX_IDENTITIES);
     let mut inventory = Inventory::new(&host);
-    let mut cgroups = Cgroups::default();
-    let mut reported: HashSet<(String, u32, u64, u64)> = HashSet::new();
+    let mut cgroups = Cgroups::new();
     let mut last = Instant::now();
     let result = session.run(|batch, tracer| {
-        // A process's cgroup is read while it runs: by the time a finding about it
-        // is written it may be gone. One lookup per run of one process's events.
+        // A process's cgroup comes with its ring's creation, else it is read while
+        // the process runs: by the time a finding about it is written it may be
+        // gone. One look per run of one process's events.
         let mut last_tgid = 0;
         for ev in batch {
-            if ev.tgid != last_tgid && ev.tgid != 0 {
+            if ev.tgid != last_tgid || ev.kind == EventKind::Create as u16 {
                 last_tgid = ev.tgid;
-                cgroups.see(ev.tgid);
+                cgroups.see(ev);
             }
             inventory.observe(ev);
             an.push(*ev);
         }
         an.advance(monotonic_ns());
         let asked: Vec<(Route, Sender<String>)> = scrapes.try_iter().collect();
-        if asked.is_empty() && last.elapsed() < FINDINGS_EVERY {
+        // Rings that retired since the last update are counted before the analyzer
+        // forgets them (it keeps the newest few), however busy the host.
+        if asked.is_empty() && last.elapsed() < TICK && !metrics.behind(an.state()) {
             return Ok(Flow::Continue);
         }
         last = Instant::now();
-        let findings = an.report().findings;
-        if let Some(out) = findings_out.as_mut() {
-            write_new_findings(out, &findings, &mut reported, &host, &mut cgroups)?;
-        }
-        inventory.update(an.state(), &mut |p| cgroups.of(p));
+        tick(
+            &mut an,
+            &mut metrics,
+            &mut inventory,
+            &mut cgroups,
+            &mut findings,
+        )?;
         if asked.iter().any(|(r, _)| *r == Route::Inventory) {
             let text = serde_json::to_string(&inventory).unwrap_or_default();
             for (_, reply) in asked.iter().filter(|(r, _)| *r == Route::Inventory) {
@@ -103,15 +113,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if asked.iter().any(|(r, _)| *r == Route::Metrics) {
-            let tool = ToolCounters {
+            metrics.set_tool(ToolCounters {
                 lost_events: tracer
                     .counters()
                     .map_or(0, |c| LostEvents::counted(&c.dropped).total),
                 bpf_run_ns: stats
                     .as_ref()
                     .map(|s| s.sample(tracer, monotonic_ns()).run_time_ns),
-            };
-            metrics.update(an.state(), &findings, tool, &mut |p| cgroups.of(p));
+            });
             let text = metrics.encode().unwrap_or_default();
             for (_, reply) in asked.iter().filter(|(r, _)| *r == Route::Metrics) {
                 let _ = reply.send(text.clone());
@@ -119,9 +128,19 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(Flow::Continue)
     });
+    // What the last moments recorded: findings go out before the agent exits.
+    an.flush();
+    let last_tick = tick(
+        &mut an,
+        &mut metrics,
+        &mut inventory,
+        &mut cgroups,
+        &mut findings,
+    );
     server.unblock();
     let _ = http.join();
     let stop = result.context("tracing")?;
+    last_tick.context("writing findings")?;
     drop(session);
     eprintln!(
         "uringtrace: agent stopped ({})",
@@ -181,20 +200,47 @@ fn text_response(body: String, code: u16, ctype: &str) -> tiny_http::Response<io
     r
 }
 
-/// One JSON line per finding not written before: `diagnose --format json`'s finding
-/// object plus `host` and `cgroup`.
-fn write_new_findings(
+/// Where findings go: JSON lines, each finding once.
+struct Findings {
+    out: Option<Box<dyn Write>>,
+    host: String,
+}
+
+/// Once a second (and at each scrape): new findings are counted and written, the
+/// metrics and the inventory take in the state. Nothing here grows with the length
+/// of the run: the analyzer hands over each finding once and lets go of those whose
+/// process is gone; the metrics keep per-identity totals under a cap; the inventory
+/// is bounded by its own caps.
+fn tick(
+    an: &mut Analyzer,
+    metrics: &mut Metrics,
+    inventory: &mut Inventory,
+    cgroups: &mut Cgroups,
+    findings: &mut Findings,
+) -> io::Result<()> {
+    let new = an.take_new_findings();
+    metrics.add_findings(&new, &mut |p| cgroups.of(p));
+    metrics.update(an.state(), &mut |p| cgroups.of(p));
+    inventory.update(an.state(), &mut |p| cgroups.of(p));
+    if let Some(out) = findings.out.as_mut() {
+        write_findings(out, &new, &findings.host, cgroups)?;
+    }
+    Ok(())
+}
+
+/// One JSON line per finding: `diagnose --format json`'s finding object plus `host`
+/// and `cgroup`. Each finding is written once, when first recorded, with the
+/// occurrences counted so far (later ones are not written).
+fn write_findings(
     out: &mut Box<dyn Write>,
     findings: &[Finding],
-    reported: &mut HashSet<(String, u32, u64, u64)>,
     host: &str,
     cgroups: &mut Cgroups,
 ) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
     for f in findings {
-        let key = (f.rule.to_string(), f.pid, f.ring, f.evidence.first_ns);
-        if !reported.insert(key) {
-            continue;
-        }
         let mut v = serde_json::to_value(f).map_err(io::Error::other)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("host".into(), host.into());
@@ -203,31 +249,4 @@ fn write_new_findings(
         writeln!(out, "{v}")?;
     }
     out.flush()
-}
-
-/// A process's cgroup (v2 path, e.g. `/system.slice/nginx.service`), read once per
-/// pid from /proc; "unknown" once it is gone.
-#[derive(Default)]
-struct Cgroups(HashMap<u32, String>);
-
-/// Pids whose cgroup is remembered; past this the cache starts over (a host that ran
-/// this many io_uring processes since).
-const MAX_CGROUP_PIDS: usize = 65_536;
-
-impl Cgroups {
-    fn see(&mut self, pid: u32) {
-        if self.0.len() >= MAX_CGROUP_PIDS && !self.0.contains_key(&pid) {
-            self.0.clear();
-        }
-        self.0
-            .entry(pid)
-            .or_insert_with(|| crate::system::cgroup_of(pid));
-    }
-
-    fn of(&mut self, pid: u32) -> String {
-        self.0
-            .entry(pid)
-            .or_insert_with(|| crate::system::cgroup_of(pid))
-            .clone()
-    }
 }

@@ -1,13 +1,14 @@
 //! `uringtrace inventory`: which programs and cgroups use io_uring, after watching the
 //! whole host for a while.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use uringtrace_common::EventKind;
 
 use crate::analyzer::{Analyzer, AnalyzerConfig};
+use crate::cgroups::Cgroups;
 use crate::cli::{InventoryArgs, InventoryFormat};
 use crate::output::inventory::Inventory;
 use crate::pipeline::live_environment;
@@ -27,17 +28,16 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<ExitCode> {
     );
     let mut inv = Inventory::new(&env.host);
     let mut an = Analyzer::new(AnalyzerConfig::default(), env);
-    let mut cgroups: HashMap<u32, String> = HashMap::new();
+    let mut cgroups = Cgroups::new();
     let mut last = Instant::now();
     session.run(|batch, _| {
         let mut last_tgid = 0;
         for ev in batch {
-            // Read while the process runs: it may be gone at the next update.
-            if ev.tgid != last_tgid && ev.tgid != 0 {
+            // From the ring's creation, else read while the process runs: it may be
+            // gone at the next update.
+            if ev.tgid != last_tgid || ev.kind == EventKind::Create as u16 {
                 last_tgid = ev.tgid;
-                cgroups
-                    .entry(ev.tgid)
-                    .or_insert_with(|| crate::system::cgroup_of(ev.tgid));
+                cgroups.see(ev);
             }
             inv.observe(ev);
             an.push(*ev);
@@ -45,12 +45,12 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         if last.elapsed() >= UPDATE_EVERY {
             last = Instant::now();
             an.advance(monotonic_ns());
-            inv.update(an.state(), &mut |p| cgroup(&mut cgroups, p));
+            inv.update(an.state(), &mut |p| cgroups.of(p));
         }
         Ok(Flow::Continue)
     })?;
     an.flush();
-    inv.update(an.state(), &mut |p| cgroup(&mut cgroups, p));
+    inv.update(an.state(), &mut |p| cgroups.of(p));
     drop(session);
     match args.format {
         InventoryFormat::Text => print!("{}", inv.text()),
@@ -60,11 +60,4 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn cgroup(cache: &mut HashMap<u32, String>, pid: u32) -> String {
-    cache
-        .entry(pid)
-        .or_insert_with(|| crate::system::cgroup_of(pid))
-        .clone()
 }

@@ -48,11 +48,13 @@ pub struct Entry {
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Inventory {
     pub host: String,
-    pub entries: Vec<Entry>,
+    /// One per (comm, cgroup), in that order. Serialized straight from the map: the
+    /// agent updates the inventory every second and is asked for it rarely.
+    #[serde(rename = "entries", serialize_with = "map_values")]
+    #[schemars(rename = "entries", with = "Vec<Entry>")]
+    by_id: BTreeMap<(String, String), Entry>,
     /// More programs than [`MAX_ENTRIES`] were seen; the rest are not listed.
     pub truncated: bool,
-    #[serde(skip)]
-    by_id: BTreeMap<(String, String), Entry>,
     #[serde(skip)]
     rings_seen: BTreeSet<(u64, u64)>,
     /// (tgid, fd) that requests used, not named yet → tries left.
@@ -175,7 +177,6 @@ impl Inventory {
                 }
             }
         }
-        self.entries = self.by_id.values().cloned().collect();
     }
 
     fn entry(&mut self, comm: String, cgroup: String) -> Option<&mut Entry> {
@@ -197,10 +198,10 @@ impl Inventory {
 
     pub fn text(&self) -> String {
         let mut s = String::new();
-        if self.entries.is_empty() {
+        if self.by_id.is_empty() {
             let _ = writeln!(s, "no io_uring use seen on {}", self.host);
         }
-        for e in &self.entries {
+        for e in self.by_id.values() {
             let pids: Vec<String> = e.pids.iter().map(u32::to_string).collect();
             let _ = writeln!(s, "{} in {} (pids {})", e.comm, e.cgroup, pids.join(", "));
             let flags: Vec<&str> = e.setup_flags.iter().map(String::as_str).collect();
@@ -224,6 +225,13 @@ impl Inventory {
         }
         s
     }
+}
+
+fn map_values<S: serde::Serializer>(
+    m: &BTreeMap<(String, String), Entry>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(m.values())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 
 use crate::analyzer::finding::Finding;
 use crate::analyzer::latency::Histogram;
-use crate::analyzer::state::State;
+use crate::analyzer::state::{State, RETIRED_RINGS};
 use crate::names::opcode_name;
 
 /// Label value of the series that takes identities past the cap.
@@ -158,7 +158,6 @@ pub struct Metrics {
     identities: HashSet<Identity>,
     rings: HashMap<(u64, u64), RingSeen>,
     punts_seen: HashMap<(u32, u8, i32), u64>,
-    findings_seen: HashSet<(String, u32, u64, u64)>,
     totals: Totals,
     /// Gauges: live rings, io-wq workers, SQPOLL threads per identity.
     gauges: BTreeMap<Identity, (u64, u64, u64)>,
@@ -172,7 +171,6 @@ impl Metrics {
             identities: HashSet::new(),
             rings: HashMap::new(),
             punts_seen: HashMap::new(),
-            findings_seen: HashSet::new(),
             totals: Totals::default(),
             gauges: BTreeMap::new(),
             tool: ToolCounters::default(),
@@ -194,15 +192,39 @@ impl Metrics {
         }
     }
 
-    /// Takes in the growth since the previous update. `findings` are the analyzer's
-    /// findings so far; `cgroup_of` names a process's cgroup.
-    pub fn update(
-        &mut self,
-        st: &State,
-        findings: &[Finding],
-        tool: ToolCounters,
-        cgroup_of: &mut dyn FnMut(u32) -> String,
-    ) {
+    /// Counts findings: each once, as the analyzer hands it over
+    /// ([`crate::analyzer::Analyzer::take_new_findings`]).
+    pub fn add_findings(&mut self, new: &[Finding], cgroup_of: &mut dyn FnMut(u32) -> String) {
+        for f in new {
+            let id = self.capped(Identity {
+                comm: f.comm.clone(),
+                cgroup: cgroup_of(f.pid),
+            });
+            *self
+                .totals
+                .findings
+                .entry((id, f.rule.to_string(), f.severity.name().to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// The tool's own counters, as of now.
+    pub fn set_tool(&mut self, tool: ToolCounters) {
+        self.tool = tool;
+    }
+
+    /// Whether rings retired since the previous update fill half of what the analyzer
+    /// keeps of them: update now, or the oldest are forgotten before they are counted.
+    pub fn behind(&self, st: &State) -> bool {
+        st.retired
+            .get(RETIRED_RINGS / 2)
+            .is_some_and(|r| !self.rings.contains_key(&(r.ctx, r.created_ns)))
+    }
+
+    /// Takes in the growth since the previous update; `cgroup_of` names a process's
+    /// cgroup. Call it often enough that no ring retires and is forgotten by the
+    /// analyzer in between ([`Metrics::behind`]).
+    pub fn update(&mut self, st: &State, cgroup_of: &mut dyn FnMut(u32) -> String) {
         let mut ident = |m: &mut Metrics, tgid: u32, comm: String| {
             let id = Identity {
                 comm,
@@ -273,19 +295,7 @@ impl Metrics {
             *self.totals.punts.entry((id, *op)).or_default() += growth;
         }
         self.punts_seen.retain(|k, _| st.punts.contains_key(k));
-        for f in findings {
-            let key = (f.rule.to_string(), f.pid, f.ring, f.evidence.first_ns);
-            if self.findings_seen.insert(key) {
-                let id = ident(self, f.pid, f.comm.clone());
-                *self
-                    .totals
-                    .findings
-                    .entry((id, f.rule.to_string(), f.severity.name().to_string()))
-                    .or_default() += 1;
-            }
-        }
         self.gauges = gauges;
-        self.tool = tool;
     }
 
     /// The OpenMetrics text of every series.
@@ -312,10 +322,12 @@ impl Metrics {
                     .inc_by(*n);
             }
         }
-        reg.register(
+        register(
+            &mut reg,
             "requests",
             "io_uring requests completed, by opcode and result (error: res < 0)",
             requests,
+            t.requests.is_empty(),
         );
 
         let latency = Family::<OpLabels, BucketHistogram>::default();
@@ -324,11 +336,12 @@ impl Metrics {
                 *m = c.clone();
             }
         }
-        reg.register(
-            "request_duration_seconds",
-            "Submission to completion of io_uring requests, by opcode",
-            latency,
-        );
+        let help = "Submission to completion of io_uring requests, by opcode";
+        if t.latency.is_empty() {
+            reg.register("request_duration_seconds", help, BucketHistogram::default());
+        } else {
+            reg.register("request_duration_seconds", help, latency);
+        }
 
         counter_family(
             &mut reg,
@@ -347,10 +360,12 @@ impl Metrics {
         for ((id, o), n) in &t.punts {
             punts.get_or_create(&op(id, *o)).inc_by(*n);
         }
-        reg.register(
+        register(
+            &mut reg,
             "iowq_punts",
             "Requests punted to io-wq worker threads, by opcode",
             punts,
+            t.punts.is_empty(),
         );
 
         for (name, help, pick) in [
@@ -367,7 +382,11 @@ impl Metrics {
                 fam.get_or_create(id)
                     .set(i64::try_from(pick(g)).unwrap_or(i64::MAX));
             }
-            reg.register(name, help, fam);
+            if self.gauges.is_empty() {
+                reg.register(name, help, Gauge::<i64>::default());
+            } else {
+                reg.register(name, help, fam);
+            }
         }
 
         let findings = Family::<FindingLabels, Counter>::default();
@@ -381,7 +400,13 @@ impl Metrics {
                 })
                 .inc_by(*n);
         }
-        reg.register("findings", "Findings reported, by rule", findings);
+        register(
+            &mut reg,
+            "findings",
+            "Findings reported, by rule",
+            findings,
+            t.findings.is_empty(),
+        );
 
         let lost: Counter = Counter::default();
         lost.inc_by(self.tool.lost_events);
@@ -411,7 +436,22 @@ fn counter_family(reg: &mut Registry, name: &str, help: &str, by: &BTreeMap<Iden
     for (id, n) in by {
         fam.get_or_create(id).inc_by(*n);
     }
-    reg.register(name, help, fam);
+    register(reg, name, help, fam, by.is_empty());
+}
+
+/// A counter family, or while it has no series a single zero series without labels:
+/// prometheus-client writes nothing for a family without series, and a family that
+/// exists from the first scrape on is what dashboards and alert rules expect
+/// (`absent()` tells a missing agent from a quiet host).
+fn register<L>(reg: &mut Registry, name: &str, help: &str, fam: Family<L, Counter>, empty: bool)
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + fmt::Debug + Send + Sync + 'static,
+{
+    if empty {
+        reg.register(name, help, Counter::<u64>::default());
+    } else {
+        reg.register(name, help, fam);
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,8 @@ fn nop_requests_and_latency_are_exact_lines() {
         lost_events: 3,
         bpf_run_ns: Some(1_500_000_000),
     };
-    m.update(an.state(), &[], tool, &mut |_| "/test.slice".into());
+    m.set_tool(tool);
+    m.update(an.state(), &mut |_| "/test.slice".into());
     let l = scrape(&m);
     let id = r#"comm="uringtrace-work",cgroup="/test.slice""#;
     has(
@@ -83,11 +84,11 @@ fn counts_survive_the_analyzer_forgetting_a_ring_and_do_not_double() {
     let an = nop_state();
     let mut m = Metrics::new(10);
     let mut cg = |_| "/".to_string();
-    m.update(an.state(), &[], ToolCounters::default(), &mut cg);
+    m.update(an.state(), &mut cg);
     // The same state again adds nothing; an empty one (ring forgotten) removes nothing.
-    m.update(an.state(), &[], ToolCounters::default(), &mut cg);
+    m.update(an.state(), &mut cg);
     let empty = Analyzer::new(AnalyzerConfig::default(), Environment::default());
-    m.update(empty.state(), &[], ToolCounters::default(), &mut cg);
+    m.update(empty.state(), &mut cg);
     has(
         &scrape(&m),
         r#"uringtrace_requests_total{comm="uringtrace-work",cgroup="/",opcode="NOP",result="ok"} 128"#,
@@ -98,9 +99,7 @@ fn counts_survive_the_analyzer_forgetting_a_ring_and_do_not_double() {
 fn identities_past_the_cap_share_the_other_series() {
     let an = nop_state();
     let mut m = Metrics::new(0);
-    m.update(an.state(), &[], ToolCounters::default(), &mut |_| {
-        "/x".into()
-    });
+    m.update(an.state(), &mut |_| "/x".into());
     let l = scrape(&m);
     has(
         &l,
@@ -109,29 +108,107 @@ fn identities_past_the_cap_share_the_other_series() {
     assert!(!l.iter().any(|x| x.contains("uringtrace-work")));
 }
 
+/// A fleet host: processes come and go forever, each with a problem. Through the
+/// analyzer's hand-over, every finding is counted exactly once, the analyzer holds
+/// only those of live processes, and the metrics' own state stays at its caps.
 #[test]
-fn a_finding_is_counted_once_however_often_it_is_reported() {
-    let an = nop_state();
-    let f: Finding = serde_json::from_value(serde_json::json!({
-        "rule": "cq-overflow", "severity": "warning", "pid": 7, "comm": "db",
-        "ring": "0x1", "message": "m", "fix": "f", "occurrences": 1,
-        "evidence": {"requests": [], "facts": [], "first_ns": 5, "last_ns": 6},
-        "inconclusive": false
-    }))
-    .unwrap();
-    let mut m = Metrics::new(10);
-    for _ in 0..2 {
-        m.update(
-            an.state(),
-            std::slice::from_ref(&f),
-            ToolCounters::default(),
-            &mut |_| "/".into(),
-        );
+fn findings_of_many_processes_are_counted_exactly_in_bounded_memory() {
+    use uringtrace_common::{EventKind, RawEvent};
+    let mut an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    let mut m = Metrics::new(4);
+    let n: u32 = 5000;
+    for p in 0..n {
+        let pid = 10_000 + p;
+        let ctx = 0xffff_8880_2000_0000 + u64::from(p) * 0x1000;
+        // Eight programs, two cgroups: identities past the cap of 4 share `other`.
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(format!("db-{}", p % 8).as_bytes());
+        let t = 1_000_000 + u64::from(p) * 1000;
+        let ev = |kind: EventKind, ts: u64| RawEvent {
+            kind: kind as u16,
+            ts_ns: ts,
+            pid,
+            tgid: pid,
+            ctx,
+            comm,
+            ..RawEvent::default()
+        };
+        for e in [
+            RawEvent {
+                args: [3, 8, 16, 0],
+                ..ev(EventKind::Create, t + 1)
+            },
+            RawEvent {
+                req: 0x100,
+                user_data: 1,
+                opcode: 250,
+                res: -libc::EINVAL,
+                ..ev(EventKind::ReqFailed, t + 2)
+            },
+            RawEvent {
+                comm: [0; 16],
+                ctx: 0,
+                pid: 0,
+                ..ev(EventKind::ProcessExit, t + 3)
+            },
+        ] {
+            an.push(e);
+        }
+        if p % 50 == 49 {
+            an.flush();
+            let new = an.take_new_findings();
+            let mut cg = |pid: u32| format!("/slice-{}", pid % 2);
+            m.add_findings(&new, &mut cg);
+            m.update(an.state(), &mut cg);
+            assert!(an.findings_kept().retained <= 1);
+        }
     }
+    let kept = an.findings_kept();
+    assert_eq!(kept.handed_over, u64::from(n));
+    assert_eq!(kept.released, u64::from(n) - 1);
+    let l = scrape(&m);
+    let total: u64 = l
+        .iter()
+        .filter(|x| x.starts_with("uringtrace_findings_total{"))
+        .map(|x| x.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, u64::from(n));
     has(
-        &scrape(&m),
-        r#"uringtrace_findings_total{comm="db",cgroup="/",rule="cq-overflow",severity="warning"} 1"#,
+        &l,
+        r#"uringtrace_findings_total{comm="other",cgroup="other",rule="invalid-sqe",severity="error"} 2500"#,
     );
+    // The metrics' own state: 4 identities, the rings the analyzer still keeps.
+    assert_eq!(m.identities.len(), 4);
+    assert!(m.rings.len() <= crate::analyzer::state::RETIRED_RINGS + 1);
+    assert!(m.totals.findings.len() <= 5);
+}
+
+/// Before any io_uring use, every family is there: one zero series without labels.
+#[test]
+fn every_family_is_there_from_the_first_scrape() {
+    let an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    let mut m = Metrics::new(10);
+    m.set_tool(ToolCounters {
+        lost_events: 0,
+        bpf_run_ns: Some(0),
+    });
+    m.update(an.state(), &mut |_| "/".into());
+    let l = scrape(&m);
+    for name in [
+        "uringtrace_requests_total 0",
+        "uringtrace_request_duration_seconds_count 0",
+        "uringtrace_cq_overflow_total 0",
+        "uringtrace_cqe_dropped_total 0",
+        "uringtrace_iowq_punts_total 0",
+        "uringtrace_iowq_workers 0",
+        "uringtrace_sqpoll_threads 0",
+        "uringtrace_rings 0",
+        "uringtrace_findings_total 0",
+        "uringtrace_lost_events_total 0",
+        "uringtrace_bpf_run_seconds_total 0.0",
+    ] {
+        has(&l, name);
+    }
 }
 
 /// Every `uringtrace_*` name in the Grafana dashboard and the alerting rules is a
@@ -144,8 +221,9 @@ fn deploy_files_name_real_metrics() {
         lost_events: 0,
         bpf_run_ns: Some(1),
     };
-    m.update(an.state(), &[], tool, &mut |_| "/".into());
-    // Families this state leaves empty (prometheus-client then writes none).
+    m.set_tool(tool);
+    m.update(an.state(), &mut |_| "/".into());
+    // Families this state leaves empty (written without labels then).
     let id = Identity {
         comm: "c".into(),
         cgroup: "/".into(),

@@ -16,7 +16,9 @@ need_root() {
 }
 
 # g++: libFuzzer (cargo xtask fuzz) is C++. libcap2-bin: setcap, for the least-privilege test.
-APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin g++"
+# prometheus: promtool (deploy/prometheus/alerts.yml) and the agent_root real-Prometheus test.
+# systemd: systemd-analyze verify (deploy/systemd), offline.
+APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin g++ prometheus systemd"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -16,6 +16,13 @@ pub(crate) fn handle_io_uring(ctx: &TracePointContext, kind: EventKind) {
     };
     let mut ev = base_event(kind, pid_tgid, task, now());
     fill(ctx, kind, &mut ev);
+    // `kind` is a constant in each program (this is inlined): only the create
+    // programs (classic and raw) read the creator's cgroup, for the agent's labels.
+    // Rings are created rarely; the helper exists since 4.18.
+    if kind == EventKind::Create {
+        // SAFETY: the helper takes no arguments and only reads the current task.
+        ev.aux = unsafe { bpf_get_current_cgroup_id() };
+    }
     finish_io_uring(&mut ev, task);
 }
 

@@ -123,6 +123,12 @@ Headless (--format): the same table and findings on stdout, for scripts:
     /// Print the JSON schema of a JSON output, to validate it or generate types from it
     #[command(after_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
+    /// Trace the whole host until stopped and serve Prometheus metrics (/metrics, /healthz)
+    #[command(after_help = AGENT_HELP)]
+    Agent(AgentArgs),
+    /// Which programs and cgroups use io_uring: rings, setup flags, opcodes, files
+    #[command(after_help = INVENTORY_HELP)]
+    Inventory(InventoryArgs),
     /// Convert a recording to a Perfetto trace (open it in ui.perfetto.dev)
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
@@ -573,4 +579,86 @@ pub struct PerfettoArgs {
     /// Also write a Perfetto trace (see `uringtrace export --help`) of the events seen
     #[arg(long, value_name = "OUT")]
     pub perfetto: Option<PathBuf>,
+}
+
+const AGENT_HELP: &str =
+    "Runs until SIGTERM or SIGINT (or --duration), in the aggregating kernel mode.\n\
+Serves GET /metrics (OpenMetrics text: uringtrace_requests_total, \
+uringtrace_request_duration_seconds, uringtrace_findings_total, ...; labelled by comm and \
+cgroup, never by pid), GET /inventory (what `uringtrace inventory --format json` prints) \
+and GET /healthz.\n\
+Example: uringtrace agent --findings /var/log/uringtrace/findings.jsonl";
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address to serve HTTP on; give 0.0.0.0:9464 to be scraped from other hosts
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Write each new finding as a JSON line here (`-`: stdout): the schema of
+    /// `diagnose --format json`'s findings plus `host` and `cgroup`
+    #[arg(long, value_name = "PATH|-")]
+    pub findings: Option<PathBuf>,
+    /// Stop after this long (default: run until SIGTERM or SIGINT)
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+impl AgentArgs {
+    /// The whole host, aggregating, without syscall hooks (they would slow every
+    /// syscall of the host).
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            trace: TraceOptions {
+                ring_bytes: AGGREGATE_RING_BYTES,
+                btf: true,
+                syscalls: false,
+                mode: KernelMode::Aggregate,
+                slow_ns: DEFAULT_SLOW_NS.min(self.analysis.stall_ns() / 2),
+                ..TraceOptions::default()
+            },
+            duration: self.duration,
+            command: Vec::new(),
+            debug_stats: None,
+        }
+    }
+}
+
+const INVENTORY_HELP: &str =
+    "Traces the whole host for --duration, then lists each program (comm) and \
+cgroup that used io_uring: its rings and their setup flags, the opcodes it used, and the \
+files and sockets its requests touched (named when first seen). A running agent serves \
+the same as JSON at GET /inventory.";
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// How long to watch
+    #[arg(short, long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Text)]
+    pub format: InventoryFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    Text,
+    Json,
+}
+
+impl InventoryArgs {
+    /// The agent's session, for --duration.
+    pub fn session_options(&self) -> SessionOptions {
+        let mut o = AgentArgs {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            findings: None,
+            duration: Some(self.duration),
+            analysis: AnalysisArgs {
+                stall_threshold: Duration::from_secs(1),
+            },
+        }
+        .session_options();
+        o.duration = Some(self.duration);
+        o
+    }
 }

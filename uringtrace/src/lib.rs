@@ -12,6 +12,7 @@
 //!   import the layers above, never each other).
 
 pub mod analyzer;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod display;

@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Command::Top(args) => commands::top::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Agent(args) => commands::agent::run(args),
+        Command::Inventory(args) => commands::inventory::run(args),
     };
     match result {
         Ok(code) => code,

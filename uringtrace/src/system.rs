@@ -104,3 +104,17 @@ pub fn probe_io_uring() -> Result<(), String> {
         }),
     }
 }
+
+/// The cgroup of process `pid` (the v2 path, e.g. `/system.slice/nginx.service`; on a
+/// v1-only host the first hierarchy's), "unknown" once the process is gone.
+pub fn cgroup_of(pid: u32) -> String {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return "unknown".into();
+    };
+    let path_of = |l: &str| l.splitn(3, ':').nth(2).map(str::to_string);
+    s.lines()
+        .find(|l| l.starts_with("0::"))
+        .or_else(|| s.lines().next())
+        .and_then(path_of)
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -14,8 +14,12 @@ pub struct Create {
     pub cq_entries: u32,
     /// IORING_SETUP_* (in `cflags`).
     pub flags: u32,
+    /// The cgroup v2 id of the creating task (`bpf_get_current_cgroup_id`, in `aux`,
+    /// which create events had unused: the recording format is unchanged); 0 in
+    /// recordings made before it was recorded, and in userspace-built events.
+    pub cgroup_id: u64,
 }
-view!(Create, Create, { fd: args[0], sq_entries: args[1], cq_entries: args[2], flags: cflags });
+view!(Create, Create, { fd: args[0], sq_entries: args[1], cq_entries: args[2], flags: cflags, cgroup_id: aux });
 
 /// `register` (io_uring_register); its `res` is the syscall's result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

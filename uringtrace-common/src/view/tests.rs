@@ -212,8 +212,9 @@ fn every_other_view_round_trips_in_its_slots() {
         sq_entries: 8,
         cq_entries: 16,
         flags: 2,
+        cgroup_id: 7,
     });
-    assert_eq!((ev.args, ev.cflags), ([5, 8, 16, 0], 2));
+    assert_eq!((ev.args, ev.cflags, ev.aux), ([5, 8, 16, 0], 2, 7));
     let ev = round_trip(Register {
         opcode: 19,
         nr_files: 1,

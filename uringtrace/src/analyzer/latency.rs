@@ -86,6 +86,16 @@ impl Histogram {
         self.total
     }
 
+    /// (smallest value of the bucket, count) of every non-empty bucket, lowest first:
+    /// for exporters that re-bucket (the agent's power-of-two `le` bounds).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(b, c)| (bucket_low(b), *c))
+    }
+
     pub fn max(&self) -> u64 {
         self.max
     }

@@ -3,6 +3,7 @@
 
 mod aggregate;
 pub mod check;
+mod collect;
 mod detect;
 pub mod finding;
 pub mod graph;
@@ -16,13 +17,14 @@ pub mod synthetic;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 
 use uringtrace_common::RawEvent;
 
+use collect::Findings;
+pub use collect::{FindingsKept, MAX_FINDINGS, MAX_RETAINED};
 use finding::Finding;
 use report::{Environment, LostEvents, OpLatency, Report, RingSummary};
-use state::{Map, State};
+use state::State;
 
 use crate::names::setup_flags;
 
@@ -355,7 +357,7 @@ impl Analyzer {
         let now = self.end_ns.unwrap_or(0).max(self.state.last_ns);
         let mut findings = self.findings.clone();
         for h in detect::current(&self.state, &self.cfg, now) {
-            findings.add(h);
+            findings.add(h, &self.state);
         }
         let mut findings = findings.list;
         let inconclusive = self.lost.inconclusive();
@@ -425,6 +427,29 @@ impl Analyzer {
         }
     }
 
+    // --- For consumers that run for days (the agent): `report` clones every finding
+    // of the trace, and a host where processes come and go makes new ones forever. ---
+    /// The findings recorded since the previous call, each handed over once: new
+    /// causes, with what they counted so far (later occurrences of a cause add to the
+    /// analyzer's copy, not to another finding), including those about the current
+    /// state, recorded once when first seen here. Then lets go of findings whose
+    /// process is gone (nothing can add to them), and of the oldest beyond
+    /// [`MAX_RETAINED`]: after a call the analyzer holds at most that many, plus what
+    /// is recorded until the next call. `report` shows only what is held.
+    pub fn take_new_findings(&mut self) -> Vec<Finding> {
+        let now = self.end_ns.unwrap_or(0).max(self.state.last_ns);
+        for h in detect::current(&self.state, &self.cfg, now) {
+            self.findings.add_ongoing(h, &self.state);
+        }
+        self.findings
+            .take_new(&self.state, self.lost.inconclusive())
+    }
+
+    /// How many findings are held, handed over and let go of.
+    pub fn findings_kept(&self) -> FindingsKept {
+        self.findings.kept()
+    }
+
     /// Ends the input and returns the final report.
     pub fn finish(mut self) -> Report {
         self.flush();
@@ -446,53 +471,9 @@ fn apply(state: &mut State, findings: &mut Findings, cfg: &AnalyzerConfig, ev: &
         let obs = std::mem::take(&mut state.observations);
         for o in &obs {
             for h in detect::from_observation(state, cfg, o) {
-                findings.add(h);
+                findings.add(h, state);
             }
         }
-    }
-}
-
-/// One finding per cause (rule, process, ring and the rule's cause key): repeated
-/// hits collapse as they come, counting occurrences, widening the time span, and
-/// keeping a bounded number of example requests. So memory grows with the distinct
-/// causes of a trace, not with its length or its number of connections.
-#[derive(Clone, Default)]
-struct Findings {
-    /// In order of first occurrence.
-    list: Vec<Finding>,
-    /// (rule and cause, process, ring) → index in `list`.
-    index: Map<u64, usize>,
-}
-
-/// Findings kept per process and ring. Past this (a host where programs come and go
-/// all day, each with the same problem), new ones are counted per program name
-/// instead (pid and ring 0), so a host-wide trace of hours stays bounded.
-pub const MAX_FINDINGS: usize = 1024;
-
-impl Findings {
-    fn add(&mut self, mut h: detect::Hit) {
-        let hasher = foldhash::fast::FixedState::default();
-        let f = &h.finding;
-        let mut key = hasher.hash_one((h.cause, f.pid, f.ring));
-        if !self.index.contains_key(&key) && self.list.len() >= MAX_FINDINGS {
-            key = hasher.hash_one((h.cause, &f.comm));
-            h.finding.pid = 0;
-            h.finding.ring = 0;
-        }
-        let Some(&i) = self.index.get(&key) else {
-            self.index.insert(key, self.list.len());
-            self.list.push(h.finding);
-            return;
-        };
-        let (prev, f) = (&mut self.list[i], h.finding);
-        prev.occurrences += f.occurrences;
-        prev.severity = prev.severity.max(f.severity);
-        prev.evidence.first_ns = prev.evidence.first_ns.min(f.evidence.first_ns);
-        prev.evidence.last_ns = prev.evidence.last_ns.max(f.evidence.last_ns);
-        let room = finding::MAX_EXAMPLE_REQUESTS.saturating_sub(prev.evidence.requests.len());
-        prev.evidence
-            .requests
-            .extend(f.evidence.requests.into_iter().take(room));
     }
 }
 

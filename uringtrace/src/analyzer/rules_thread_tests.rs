@@ -36,6 +36,7 @@ fn create(ts: u64, tgid: u32, ctx: u64, fd: u32, flags: u32) -> RawEvent {
         sq_entries: 8,
         cq_entries: 16,
         flags,
+        cgroup_id: 0,
     }
     .into_raw(ev(EventKind::Create, ts, ctx, tgid, tgid))
 }

@@ -53,6 +53,7 @@ impl Iterator for NopStorm {
                 sq_entries: BATCH as u32,
                 cq_entries: 2 * BATCH as u32,
                 flags: 0,
+                cgroup_id: 0,
             };
             return Some(create.into_raw(ev));
         }

@@ -6,9 +6,11 @@
 
 mod cells;
 mod check_json;
+pub mod inventory;
 mod json;
 mod junit;
 mod markdown;
+pub mod metrics;
 pub mod perfetto;
 pub mod schema;
 #[cfg(test)]

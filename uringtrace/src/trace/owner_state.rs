@@ -193,6 +193,7 @@ mod tests {
             sq_entries: 8,
             cq_entries: 16,
             flags: SETUP_DEFER_TASKRUN | (1 << 12),
+            cgroup_id: 0,
         }
         .into_raw(RawEvent {
             ctx: 0xabc,

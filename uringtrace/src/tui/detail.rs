@@ -317,6 +317,7 @@ mod tests {
             sq_entries: 8,
             cq_entries: 16,
             flags: 0,
+            cgroup_id: 0,
         };
         st.apply(&create.into_raw(ev(1)));
         let named = RawEvent { ctx: 0, ..ev(2) };

@@ -229,6 +229,9 @@ pub struct Ring {
     /// Completions with a negative result (CQ ring or overflow list, multishot
     /// intermediates included).
     pub errors: u64,
+    /// Requests that finished with an error, per opcode (the agent's
+    /// `requests_total{result="error"}`).
+    pub errors_by_op: BTreeMap<u8, u64>,
     /// Submit-to-final-completion latency of this ring's requests, per opcode.
     pub latency: BTreeMap<u8, Histogram>,
     /// The same over all opcodes of this ring.

@@ -231,6 +231,11 @@ impl State {
     #[inline]
     pub(super) fn finished(&mut self, ctx: u64, r: Done, res: i32, ts: u64) {
         let req = r.req;
+        if res < 0 {
+            if let Some(ring) = self.rings.get_mut(&ctx) {
+                *ring.errors_by_op.entry(r.opcode).or_default() += 1;
+            }
+        }
         if res == -libc::EBADF || res == -libc::EFAULT {
             self.fixed_failure(ctx, &r, res, ts);
         }

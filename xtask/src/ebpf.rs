@@ -257,7 +257,9 @@ pub fn run(args: &Args, root: &Path) -> anyhow::Result<()> {
 /// toolchain's own cargo and rustc first on PATH, and every PATH directory holding rustup,
 /// bpf-linker or LLVM tools removed, so neither the nightly nor bpf-linker can be reached;
 /// then runs the installed `uringtrace --version` and `doctor`. CARGO_TARGET_DIR is the
-/// workspace's target/, so a release build made by the same stable rustc is reused.
+/// workspace's target/, so `cargo build --release -p uringtrace` by the same stable rustc
+/// (kernel-matrix's, in CI) is reused: a few seconds. After `cargo test --release` alone it
+/// is not (dev-dependencies unify other features into serde_json, regex, syn, libc...).
 pub fn install_check(root: &Path) -> anyhow::Result<()> {
     let cargo = output(Command::new("rustup").args(["which", "--toolchain", "stable", "cargo"]))
         .context("the stable toolchain is needed: rustup toolchain install stable")?;
@@ -265,19 +267,23 @@ pub fn install_check(root: &Path) -> anyhow::Result<()> {
         .parent()
         .context("cargo has no directory")?
         .to_path_buf();
-    let unwanted = [
-        "rustup",
-        "bpf-linker",
-        "llvm-strip",
-        "llvm-config",
-        "cargo",
-        "rustc",
-    ];
+    // Out: ~/.cargo/bin (rustup's proxies, bpf-linker) and LLVM's own bin dirs. /usr/bin
+    // stays (cc and ld link the binary), LLVM symlinks of a distribution LLVM included.
+    let unwanted = ["rustup", "bpf-linker", "cargo", "rustc"];
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs = vec![stable_bin.clone()];
-    dirs.extend(
-        std::env::split_paths(&path).filter(|d| !unwanted.iter().any(|t| d.join(t).exists())),
-    );
+    dirs.extend(std::env::split_paths(&path).filter(|d| {
+        !unwanted.iter().any(|t| d.join(t).exists())
+            && !d.to_string_lossy().starts_with("/usr/lib/llvm")
+    }));
+    for tool in ["rustup", "bpf-linker"] {
+        if let Some(d) = dirs.iter().find(|d| d.join(tool).exists()) {
+            bail!(
+                "install-check: {tool} is still reachable in {}",
+                d.display()
+            );
+        }
+    }
     let path = std::env::join_paths(&dirs)?;
     let install_root = root.join("target/install-check");
     let _ = std::fs::remove_dir_all(&install_root);

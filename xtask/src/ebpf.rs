@@ -167,7 +167,7 @@ fn build(root: &Path) -> anyhow::Result<(Vec<u8>, prebuilt::Manifest)> {
     Ok((object, manifest))
 }
 
-/// Per-section sizes (llvm-readelf), to say *where* two objects differ.
+/// Per-section sizes (binutils readelf), to say *where* two objects differ.
 fn sections(path: &Path) -> String {
     output(Command::new("sh").arg("-c").arg(format!(
         "readelf -SW '{}' 2>/dev/null | sed -n 's/^ *\\[ *[0-9]*\\] //p' | awk '{{print $1, $5}}'",
@@ -219,10 +219,24 @@ pub fn run(args: &Args, root: &Path) -> anyhow::Result<()> {
                 )
             })
             .collect();
+        let (new_sections, old_sections) = (sections(&rebuilt), sections(&object_path));
+        let old_lines: Vec<&str> = old_sections.lines().collect();
+        let new_lines: Vec<&str> = new_sections.lines().collect();
+        let differing: Vec<String> = new_lines
+            .iter()
+            .filter(|l| !old_lines.contains(l))
+            .map(|l| format!("rebuilt {l}"))
+            .chain(
+                old_lines
+                    .iter()
+                    .filter(|l| !new_lines.contains(l))
+                    .map(|l| format!("committed {l}")),
+            )
+            .collect();
         problems.push(format!(
             "the object rebuilt from source ({} bytes, sha256 {}, {}) differs from the \
-             committed one ({} bytes, sha256 {}); toolchain differences: {}; sections \
-             rebuilt:\n{}\ncommitted:\n{}",
+             committed one ({} bytes, sha256 {}); toolchain differences: {}; section sizes \
+             (hex) that differ: {}",
             object.len(),
             manifest.object_sha256,
             rebuilt.display(),
@@ -233,8 +247,11 @@ pub fn run(args: &Args, root: &Path) -> anyhow::Result<()> {
             } else {
                 toolchain_diff.join("; ")
             },
-            sections(&rebuilt),
-            sections(&object_path),
+            if differing.is_empty() {
+                "none (same sizes, other bytes)".to_string()
+            } else {
+                differing.join(", ")
+            },
         ));
     }
     if !problems.is_empty() {

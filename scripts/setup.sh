@@ -43,6 +43,13 @@ else
     say "installing toolchain $NIGHTLY with rust-src and clippy (for the eBPF build and lint)"
     rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --component clippy
 fi
+# `cargo xtask install-check` (CI) proves `cargo install` with the stable toolchain alone.
+if rustup run stable rustc --version >/dev/null 2>&1; then
+    say "stable toolchain present ($(rustup run stable rustc --version))"
+else
+    say "installing the stable toolchain (for cargo xtask install-check)"
+    rustup toolchain install stable --profile minimal
+fi
 if cargo clippy --version >/dev/null 2>&1; then
     say "clippy present for the host toolchain"
 else

@@ -1,4 +1,4 @@
-//! Developer workflows: `cargo xtask <setup|demo|test|bench|soak|lint>`.
+//! Developer workflows: `cargo xtask <setup|demo|test|bench|soak|lint|ebpf|...>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod ebpf;
 mod fuzz;
 mod matrix;
 mod soak;
@@ -65,6 +66,12 @@ enum Cmd {
     /// Build the libFuzzer targets (fuzz/) with the pinned nightly and run each for
     /// --time seconds over its committed corpus; --cmin minimizes that corpus
     Fuzz(fuzz::Args),
+    /// Rebuild the eBPF object from source with the pinned toolchain and refresh the
+    /// committed uringtrace/ebpf-prebuilt/ (object + manifest); --check compares instead
+    Ebpf(ebpf::Args),
+    /// `cargo install --path uringtrace` with stable Rust alone (no nightly, bpf-linker or
+    /// LLVM on PATH) into target/install-check, then run its --version and doctor
+    InstallCheck,
     /// Boot Debian's 5.10, 6.1, 6.12 and 7.x kernels under qemu and test uringtrace in each
     KernelMatrix {
         /// Only these kernels (5.10, 6.1, 6.12, 7); repeatable
@@ -170,6 +177,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Ebpf(args) => ebpf::run(&args, &root()),
+        Cmd::InstallCheck => ebpf::install_check(&root()),
         Cmd::Fuzz(args) => fuzz::run(&args, &root(), &ebpf_toolchain()?),
         Cmd::Lint => {
             run(Command::new("cargo").args([

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed arguments into work and an exit code.
 
 pub mod check;
+pub mod completions;
 pub mod diagnose;
 pub mod doctor;
 pub mod dump;

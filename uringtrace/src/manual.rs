@@ -324,8 +324,10 @@ fn render_page(
     use clap_mangen::roff::{bold, roman, Roff};
     // The derived after-help goes to NOTES and EXAMPLES below (clap_mangen's own EXTRA
     // section, which `render` would add, is not rendered).
+    let source = format!("uringtrace {}", env!("CARGO_PKG_VERSION"));
     let man = clap_mangen::Man::new(cmd.clone())
         .title(display_name(page.command).to_uppercase())
+        .source(source)
         .manual("uringtrace manual");
     man.render_title(w)?;
     man.render_name_section(w)?;
@@ -344,6 +346,8 @@ fn render_page(
         examples = page.examples.to_string();
     }
     let mut roff = Roff::new();
+    // No hyphenation: command and page names are typed, not read.
+    roff.control("nh", []);
     let verbatim = |roff: &mut Roff, heading: &str, text: &str| {
         roff.control("SH", [heading]);
         roff.control("nf", []);

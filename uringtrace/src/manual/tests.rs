@@ -31,7 +31,10 @@ fn every_visible_subcommand_has_exactly_one_page() {
     let (mut a, mut b) = (subs.clone(), pages);
     a.sort();
     b.sort();
-    assert_eq!(a, b);
+    assert_eq!(
+        a, b,
+        "every visible subcommand needs a manual::PAGES entry (examples, exit statuses)"
+    );
     assert!(subs.contains(&"completions".to_string()));
     assert!(
         !subs.contains(&"man-pages".to_string()),

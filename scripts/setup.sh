@@ -18,7 +18,8 @@ need_root() {
 # g++: libFuzzer (cargo xtask fuzz) is C++. libcap2-bin: setcap, for the least-privilege test.
 # prometheus: promtool (deploy/prometheus/alerts.yml) and the agent_root real-Prometheus test.
 # systemd: systemd-analyze verify (deploy/systemd), offline.
-APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin g++ prometheus systemd"
+# man-db: `cargo xtask dist --verify` checks that the .deb's man pages render.
+APT_PKGS="llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev pkg-config fio tmux libcap2-bin g++ prometheus systemd man-db"
 missing=""
 for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -55,6 +56,15 @@ if cargo clippy --version >/dev/null 2>&1; then
 else
     say "adding clippy to the host toolchain (for cargo xtask lint)"
     rustup component add clippy
+fi
+
+# `cargo xtask dist` builds the static binary for musl (rustc bundles musl's libc and
+# start files: no musl-tools needed).
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    say "rust target x86_64-unknown-linux-musl present"
+else
+    say "adding rust target x86_64-unknown-linux-musl (for cargo xtask dist)"
+    rustup target add x86_64-unknown-linux-musl
 fi
 
 # The nested eBPF build uses -Z build-std=core, which needs the std library's own deps.

@@ -132,6 +132,12 @@ Headless (--format): the same table and findings on stdout, for scripts:
     /// Convert a recording to a Perfetto trace (open it in ui.perfetto.dev)
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Write uringtrace.1 and one page per subcommand into DIR (`cargo xtask man`)
+    #[command(hide = true)]
+    ManPages(ManPagesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -586,8 +592,7 @@ const AGENT_HELP: &str =
 Serves GET /metrics (OpenMetrics text: uringtrace_requests_total, \
 uringtrace_request_duration_seconds, uringtrace_findings_total, ...; labelled by comm and \
 cgroup, never by pid), GET /inventory (what `uringtrace inventory --format json` prints) \
-and GET /healthz.\n\
-Example: uringtrace agent --findings /var/log/uringtrace/findings.jsonl";
+and GET /healthz.";
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -661,4 +666,39 @@ impl InventoryArgs {
         o.duration = Some(self.duration);
         o
     }
+}
+
+const COMPLETIONS_HELP: &str =
+    "Install the script where your shell looks for it (the .deb does this for bash, zsh
+and fish), then open a new shell:
+  bash        ~/.local/share/bash-completion/completions/uringtrace (needs the
+              bash-completion package; system-wide:
+              /usr/share/bash-completion/completions/uringtrace)
+  zsh         a directory on $fpath, as _uringtrace: e.g. ~/.zfunc/_uringtrace, with
+              fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc (system-wide:
+              /usr/share/zsh/vendor-completions/_uringtrace)
+  fish        ~/.config/fish/completions/uringtrace.fish (system-wide:
+              /usr/share/fish/vendor_completions.d/uringtrace.fish)
+  elvish      eval the output from ~/.config/elvish/rc.elv
+  powershell  run the output from your $PROFILE
+
+Examples:
+  uringtrace completions bash > ~/.local/share/bash-completion/completions/uringtrace
+  source <(uringtrace completions bash)          # this bash session only
+  uringtrace completions zsh > ~/.zfunc/_uringtrace
+  uringtrace completions fish > ~/.config/fish/completions/uringtrace.fish
+  echo 'eval (uringtrace completions elvish | slurp)' >> ~/.config/elvish/rc.elv
+  uringtrace completions powershell | Out-String | Invoke-Expression";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManPagesArgs {
+    /// Directory to write the pages into (created if missing)
+    pub dir: PathBuf,
 }

@@ -8,6 +8,7 @@
 //! - [`display`], [`names`]: readable renderings;
 //! - [`output`]: report formats (text, markdown, JSON, JUnit);
 //! - [`stats`]: a run's counts as JSON for tools (`--stats-json`);
+//! - [`manual`]: exit statuses and examples for `--help`, and the man pages;
 //! - [`cli`] and [`commands`]: arguments, and one module per subcommand (commands
 //!   import the layers above, never each other).
 
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod display;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod manual;
 pub mod names;
 pub mod output;
 pub mod pipeline;

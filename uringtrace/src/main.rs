@@ -1,11 +1,13 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches as _;
 use uringtrace::cli::{Cli, Command};
-use uringtrace::commands;
+use uringtrace::{commands, manual};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // manual::command(): the derived CLI plus each command's examples and exit statuses
+    // in `--help`.
+    let cli = Cli::from_arg_matches(&manual::command().get_matches()).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Record(args) => commands::record::run(args),
         Command::Dump(args) => commands::dump::run(args),
@@ -19,12 +21,14 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Agent(args) => commands::agent::run(args),
         Command::Inventory(args) => commands::inventory::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::ManPages(args) => commands::completions::run_man_pages(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("uringtrace: error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(manual::ERROR)
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Developer workflows: `cargo xtask <setup|demo|test|bench|soak|lint|ebpf|...>`.
+//! Developer workflows: `cargo xtask <setup|demo|test|bench|soak|lint|ebpf|man|dist|...>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod ebpf;
+mod dist;
 mod fuzz;
+mod man;
 mod matrix;
 mod soak;
 
@@ -78,6 +80,13 @@ enum Cmd {
         #[arg(long = "kernel", value_name = "VERSION")]
         kernels: Vec<String>,
     },
+    /// Write uringtrace.1 and a page per subcommand (the --help text, EXAMPLES, EXIT
+    /// STATUS) into --out
+    Man(man::Args),
+    /// Build the static musl binary and pack it with man pages, completions, README and
+    /// licences: target/dist/uringtrace-VERSION-x86_64-unknown-linux-musl.tar.gz and
+    /// target/dist/uringtrace_VERSION_amd64.deb
+    Dist(dist::Args),
 }
 
 fn root() -> PathBuf {
@@ -179,6 +188,15 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Ebpf(args) => ebpf::run(&args, &root()),
         Cmd::InstallCheck => ebpf::install_check(&root()),
+        Cmd::Man(args) => {
+            build_release()?;
+            let out = root().join(&args.out);
+            for page in man::generate(&bin("uringtrace"), &out)? {
+                println!("{}", page.display());
+            }
+            Ok(())
+        }
+        Cmd::Dist(args) => dist::run(&args, &root()),
         Cmd::Fuzz(args) => fuzz::run(&args, &root(), &ebpf_toolchain()?),
         Cmd::Lint => {
             run(Command::new("cargo").args([

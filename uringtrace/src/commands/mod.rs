@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod check;
+pub mod completions;
 pub mod diagnose;
 pub mod doctor;
 pub mod dump;

@@ -131,6 +131,103 @@ pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
+/// Bytes of `v` as a varint.
+#[inline(always)]
+fn varint_len(v: u64) -> usize {
+    // 1 + floor(bits / 7), with bits ≥ 1.
+    (64 - (v | 1).leading_zeros() as usize + 6) / 7
+}
+
+/// Bytes a scalar field takes at most: a key (three bytes for field numbers up to
+/// 2^18) and a ten-byte varint; a string's key and length take less.
+pub const SCALAR: usize = 13;
+/// Bytes a nested message's key and length take at most (a length up to 2^28).
+pub const NESTED: usize = 8;
+
+/// A write position in a buffer the caller made long enough for what is written (see
+/// the bounds in `PacketWriter::event`). Writing through a slice and a local position
+/// keeps both in registers: pushing byte by byte onto a `Vec` reloads its length and
+/// pointer after every byte, which was most of the encoder's time.
+pub struct Cursor<'a> {
+    b: &'a mut [u8],
+    pub n: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(b: &'a mut [u8], n: usize) -> Self {
+        Cursor { b, n }
+    }
+
+    /// Bytes left after the position.
+    pub fn room(&self) -> usize {
+        self.b.len() - self.n
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, x: u8) {
+        self.b[self.n] = x;
+        self.n += 1;
+    }
+
+    #[inline(always)]
+    pub fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// A scalar field: varint or fixed64, as its key says.
+    #[inline(always)]
+    pub fn uint(&mut self, k: Key, v: u64) {
+        self.varint(k.0.into());
+        if k.0 & 7 == FIXED64 {
+            self.b[self.n..self.n + 8].copy_from_slice(&v.to_le_bytes());
+            self.n += 8;
+        } else {
+            self.varint(v);
+        }
+    }
+
+    #[inline(always)]
+    pub fn bytes(&mut self, k: Key, v: &[u8]) {
+        self.varint(k.0.into());
+        self.varint(v.len() as u64);
+        self.b[self.n..self.n + v.len()].copy_from_slice(v);
+        self.n += v.len();
+    }
+
+    /// Starts a nested message written in place: its key and a one-byte length to patch.
+    #[inline(always)]
+    pub fn begin(&mut self, k: Key) -> usize {
+        self.varint(k.0.into());
+        self.byte(0);
+        self.n
+    }
+
+    /// Ends the nested message [`Cursor::begin`] started: patches its length, moving the
+    /// body when the length needs more than one byte (rare: packets are about 30 bytes).
+    #[inline(always)]
+    pub fn end(&mut self, start: usize) {
+        let len = self.n - start;
+        if len < 0x80 {
+            self.b[start - 1] = len as u8;
+            return;
+        }
+        self.end_long(start, len);
+    }
+
+    #[cold]
+    fn end_long(&mut self, start: usize, len: usize) {
+        let extra = varint_len(len as u64) - 1;
+        self.b.copy_within(start..self.n, start + extra);
+        let mut at = Cursor::new(self.b, start - 1);
+        at.varint(len as u64);
+        self.n += extra;
+    }
+}
+
 /// A scalar field: varint or fixed64, as its key says.
 #[inline(always)]
 pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
@@ -147,26 +244,4 @@ pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
     varint(buf, k.0.into());
     varint(buf, v.len() as u64);
     buf.extend_from_slice(v);
-}
-
-/// Starts a nested message written in place: its key and a one-byte length to patch.
-#[inline(always)]
-pub fn begin(buf: &mut Vec<u8>, k: Key) -> usize {
-    varint(buf, k.0.into());
-    buf.push(0);
-    buf.len()
-}
-
-/// Ends the nested message [`begin`] started: patches its length, moving the body when
-/// the length needs more than one byte (rare: packets are about 40 bytes).
-#[inline(always)]
-pub fn end(buf: &mut Vec<u8>, start: usize) {
-    let len = buf.len() - start;
-    if len < 0x80 {
-        buf[start - 1] = len as u8;
-        return;
-    }
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, len as u64);
-    buf.splice(start - 1..start, prefix);
 }

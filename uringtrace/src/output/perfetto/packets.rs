@@ -12,7 +12,7 @@ use std::collections::HashMap as StdHashMap;
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 
-use super::wire::{self, Fields, MissingField};
+use super::wire::{self, Fields, MissingField, FIELDS};
 use crate::names;
 
 #[cfg(test)]
@@ -381,7 +381,6 @@ pub struct PacketWriter<W: Write> {
     interner: Interner,
     first: bool,
     pub written: Written,
-    fields: Fields,
     /// Scratch for the fast path: one interned entry, and the packet's interned data.
     item: Vec<u8>,
     interned: Vec<u8>,
@@ -392,6 +391,7 @@ pub struct PacketWriter<W: Write> {
 
 impl<W: Write> PacketWriter<W> {
     pub fn new(sink: W) -> Result<Self, MissingField> {
+        Fields::check()?;
         Ok(PacketWriter {
             sink,
             buf: vec![0; FLUSH_AT + ROOM],
@@ -399,7 +399,6 @@ impl<W: Write> PacketWriter<W> {
             interner: Interner::new(),
             first: true,
             written: Written::default(),
-            fields: Fields::from_descriptors()?,
             item: Vec::new(),
             interned: Vec::new(),
             #[cfg(test)]
@@ -432,7 +431,7 @@ impl<W: Write> PacketWriter<W> {
         }
         let at = self.room(bound)?;
         let flags = self.sequence_flags();
-        let f = &self.fields;
+        let f = FIELDS;
         let (item, interned) = (&mut self.item, &mut self.interned);
         interned.clear();
         let mut c = wire::Cursor::new(&mut self.buf, at);

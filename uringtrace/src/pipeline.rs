@@ -78,19 +78,22 @@ pub fn replay_file_beside<S: Send + 'static>(
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH));
                     let mut end = false;
                     while batch.len() < BATCH {
-                        match reader
-                            .next_event()
-                            .with_context(|| format!("reading {shown}"))?
-                        {
-                            Some(ev) => {
-                                each(&mut state, &ev).context("writing the export")?;
-                                batch.push(ev);
-                            }
-                            None => {
+                        // Borrowed where the reader returned it: a copy right after the
+                        // reader wrote it field by field stalls on store forwarding;
+                        // `each` reads it field by field, and the batch copies it later.
+                        let next = reader.next_event();
+                        let ev = match &next {
+                            Ok(Some(ev)) => ev,
+                            Ok(None) => {
                                 end = true;
                                 break;
                             }
-                        }
+                            Err(_) => {
+                                return next.map(|_| ()).with_context(|| format!("reading {shown}"))
+                            }
+                        };
+                        each(&mut state, ev).context("writing the export")?;
+                        batch.push(*ev);
                     }
                     // The analyzer gone means it failed: its error is reported.
                     if tx.send(batch).is_err() || end {

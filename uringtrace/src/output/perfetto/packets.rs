@@ -304,6 +304,15 @@ impl Interner {
         }
     }
 
+    /// An opcode's name's iid when interned already; else 0.
+    #[inline(always)]
+    fn known_name(&self, name: Name<'_>) -> u32 {
+        match name {
+            Name::Op(op) => self.op_names[0][op as usize],
+            _ => 0,
+        }
+    }
+
     /// A value written without interning, or interned already; else `Known::No`.
     #[inline(always)]
     fn known(&self, v: Arg<'_>) -> Known {
@@ -445,14 +454,20 @@ impl<W: Write> PacketWriter<W> {
         c.uint(f.te_type, ev.kind as u64);
         c.uint(f.te_track_uuid, ev.track);
         if has_name(ev.kind) {
-            let name = self.interner.name(ev.name);
-            if let Some(text) = &name.new {
-                item.clear();
-                wire::uint(item, f.name_iid, name.iid);
-                wire::bytes(item, f.name_name, text.as_bytes());
-                wire::bytes(interned, f.id_event_names, item);
-            }
-            c.uint(f.te_name_iid, name.iid);
+            let iid = match self.interner.known_name(ev.name) {
+                0 => {
+                    let name = self.interner.name(ev.name);
+                    if let Some(text) = &name.new {
+                        item.clear();
+                        wire::uint(item, f.name_iid, name.iid);
+                        wire::bytes(item, f.name_name, text.as_bytes());
+                        wire::bytes(interned, f.id_event_names, item);
+                    }
+                    name.iid
+                }
+                iid => iid.into(),
+            };
+            c.uint(f.te_name_iid, iid);
         }
         for &(name, value) in ev.args() {
             // Known names and values are looked up inline; what is new takes the

@@ -68,13 +68,6 @@ impl InFlight {
         if self.indexed(r.ring) {
             self.by_user_data.insert((r.ring, r.user_data), req);
         }
-        if let Some(&slot) = self.by_req.get(&req) {
-            let old = self.slots[slot as usize]
-                .replace((req, r))
-                .map(|(_, old)| old)?;
-            self.unindex(req, &old);
-            return Some(old);
-        }
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some((req, r));
@@ -85,8 +78,12 @@ impl InFlight {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_req.insert(req, slot.into());
-        None
+        // One probe: a req pointer seen again (rare) comes back as the old slot.
+        let old_slot = self.by_req.insert(req, slot.into())?;
+        let (_, old) = self.slots[old_slot as usize].take()?;
+        self.free.push(old_slot as u32);
+        self.unindex(req, &old);
+        Some(old)
     }
 
     fn unindex(&mut self, req: u64, r: &Request) {

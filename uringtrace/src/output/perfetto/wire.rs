@@ -187,11 +187,10 @@ pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-/// Bytes of `v` as a varint.
+/// Bytes of `v` as a varint: 7 bits per byte.
 #[inline(always)]
 fn varint_len(v: u64) -> usize {
-    // 1 + floor(bits / 7), with bits ≥ 1.
-    (64 - (v | 1).leading_zeros() as usize + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Bytes a scalar field takes at most: a key (three bytes for field numbers up to

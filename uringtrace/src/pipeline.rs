@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc::sync_channel;
 
 use anyhow::Context as _;
 
@@ -40,6 +41,87 @@ pub fn replay_file(
         each(&ev).context("writing the export")?;
         an.push(ev);
     }
+    Ok(finish_replay(an, &reader, path))
+}
+
+/// Events per batch from [`replay_file_beside`]'s reading thread to the analyzer: about
+/// 200 KiB, which stays in cache between the two threads.
+const BATCH: usize = 2048;
+/// Batches queued for the analyzer (~3.4 MiB): enough that the two threads rarely wait
+/// for each other when other processes share the CPUs.
+const QUEUED: usize = 16;
+
+/// [`replay_file`] on two threads, for work beside the analyzer that costs about as much
+/// as the analyzer itself (an export's encoder): a thread of its own decodes the
+/// recording, hands each event to `each(&mut state, event)` in the recording's order,
+/// and passes the events on in batches to the analyzer on the calling thread. Returns
+/// the report and `state`. The analyzer sees the same events in the same order as in
+/// [`replay_file`], so the report is the same.
+pub fn replay_file_beside<S: Send + 'static>(
+    path: &Path,
+    cfg: AnalyzerConfig,
+    mut state: S,
+    each: impl Fn(&mut S, &RawEvent) -> std::io::Result<()> + Send + 'static,
+) -> anyhow::Result<(Report, S)> {
+    let mut reader = Reader::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let env = recording_environment(&reader, path);
+    let (tx, rx) = sync_channel::<Vec<RawEvent>>(QUEUED);
+    let (free_tx, free) = sync_channel::<Vec<RawEvent>>(QUEUED + 2);
+    let shown = path.display().to_string();
+    let side = std::thread::Builder::new()
+        .name("replay-read".into())
+        .spawn(move || {
+            let mut read = || -> anyhow::Result<()> {
+                loop {
+                    let mut batch = free
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    let mut end = false;
+                    while batch.len() < BATCH {
+                        // Borrowed where the reader returned it: a copy right after the
+                        // reader wrote it field by field stalls on store forwarding;
+                        // `each` reads it field by field, and the batch copies it later.
+                        let next = reader.next_event();
+                        let ev = match &next {
+                            Ok(Some(ev)) => ev,
+                            Ok(None) => {
+                                end = true;
+                                break;
+                            }
+                            Err(_) => {
+                                return next.map(|_| ()).with_context(|| format!("reading {shown}"))
+                            }
+                        };
+                        each(&mut state, ev).context("writing the export")?;
+                        batch.push(*ev);
+                    }
+                    // The analyzer gone means it failed: its error is reported.
+                    if tx.send(batch).is_err() || end {
+                        return Ok(());
+                    }
+                }
+            };
+            let r = read();
+            (r, reader, state)
+        })
+        .context("starting the reading thread")?;
+    let mut an = Analyzer::new(cfg, env);
+    for mut batch in rx {
+        for ev in batch.drain(..) {
+            an.push(ev);
+        }
+        // The reader may have enough buffers: then this one is dropped.
+        let _ = free_tx.try_send(batch);
+    }
+    let (read, reader, state) = side
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?;
+    read?;
+    Ok((finish_replay(an, &reader, path), state))
+}
+
+/// Ends a replay: the recording's drop counts and end time, then the report.
+fn finish_replay(mut an: Analyzer, reader: &Reader<impl Read>, path: &Path) -> Report {
     let drops = reader.drops();
     an.set_lost(LostEvents::recorded(drops, reader.status()));
     if drops.end_monotonic_ns > 0 {
@@ -51,7 +133,7 @@ pub fn replay_file(
             path.display()
         );
     }
-    Ok(an.finish())
+    an.finish()
 }
 
 /// The environment a recording was made in.

@@ -12,7 +12,7 @@ use crate::analyzer::report::Report;
 use crate::analyzer::AnalyzerConfig;
 use crate::cli::ExportArgs;
 use crate::output::perfetto::{Background, Exporter, OutFile, Written};
-use crate::pipeline::replay_file;
+use crate::pipeline::replay_file_beside;
 use crate::units::human_bytes;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -33,7 +33,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens `out` for an export, encoded on a thread of its own (see `Background`).
+/// Opens `out` for an export of a live trace, encoded on a thread of its own (see
+/// `Background`).
 pub fn create(out: &Path) -> anyhow::Result<Background<OutFile>> {
     let f = OutFile::create(out).with_context(|| format!("creating {}", out.display()))?;
     let ex = Exporter::new(f).context("perfetto protos")?;
@@ -50,15 +51,22 @@ pub fn finish(ex: Background<OutFile>, report: &Report, out: &Path) -> anyhow::R
     Ok(written)
 }
 
-/// Replays `input` through the analyzer and the exporter together.
+/// Replays `input` through the analyzer and the exporter together: the exporter on the
+/// thread that decodes the recording, the analyzer on this one (see
+/// `replay_file_beside`), so neither thread does more than a replay does.
 pub fn export_file(
     input: &Path,
     out: &Path,
     cfg: AnalyzerConfig,
 ) -> anyhow::Result<(Report, Written)> {
-    let mut ex = create(out)?;
-    let report = replay_file(input, cfg, |ev| ex.push(ev))
+    let f = OutFile::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let ex = Exporter::new(f).context("perfetto protos")?;
+    let (report, ex) = replay_file_beside(input, cfg, ex, |ex, ev| ex.push(ev))
         .with_context(|| format!("exporting to {}", out.display()))?;
-    let written = finish(ex, &report, out)?;
+    let (file, written) = ex
+        .finish(&report)
+        .with_context(|| format!("writing {}", out.display()))?;
+    file.finish()
+        .with_context(|| format!("writing {}", out.display()))?;
     Ok((report, written))
 }

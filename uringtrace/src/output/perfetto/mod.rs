@@ -10,6 +10,7 @@
 
 mod background;
 mod direct;
+mod interner;
 mod packets;
 mod requests;
 mod tracks;

@@ -6,13 +6,10 @@
 //! varints. An [`Event`] holds no heap data, so writing one allocates nothing.
 
 use std::borrow::Cow;
-use std::collections::HashMap as StdHashMap;
-
-/// foldhash: SipHash was a tenth of an export's time.
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Write;
 
-use super::wire::{self, Fields, MissingField};
+use super::interner::{Interner, Known, Value};
+use super::wire::{self, Fields, MissingField, FIELDS};
 use crate::names;
 
 #[cfg(test)]
@@ -30,12 +27,16 @@ use perfetto_protos::track_event::{EventName, TrackEvent};
 /// The one packet sequence this writer produces (any nonzero id).
 const SEQUENCE_ID: u32 = 1;
 /// Buffered bytes before a write to the sink.
-const FLUSH_AT: usize = 1 << 20;
-/// Results in -SMALL_RES..=SMALL_RES are interned through an array (errnos, small sizes).
-const SMALL_RES: i32 = 4096;
-/// Other distinct results interned through a map, at most this many (constant memory);
-/// later ones are written inline.
-const MAX_BIG_RES: usize = 16384;
+const FLUSH_AT: usize = 256 << 10;
+/// Room past FLUSH_AT for the packet that crosses it (larger ones grow the buffer).
+const ROOM: usize = 64 << 10;
+/// A track event's bytes at most, apart from its args and interned data: three nested
+/// messages' keys and lengths (packet, track event, interned data), and eleven scalars
+/// (timestamp, sequence id and flags, type, track, name, three flows, a terminating
+/// flow, a counter).
+const PACKET_BOUND: usize = 3 * wire::NESTED + 11 * wire::SCALAR;
+/// An arg's bytes apart from a string value: its key and length, name and value.
+const ARG_BOUND: usize = wire::NESTED + 2 * wire::SCALAR;
 /// The most args an event has (a request slice: user_data, result, flags, fd,
 /// chain_position, cancelled_follower, overflowed, cqe_dropped).
 pub const MAX_ARGS: usize = 8;
@@ -55,7 +56,7 @@ pub enum Name<'a> {
 }
 
 impl<'a> Name<'a> {
-    fn text(self) -> Cow<'a, str> {
+    pub fn text(self) -> Cow<'a, str> {
         match self {
             Name::Op(op) => names::opcode_name(op),
             Name::Cancelled(op) => format!("{} (cancelled)", names::opcode_name(op)).into(),
@@ -88,7 +89,7 @@ pub enum ArgName {
     Inconclusive,
 }
 
-const ARG_NAMES: [&str; 17] = [
+pub const ARG_NAMES: [&str; 17] = [
     "user_data",
     "result",
     "flags",
@@ -193,157 +194,14 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// An interned id, with the text to declare when it is new.
-struct Iid<'a> {
-    iid: u64,
-    new: Option<Cow<'a, str>>,
-}
-
-/// An annotation value as written.
-enum Value<'a> {
-    Uint(u64),
-    Bool(bool),
-    Str(Cow<'a, str>),
-    Interned(Iid<'a>),
-}
-
-/// The sequence's interning state: ids handed out in order of first use.
-struct Interner {
-    /// [Op, Cancelled, Punt, Cqe][opcode] → iid (0: not yet).
-    op_names: [[u32; 256]; 4],
-    text_names: HashMap<String, u64>,
-    next_name: u64,
-    arg_names: [u32; ARG_NAMES.len()],
-    next_arg: u64,
-    small_res: Vec<u32>,
-    big_res: HashMap<i32, u64>,
-    sqe_flags: [u32; 256],
-    next_str: u64,
-}
-
-impl Interner {
-    fn new() -> Self {
-        Interner {
-            op_names: [[0; 256]; 4],
-            text_names: HashMap::default(),
-            next_name: 1,
-            arg_names: [0; ARG_NAMES.len()],
-            next_arg: 1,
-            small_res: vec![0; 2 * SMALL_RES as usize + 1],
-            big_res: HashMap::default(),
-            sqe_flags: [0; 256],
-            next_str: 1,
-        }
-    }
-
-    fn name<'a>(&mut self, name: Name<'a>) -> Iid<'a> {
-        let slot = match name {
-            Name::Op(op) => &mut self.op_names[0][op as usize],
-            Name::Cancelled(op) => &mut self.op_names[1][op as usize],
-            Name::Punt(op) => &mut self.op_names[2][op as usize],
-            Name::Cqe(op) => &mut self.op_names[3][op as usize],
-            Name::Text(t) => {
-                if let Some(&iid) = self.text_names.get(t) {
-                    return Iid { iid, new: None };
-                }
-                let iid = self.next_name;
-                self.next_name += 1;
-                self.text_names.insert(t.to_owned(), iid);
-                return Iid {
-                    iid,
-                    new: Some(t.into()),
-                };
-            }
-        };
-        if *slot != 0 {
-            return Iid {
-                iid: (*slot).into(),
-                new: None,
-            };
-        }
-        let iid = self.next_name;
-        self.next_name += 1;
-        *slot = iid as u32;
-        Iid {
-            iid,
-            new: Some(name.text()),
-        }
-    }
-
-    fn arg_name(&mut self, name: ArgName) -> Iid<'static> {
-        let slot = &mut self.arg_names[name as usize];
-        if *slot != 0 {
-            return Iid {
-                iid: (*slot).into(),
-                new: None,
-            };
-        }
-        let iid = self.next_arg;
-        self.next_arg += 1;
-        *slot = iid as u32;
-        Iid {
-            iid,
-            new: Some(name.name().into()),
-        }
-    }
-
-    fn value<'a>(&mut self, v: Arg<'a>) -> Value<'a> {
-        let (slot, text): (&mut u32, fn(u64) -> String) = match v {
-            Arg::Uint(v) => return Value::Uint(v),
-            Arg::Bool(v) => return Value::Bool(v),
-            Arg::Str(s) => return Value::Str(s.into()),
-            Arg::SqeFlags(f) => (&mut self.sqe_flags[f as usize], names::sqe_flags),
-            Arg::Result(res) => match usize::try_from(res + SMALL_RES) {
-                Ok(i) if res <= SMALL_RES => {
-                    (&mut self.small_res[i], |r| names::result_name(r as i32))
-                }
-                _ => return self.big_result(res),
-            },
-        };
-        if *slot != 0 {
-            return Value::Interned(Iid {
-                iid: (*slot).into(),
-                new: None,
-            });
-        }
-        let iid = self.next_str;
-        self.next_str += 1;
-        *slot = iid as u32;
-        let key = match v {
-            Arg::SqeFlags(f) => f.into(),
-            Arg::Result(res) => res as u32 as u64,
-            _ => 0,
-        };
-        Value::Interned(Iid {
-            iid,
-            new: Some(text(key).into()),
-        })
-    }
-
-    fn big_result<'a>(&mut self, res: i32) -> Value<'a> {
-        if let Some(&iid) = self.big_res.get(&res) {
-            return Value::Interned(Iid { iid, new: None });
-        }
-        if self.big_res.len() == MAX_BIG_RES {
-            return Value::Str(names::result_name(res).into());
-        }
-        let iid = self.next_str;
-        self.next_str += 1;
-        self.big_res.insert(res, iid);
-        Value::Interned(Iid {
-            iid,
-            new: Some(names::result_name(res).into()),
-        })
-    }
-}
-
 pub struct PacketWriter<W: Write> {
     sink: W,
+    /// Packets are written at `pos`; the rest is room (zeroed once) for the next one.
     buf: Vec<u8>,
+    pos: usize,
     interner: Interner,
     first: bool,
     pub written: Written,
-    fields: Fields,
     /// Scratch for the fast path: one interned entry, and the packet's interned data.
     item: Vec<u8>,
     interned: Vec<u8>,
@@ -354,13 +212,14 @@ pub struct PacketWriter<W: Write> {
 
 impl<W: Write> PacketWriter<W> {
     pub fn new(sink: W) -> Result<Self, MissingField> {
+        Fields::check()?;
         Ok(PacketWriter {
             sink,
-            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            buf: vec![0; FLUSH_AT + ROOM],
+            pos: 0,
             interner: Interner::new(),
             first: true,
             written: Written::default(),
-            fields: Fields::from_descriptors()?,
             item: Vec::new(),
             interned: Vec::new(),
             #[cfg(test)]
@@ -380,72 +239,111 @@ impl<W: Write> PacketWriter<W> {
         if self.generated {
             return self.event_generated(ev);
         }
+        // Room for the packet but its interned data, which is rarely there.
+        let mut bound = PACKET_BOUND;
+        for (_, value) in ev.args() {
+            bound += ARG_BOUND
+                + match value {
+                    Arg::Str(s) => s.len(),
+                    // The text of a result not interned (past MAX_BIG_RES).
+                    Arg::Result(_) => 32,
+                    _ => 0,
+                };
+        }
+        let at = self.room(bound)?;
         let flags = self.sequence_flags();
-        let f = &self.fields;
-        let (buf, item, interned) = (&mut self.buf, &mut self.item, &mut self.interned);
+        let f = FIELDS;
+        let (item, interned) = (&mut self.item, &mut self.interned);
         interned.clear();
-        let before = buf.len();
-        // Written in place; field order does not matter to a protobuf reader, so the
-        // interned data (known only once the names are looked up) comes last.
-        let packet = wire::begin(buf, f.trace_packet);
-        wire::uint(buf, f.timestamp, ev.ts);
-        wire::uint(buf, f.sequence_id, SEQUENCE_ID.into());
-        wire::uint(buf, f.sequence_flags, flags.into());
-        let te = wire::begin(buf, f.track_event);
-        wire::uint(buf, f.te_type, ev.kind as u64);
-        wire::uint(buf, f.te_track_uuid, ev.track);
+        let mut c = wire::Cursor::new(&mut self.buf, at);
+        // Field order does not matter to a protobuf reader, so the interned data (known
+        // only once the names are looked up) comes last.
+        let packet = c.begin(f.trace_packet);
+        c.uint(f.timestamp, ev.ts);
+        c.uint(f.sequence_id, SEQUENCE_ID.into());
+        c.uint(f.sequence_flags, flags.into());
+        let te = c.begin(f.track_event);
+        c.uint(f.te_type, ev.kind as u64);
+        c.uint(f.te_track_uuid, ev.track);
         if has_name(ev.kind) {
-            let name = self.interner.name(ev.name);
-            if let Some(text) = &name.new {
-                item.clear();
-                wire::uint(item, f.name_iid, name.iid);
-                wire::bytes(item, f.name_name, text.as_bytes());
-                wire::bytes(interned, f.id_event_names, item);
-            }
-            wire::uint(buf, f.te_name_iid, name.iid);
+            let iid = match self.interner.known_name(ev.name) {
+                0 => {
+                    let name = self.interner.name(ev.name);
+                    if let Some(text) = &name.new {
+                        item.clear();
+                        wire::uint(item, f.name_iid, name.iid);
+                        wire::bytes(item, f.name_name, text.as_bytes());
+                        wire::bytes(interned, f.id_event_names, item);
+                    }
+                    name.iid
+                }
+                iid => iid.into(),
+            };
+            c.uint(f.te_name_iid, iid);
         }
         for &(name, value) in ev.args() {
-            let name = self.interner.arg_name(name);
-            if let Some(text) = &name.new {
-                item.clear();
-                wire::uint(item, f.an_iid, name.iid);
-                wire::bytes(item, f.an_name, text.as_bytes());
-                wire::bytes(interned, f.id_annotation_names, item);
-            }
-            let ann = wire::begin(buf, f.te_annotations);
-            wire::uint(buf, f.da_name_iid, name.iid);
-            match self.interner.value(value) {
-                Value::Uint(v) => wire::uint(buf, f.da_uint, v),
-                Value::Bool(v) => wire::uint(buf, f.da_bool, u64::from(v)),
-                Value::Str(v) => wire::bytes(buf, f.da_string, v.as_bytes()),
-                Value::Interned(v) => {
-                    if let Some(text) = &v.new {
+            // Known names and values are looked up inline; what is new takes the
+            // interner's slower path, which also declares it.
+            let name = match self.interner.arg_names[name as usize] {
+                0 => {
+                    let name = self.interner.arg_name(name);
+                    if let Some(text) = &name.new {
                         item.clear();
-                        wire::uint(item, f.is_iid, v.iid);
-                        wire::bytes(item, f.is_str, text.as_bytes());
-                        wire::bytes(interned, f.id_string_values, item);
+                        wire::uint(item, f.an_iid, name.iid);
+                        wire::bytes(item, f.an_name, text.as_bytes());
+                        wire::bytes(interned, f.id_annotation_names, item);
                     }
-                    wire::uint(buf, f.da_string_iid, v.iid);
+                    name.iid
                 }
+                iid => iid.into(),
+            };
+            let ann = c.begin(f.te_annotations);
+            c.uint(f.da_name_iid, name);
+            match self.interner.known(value) {
+                Known::Uint(v) => c.uint(f.da_uint, v),
+                Known::Bool(v) => c.uint(f.da_bool, u64::from(v)),
+                Known::Iid(iid) => c.uint(f.da_string_iid, iid),
+                Known::No => match self.interner.value(value) {
+                    Value::Uint(v) => c.uint(f.da_uint, v),
+                    Value::Bool(v) => c.uint(f.da_bool, u64::from(v)),
+                    Value::Str(v) => c.bytes(f.da_string, v.as_bytes()),
+                    Value::Interned(v) => {
+                        if let Some(text) = &v.new {
+                            item.clear();
+                            wire::uint(item, f.is_iid, v.iid);
+                            wire::bytes(item, f.is_str, text.as_bytes());
+                            wire::bytes(interned, f.id_string_values, item);
+                        }
+                        c.uint(f.da_string_iid, v.iid);
+                    }
+                },
             }
-            wire::end(buf, ann);
+            c.end(ann);
         }
         for &id in ev.flows() {
-            wire::uint(buf, f.te_flow_ids, id);
+            c.uint(f.te_flow_ids, id);
         }
         if let Some(id) = ev.terminating_flow {
-            wire::uint(buf, f.te_terminating_flow_ids, id);
+            c.uint(f.te_terminating_flow_ids, id);
         }
         if let Some(v) = ev.counter {
             // int64: a negative value is its two's complement, ten bytes.
-            wire::uint(buf, f.te_counter_value, v as u64);
+            c.uint(f.te_counter_value, v as u64);
         }
-        wire::end(buf, te);
+        c.end(te);
         if !interned.is_empty() {
-            wire::bytes(buf, f.interned_data, interned);
+            let need = interned.len() + 2 * wire::NESTED;
+            if c.room() < need {
+                // Past the bound: the buffer grows (the packet stays where it is).
+                let n = c.n;
+                self.buf.resize(n + need, 0);
+                c = wire::Cursor::new(&mut self.buf, n);
+            }
+            c.bytes(f.interned_data, interned);
         }
-        wire::end(buf, packet);
-        self.wrote(before)
+        c.end(packet);
+        let end = c.n;
+        self.wrote(at, end)
     }
 
     /// The generated-message encoding of [`Self::event`], which the fast path must match.
@@ -510,13 +408,16 @@ impl<W: Write> PacketWriter<W> {
             trace_packet::Optional_trusted_packet_sequence_id::TrustedPacketSequenceId(SEQUENCE_ID),
         );
         p.sequence_flags = Some(self.sequence_flags());
-        let before = self.buf.len();
+        self.item.clear();
         {
-            let mut os = protobuf::CodedOutputStream::vec(&mut self.buf);
+            let mut os = protobuf::CodedOutputStream::vec(&mut self.item);
             os.write_message(1, &p).map_err(std::io::Error::other)?;
             os.flush().map_err(std::io::Error::other)?;
         }
-        self.wrote(before)
+        let at = self.room(self.item.len())?;
+        let end = at + self.item.len();
+        self.buf[at..end].copy_from_slice(&self.item);
+        self.wrote(at, end)
     }
 
     /// The first packet clears the sequence's interning state; all need it.
@@ -530,21 +431,40 @@ impl<W: Write> PacketWriter<W> {
         }
     }
 
-    /// Counts the packet written from `before` on and flushes a full buffer.
+    /// Where a packet of at most `bound` bytes goes: the buffer's end, after writing out
+    /// what it holds when there is not room enough.
     #[inline]
-    fn wrote(&mut self, before: usize) -> std::io::Result<()> {
+    fn room(&mut self, bound: usize) -> std::io::Result<usize> {
+        if self.pos + bound > self.buf.len() {
+            self.flush_buf()?;
+            if bound > self.buf.len() {
+                self.buf.resize(bound, 0);
+            }
+        }
+        Ok(self.pos)
+    }
+
+    fn flush_buf(&mut self) -> std::io::Result<()> {
+        self.sink.write_all(&self.buf[..self.pos])?;
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// Counts the packet written at `at..end` and flushes a full buffer.
+    #[inline]
+    fn wrote(&mut self, at: usize, end: usize) -> std::io::Result<()> {
         self.written.packets += 1;
-        self.written.bytes += (self.buf.len() - before) as u64;
-        if self.buf.len() >= FLUSH_AT {
-            self.sink.write_all(&self.buf)?;
-            self.buf.clear();
+        self.written.bytes += (end - at) as u64;
+        self.pos = end;
+        if self.pos >= FLUSH_AT {
+            self.flush_buf()?;
         }
         Ok(())
     }
 
     /// Writes what is buffered and returns the sink.
     pub fn finish(mut self) -> std::io::Result<(W, Written)> {
-        self.sink.write_all(&self.buf)?;
+        self.flush_buf()?;
         self.sink.flush()?;
         Ok((self.sink, self.written))
     }

@@ -6,12 +6,15 @@ use std::collections::{HashMap as StdHashMap, VecDeque};
 
 use uringtrace_common::FdType;
 
+use crate::analyzer::index::U64Map;
+
 /// foldhash: SipHash was a tenth of an export's time.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// A MSG_RING whose target's CQE was not seen yet; at most this many per target ring.
 const MAX_PENDING_MSG: usize = 1024;
 
+#[derive(Clone, Copy)]
 pub struct Request {
     pub ctx: u64,
     /// The ring's index in `Tracks`.
@@ -33,7 +36,13 @@ pub struct Request {
 
 #[derive(Default)]
 pub struct InFlight {
-    by_req: HashMap<u64, Request>,
+    /// req pointer → its slot in `slots`: a submit and a completion each touch this map,
+    /// and a u64 → u64 map with the requests beside it costs a fraction of a general
+    /// map holding them.
+    by_req: U64Map,
+    /// (req pointer, request), or a free slot (listed in `free`).
+    slots: Vec<Option<(u64, Request)>>,
+    free: Vec<u32>,
     /// (ring, user_data) → req, for the rings that had an overflow: overflowed CQEs have
     /// no req pointer. Built at a ring's first overflow, so that rings that never
     /// overflow (nearly all) pay nothing for it.
@@ -59,7 +68,20 @@ impl InFlight {
         if self.indexed(r.ring) {
             self.by_user_data.insert((r.ring, r.user_data), req);
         }
-        let old = self.by_req.insert(req, r)?;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some((req, r));
+                slot
+            }
+            None => {
+                self.slots.push(Some((req, r)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // One probe: a req pointer seen again (rare) comes back as the old slot.
+        let old_slot = self.by_req.insert(req, slot.into())?;
+        let (_, old) = self.slots[old_slot as usize].take()?;
+        self.free.push(old_slot as u32);
         self.unindex(req, &old);
         Some(old)
     }
@@ -71,13 +93,26 @@ impl InFlight {
     }
 
     pub fn get_mut(&mut self, req: u64) -> Option<&mut Request> {
-        self.by_req.get_mut(&req)
+        let &slot = self.by_req.get(&req)?;
+        self.slots[slot as usize].as_mut().map(|(_, r)| r)
+    }
+
+    fn get(&self, req: u64) -> Option<&Request> {
+        let &slot = self.by_req.get(&req)?;
+        self.slots[slot as usize].as_ref().map(|(_, r)| r)
     }
 
     pub fn remove(&mut self, req: u64) -> Option<Request> {
-        let r = self.by_req.remove(&req)?;
+        let slot = self.by_req.remove(&req)?;
+        let (_, r) = self.slots[slot as usize].take()?;
+        self.free.push(slot as u32);
         self.unindex(req, &r);
         Some(r)
+    }
+
+    /// The requests in flight, with their req pointers.
+    fn iter(&self) -> impl Iterator<Item = &(u64, Request)> {
+        self.slots.iter().flatten()
     }
 
     pub fn remove_by_user_data(&mut self, ring: u32, user_data: u64) -> Option<Request> {
@@ -96,10 +131,9 @@ impl InFlight {
         }
         self.indexed[ring as usize] = true;
         let mut reqs: Vec<(u64, u32, u64, u64)> = self
-            .by_req
             .iter()
             .filter(|(_, r)| r.ring == ring)
-            .map(|(&req, r)| (r.ts, r.lane, r.user_data, req))
+            .map(|&(req, ref r)| (r.ts, r.lane, r.user_data, req))
             .collect();
         reqs.sort_unstable();
         for (_, _, user_data, req) in reqs {
@@ -109,7 +143,7 @@ impl InFlight {
 
     /// `req` is linked after `target`: both join one chain flow.
     pub fn link(&mut self, req: u64, target: u64) {
-        let Some(t) = self.by_req.get(&target) else {
+        let Some(t) = self.get(target) else {
             return;
         };
         let chain = t.chain;
@@ -117,13 +151,13 @@ impl InFlight {
             Some((flow, pos)) => (flow, pos),
             None => {
                 let flow = self.flow_id();
-                if let Some(t) = self.by_req.get_mut(&target) {
+                if let Some(t) = self.get_mut(target) {
                     t.chain = Some((flow, 0));
                 }
                 (flow, 0)
             }
         };
-        if let Some(r) = self.by_req.get_mut(&req) {
+        if let Some(r) = self.get_mut(req) {
             r.chain = Some((flow, pos + 1));
         }
     }
@@ -150,7 +184,10 @@ impl InFlight {
 
     /// What is still in flight at the end, oldest first.
     pub fn drain(&mut self) -> Vec<Request> {
-        let mut v: Vec<Request> = self.by_req.drain().map(|(_, r)| r).collect();
+        let mut v: Vec<Request> = self.iter().map(|&(_, r)| r).collect();
+        self.by_req = U64Map::default();
+        self.slots.clear();
+        self.free.clear();
         self.by_user_data.clear();
         // Lanes are unique per ring among requests in flight: a total order.
         v.sort_unstable_by_key(|r| (r.ts, r.ctx, r.lane));

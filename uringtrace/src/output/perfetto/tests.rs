@@ -53,3 +53,54 @@ fn fixtures_export_alike_through_both_encoders() {
     }
     assert!(compared >= 20, "{compared}");
 }
+
+/// The export's two threads (`replay_file_beside`) write the same bytes, and the
+/// analyzer reports the same, as one thread doing both in turn.
+#[test]
+fn fixtures_export_alike_on_one_thread_and_beside_the_analyzer() {
+    let mut files = Vec::new();
+    recordings(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+        &mut files,
+    );
+    let mut compared = 0;
+    for f in files {
+        let mut alone = Exporter::new(Vec::new()).unwrap();
+        let Ok(report) = replay_file(&f, AnalyzerConfig::default(), |ev| alone.push(ev)) else {
+            assert!(crate::pipeline::replay_file_beside(
+                &f,
+                AnalyzerConfig::default(),
+                Exporter::new(Vec::new()).unwrap(),
+                |ex, ev| ex.push(ev)
+            )
+            .is_err());
+            continue;
+        };
+        let (beside_report, beside) = crate::pipeline::replay_file_beside(
+            &f,
+            AnalyzerConfig::default(),
+            Exporter::new(Vec::new()).unwrap(),
+            |ex, ev| ex.push(ev),
+        )
+        .unwrap();
+        assert_eq!(
+            crate::output::json(&report),
+            crate::output::json(&beside_report),
+            "{}",
+            f.display()
+        );
+        let (alone, _) = alone.finish(&report).unwrap();
+        let (beside, _) = beside.finish(&beside_report).unwrap();
+        assert!(alone == beside, "{}", f.display());
+        compared += 1;
+    }
+    assert!(compared >= 20, "{compared}");
+}
+
+#[test]
+fn compiled_in_keys_are_the_official_ones() {
+    assert_eq!(
+        wire::Fields::check().unwrap(),
+        wire::Fields::from_descriptors().unwrap()
+    );
+}

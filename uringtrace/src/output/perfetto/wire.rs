@@ -16,15 +16,21 @@ use protobuf::reflect::MessageDescriptor;
 use protobuf::MessageFull;
 
 /// A field's key (number and wire type), pre-encoded as a varint.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key(u32);
+
+impl Key {
+    const fn new(number: u32, wire: u32) -> Self {
+        Key(number << 3 | wire)
+    }
+}
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 
 /// The keys of every field the fast path writes.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fields {
     pub trace_packet: Key,
     pub timestamp: Key,
@@ -55,18 +61,55 @@ pub struct Fields {
     pub is_str: Key,
 }
 
-/// A field the official definitions lack (only if `perfetto_protos` renamed one).
+/// A field the official definitions lack (only if `perfetto_protos` renamed one), or
+/// whose number differs from [`FIELDS`] (protobuf never renumbers a field: a test
+/// fails first).
 #[derive(Debug, thiserror::Error)]
-#[error("perfetto protos: {message}.{field} not found")]
+#[error("perfetto protos: {message}.{field} {what}")]
 pub struct MissingField {
     message: String,
     field: &'static str,
+    what: &'static str,
 }
+
+/// The keys the fast path writes, as constants: a constant key is one or two byte
+/// stores where a key read at run time took a load and a varint loop per field.
+/// [`Fields::check`] compares them with the official definitions' at startup.
+pub const FIELDS: Fields = Fields {
+    trace_packet: Key::new(1, LEN),
+    timestamp: Key::new(8, VARINT),
+    sequence_id: Key::new(10, VARINT),
+    sequence_flags: Key::new(13, VARINT),
+    interned_data: Key::new(12, LEN),
+    track_event: Key::new(11, LEN),
+    te_type: Key::new(9, VARINT),
+    te_track_uuid: Key::new(11, VARINT),
+    te_name_iid: Key::new(10, VARINT),
+    te_annotations: Key::new(4, LEN),
+    te_flow_ids: Key::new(47, FIXED64),
+    te_terminating_flow_ids: Key::new(48, FIXED64),
+    te_counter_value: Key::new(30, VARINT),
+    da_name_iid: Key::new(1, VARINT),
+    da_bool: Key::new(2, VARINT),
+    da_uint: Key::new(3, VARINT),
+    da_string: Key::new(6, LEN),
+    da_string_iid: Key::new(17, VARINT),
+    id_event_names: Key::new(2, LEN),
+    id_annotation_names: Key::new(3, LEN),
+    name_iid: Key::new(1, VARINT),
+    name_name: Key::new(2, LEN),
+    an_iid: Key::new(1, VARINT),
+    an_name: Key::new(2, LEN),
+    id_string_values: Key::new(29, LEN),
+    is_iid: Key::new(1, VARINT),
+    is_str: Key::new(2, LEN),
+};
 
 fn key(md: &MessageDescriptor, field: &'static str) -> Result<Key, MissingField> {
     let f = md.field_by_name(field).ok_or_else(|| MissingField {
         message: md.full_name().to_owned(),
         field,
+        what: "not found",
     })?;
     let wire = match f.proto().type_() {
         ProtoType::TYPE_FIXED64 | ProtoType::TYPE_SFIXED64 | ProtoType::TYPE_DOUBLE => FIXED64,
@@ -77,6 +120,19 @@ fn key(md: &MessageDescriptor, field: &'static str) -> Result<Key, MissingField>
 }
 
 impl Fields {
+    /// [`FIELDS`] when the official definitions agree with it, field by field.
+    pub fn check() -> Result<Fields, MissingField> {
+        let official = Fields::from_descriptors()?;
+        if official == FIELDS {
+            return Ok(FIELDS);
+        }
+        Err(MissingField {
+            message: format!("{official:?}"),
+            field: "keys",
+            what: "differ from the ones compiled in",
+        })
+    }
+
     pub fn from_descriptors() -> Result<Self, MissingField> {
         let trace = Trace::descriptor();
         let tp = TracePacket::descriptor();
@@ -131,6 +187,115 @@ pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
+/// Bytes of `v` as a varint: 7 bits per byte.
+#[inline(always)]
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Bytes a scalar field takes at most: a key (three bytes for field numbers up to
+/// 2^18) and a ten-byte varint; a string's key and length take less.
+pub const SCALAR: usize = 13;
+/// Bytes a nested message's key and length take at most (a length up to 2^28).
+pub const NESTED: usize = 8;
+
+/// A write position in a buffer the caller made long enough for what is written (see
+/// the bounds in `PacketWriter::event`). Writing through a slice and a local position
+/// keeps both in registers: pushing byte by byte onto a `Vec` reloads its length and
+/// pointer after every byte, which was most of the encoder's time.
+pub struct Cursor<'a> {
+    b: &'a mut [u8],
+    pub n: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(b: &'a mut [u8], n: usize) -> Self {
+        Cursor { b, n }
+    }
+
+    /// Bytes left after the position.
+    #[inline(always)]
+    pub fn room(&self) -> usize {
+        self.b.len() - self.n
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, x: u8) {
+        self.b[self.n] = x;
+        self.n += 1;
+    }
+
+    #[inline(always)]
+    pub fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    /// A scalar field: varint or fixed64, as its key says.
+    #[inline(always)]
+    pub fn uint(&mut self, k: Key, v: u64) {
+        self.varint(k.0.into());
+        if k.0 & 7 == FIXED64 {
+            self.b[self.n..self.n + 8].copy_from_slice(&v.to_le_bytes());
+            self.n += 8;
+        } else {
+            self.varint(v);
+        }
+    }
+
+    #[inline(always)]
+    pub fn bytes(&mut self, k: Key, v: &[u8]) {
+        self.varint(k.0.into());
+        self.varint(v.len() as u64);
+        self.b[self.n..self.n + v.len()].copy_from_slice(v);
+        self.n += v.len();
+    }
+
+    /// Starts a nested message written in place: its key and a one-byte length to patch.
+    #[inline(always)]
+    pub fn begin(&mut self, k: Key) -> usize {
+        self.varint(k.0.into());
+        self.byte(0);
+        self.n
+    }
+
+    /// Ends the nested message [`Cursor::begin`] started: patches its length, moving the
+    /// body when the length needs more than one byte (rare: packets are about 30 bytes).
+    #[inline(always)]
+    pub fn end(&mut self, start: usize) {
+        let len = self.n - start;
+        if len < 0x80 {
+            self.b[start - 1] = len as u8;
+            return;
+        }
+        self.n = end_long(self.b, start, self.n);
+    }
+}
+
+/// [`Cursor::end`] for a body of 128 bytes or more: moves it to make room for its
+/// length; returns the new end. A free function: a cursor passed by reference to a
+/// call that is not inlined would live in memory, and every byte written would reload
+/// its position.
+#[cold]
+#[inline(never)]
+fn end_long(b: &mut [u8], start: usize, n: usize) -> usize {
+    let len = n - start;
+    let extra = varint_len(len as u64) - 1;
+    b.copy_within(start..n, start + extra);
+    let mut at = start - 1;
+    let mut v = len as u64;
+    while v >= 0x80 {
+        b[at] = v as u8 | 0x80;
+        at += 1;
+        v >>= 7;
+    }
+    b[at] = v as u8;
+    n + extra
+}
+
 /// A scalar field: varint or fixed64, as its key says.
 #[inline(always)]
 pub fn uint(buf: &mut Vec<u8>, k: Key, v: u64) {
@@ -147,26 +312,4 @@ pub fn bytes(buf: &mut Vec<u8>, k: Key, v: &[u8]) {
     varint(buf, k.0.into());
     varint(buf, v.len() as u64);
     buf.extend_from_slice(v);
-}
-
-/// Starts a nested message written in place: its key and a one-byte length to patch.
-#[inline(always)]
-pub fn begin(buf: &mut Vec<u8>, k: Key) -> usize {
-    varint(buf, k.0.into());
-    buf.push(0);
-    buf.len()
-}
-
-/// Ends the nested message [`begin`] started: patches its length, moving the body when
-/// the length needs more than one byte (rare: packets are about 40 bytes).
-#[inline(always)]
-pub fn end(buf: &mut Vec<u8>, start: usize) {
-    let len = buf.len() - start;
-    if len < 0x80 {
-        buf[start - 1] = len as u8;
-        return;
-    }
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, len as u64);
-    buf.splice(start - 1..start, prefix);
 }

@@ -7,8 +7,8 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod ebpf;
 mod dist;
+mod ebpf;
 mod fuzz;
 mod man;
 mod matrix;

@@ -231,12 +231,11 @@ impl<R: Read> Reader<R> {
             let start = json.len();
             let step = (capacity_len - start).min(BUF_MIN);
             json.resize(start + step, 0);
-            let n = read_full(&mut input, &mut json[start..]).map_err(|error| {
-                RecordingError::Io {
+            let n =
+                read_full(&mut input, &mut json[start..]).map_err(|error| RecordingError::Io {
                     offset: PREAMBLE_LEN,
                     error,
-                }
-            })?;
+                })?;
             json.truncate(start + n);
             if n < step {
                 return Err(RecordingError::TruncatedHeader {

@@ -219,8 +219,7 @@ impl Btf {
         let Some(bytes) = self.data.get(start.min(end_max)..end_max) else {
             return false;
         };
-        bytes.starts_with(want.as_bytes())
-            && bytes.get(want.len()).is_none_or(|&b| b == 0)
+        bytes.starts_with(want.as_bytes()) && bytes.get(want.len()).is_none_or(|&b| b == 0)
     }
 
     fn ty(&self, id: u32) -> Option<&Type> {

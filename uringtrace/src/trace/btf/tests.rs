@@ -194,7 +194,13 @@ fn a_struct_nested_in_itself_is_searched_once() {
     let mut out = Vec::new();
     out.extend_from_slice(&0xeb9fu16.to_le_bytes());
     out.extend_from_slice(&[1, 0]);
-    for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+    for v in [
+        24u32,
+        0,
+        t.len() as u32,
+        t.len() as u32,
+        strings.len() as u32,
+    ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&t);
@@ -228,5 +234,8 @@ fn a_type_running_past_the_type_section_is_truncated() {
     let n = t.len() as u32;
     b[12..16].copy_from_slice(&n.to_le_bytes());
     b[16..20].copy_from_slice(&n.to_le_bytes());
-    assert_eq!(Btf::parse(b).err(), Some(BtfError::Truncated(24 + n as usize)));
+    assert_eq!(
+        Btf::parse(b).err(),
+        Some(BtfError::Truncated(24 + n as usize))
+    );
 }

@@ -81,8 +81,29 @@ const MAX_DEPTH: u32 = 32;
 
 /// Members one lookup may visit: a struct with many anonymous members of its own
 /// type (corrupt BTF) would otherwise be searched exponentially long. Real lookups
-/// (task_struct, io_kiocb) visit a few hundred.
+/// (task_struct, io_kiocb) visit a few hundred. A safety net only: a lookup also
+/// searches each type at most once (see [`Lookup`]).
 const MAX_MEMBERS_VISITED: u32 = 1 << 16;
+
+/// One member lookup's bounds: the member budget, and the types already searched.
+/// A type searched once without the member is searched again for nothing; a type met
+/// again inside its own search is a cycle (corrupt BTF: C cannot nest a struct in
+/// itself). Skipping both makes a lookup linear in the members of the BTF, where a
+/// struct with anonymous members of its own type made it exponential (cut only by the
+/// budget: fuzzing spent most of its time there).
+struct Lookup {
+    budget: u32,
+    searched: std::collections::HashSet<u32>,
+}
+
+impl Lookup {
+    fn new() -> Lookup {
+        Lookup {
+            budget: MAX_MEMBERS_VISITED,
+            searched: std::collections::HashSet::new(),
+        }
+    }
+}
 
 fn u32_at(d: &[u8], off: usize) -> Result<u32, BtfError> {
     match d.get(off..off + 4) {
@@ -147,8 +168,14 @@ impl Btf {
                     })
                 }
             };
-            types.push(t);
             pos = t.extra + extra_len;
+            // A type's data must end inside the type section: a last type claiming
+            // more (a corrupt vlen) was accepted, and every lookup then walked its
+            // up to 65,535 absent entries.
+            if pos > t_end {
+                return Err(BtfError::Truncated(t_end));
+            }
+            types.push(t);
         }
         let mut btf = Btf {
             data,
@@ -178,6 +205,21 @@ impl Btf {
         let bytes = &self.data[start..end_max];
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         std::str::from_utf8(&bytes[..len]).unwrap_or("")
+    }
+
+    /// `name(off) == want`, without scanning the string to its end and checking it is
+    /// UTF-8: that made a lookup's cost grow with the length of the strings it
+    /// passed, not of `want`.
+    fn name_is(&self, off: u32, want: &str) -> bool {
+        if want.is_empty() {
+            return self.name(off).is_empty();
+        }
+        let start = self.str_start + off as usize;
+        let end_max = self.str_start + self.str_len;
+        let Some(bytes) = self.data.get(start.min(end_max)..end_max) else {
+            return false;
+        };
+        bytes.starts_with(want.as_bytes()) && bytes.get(want.len()).is_none_or(|&b| b == 0)
     }
 
     fn ty(&self, id: u32) -> Option<&Type> {
@@ -234,8 +276,7 @@ impl Btf {
         let mut offset = 0u32;
         let mut size = 0u32;
         for part in path {
-            let mut budget = MAX_MEMBERS_VISITED;
-            let (off, mid) = self.find_member(id, part, 0, &mut budget)?;
+            let (off, mid) = self.find_member(id, part, 0, &mut Lookup::new())?;
             offset = offset.checked_add(off)?;
             id = mid;
             size = self.size_of(mid)?;
@@ -244,7 +285,13 @@ impl Btf {
     }
 
     /// (byte offset, type id) of a named member, searching anonymous members.
-    fn find_member(&self, id: u32, want: &str, depth: u32, budget: &mut u32) -> Option<(u32, u32)> {
+    fn find_member(
+        &self,
+        id: u32,
+        want: &str,
+        depth: u32,
+        lookup: &mut Lookup,
+    ) -> Option<(u32, u32)> {
         // Anonymous members nest a few levels in real BTF; in corrupt BTF a struct
         // can contain itself.
         if depth > MAX_DEPTH {
@@ -252,11 +299,11 @@ impl Btf {
         }
         let id = self.resolve(id);
         let t = *self.ty(id)?;
-        if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) {
+        if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) || !lookup.searched.insert(id) {
             return None;
         }
         for i in 0..t.vlen() {
-            *budget = budget.checked_sub(1)?;
+            lookup.budget = lookup.budget.checked_sub(1)?;
             let m = t.extra + 12 * i;
             let name_off = u32_at(&self.data, m).ok()?;
             let mtype = u32_at(&self.data, m + 4).ok()?;
@@ -267,12 +314,12 @@ impl Btf {
                 (raw, 0)
             };
             if name_off == 0 {
-                if let Some((o, ty)) = self.find_member(mtype, want, depth + 1, budget) {
+                if let Some((o, ty)) = self.find_member(mtype, want, depth + 1, lookup) {
                     return Some(((bit_off / 8).checked_add(o)?, ty));
                 }
                 continue;
             }
-            if self.name(name_off) == want {
+            if self.name_is(name_off, want) {
                 if bitfield != 0 || bit_off % 8 != 0 {
                     return None;
                 }
@@ -292,7 +339,7 @@ impl Btf {
             };
             (0..t.vlen()).find_map(|i| {
                 let at = t.extra + i * step;
-                if self.name(u32_at(&self.data, at).ok()?) != name {
+                if !self.name_is(u32_at(&self.data, at).ok()?, name) {
                     return None;
                 }
                 let lo = u32_at(&self.data, at + 4).ok()?;
@@ -348,9 +395,8 @@ impl Btf {
     pub fn member_signed(&self, name: &str, path: &[&str]) -> Option<(Member, bool)> {
         let mut id = self.struct_id(name)?;
         let mut offset = 0u32;
-        let mut budget = MAX_MEMBERS_VISITED;
         for part in path {
-            let (off, mid) = self.find_member(id, part, 0, &mut budget)?;
+            let (off, mid) = self.find_member(id, part, 0, &mut Lookup::new())?;
             offset += off;
             id = mid;
         }

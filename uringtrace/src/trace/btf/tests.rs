@@ -167,3 +167,75 @@ fn reads_this_kernels_btf_when_present() {
         assert!(plan.sched_switch);
     }
 }
+
+/// Corrupt BTF: `struct loop` holds 16 anonymous members of its own type, then
+/// `int a` at byte 4. Each type is searched once per lookup, so the lookup ends at
+/// once with `a` (it used to search 16^33 paths, cut only by the member budget).
+#[test]
+fn a_struct_nested_in_itself_is_searched_once() {
+    let strings = b"\0loop\0a\0int\0".to_vec();
+    let (n_loop, n_a, n_int) = (1u32, 6u32, 8u32);
+    let mut t = Vec::new();
+    let mut push = |v: u32| t.extend_from_slice(&v.to_le_bytes());
+    for v in [n_int, KIND_INT << 24, 4, 32] {
+        push(v); // 1: int
+    }
+    for v in [n_loop, (KIND_STRUCT << 24) | 17, 8] {
+        push(v); // 2: struct loop
+    }
+    for _ in 0..16 {
+        for v in [0, 2, 0] {
+            push(v);
+        }
+    }
+    for v in [n_a, 1, 32] {
+        push(v);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xeb9fu16.to_le_bytes());
+    out.extend_from_slice(&[1, 0]);
+    for v in [
+        24u32,
+        0,
+        t.len() as u32,
+        t.len() as u32,
+        strings.len() as u32,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&t);
+    out.extend_from_slice(&strings);
+    let btf = Btf::parse(out).unwrap();
+    assert_eq!(
+        btf.member("loop", &["a"]),
+        Some(Member { offset: 4, size: 4 })
+    );
+    assert_eq!(btf.member("loop", &["b"]), None);
+    assert_eq!(
+        btf.member_signed("loop", &["a"]),
+        Some((Member { offset: 4, size: 4 }, false))
+    );
+}
+
+/// A last type whose entries run past the type section (here an enum claiming 65,535
+/// values) makes the BTF truncated, not a type whose absent entries each lookup walks.
+#[test]
+fn a_type_running_past_the_type_section_is_truncated() {
+    let mut b = blob();
+    let strings = b.len() - u32::from_le_bytes(b[20..24].try_into().unwrap()) as usize;
+    let mut t = b[24..strings].to_vec();
+    for v in [0u32, (KIND_ENUM << 24) | 0xffff, 4] {
+        t.extend_from_slice(&v.to_le_bytes());
+    }
+    let tail = b.split_off(strings);
+    b.truncate(24);
+    b.extend_from_slice(&t);
+    b.extend_from_slice(&tail);
+    let n = t.len() as u32;
+    b[12..16].copy_from_slice(&n.to_le_bytes());
+    b[16..20].copy_from_slice(&n.to_le_bytes());
+    assert_eq!(
+        Btf::parse(b).err(),
+        Some(BtfError::Truncated(24 + n as usize))
+    );
+}

@@ -610,7 +610,12 @@ fn sigkill_at_any_point_leaves_nothing_loaded_and_a_readable_recording() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut pid = 0;
     while Instant::now() < deadline {
-        let r = Reader::open(&path).unwrap();
+        // `record` opens the gate for the command before it creates the file: a quick
+        // command can be done before the file exists (seen on a loaded CI machine).
+        let Ok(r) = Reader::open(&path) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         pid = r.header().filter.pids[0];
         let events: Vec<RawEvent> = r.filter_map(|e| e.ok()).collect();
         if user_data_of(&events, EventKind::Complete, pid).len() == 1000 {

@@ -201,4 +201,4 @@ fn live(st: &State) -> (HashSet<u32>, HashSet<&str>) {
 
 #[cfg(test)]
 #[path = "collect_tests.rs"]
-mod tests;
+pub(crate) mod tests;

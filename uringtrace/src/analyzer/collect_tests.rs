@@ -8,8 +8,9 @@ use crate::analyzer::report::Environment;
 use crate::analyzer::{Analyzer, AnalyzerConfig};
 
 /// Process `p` (pid 1000 + p, named `comm`) creates a ring and submits an SQE with an
-/// unknown opcode (one invalid-sqe finding); it exits when `exits`.
-fn process(p: u32, comm: &str, exits: bool) -> Vec<RawEvent> {
+/// unknown opcode (one invalid-sqe finding); it exits when `exits`. Also used by the
+/// agent's metrics tests.
+pub(crate) fn process(p: u32, comm: &str, exits: bool) -> Vec<RawEvent> {
     let pid = 1000 + p;
     let ctx = 0xffff_8880_1000_0000 + u64::from(p) * 0x1000;
     let mut c = [0u8; 16];

@@ -3,7 +3,7 @@
 
 mod aggregate;
 pub mod check;
-mod collect;
+pub(crate) mod collect;
 mod detect;
 pub mod finding;
 pub mod graph;

@@ -113,45 +113,12 @@ fn identities_past_the_cap_share_the_other_series() {
 /// only those of live processes, and the metrics' own state stays at its caps.
 #[test]
 fn findings_of_many_processes_are_counted_exactly_in_bounded_memory() {
-    use uringtrace_common::{EventKind, RawEvent};
     let mut an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
     let mut m = Metrics::new(4);
     let n: u32 = 5000;
     for p in 0..n {
-        let pid = 10_000 + p;
-        let ctx = 0xffff_8880_2000_0000 + u64::from(p) * 0x1000;
         // Eight programs, two cgroups: identities past the cap of 4 share `other`.
-        let mut comm = [0u8; 16];
-        comm[..4].copy_from_slice(format!("db-{}", p % 8).as_bytes());
-        let t = 1_000_000 + u64::from(p) * 1000;
-        let ev = |kind: EventKind, ts: u64| RawEvent {
-            kind: kind as u16,
-            ts_ns: ts,
-            pid,
-            tgid: pid,
-            ctx,
-            comm,
-            ..RawEvent::default()
-        };
-        for e in [
-            RawEvent {
-                args: [3, 8, 16, 0],
-                ..ev(EventKind::Create, t + 1)
-            },
-            RawEvent {
-                req: 0x100,
-                user_data: 1,
-                opcode: 250,
-                res: -libc::EINVAL,
-                ..ev(EventKind::ReqFailed, t + 2)
-            },
-            RawEvent {
-                comm: [0; 16],
-                ctx: 0,
-                pid: 0,
-                ..ev(EventKind::ProcessExit, t + 3)
-            },
-        ] {
+        for e in crate::analyzer::collect::tests::process(p, &format!("db-{}", p % 8), true) {
             an.push(e);
         }
         if p % 50 == 49 {

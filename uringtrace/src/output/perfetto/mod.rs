@@ -327,17 +327,19 @@ impl<W: Write> Exporter<W> {
         if ev.cflags & CQE_F_MORE != 0 {
             return Ok(());
         }
-        let Some(r) = self.reqs.remove(ev.req) else {
+        let Some(slot) = self.reqs.detach(ev.req) else {
             return Ok(());
         };
+        let r = self.reqs.at(slot);
         if let Some(flow) = r.punt {
+            let opcode = r.opcode;
             let track = self.tracks.thread(&mut self.out, ev.pid)?;
-            let mut e = Event::new(ev.ts_ns, track, Type::TYPE_INSTANT, Name::Cqe(r.opcode));
+            let mut e = Event::new(ev.ts_ns, track, Type::TYPE_INSTANT, Name::Cqe(opcode));
             e.arg(ArgName::UserData, Arg::Uint(ev.user_data));
             e.terminating_flow = Some(flow);
             self.out.event(&e)?;
         }
-        self.slice(r, ev.ts_ns, Some(ev.res), None)
+        self.slice_detached(slot, ev.ts_ns, Some(ev.res), None)
     }
 
     /// A CQE no request of its ring posted, as an instant on the ring; with the flow of
@@ -374,8 +376,8 @@ impl<W: Write> Exporter<W> {
         if ev.cflags & CQE_F_MORE != 0 {
             return Ok(());
         }
-        if let Some(r) = self.reqs.remove_by_user_data(ring, ev.user_data) {
-            self.slice(r, ev.ts_ns, Some(ev.res), Some(dropped))?;
+        if let Some(slot) = self.reqs.detach_by_user_data(ring, ev.user_data) {
+            self.slice_detached(slot, ev.ts_ns, Some(ev.res), Some(dropped))?;
         }
         Ok(())
     }
@@ -425,12 +427,7 @@ impl<W: Write> Exporter<W> {
             b.arg(ArgName::Result, Arg::Result(res));
         }
         self.out.event(&b)?;
-        self.out.event(&Event::new(
-            end.max(e.ts),
-            track,
-            Type::TYPE_SLICE_END,
-            Name::Text(""),
-        ))
+        self.out.slice_end(end.max(e.ts), track)
     }
 
     fn ring_state(&mut self, ev: &RawEvent) -> std::io::Result<()> {
@@ -477,57 +474,48 @@ impl<W: Write> Exporter<W> {
         res: Option<i32>,
         overflowed: Option<bool>,
     ) -> std::io::Result<()> {
-        self.tracks.free_lane(r.ring, r.lane);
-        let ring = self.tracks.get_mut(r.ring);
-        ring.in_flight = ring.in_flight.saturating_sub(1);
-        let track = self.tracks.lane_uuid(r.ring, r.lane);
-        let cancelled_follower =
-            matches!(r.chain, Some((_, pos)) if pos > 0) && res == Some(-libc::ECANCELED);
-        let name = if cancelled_follower {
-            Name::Cancelled(r.opcode)
-        } else {
-            Name::Op(r.opcode)
+        let mut files = Files {
+            text: &mut self.fd_text,
+            fds: &self.fds,
+            names: &self.names,
         };
-        let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, name);
-        b.arg(ArgName::UserData, Arg::Uint(r.user_data));
-        b.arg(
-            ArgName::Result,
-            res.map_or(Arg::Str("none (in flight)"), Arg::Result),
+        write_slice(
+            &mut self.out,
+            &mut self.tracks,
+            &mut files,
+            &r,
+            end,
+            res,
+            overflowed,
+        )
+    }
+
+    /// [`Self::slice`] of a request detached from [`InFlight`], read in its slot, which
+    /// is then freed.
+    fn slice_detached(
+        &mut self,
+        slot: u32,
+        end: u64,
+        res: Option<i32>,
+        overflowed: Option<bool>,
+    ) -> std::io::Result<()> {
+        let mut files = Files {
+            text: &mut self.fd_text,
+            fds: &self.fds,
+            names: &self.names,
+        };
+        let r = self.reqs.at(slot);
+        let written = write_slice(
+            &mut self.out,
+            &mut self.tracks,
+            &mut files,
+            r,
+            end,
+            res,
+            overflowed,
         );
-        b.arg(ArgName::Flags, Arg::SqeFlags(r.flags as u8));
-        if let Some(fd) = r.fd {
-            fd_label(
-                &mut self.fd_text,
-                fd,
-                self.fds.get(&(r.tgid, fd)).copied(),
-                self.names.get(r.tgid, fd),
-                r.flags & names::IOSQE_FIXED_FILE != 0,
-            );
-            b.arg(ArgName::Fd, Arg::Str(&self.fd_text));
-        }
-        if let Some((_, pos)) = r.chain {
-            b.arg(ArgName::ChainPosition, Arg::Uint(pos.into()));
-        }
-        if cancelled_follower {
-            b.arg(ArgName::CancelledFollower, Arg::Bool(true));
-        }
-        if let Some(dropped) = overflowed {
-            b.arg(ArgName::Overflowed, Arg::Bool(true));
-            b.arg(ArgName::CqeDropped, Arg::Bool(dropped));
-        }
-        for flow in [r.punt, r.chain.map(|c| c.0), r.msg].into_iter().flatten() {
-            b.flow(flow);
-        }
-        self.out.event(&b)?;
-        if res.is_some() || overflowed.is_some() {
-            self.out.event(&Event::new(
-                end.max(r.ts),
-                track,
-                Type::TYPE_SLICE_END,
-                Name::Text(""),
-            ))?;
-        }
-        Ok(())
+        self.reqs.release(slot);
+        written
     }
 
     /// Tests: write track events with the generated messages (the reference encoding).
@@ -590,6 +578,72 @@ impl<W: Write> Exporter<W> {
         }
         self.out.finish()
     }
+}
+
+/// What a request's fd arg is made from.
+struct Files<'a> {
+    /// Scratch for the arg's text.
+    text: &'a mut String,
+    fds: &'a HashMap<(u32, i32), (FdType, u64)>,
+    names: &'a FdNames,
+}
+
+/// One request as a slice on its lane; `end` None: still in flight at the end.
+fn write_slice<W: Write>(
+    out: &mut PacketWriter<W>,
+    tracks: &mut Tracks,
+    files: &mut Files<'_>,
+    r: &Request,
+    end: u64,
+    res: Option<i32>,
+    overflowed: Option<bool>,
+) -> std::io::Result<()> {
+    tracks.free_lane(r.ring, r.lane);
+    let ring = tracks.get_mut(r.ring);
+    ring.in_flight = ring.in_flight.saturating_sub(1);
+    let track = tracks.lane_uuid(r.ring, r.lane);
+    let cancelled_follower =
+        matches!(r.chain, Some((_, pos)) if pos > 0) && res == Some(-libc::ECANCELED);
+    let name = if cancelled_follower {
+        Name::Cancelled(r.opcode)
+    } else {
+        Name::Op(r.opcode)
+    };
+    let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, name);
+    b.arg(ArgName::UserData, Arg::Uint(r.user_data));
+    b.arg(
+        ArgName::Result,
+        res.map_or(Arg::Str("none (in flight)"), Arg::Result),
+    );
+    b.arg(ArgName::Flags, Arg::SqeFlags(r.flags as u8));
+    if let Some(fd) = r.fd {
+        fd_label(
+            files.text,
+            fd,
+            files.fds.get(&(r.tgid, fd)).copied(),
+            files.names.get(r.tgid, fd),
+            r.flags & names::IOSQE_FIXED_FILE != 0,
+        );
+        b.arg(ArgName::Fd, Arg::Str(files.text));
+    }
+    if let Some((_, pos)) = r.chain {
+        b.arg(ArgName::ChainPosition, Arg::Uint(pos.into()));
+    }
+    if cancelled_follower {
+        b.arg(ArgName::CancelledFollower, Arg::Bool(true));
+    }
+    if let Some(dropped) = overflowed {
+        b.arg(ArgName::Overflowed, Arg::Bool(true));
+        b.arg(ArgName::CqeDropped, Arg::Bool(dropped));
+    }
+    for flow in [r.punt, r.chain.map(|c| c.0), r.msg].into_iter().flatten() {
+        b.flow(flow);
+    }
+    out.event(&b)?;
+    if res.is_some() || overflowed.is_some() {
+        out.slice_end(end.max(r.ts), track)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

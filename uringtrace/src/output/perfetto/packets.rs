@@ -346,6 +346,32 @@ impl<W: Write> PacketWriter<W> {
         self.wrote(at, end)
     }
 
+    /// A slice's end: [`Self::event`] for a `TYPE_SLICE_END` without args, flows or
+    /// counter, which is half of all packets, without the general path's bounds, name
+    /// and args loops.
+    pub fn slice_end(&mut self, ts: u64, track: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.generated {
+            let ev = Event::new(ts, track, track_event::Type::TYPE_SLICE_END, Name::Text(""));
+            return self.event_generated(&ev);
+        }
+        let at = self.room(PACKET_BOUND)?;
+        let flags = self.sequence_flags();
+        let f = FIELDS;
+        let mut c = wire::Cursor::new(&mut self.buf, at);
+        let packet = c.begin(f.trace_packet);
+        c.uint(f.timestamp, ts);
+        c.uint(f.sequence_id, SEQUENCE_ID.into());
+        c.uint(f.sequence_flags, flags.into());
+        let te = c.begin(f.track_event);
+        c.uint(f.te_type, track_event::Type::TYPE_SLICE_END as u64);
+        c.uint(f.te_track_uuid, track);
+        c.end(te);
+        c.end(packet);
+        let end = c.n;
+        self.wrote(at, end)
+    }
+
     /// The generated-message encoding of [`Self::event`], which the fast path must match.
     #[cfg(test)]
     pub fn event_generated(&mut self, ev: &Event<'_>) -> std::io::Result<()> {

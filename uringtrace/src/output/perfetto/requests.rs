@@ -34,6 +34,22 @@ pub struct Request {
     pub msg: Option<u64>,
 }
 
+/// What [`InFlight::at`] returns for a slot that is not in use (never, when used right).
+static EMPTY: Request = Request {
+    ctx: 0,
+    ring: 0,
+    lane: 0,
+    tgid: 0,
+    opcode: 0,
+    ts: 0,
+    user_data: 0,
+    flags: 0,
+    fd: None,
+    punt: None,
+    chain: None,
+    msg: None,
+};
+
 #[derive(Default)]
 pub struct InFlight {
     /// req pointer → its slot in `slots`: a submit and a completion each touch this map,
@@ -59,11 +75,13 @@ impl InFlight {
         self.next_flow
     }
 
+    #[inline]
     fn indexed(&self, ring: u32) -> bool {
         self.indexed.get(ring as usize).copied().unwrap_or(false)
     }
 
     /// Adds a request; returns the one with the same req pointer it replaces.
+    #[inline]
     pub fn insert(&mut self, req: u64, r: Request) -> Option<Request> {
         if self.indexed(r.ring) {
             self.by_user_data.insert((r.ring, r.user_data), req);
@@ -86,28 +104,54 @@ impl InFlight {
         Some(old)
     }
 
+    #[inline]
     fn unindex(&mut self, req: u64, r: &Request) {
         if self.indexed(r.ring) && self.by_user_data.get(&(r.ring, r.user_data)) == Some(&req) {
             self.by_user_data.remove(&(r.ring, r.user_data));
         }
     }
 
+    #[inline]
     pub fn get_mut(&mut self, req: u64) -> Option<&mut Request> {
         let &slot = self.by_req.get(&req)?;
         self.slots[slot as usize].as_mut().map(|(_, r)| r)
     }
 
+    #[inline]
     fn get(&self, req: u64) -> Option<&Request> {
         let &slot = self.by_req.get(&req)?;
         self.slots[slot as usize].as_ref().map(|(_, r)| r)
     }
 
-    pub fn remove(&mut self, req: u64) -> Option<Request> {
-        let slot = self.by_req.remove(&req)?;
-        let (_, r) = self.slots[slot as usize].take()?;
-        self.free.push(slot as u32);
-        self.unindex(req, &r);
-        Some(r)
+    /// Takes `req` out of the index; its request stays readable in its slot ([`Self::at`])
+    /// until [`Self::release`]. Reading it there instead of returning a copy matters: the
+    /// copy's first read stalled on store forwarding, a quarter of a completion's time.
+    #[inline]
+    pub fn detach(&mut self, req: u64) -> Option<u32> {
+        let slot = self.by_req.remove(&req)? as u32;
+        if let Some((_, r)) = &self.slots[slot as usize] {
+            let (ring, user_data) = (r.ring, r.user_data);
+            if self.indexed(ring) && self.by_user_data.get(&(ring, user_data)) == Some(&req) {
+                self.by_user_data.remove(&(ring, user_data));
+            }
+        }
+        Some(slot)
+    }
+
+    /// The request in a slot [`Self::detach`] returned (a detached slot is never empty).
+    #[inline]
+    pub fn at(&self, slot: u32) -> &Request {
+        match &self.slots[slot as usize] {
+            Some((_, r)) => r,
+            None => &EMPTY,
+        }
+    }
+
+    /// Frees a detached slot.
+    #[inline]
+    pub fn release(&mut self, slot: u32) {
+        self.slots[slot as usize] = None;
+        self.free.push(slot);
     }
 
     /// The requests in flight, with their req pointers.
@@ -115,12 +159,13 @@ impl InFlight {
         self.slots.iter().flatten()
     }
 
-    pub fn remove_by_user_data(&mut self, ring: u32, user_data: u64) -> Option<Request> {
+    /// [`Self::detach`] by user_data, for a CQE that has no req pointer (an overflow).
+    pub fn detach_by_user_data(&mut self, ring: u32, user_data: u64) -> Option<u32> {
         if !self.indexed(ring) {
             self.index(ring);
         }
         let req = *self.by_user_data.get(&(ring, user_data))?;
-        self.remove(req)
+        self.detach(req)
     }
 
     /// Indexes a ring's requests by user_data; of two with one user_data, the later

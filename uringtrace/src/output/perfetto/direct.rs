@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use super::aside::Aside;
+
 /// Bytes per direct write (a multiple of [`ALIGN`]).
 const BLOCK: usize = 4 << 20;
 /// O_DIRECT's alignment: the largest logical block size in use.
@@ -65,10 +67,15 @@ struct Direct {
 }
 
 /// An output file for an export; [`OutFile::finish`] completes it.
-pub struct OutFile(Sink);
+pub struct OutFile {
+    sink: Sink,
+    /// The earlier file at the path, being deleted meanwhile.
+    aside: Option<Aside>,
+}
 
 impl OutFile {
     pub fn create(path: &Path) -> std::io::Result<Self> {
+        let aside = Aside::take(path);
         let direct = OpenOptions::new()
             .write(true)
             .create(true)
@@ -79,12 +86,18 @@ impl OutFile {
             Ok(f) if f.metadata()?.is_file() => f,
             _ => {
                 let f = File::create(path)?;
-                return Ok(OutFile(Sink::Buffered(std::io::BufWriter::with_capacity(
-                    1 << 20,
-                    f,
-                ))));
+                if let Some(a) = &aside {
+                    a.restore_owner(&f);
+                }
+                return Ok(OutFile {
+                    sink: Sink::Buffered(std::io::BufWriter::with_capacity(1 << 20, f)),
+                    aside,
+                });
             }
         };
+        if let Some(a) = &aside {
+            a.restore_owner(&direct);
+        }
         let plain = OpenOptions::new().write(true).open(path)?;
         let writer_plain = plain.try_clone()?;
         let (tx, rx) = sync_channel::<(Block, u64)>(BLOCKS - 1);
@@ -111,19 +124,30 @@ impl OutFile {
                 }
                 Ok(())
             })?;
-        Ok(OutFile(Sink::Direct(Direct {
-            block: Block::new(),
-            offset: 0,
-            tx: Some(tx),
-            free,
-            writer: Some(writer),
-            plain,
-        })))
+        Ok(OutFile {
+            sink: Sink::Direct(Direct {
+                block: Block::new(),
+                offset: 0,
+                tx: Some(tx),
+                free,
+                writer: Some(writer),
+                plain,
+            }),
+            aside,
+        })
     }
 
     /// Writes what is left and waits for the writer.
     pub fn finish(self) -> std::io::Result<()> {
-        match self.0 {
+        let written = Self::finish_sink(self.sink);
+        if let Some(a) = self.aside {
+            a.finish();
+        }
+        written
+    }
+
+    fn finish_sink(sink: Sink) -> std::io::Result<()> {
+        match sink {
             Sink::Buffered(mut w) => w.flush(),
             Sink::Direct(mut d) => {
                 // Whole aligned pages still go direct; the rest through the page cache.
@@ -173,7 +197,7 @@ impl Direct {
 
 impl Write for OutFile {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
+        match &mut self.sink {
             Sink::Buffered(w) => w.write(data),
             Sink::Direct(d) => {
                 let n = d.block.fill(data);
@@ -188,7 +212,7 @@ impl Write for OutFile {
     /// Buffered data is written by [`OutFile::finish`]: a direct write must wait for a
     /// full block.
     fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.0 {
+        match &mut self.sink {
             Sink::Buffered(w) => w.flush(),
             Sink::Direct(_) => Ok(()),
         }

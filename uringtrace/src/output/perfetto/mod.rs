@@ -39,7 +39,7 @@ use crate::names;
 pub use background::Background;
 pub use direct::OutFile;
 pub use packets::Written;
-use packets::{Arg, ArgName, Event, Name, PacketWriter};
+use packets::{Arg, ArgName, Event, Name, PacketWriter, RequestBegin};
 use requests::{fd_label, InFlight, Request};
 use tracks::{Counter, Tracks};
 pub use wire::MissingField;
@@ -610,6 +610,38 @@ fn write_slice<W: Write>(
     } else {
         Name::Op(r.opcode)
     };
+    // The common case (completed, not cancelled, not overflowed) takes the writer's
+    // fast path; the others are rare and built as general events.
+    if let (Some(res), false, None) = (res, cancelled_follower, overflowed) {
+        let fd = r.fd.map(|fd| {
+            fd_label(
+                files.text,
+                fd,
+                files.fds.get(&(r.tgid, fd)).copied(),
+                files.names.get(r.tgid, fd),
+                r.flags & names::IOSQE_FIXED_FILE != 0,
+            );
+        });
+        let mut flows = [0; 3];
+        let mut nflows = 0;
+        for flow in [r.punt, r.chain.map(|c| c.0), r.msg].into_iter().flatten() {
+            flows[nflows] = flow;
+            nflows += 1;
+        }
+        out.request_begin(&RequestBegin {
+            ts: r.ts,
+            track,
+            opcode: r.opcode,
+            user_data: r.user_data,
+            res,
+            flags: r.flags as u8,
+            fd: fd.map(|()| files.text.as_str()),
+            chain_position: r.chain.map(|(_, pos)| pos),
+            flows,
+            nflows,
+        })?;
+        return out.slice_end(end.max(r.ts), track);
+    }
     let mut b = Event::new(r.ts, track, Type::TYPE_SLICE_BEGIN, name);
     b.arg(ArgName::UserData, Arg::Uint(r.user_data));
     b.arg(

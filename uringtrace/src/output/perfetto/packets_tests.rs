@@ -107,3 +107,65 @@ fn fast_path_decodes_like_the_generated_messages() {
         ]
     );
 }
+
+/// Request slice begins, first seen (interned through the general path) and then again
+/// (the fast path), with each optional part: the same bytes as general events.
+#[test]
+fn request_begins_write_the_bytes_of_general_events() {
+    fn begins(fd: &str) -> Vec<RequestBegin<'_>> {
+        let base = RequestBegin {
+            ts: 1_700_000_000_123,
+            track: 12,
+            opcode: 22,
+            user_data: 0xdead_beef,
+            res: -libc::EBADF,
+            flags: 1,
+            fd: None,
+            chain_position: None,
+            flows: [0; 3],
+            nflows: 0,
+        };
+        let mut all = Vec::new();
+        for round in 0..2u64 {
+            all.push(RequestBegin {
+                ts: base.ts + round,
+                ..base
+            });
+            all.push(RequestBegin {
+                fd: Some(fd),
+                res: 4096 + round as i32,
+                ..base
+            });
+            all.push(RequestBegin {
+                chain_position: Some(3),
+                flows: [5, 1 << 40, 9],
+                nflows: 3,
+                res: 1 << 20,
+                ..base
+            });
+            all.push(RequestBegin {
+                flags: 0x44,
+                opcode: 0,
+                fd: Some(fd),
+                chain_position: Some(0),
+                flows: [7, 0, 0],
+                nflows: 1,
+                ..base
+            });
+        }
+        all
+    }
+    let long = "y".repeat(200);
+    let mut fast = PacketWriter::new(Vec::new()).unwrap();
+    let mut general = PacketWriter::new(Vec::new()).unwrap();
+    for fd in ["3 (pipe:[7])", long.as_str()] {
+        for b in begins(fd) {
+            fast.request_begin(&b).unwrap();
+            general.event(&b.event()).unwrap();
+        }
+    }
+    let (fast, _) = fast.finish().unwrap();
+    let (general, written) = general.finish().unwrap();
+    assert_eq!(written.packets, 16);
+    assert_eq!(fast, general);
+}

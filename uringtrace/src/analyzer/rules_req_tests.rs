@@ -449,6 +449,96 @@ fn brief_and_idle_drains_are_quiet() {
     assert!(of(&r, RuleId::DrainBlocked).is_empty(), "{:?}", found(&r));
 }
 
+/// One finding per cause: a drain held 1.5 s behind a slow READ is drain-blocked's,
+/// not also request-stalled's (it never ran before its release); the READ that held
+/// it stalled on its own and is still request-stalled's. Completed and in flight.
+#[test]
+fn a_drain_held_past_the_stall_threshold_is_only_drain_blocked() {
+    let done = run(&[
+        create(1),
+        submit(10, 1, READ, 0, 5),
+        submit(11, 2, NOP, DRAIN, 0),
+        defer(12, 2),
+        complete(1500 * MS, 1, 64),
+        complete(1500 * MS + 5, 2, 0),
+    ]);
+    let waiting = run(&[
+        create(1),
+        submit(10, 1, READ, 0, 5),
+        submit(11, 2, WRITE, DRAIN, 6),
+        defer(12, 2),
+        submit(1500 * MS, 9, NOP, 0, 0),
+    ]);
+    for (r, stalled) in [
+        (
+            &done,
+            "READ (user_data 0x1) took 1500.0 ms (threshold 1000.0 ms)",
+        ),
+        (
+            &waiting,
+            "READ (user_data 0x1) in flight for 1500.0 ms (threshold 1000.0 ms)",
+        ),
+    ] {
+        assert_eq!(of(r, RuleId::DrainBlocked).len(), 1, "{:?}", found(r));
+        assert_eq!(
+            of(r, RuleId::RequestStalled),
+            vec![(stalled.to_string(), 1)],
+            "{:?}",
+            found(r)
+        );
+    }
+}
+
+/// A drain released after 300 ms that then takes 1.2 s itself has two causes: the
+/// wait (drain-blocked) and its own execution (request-stalled, timed from release).
+#[test]
+fn a_drain_that_stalls_after_its_release_is_also_request_stalled() {
+    let done = run(&[
+        create(1),
+        submit(10, 1, READ, 0, 5),
+        submit(11, 2, WRITE, DRAIN, 6),
+        defer(12, 2),
+        complete(300 * MS, 1, 64),
+        complete(1500 * MS, 2, 64),
+    ]);
+    let waiting = run(&[
+        create(1),
+        submit(10, 1, READ, 0, 5),
+        submit(11, 2, WRITE, DRAIN, 6),
+        defer(12, 2),
+        complete(300 * MS, 1, 64),
+        submit(1500 * MS, 9, NOP, 0, 0),
+    ]);
+    for (r, stalled) in [
+        (
+            &done,
+            "WRITE (user_data 0x2) took 1200.0 ms (threshold 1000.0 ms)",
+        ),
+        (
+            &waiting,
+            "WRITE (user_data 0x2) in flight for 1200.0 ms (threshold 1000.0 ms)",
+        ),
+    ] {
+        assert_eq!(
+            of(r, RuleId::DrainBlocked),
+            vec![(
+                "WRITE (user_data 0x2) with IOSQE_IO_DRAIN waited 300.0 ms behind 1 earlier \
+                 request: READ (user_data 0x1)"
+                    .to_string(),
+                1
+            )],
+            "{:?}",
+            found(r)
+        );
+        assert_eq!(
+            of(r, RuleId::RequestStalled),
+            vec![(stalled.to_string(), 1)],
+            "{:?}",
+            found(r)
+        );
+    }
+}
+
 #[test]
 fn check_config_takes_the_new_rules() {
     let c = Config::parse(

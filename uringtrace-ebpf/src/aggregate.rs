@@ -83,6 +83,16 @@ pub(crate) fn sq_thread(role: u8) -> u32 {
     (role == Role::SqPoll as u8) as u32
 }
 
+/// `submit.args[1]`'s [`uringtrace_common::view::SUBMIT_FD_KNOWN`] bit for a submit whose fd was read.
+#[inline(always)]
+pub(crate) fn fd_known_bit(known: u8) -> u32 {
+    if known != 0 {
+        uringtrace_common::view::SUBMIT_FD_KNOWN
+    } else {
+        0
+    }
+}
+
 /// Streams the submit of a request that was held back in the in-flight table. Its
 /// timestamp is the real submit time.
 #[inline(always)]
@@ -107,7 +117,12 @@ pub(crate) fn promote(slot: *mut Inflight) {
         // SAFETY: plain helper call.
         cpu: unsafe { bpf_get_smp_processor_id() } as u16,
         opcode: s.opcode,
-        tag: wire::tag(wire::WIRE_SUBMIT, s.role, sq_thread(s.role), true),
+        tag: wire::tag(
+            wire::WIRE_SUBMIT,
+            s.role,
+            sq_thread(s.role) | fd_known_bit(s.fd_known),
+            true,
+        ),
     }
     .emit();
 }
@@ -219,6 +234,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
                 flags: ev.aux,
                 pid_tgid: ((ev.tgid as u64) << 32) | ev.pid as u64,
                 fd: ev.args[2],
+                fd_known: (ev.args[1] & uringtrace_common::view::SUBMIT_FD_KNOWN != 0) as u8,
                 opcode: ev.opcode,
                 role: ev.role,
             };
@@ -311,6 +327,8 @@ pub(crate) struct Sub {
     pub(crate) flags: u64,
     pub(crate) pid_tgid: u64,
     pub(crate) fd: u32,
+    /// 1: `fd` was read from the request (0 is then a real fd or slot).
+    pub(crate) fd_known: u8,
     pub(crate) opcode: u8,
     pub(crate) role: u8,
 }
@@ -361,6 +379,7 @@ pub(crate) fn agg_submit(s: &Sub) -> bool {
         e.pid = s.pid_tgid as u32;
         e.tgid = tgid;
         e.fd = s.fd;
+        e.fd_known = s.fd_known;
         e.opcode = s.opcode;
         e.role = s.role;
         e.streamed = stream as u8;

@@ -179,6 +179,43 @@ fn fixed_file_with_no_table_or_no_slot_number() {
     );
 }
 
+/// Slot 0 on a kernel whose submit event read the fd (tp_btf, SUBMIT_FD_KNOWN) is
+/// slot 0, not "?"; the same event without the bit (classic tracepoint, or a
+/// recording from before the bit) still reads as unknown.
+#[test]
+fn fixed_file_slot_0_is_named_when_the_fd_was_read() {
+    let known = |ts, req| RawEvent {
+        args: [0, uringtrace_common::view::SUBMIT_FD_KNOWN, 0, 0],
+        ..submit(ts, req, READ, FIXED, 0)
+    };
+    let r = run(&[
+        create(1),
+        register(2, REG_FILES, 0, 0),
+        register(3, REG_FILES, 4, 0),
+        known(10, 1),
+        complete(11, 1, -9),
+        submit(20, 2, READ, FIXED, 0),
+        complete(21, 2, -9),
+    ]);
+    assert_eq!(
+        of(&r, RuleId::FixedFileMisuse),
+        vec![
+            (
+                "READ (user_data 0x1) on fixed slot 0 failed with -EBADF: slot 0 of the \
+                 4-entry file table is empty (or its file is not open for READ)"
+                    .to_string(),
+                1
+            ),
+            (
+                "READ (user_data 0x2) on fixed slot ? failed with -EBADF: the slot is empty \
+                 or beyond the table (this kernel's submit event has no slot number)"
+                    .to_string(),
+                1
+            ),
+        ]
+    );
+}
+
 /// A plain -EBADF (fd -1, a closed fd) is the application's own fd bug: not a
 /// registered file. Nor are fixed-file requests cancelled by their chain, or that work.
 #[test]

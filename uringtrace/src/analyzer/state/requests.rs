@@ -112,7 +112,7 @@ impl State {
         r.submit_ns = ev.ts_ns;
         r.tid = ev.pid;
         r.tgid = tgid;
-        r.fd = sub.fd();
+        r.fd = sub.fd_or_slot();
         r.issued = false;
         r.poll_armed = false;
         r.waited_on_poll = false;

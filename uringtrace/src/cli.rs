@@ -599,8 +599,9 @@ pub struct AgentArgs {
     /// Address to serve HTTP on; give 0.0.0.0:9464 to be scraped from other hosts
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub listen: std::net::SocketAddr,
-    /// Write each new finding as a JSON line here (`-`: stdout): the schema of
-    /// `diagnose --format json`'s findings plus `host` and `cgroup`
+    /// Write each new finding as a JSON line here (`-`: stdout), and again when its
+    /// severity rises: the schema of `diagnose --format json`'s findings plus `host`
+    /// and `cgroup`
     #[arg(long, value_name = "PATH|-")]
     pub findings: Option<PathBuf>,
     /// Stop after this long (default: run until SIGTERM or SIGINT)

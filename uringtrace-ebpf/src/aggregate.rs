@@ -4,6 +4,8 @@
 //! "Two kernel modes".
 
 use super::*;
+use uringtrace_common::view::{submit_arg1, SUBMIT_FD_KNOWN};
+use uringtrace_common::wire::WIRE_SUBMIT;
 
 /// Aggregating mode: requests in flight, direct-mapped by request pointer. Userspace
 /// maps it to find requests that are still running long after their submit.
@@ -83,16 +85,6 @@ pub(crate) fn sq_thread(role: u8) -> u32 {
     (role == Role::SqPoll as u8) as u32
 }
 
-/// `submit.args[1]`'s [`uringtrace_common::view::SUBMIT_FD_KNOWN`] bit for a submit whose fd was read.
-#[inline(always)]
-pub(crate) fn fd_known_bit(known: u8) -> u32 {
-    if known != 0 {
-        uringtrace_common::view::SUBMIT_FD_KNOWN
-    } else {
-        0
-    }
-}
-
 /// Streams the submit of a request that was held back in the in-flight table. Its
 /// timestamp is the real submit time.
 #[inline(always)]
@@ -118,9 +110,9 @@ pub(crate) fn promote(slot: *mut Inflight) {
         cpu: unsafe { bpf_get_smp_processor_id() } as u16,
         opcode: s.opcode,
         tag: wire::tag(
-            wire::WIRE_SUBMIT,
+            WIRE_SUBMIT,
             s.role,
-            sq_thread(s.role) | fd_known_bit(s.fd_known),
+            submit_arg1(sq_thread(s.role), s.fd_known),
             true,
         ),
     }
@@ -234,7 +226,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
                 flags: ev.aux,
                 pid_tgid: ((ev.tgid as u64) << 32) | ev.pid as u64,
                 fd: ev.args[2],
-                fd_known: (ev.args[1] & uringtrace_common::view::SUBMIT_FD_KNOWN != 0) as u8,
+                fd_known: (ev.args[1] & SUBMIT_FD_KNOWN != 0) as u8,
                 opcode: ev.opcode,
                 role: ev.role,
             };

@@ -4,7 +4,7 @@
 
 use super::*;
 use uringtrace_common::opcode as op;
-use uringtrace_common::view::COMPLETE_FILE_NOT_REGULAR;
+use uringtrace_common::view::{self, COMPLETE_FILE_NOT_REGULAR};
 
 /// io_uring_complete(ctx, req, cqe) as tp_btf (6.3+ prototype): no trace record is
 /// built, which makes this the cheapest way to see every completion.
@@ -138,7 +138,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     ev.aux = flags;
     ev.user_data = user_data;
     ev.args[2] = fd;
-    ev.args[1] = sq_thread(task.role as u8) | fd_known_bit(fd_known);
+    ev.args[1] = view::submit_arg1(sq_thread(task.role as u8), fd_known);
     // FUTEX_WAIT, FUTEX_WAKE: the futex word, for wait-for edges.
     let futex = btf_spec(&b.req_futex_uaddr);
     if (opcode == op::FUTEX_WAIT || opcode == op::FUTEX_WAKE) && futex.size != 0 {

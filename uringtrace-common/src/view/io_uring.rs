@@ -38,6 +38,13 @@ view!(Register, Register, { opcode: args[0], nr_files: args[1], nr_bufs: args[2]
 /// classic submit events (5.10 to 6.3) carry no fd and never set it.
 pub const SUBMIT_FD_KNOWN: u32 = 2;
 
+/// `submit.args[1]`: `sq_thread` (0 or 1), and [`SUBMIT_FD_KNOWN`] when `fd_known`
+/// is non-zero (the kernel programs keep it as a u8).
+#[inline(always)]
+pub const fn submit_arg1(sq_thread: u32, fd_known: u8) -> u32 {
+    sq_thread | if fd_known != 0 { SUBMIT_FD_KNOWN } else { 0 }
+}
+
 /// `submit` (io_uring_submit_req / _sqe), and submits that aggregating mode rebuilds
 /// from the kernel's in-flight table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,7 +111,7 @@ impl EventView for Submit {
     fn write(&self, ev: &mut RawEvent) {
         ev.aux = self.req_flags;
         ev.args[0] = self.force_nonblock;
-        ev.args[1] = self.sq_thread | if self.fd_known { SUBMIT_FD_KNOWN } else { 0 };
+        ev.args[1] = submit_arg1(self.sq_thread, self.fd_known as u8);
         ev.args[2] = self.fd;
         ev.args[3] = if self.from_table {
             SUBMIT_FROM_TABLE

@@ -72,7 +72,8 @@ pub struct Inflight {
     pub role: u8,
     /// 1: the submit event was streamed, so the completion must be too.
     pub streamed: u8,
-    pub _spare: u8,
+    /// 1: `fd` is the SQE's even when 0 ([`crate::view::SUBMIT_FD_KNOWN`]).
+    pub fd_known: u8,
     /// jiffies at submit: the completion reads the precise clock only when jiffies
     /// moved since (the request may be slow) or the request is sampled.
     pub jiffies: u64,

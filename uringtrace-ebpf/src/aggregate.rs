@@ -4,6 +4,8 @@
 //! "Two kernel modes".
 
 use super::*;
+use uringtrace_common::view::{submit_arg1, SUBMIT_FD_KNOWN};
+use uringtrace_common::wire::WIRE_SUBMIT;
 
 /// Aggregating mode: requests in flight, direct-mapped by request pointer. Userspace
 /// maps it to find requests that are still running long after their submit.
@@ -107,7 +109,12 @@ pub(crate) fn promote(slot: *mut Inflight) {
         // SAFETY: plain helper call.
         cpu: unsafe { bpf_get_smp_processor_id() } as u16,
         opcode: s.opcode,
-        tag: wire::tag(wire::WIRE_SUBMIT, s.role, sq_thread(s.role), true),
+        tag: wire::tag(
+            WIRE_SUBMIT,
+            s.role,
+            submit_arg1(sq_thread(s.role), s.fd_known),
+            true,
+        ),
     }
     .emit();
 }
@@ -219,6 +226,7 @@ pub(crate) fn aggregate(ev: &mut RawEvent, task: &mut TaskCache) {
                 flags: ev.aux,
                 pid_tgid: ((ev.tgid as u64) << 32) | ev.pid as u64,
                 fd: ev.args[2],
+                fd_known: (ev.args[1] & SUBMIT_FD_KNOWN != 0) as u8,
                 opcode: ev.opcode,
                 role: ev.role,
             };
@@ -311,6 +319,8 @@ pub(crate) struct Sub {
     pub(crate) flags: u64,
     pub(crate) pid_tgid: u64,
     pub(crate) fd: u32,
+    /// 1: `fd` was read from the request (0 is then a real fd or slot).
+    pub(crate) fd_known: u8,
     pub(crate) opcode: u8,
     pub(crate) role: u8,
 }
@@ -361,6 +371,7 @@ pub(crate) fn agg_submit(s: &Sub) -> bool {
         e.pid = s.pid_tgid as u32;
         e.tgid = tgid;
         e.fd = s.fd;
+        e.fd_known = s.fd_known;
         e.opcode = s.opcode;
         e.role = s.role;
         e.streamed = stream as u8;

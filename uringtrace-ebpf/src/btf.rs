@@ -4,7 +4,7 @@
 
 use super::*;
 use uringtrace_common::opcode as op;
-use uringtrace_common::view::COMPLETE_FILE_NOT_REGULAR;
+use uringtrace_common::view::{self, COMPLETE_FILE_NOT_REGULAR};
 
 /// io_uring_complete(ctx, req, cqe) as tp_btf (6.3+ prototype): no trace record is
 /// built, which makes this the cheapest way to see every completion.
@@ -108,7 +108,10 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     let opcode = load(req_ptr, btf_spec(&b.req_opcode)) as u8;
     let flags = load(req_ptr, btf_spec(&b.req_flags));
     let user_data = load(req_ptr, btf_spec(&b.req_user_data));
-    let fd = load(req_ptr, btf_spec(&b.req_fd)) as u32;
+    let fd_spec = btf_spec(&b.req_fd);
+    let fd = load(req_ptr, fd_spec) as u32;
+    // Known, even when 0 (registered-file slot 0), when the layout has req->cqe.fd.
+    let fd_known = (fd_spec.size != 0) as u8;
     let ts = now();
     if mode() == KernelMode::Aggregate as u32 {
         let sub = Sub {
@@ -119,6 +122,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
             flags,
             pid_tgid,
             fd,
+            fd_known,
             opcode,
             role: task.role as u8,
         };
@@ -134,7 +138,7 @@ pub fn btf_submit(ctx: BtfTracePointContext) -> i32 {
     ev.aux = flags;
     ev.user_data = user_data;
     ev.args[2] = fd;
-    ev.args[1] = sq_thread(task.role as u8);
+    ev.args[1] = view::submit_arg1(sq_thread(task.role as u8), fd_known);
     // FUTEX_WAIT, FUTEX_WAKE: the futex word, for wait-for edges.
     let futex = btf_spec(&b.req_futex_uaddr);
     if (opcode == op::FUTEX_WAIT || opcode == op::FUTEX_WAKE) && futex.size != 0 {

@@ -14,6 +14,13 @@ use crate::trace::loader::{TraceOptions, DEFAULT_SLOW_NS};
 use crate::trace::session::SessionOptions;
 use crate::units::{parse_duration, parse_size};
 
+mod fleet;
+mod shell;
+pub use fleet::{AgentArgs, InventoryArgs, InventoryFormat};
+use fleet::{AGENT_HELP, INVENTORY_HELP};
+use shell::COMPLETIONS_HELP;
+pub use shell::{CompletionsArgs, ManPagesArgs};
+
 /// Streaming every event: the consumer may be descheduled for tens of milliseconds
 /// on a busy host, and at 6 M events/s (64 bytes each in the ring for submits and
 /// completions, 112 for the rest) 16 MiB lasts only 45 ms; 64 MiB lasts 175 ms.
@@ -492,58 +499,6 @@ pub enum SchemaDocument {
     Top,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Command {
-        let argv = std::iter::once("uringtrace").chain(args.iter().copied());
-        Cli::try_parse_from(argv).unwrap().command
-    }
-
-    #[test]
-    fn record_streams_into_the_large_ring_and_hooks_syscalls_only_when_filtered() {
-        let Command::Record(host) = parse(&["record", "-o", "x.utr"]) else {
-            panic!("not record");
-        };
-        let o = host.trace.session_options();
-        assert_eq!(o.trace.ring_bytes, STREAM_RING_BYTES);
-        assert!(!o.trace.filter && !o.trace.syscalls);
-        let Command::Record(cmd) = parse(&["record", "-o", "x.utr", "--", "ls"]) else {
-            panic!("not record");
-        };
-        let o = cmd.trace.session_options();
-        assert!(o.trace.syscalls && !o.trace.filter);
-        assert_eq!(o.command, ["ls"]);
-        let Command::Record(pid) = parse(&["record", "-o", "x", "-p", "7", "--ring-size", "1M"])
-        else {
-            panic!("not record");
-        };
-        let o = pid.trace.session_options();
-        assert!(o.trace.filter && o.trace.syscalls);
-        assert_eq!((o.trace.pids, o.trace.ring_bytes), (vec![7], 1 << 20));
-    }
-
-    #[test]
-    fn analysis_aggregates_into_the_small_ring_and_holds_back_less_than_the_stall() {
-        let Command::Diagnose(d) = parse(&["diagnose", "--stall-threshold", "4ms"]) else {
-            panic!("not diagnose");
-        };
-        let o = d.trace.analysis_session_options(&d.kernel, &d.analysis);
-        assert_eq!(o.trace.mode, KernelMode::Aggregate);
-        assert_eq!(o.trace.ring_bytes, AGGREGATE_RING_BYTES);
-        assert_eq!(o.trace.slow_ns, 2_000_000);
-        assert_eq!(d.analysis.analyzer_config().stall_ns, 4_000_000);
-        let Command::Top(t) = parse(&["top", "--kernel-mode", "stream"]) else {
-            panic!("not top");
-        };
-        let o = t.trace.analysis_session_options(&t.kernel, &t.analysis);
-        assert_eq!(o.trace.mode, KernelMode::Stream);
-        assert_eq!(o.trace.ring_bytes, STREAM_RING_BYTES);
-        assert_eq!(o.trace.slow_ns, DEFAULT_SLOW_NS);
-    }
-}
-
 const EXPORT_HELP: &str =
     "Writes the protobuf TrackEvent format. Open the file at https://ui.perfetto.dev
 (\"Open trace file\", or drag it onto the page); nothing is uploaded.
@@ -587,118 +542,6 @@ pub struct PerfettoArgs {
     pub perfetto: Option<PathBuf>,
 }
 
-const AGENT_HELP: &str =
-    "Runs until SIGTERM or SIGINT (or --duration), in the aggregating kernel mode.\n\
-Serves GET /metrics (OpenMetrics text: uringtrace_requests_total, \
-uringtrace_request_duration_seconds, uringtrace_findings_total, ...; labelled by comm and \
-cgroup, never by pid), GET /inventory (what `uringtrace inventory --format json` prints) \
-and GET /healthz.";
-
-#[derive(Debug, Args)]
-pub struct AgentArgs {
-    /// Address to serve HTTP on; give 0.0.0.0:9464 to be scraped from other hosts
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
-    pub listen: std::net::SocketAddr,
-    /// Write each new finding as a JSON line here (`-`: stdout): the schema of
-    /// `diagnose --format json`'s findings plus `host` and `cgroup`
-    #[arg(long, value_name = "PATH|-")]
-    pub findings: Option<PathBuf>,
-    /// Stop after this long (default: run until SIGTERM or SIGINT)
-    #[arg(short, long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    #[command(flatten)]
-    pub analysis: AnalysisArgs,
-}
-
-impl AgentArgs {
-    /// The whole host, aggregating, without syscall hooks (they would slow every
-    /// syscall of the host).
-    pub fn session_options(&self) -> SessionOptions {
-        SessionOptions {
-            trace: TraceOptions {
-                ring_bytes: AGGREGATE_RING_BYTES,
-                btf: true,
-                syscalls: false,
-                mode: KernelMode::Aggregate,
-                slow_ns: DEFAULT_SLOW_NS.min(self.analysis.stall_ns() / 2),
-                ..TraceOptions::default()
-            },
-            duration: self.duration,
-            command: Vec::new(),
-            debug_stats: None,
-        }
-    }
-}
-
-const INVENTORY_HELP: &str =
-    "Traces the whole host for --duration, then lists each program (comm) and \
-cgroup that used io_uring: its rings and their setup flags, the opcodes it used, and the \
-files and sockets its requests touched (named when first seen). A running agent serves \
-the same as JSON at GET /inventory.";
-
-#[derive(Debug, Args)]
-pub struct InventoryArgs {
-    /// How long to watch
-    #[arg(short, long, default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
-    #[arg(long, value_enum, default_value_t = InventoryFormat::Text)]
-    pub format: InventoryFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InventoryFormat {
-    Text,
-    Json,
-}
-
-impl InventoryArgs {
-    /// The agent's session, for --duration.
-    pub fn session_options(&self) -> SessionOptions {
-        let mut o = AgentArgs {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            findings: None,
-            duration: Some(self.duration),
-            analysis: AnalysisArgs {
-                stall_threshold: Duration::from_secs(1),
-            },
-        }
-        .session_options();
-        o.duration = Some(self.duration);
-        o
-    }
-}
-
-const COMPLETIONS_HELP: &str =
-    "Install the script where your shell looks for it (the .deb does this for bash, zsh
-and fish), then open a new shell:
-  bash        ~/.local/share/bash-completion/completions/uringtrace (needs the
-              bash-completion package; system-wide:
-              /usr/share/bash-completion/completions/uringtrace)
-  zsh         a directory on $fpath, as _uringtrace: e.g. ~/.zfunc/_uringtrace, with
-              fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc (system-wide:
-              /usr/share/zsh/vendor-completions/_uringtrace)
-  fish        ~/.config/fish/completions/uringtrace.fish (system-wide:
-              /usr/share/fish/vendor_completions.d/uringtrace.fish)
-  elvish      eval the output from ~/.config/elvish/rc.elv
-  powershell  run the output from your $PROFILE
-
-Examples:
-  uringtrace completions bash > ~/.local/share/bash-completion/completions/uringtrace
-  source <(uringtrace completions bash)          # this bash session only
-  uringtrace completions zsh > ~/.zfunc/_uringtrace
-  uringtrace completions fish > ~/.config/fish/completions/uringtrace.fish
-  echo 'eval (uringtrace completions elvish | slurp)' >> ~/.config/elvish/rc.elv
-  uringtrace completions powershell | Out-String | Invoke-Expression";
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManPagesArgs {
-    /// Directory to write the pages into (created if missing)
-    pub dir: PathBuf,
-}
+#[cfg(test)]
+#[path = "cli/tests.rs"]
+mod tests;

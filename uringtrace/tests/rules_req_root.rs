@@ -97,7 +97,9 @@ fn fixed_file_misuse_names_slot_and_cause() {
     let msgs: Vec<&str> = ours.iter().map(|x| x.1.as_str()).collect();
     assert!(
         msgs.contains(
-            &"READ (user_data 0x2) on fixed slot 2 failed with -EBADF: slot 2 of the \
+            // Slot 0, not "?": the tp_btf submit event says its fd was read
+            // (SUBMIT_FD_KNOWN); a classic submit event (before 6.4) has no fd.
+            &"READ (user_data 0x2) on fixed slot 0 failed with -EBADF: slot 0 of the \
               4-entry file table is empty (or its file is not open for READ)"
         ),
         "{msgs:?}"
@@ -119,6 +121,24 @@ fn fixed_file_misuse_names_slot_and_cause() {
         .count();
     assert_eq!(failed, 3);
     assert_eq!(rec.of_kind_pid(EventKind::Register, pid).len(), 1);
+    // Every submit says its fd was read, so slot 0 (user_data 2) is not "unknown".
+    let submits = rec.of_kind_pid(EventKind::Submit, pid);
+    assert_eq!(submits.len(), 4);
+    let fd_known = uringtrace_common::view::SUBMIT_FD_KNOWN;
+    assert!(
+        submits.iter().all(|e| e.args[1] & fd_known != 0),
+        "{submits:?}"
+    );
+    let slot_of = |ud: u64| {
+        submits
+            .iter()
+            .find(|e| e.user_data == ud)
+            .map(|e| e.args[2])
+    };
+    assert_eq!(
+        [1, 2, 3, 4].map(slot_of),
+        [Some(1), Some(0), Some(9), Some(3)]
+    );
 }
 
 #[test]

@@ -31,6 +31,20 @@ pub struct Register {
 }
 view!(Register, Register, { opcode: args[0], nr_files: args[1], nr_bufs: args[2] });
 
+/// `submit.args[1]` bit 1: `args[2]` holds the SQE's fd even when it is 0 (the tp_btf
+/// path reads req->cqe.fd). Bit 0 stays `sq_thread`. Recordings made before the bit
+/// existed never set it, and readers from before it ignore it in every decision
+/// (they only print `sq_thread`): fd 0 then reads as unknown, as it always did. The
+/// classic submit events (5.10 to 6.3) carry no fd and never set it.
+pub const SUBMIT_FD_KNOWN: u32 = 2;
+
+/// `submit.args[1]`: `sq_thread` (0 or 1), and [`SUBMIT_FD_KNOWN`] when `fd_known`
+/// is non-zero (the kernel programs keep it as a u8).
+#[inline(always)]
+pub const fn submit_arg1(sq_thread: u32, fd_known: u8) -> u32 {
+    sq_thread | if fd_known != 0 { SUBMIT_FD_KNOWN } else { 0 }
+}
+
 /// `submit` (io_uring_submit_req / _sqe), and submits that aggregating mode rebuilds
 /// from the kernel's in-flight table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,11 +53,13 @@ pub struct Submit {
     pub req_flags: u64,
     /// The classic tracepoint's force_nonblock (5.10); 0 elsewhere.
     pub force_nonblock: u32,
-    /// 1: submitted by the SQPOLL thread.
+    /// 1: submitted by the SQPOLL thread (`args[1]` bit 0).
     pub sq_thread: u32,
     /// The SQE's fd (tp_btf path and the in-flight table); 0 when not known, so fd 0
-    /// reads as unknown too ([`Submit::fd`]).
+    /// reads as unknown too ([`Submit::fd`]) unless `fd_known`.
     pub fd: u32,
+    /// `fd` is the SQE's even when 0 ([`SUBMIT_FD_KNOWN`], `args[1]` bit 1).
+    pub fd_known: bool,
     /// Rebuilt from the in-flight table: the timestamp is the real submit time, but
     /// the event reaches userspace late (`args[3]` = [`SUBMIT_FROM_TABLE`]).
     pub from_table: bool,
@@ -57,7 +73,23 @@ impl Submit {
     pub fn fd(&self) -> Option<i32> {
         (self.fd != 0).then_some(self.fd as i32)
     }
+
+    /// The SQE's fd, or its registered-file slot under IOSQE_FIXED_FILE: slot 0 is
+    /// told from "unknown" when the event says the fd is known. A plain fd 0 stays
+    /// unknown as in [`Submit::fd`] (most requests without a file have fd 0 or -1).
+    #[inline]
+    pub fn fd_or_slot(&self) -> Option<i32> {
+        let fixed = self.req_flags & IOSQE_FIXED_FILE != 0;
+        if fixed && self.fd_known {
+            Some(self.fd as i32)
+        } else {
+            self.fd()
+        }
+    }
 }
+
+/// IOSQE_FIXED_FILE: the SQE's fd is a slot of the ring's registered file table.
+const IOSQE_FIXED_FILE: u64 = 1;
 
 impl EventView for Submit {
     const KIND: EventKind = EventKind::Submit;
@@ -67,8 +99,9 @@ impl EventView for Submit {
         Submit {
             req_flags: ev.aux,
             force_nonblock: ev.args[0],
-            sq_thread: ev.args[1],
+            sq_thread: ev.args[1] & !SUBMIT_FD_KNOWN,
             fd: ev.args[2],
+            fd_known: ev.args[1] & SUBMIT_FD_KNOWN != 0,
             from_table: ev.args[3] == SUBMIT_FROM_TABLE,
             futex_uaddr: ev.aux2,
         }
@@ -78,7 +111,7 @@ impl EventView for Submit {
     fn write(&self, ev: &mut RawEvent) {
         ev.aux = self.req_flags;
         ev.args[0] = self.force_nonblock;
-        ev.args[1] = self.sq_thread;
+        ev.args[1] = submit_arg1(self.sq_thread, self.fd_known as u8);
         ev.args[2] = self.fd;
         ev.args[3] = if self.from_table {
             SUBMIT_FROM_TABLE

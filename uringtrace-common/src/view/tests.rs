@@ -108,6 +108,7 @@ fn submit_fd_and_table_origin() {
         force_nonblock: 0,
         sq_thread: 1,
         fd: 9,
+        fd_known: false,
         from_table: true,
         futex_uaddr: 0x1000,
     };
@@ -121,6 +122,60 @@ fn submit_fd_and_table_origin() {
         ..v
     });
     assert_eq!(ev.args[3], 0);
+}
+
+/// fd 0 is unknown unless the event says it was read; then it is registered-file
+/// slot 0 under IOSQE_FIXED_FILE, and still no fd otherwise (requests without a
+/// file). `sq_thread` is bit 0 only.
+#[test]
+fn submit_fd_known_tells_slot_0_from_unknown() {
+    let fixed = Submit {
+        req_flags: 1,
+        sq_thread: 1,
+        fd: 0,
+        fd_known: true,
+        ..Submit::default()
+    };
+    let ev = round_trip(fixed);
+    assert_eq!(ev.args[1], 1 | SUBMIT_FD_KNOWN);
+    assert_eq!(Submit::read(&ev).sq_thread, 1);
+    assert_eq!(fixed.fd_or_slot(), Some(0));
+    assert_eq!(fixed.fd(), None);
+    assert_eq!(
+        Submit {
+            req_flags: 0,
+            ..fixed
+        }
+        .fd_or_slot(),
+        None
+    );
+    // Old recordings and the classic path: no bit, fd 0 is unknown.
+    assert_eq!(
+        Submit {
+            fd_known: false,
+            ..fixed
+        }
+        .fd_or_slot(),
+        None
+    );
+    assert_eq!(
+        Submit {
+            fd: 4,
+            fd_known: false,
+            ..fixed
+        }
+        .fd_or_slot(),
+        Some(4)
+    );
+    // The compact wire form carries the bit (tag bits 4-5 hold args[1]).
+    let (tag, aux, arg) = crate::wire::WireEvent::pack(&ev).expect("fits");
+    let w = crate::wire::WireEvent {
+        aux,
+        arg,
+        tag,
+        ..crate::wire::WireEvent::default()
+    };
+    assert_eq!(w.expand().map(|e| Submit::read(&e)), Some(fixed));
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! A one-shot consumer (`diagnose`, `check`, `top`) reads [`super::Analyzer::report`]:
 //! every finding of the trace. A long-running one (the agent) calls
 //! [`super::Analyzer::take_new_findings`] now and then instead: it gets each finding
-//! once, when it is first recorded, and the analyzer lets go of findings nothing can
+//! once, when it is first recorded (and again if its severity rises later, so that
+//! what it wrote and counted reaches the worst severity), and the analyzer lets go of
+//! findings nothing can
 //! add to any more (their process is gone), so its memory stays bounded on a host
 //! where processes come and go forever. Nothing changes for a consumer that never
 //! calls it.
@@ -13,7 +15,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasher;
 
 use super::detect::Hit;
-use super::finding::{self, Finding};
+use super::finding::{self, Finding, Severity};
 use super::state::{Map, State};
 
 /// Findings kept per process and ring. Past this (a host where programs come and go
@@ -35,6 +37,8 @@ pub struct FindingsKept {
     pub retained: usize,
     /// Handed over, ever: each finding once.
     pub handed_over: u64,
+    /// Handed over again because their severity rose after they were handed over.
+    pub raised: u64,
     /// Let go because their process was gone.
     pub released: u64,
     /// Let go at [`MAX_RETAINED`] while their process lived on.
@@ -55,8 +59,9 @@ pub(super) struct Findings {
     keys: Vec<(u64, bool)>,
     /// (rule and cause, process, ring) → index in `list`.
     index: Map<u64, usize>,
-    /// `list[..handed]` were handed over.
+    /// `list[..handed]` were handed over, each last with `told[i]`'s severity.
     handed: usize,
+    told: Vec<Severity>,
     kept: FindingsKept,
 }
 
@@ -94,11 +99,16 @@ impl Findings {
 
     /// Records a hit about the current state (a stall still going on, an overflow
     /// list not flushed yet) once: the state is looked at again at every call, and
-    /// the same ongoing cause must not count as a new occurrence each time.
+    /// the same ongoing cause must not count as a new occurrence each time. Its
+    /// severity may still rise.
     pub(super) fn add_ongoing(&mut self, mut h: Hit, st: &State) {
         let key = self.key(&mut h);
-        if !self.index.contains_key(&key) {
-            self.push(key, h.finding, st);
+        match self.index.get(&key) {
+            Some(&i) => {
+                let prev = &mut self.list[i];
+                prev.severity = prev.severity.max(h.finding.severity);
+            }
+            None => self.push(key, h.finding, st),
         }
     }
 
@@ -109,18 +119,27 @@ impl Findings {
         self.keys.push((key, known));
     }
 
-    /// The findings recorded since the previous call (with `inconclusive` set), then
-    /// lets go of those whose process `st` no longer knows, and of the oldest beyond
-    /// [`MAX_RETAINED`].
+    /// The findings recorded since the previous call, and those handed over before
+    /// whose severity rose since (with what they counted so far), with `inconclusive`
+    /// set; then lets go of those whose process `st` no longer knows, and of the
+    /// oldest beyond [`MAX_RETAINED`].
     pub(super) fn take_new(&mut self, st: &State, inconclusive: bool) -> Vec<Finding> {
-        let new: Vec<Finding> = self.list[self.handed..]
-            .iter()
-            .map(|f| Finding {
-                inconclusive,
-                ..f.clone()
-            })
-            .collect();
-        self.kept.handed_over += new.len() as u64;
+        let hand = |f: &Finding| Finding {
+            inconclusive,
+            ..f.clone()
+        };
+        let mut new = Vec::new();
+        for (f, told) in self.list[..self.handed].iter().zip(&mut self.told) {
+            if f.severity > *told {
+                *told = f.severity;
+                new.push(hand(f));
+            }
+        }
+        self.kept.raised += new.len() as u64;
+        let fresh = &self.list[self.handed..];
+        self.kept.handed_over += fresh.len() as u64;
+        new.extend(fresh.iter().map(hand));
+        self.told.extend(fresh.iter().map(|f| f.severity));
         let (tgids, comms) = live(st);
         let before = self.list.len();
         let mut keep: Vec<bool> = self
@@ -153,6 +172,8 @@ impl Findings {
             self.list.retain(|_| *it.next().unwrap_or(&true));
             let mut it = keep.iter();
             self.keys.retain(|_| *it.next().unwrap_or(&true));
+            let mut it = keep.iter();
+            self.told.retain(|_| *it.next().unwrap_or(&true));
             self.index = self
                 .keys
                 .iter()

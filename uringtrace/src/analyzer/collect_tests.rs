@@ -123,3 +123,60 @@ fn report_is_unchanged_without_takes() {
     assert_eq!(r.findings.len(), 20);
     assert!(r.findings.iter().all(|f| f.rule == "invalid-sqe"));
 }
+
+/// A cause handed over as a warning that later proves an error (a wait cycle whose
+/// owners then all sleep in untimed waits, seen again as the same ongoing cause) is
+/// handed over again, once, with its new severity and the occurrences so far; a later
+/// milder hit changes nothing.
+#[test]
+fn a_finding_whose_severity_rises_is_handed_over_again_once() {
+    use super::Findings;
+    use crate::analyzer::detect::hit;
+    use crate::analyzer::finding::{Evidence, Severity};
+    use crate::analyzer::rules::RuleId;
+
+    // A live process (pid 1001), or its findings would be let go at each take.
+    let mut an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for ev in process(1, "db", false) {
+        an.push(ev);
+    }
+    an.flush();
+    let st = an.state();
+    let at = |sev: Severity| {
+        let mut h = hit(
+            st,
+            RuleId::WaitCycle,
+            1001,
+            0xabc,
+            7u8,
+            "cycle".into(),
+            Evidence {
+                requests: vec![],
+                facts: vec![],
+                first_ns: 0,
+                last_ns: 0,
+            },
+        );
+        h.finding.severity = sev;
+        h
+    };
+    let sev = |v: &[crate::analyzer::finding::Finding]| -> Vec<(Severity, u64)> {
+        v.iter().map(|f| (f.severity, f.occurrences)).collect()
+    };
+    let mut f = Findings::default();
+    f.add(at(Severity::Warning), st);
+    assert_eq!(sev(&f.take_new(st, false)), [(Severity::Warning, 1)]);
+    f.add_ongoing(at(Severity::Warning), st);
+    assert!(f.take_new(st, false).is_empty(), "no rise, nothing new");
+    f.add_ongoing(at(Severity::Error), st);
+    assert_eq!(sev(&f.take_new(st, false)), [(Severity::Error, 1)]);
+    assert!(
+        f.take_new(st, false).is_empty(),
+        "handed over once per rise"
+    );
+    // A new occurrence counted by `add` with a lower severity keeps the worst.
+    f.add(at(Severity::Info), st);
+    assert!(f.take_new(st, false).is_empty());
+    let kept = f.kept();
+    assert_eq!((kept.handed_over, kept.raised), (1, 1));
+}

@@ -432,7 +432,9 @@ impl Analyzer {
     /// The findings recorded since the previous call, each handed over once: new
     /// causes, with what they counted so far (later occurrences of a cause add to the
     /// analyzer's copy, not to another finding), including those about the current
-    /// state, recorded once when first seen here. Then lets go of findings whose
+    /// state, recorded once when first seen here. A finding handed over before whose
+    /// severity rose since is handed over again (once per rise), with its new
+    /// severity and what it counted so far. Then lets go of findings whose
     /// process is gone (nothing can add to them), and of the oldest beyond
     /// [`MAX_RETAINED`]: after a call the analyzer holds at most that many, plus what
     /// is recorded until the next call. `report` shows only what is held.

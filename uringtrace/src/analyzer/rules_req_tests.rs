@@ -179,6 +179,33 @@ fn fixed_file_with_no_table_or_no_slot_number() {
     );
 }
 
+/// Slot 0 on a kernel whose submit event read the fd (tp_btf, SUBMIT_FD_KNOWN) is
+/// slot 0, not "?"; the same event without the bit (classic tracepoint, or a
+/// recording from before the bit) still reads as unknown.
+#[test]
+fn fixed_file_slot_0_is_named_when_the_fd_was_read() {
+    let known = |ts, req| RawEvent {
+        args: [0, uringtrace_common::view::SUBMIT_FD_KNOWN, 0, 0],
+        ..submit(ts, req, READ, FIXED, 0)
+    };
+    let r = run(&[
+        create(1),
+        register(2, REG_FILES, 4, 0),
+        known(10, 1),
+        complete(11, 1, -9),
+        submit(20, 2, READ, FIXED, 0),
+        complete(21, 2, -9),
+    ]);
+    let slot_0 = "READ (user_data 0x1) on fixed slot 0 failed with -EBADF: slot 0 of the \
+                  4-entry file table is empty (or its file is not open for READ)";
+    let unknown = "READ (user_data 0x2) on fixed slot ? failed with -EBADF: the slot is \
+                   empty or beyond the table (this kernel's submit event has no slot number)";
+    assert_eq!(
+        of(&r, RuleId::FixedFileMisuse),
+        [(slot_0.to_string(), 1), (unknown.to_string(), 1)]
+    );
+}
+
 /// A plain -EBADF (fd -1, a closed fd) is the application's own fd bug: not a
 /// registered file. Nor are fixed-file requests cancelled by their chain, or that work.
 #[test]
@@ -447,6 +474,85 @@ fn brief_and_idle_drains_are_quiet() {
         complete(900 * MS, 5, 0),
     ]);
     assert!(of(&r, RuleId::DrainBlocked).is_empty(), "{:?}", found(&r));
+}
+
+/// A READ (fd 5) submitted, then `op` on `fd` with IOSQE_IO_DRAIN deferred behind
+/// it, then `tail`.
+fn drain_behind_a_read(op: u8, fd: u32, tail: &[RawEvent]) -> Report {
+    let mut v = vec![
+        create(1),
+        submit(10, 1, READ, 0, 5),
+        submit(11, 2, op, DRAIN, fd),
+        defer(12, 2),
+    ];
+    v.extend_from_slice(tail);
+    run(&v)
+}
+
+/// `r`'s findings of `rule` are exactly `want` (one occurrence).
+fn assert_one(r: &Report, rule: RuleId, want: &str) {
+    assert_eq!(of(r, rule), [(want.to_string(), 1)], "{:?}", found(r));
+}
+
+/// One finding per cause: a drain held 1.5 s behind a slow READ is drain-blocked's,
+/// not also request-stalled's (it never ran before its release); the READ that held
+/// it stalled on its own and is still request-stalled's. Completed and in flight.
+#[test]
+fn a_drain_held_past_the_stall_threshold_is_only_drain_blocked() {
+    let done = drain_behind_a_read(
+        NOP,
+        0,
+        &[complete(1500 * MS, 1, 64), complete(1500 * MS + 5, 2, 0)],
+    );
+    assert_eq!(
+        of(&done, RuleId::DrainBlocked).len(),
+        1,
+        "{:?}",
+        found(&done)
+    );
+    assert_one(
+        &done,
+        RuleId::RequestStalled,
+        "READ (user_data 0x1) took 1500.0 ms (threshold 1000.0 ms)",
+    );
+    let waiting = drain_behind_a_read(WRITE, 6, &[submit(1500 * MS, 9, NOP, 0, 0)]);
+    assert_eq!(
+        of(&waiting, RuleId::DrainBlocked).len(),
+        1,
+        "{:?}",
+        found(&waiting)
+    );
+    assert_one(
+        &waiting,
+        RuleId::RequestStalled,
+        "READ (user_data 0x1) in flight for 1500.0 ms (threshold 1000.0 ms)",
+    );
+}
+
+/// A drain released after 300 ms that then takes 1.2 s itself has two causes: the
+/// wait (drain-blocked) and its own execution (request-stalled, timed from release).
+#[test]
+fn a_drain_that_stalls_after_its_release_is_also_request_stalled() {
+    let released = complete(300 * MS, 1, 64);
+    for (end, stalled) in [
+        (
+            complete(1500 * MS, 2, 64),
+            "WRITE (user_data 0x2) took 1200.0 ms (threshold 1000.0 ms)",
+        ),
+        (
+            submit(1500 * MS, 9, NOP, 0, 0),
+            "WRITE (user_data 0x2) in flight for 1200.0 ms (threshold 1000.0 ms)",
+        ),
+    ] {
+        let r = drain_behind_a_read(WRITE, 6, &[released, end]);
+        assert_one(
+            &r,
+            RuleId::DrainBlocked,
+            "WRITE (user_data 0x2) with IOSQE_IO_DRAIN waited 300.0 ms behind 1 earlier \
+             request: READ (user_data 0x1)",
+        );
+        assert_one(&r, RuleId::RequestStalled, stalled);
+    }
 }
 
 #[test]

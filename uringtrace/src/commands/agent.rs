@@ -230,7 +230,9 @@ fn tick(
 
 /// One JSON line per finding: `diagnose --format json`'s finding object plus `host`
 /// and `cgroup`. Each finding is written once, when first recorded, with the
-/// occurrences counted so far (later ones are not written).
+/// occurrences counted so far (later ones are not written), and again when its
+/// severity rises (same rule, pid, ring and `evidence.first_ns`: the later line
+/// supersedes).
 fn write_findings(
     out: &mut Box<dyn Write>,
     findings: &[Finding],

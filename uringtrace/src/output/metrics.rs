@@ -192,8 +192,10 @@ impl Metrics {
         }
     }
 
-    /// Counts findings: each once, as the analyzer hands it over
-    /// ([`crate::analyzer::Analyzer::take_new_findings`]).
+    /// Counts findings as the analyzer hands them over
+    /// ([`crate::analyzer::Analyzer::take_new_findings`]): each once, and once more
+    /// under each higher severity it rises to (the lower severity's count stays:
+    /// counters never go down).
     pub fn add_findings(&mut self, new: &[Finding], cgroup_of: &mut dyn FnMut(u32) -> String) {
         for f in new {
             let id = self.capped(Identity {
@@ -403,7 +405,7 @@ impl Metrics {
         register(
             &mut reg,
             "findings",
-            "Findings reported, by rule",
+            "Findings reported, by rule; one that rose in severity counts once under each severity it reached",
             findings,
             t.findings.is_empty(),
         );

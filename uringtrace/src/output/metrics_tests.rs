@@ -230,3 +230,36 @@ fn deploy_files_name_real_metrics() {
         assert!(named >= 5, "{file}: {named} metric names");
     }
 }
+
+/// A finding handed over again because its severity rose counts under its new
+/// severity; the old severity's count stays (counters never go down), so the
+/// severities of one finding add up to the rises it went through, not to 1.
+#[test]
+fn a_raised_finding_counts_under_each_severity_it_reached() {
+    use crate::analyzer::finding::Severity;
+    let mut an = Analyzer::new(AnalyzerConfig::default(), Environment::default());
+    for e in crate::analyzer::collect::tests::process(1, "db", false) {
+        an.push(e);
+    }
+    an.flush();
+    let first = an.take_new_findings();
+    assert_eq!(first.len(), 1);
+    let warning = vec![Finding {
+        severity: Severity::Warning,
+        ..first[0].clone()
+    }];
+    let mut m = Metrics::new(4);
+    let mut cg = |_| "/s".to_string();
+    m.add_findings(&warning, &mut cg);
+    m.add_findings(&first, &mut cg);
+    let l = scrape(&m);
+    let id = r#"comm="db",cgroup="/s",rule="invalid-sqe""#;
+    has(
+        &l,
+        &format!(r#"uringtrace_findings_total{{{id},severity="warning"}} 1"#),
+    );
+    has(
+        &l,
+        &format!(r#"uringtrace_findings_total{{{id},severity="error"}} 1"#),
+    );
+}

@@ -310,6 +310,7 @@ pub fn held_submit(slot: &Inflight, now_ns: u64, slow_ns: u64) -> Option<RawEven
         // The classic submit's `sq_thread`: on an SQPOLL ring only its thread submits.
         sq_thread: u32::from(slot.role == uringtrace_common::Role::SqPoll as u8),
         fd: slot.fd,
+        fd_known: slot.fd_known != 0,
         from_table: true,
         ..view::Submit::default()
     };
@@ -441,7 +442,7 @@ mod tests {
             opcode: 22,
             role: uringtrace_common::Role::SqPoll as u8,
             streamed: 0,
-            _spare: 0,
+            fd_known: 0,
             jiffies: 0,
         };
         assert!(held_submit(&slot, 1_500, 1_000).is_none(), "not slow yet");
@@ -454,6 +455,17 @@ mod tests {
         assert_eq!(
             (ev.args[1], ev.args[2], ev.args[3]),
             (1, 3, agg::SUBMIT_FROM_TABLE)
+        );
+        // A slot whose fd 0 was read (registered-file slot 0) keeps saying so.
+        let slot0 = Inflight {
+            fd: 0,
+            fd_known: 1,
+            ..slot
+        };
+        let ev = held_submit(&slot0, 2_000, 1_000).expect("slow");
+        assert_eq!(
+            (ev.args[1], ev.args[2]),
+            (1 | uringtrace_common::view::SUBMIT_FD_KNOWN, 0)
         );
         let streamed = Inflight {
             streamed: 1,

@@ -61,19 +61,20 @@ fn read_fixed_file(slot: u32, ud: u64) -> squeue::Entry {
         .user_data(ud)
 }
 
-/// Files registered in slots 0 and 1 of a 4-entry table (2 and 3 empty): READ on
-/// slot 1 works; slots 2 and 3 are empty, slot 9 is beyond the table -> 64, -9 x3.
+/// A file registered in slot 1 of a 4-entry table (0, 2 and 3 empty): READ on slot 1
+/// works; slots 0 and 3 are empty, slot 9 is beyond the table -> 64, -9 x3. Slot 0
+/// is the one a submit event without the fd cannot tell from "unknown".
 pub fn fixed_file_misuse() -> Result<Report> {
     let zero = dev_zero()?;
     let mut ring = Ring::new(RingOpts::entries(8))?;
     let z = zero.as_raw_fd();
     ring.uring
         .submitter()
-        .register_files(&[z, z, -1, -1])
+        .register_files(&[-1, z, -1, -1])
         .context("IORING_REGISTER_FILES (sparse)")?;
     let sqes = [
         read_fixed_file(1, 1),
-        read_fixed_file(2, 2),
+        read_fixed_file(0, 2),
         read_fixed_file(9, 3),
         read_fixed_file(3, 4),
     ];

@@ -39,8 +39,9 @@ readiness on a pipe or socket; servers keep them in flight for minutes. Their ha
 show as wait-cycle. One finding per ring and opcode, counting the requests.
 
 Typical causes: a peer that never sends or never reads; a slow or stuck device; a poll
-wakeup that never comes; a request queued behind IOSQE_IO_DRAIN; lost events, when the
-recording dropped some (the finding is then marked inconclusive).
+wakeup that never comes; lost events, when the recording dropped some (the finding is
+then marked inconclusive). An IOSQE_IO_DRAIN request is timed from when the requests
+before it completed: its wait behind them is drain-blocked's finding, not this one.
 
 What to change: if the request is meant to wait, raise the stall threshold or give it a
 deadline with a linked IORING_OP_LINK_TIMEOUT; cancel it on shutdown with
@@ -146,23 +147,31 @@ pub fn in_flight(
     now: u64,
     explained: &HashSet<(u64, u64)>,
 ) -> Vec<Hit> {
-    let mut stalled: Vec<&Request> = ring
+    // Each with when it could start: a drain once released (its wait before that is
+    // drain-blocked's), and not at all while still held behind earlier requests.
+    let mut stalled: Vec<(&Request, u64)> = ring
         .inflight
         .values()
         .filter(|r| now.saturating_sub(r.submit_ns) >= cfg.stall_ns)
-        .filter(|r| may_stall(r) && !r.poll_armed && !explained.contains(&(ring.ctx, r.req)))
-        .filter(|r| !queued_behind(st, r))
+        .filter_map(|r| Some((r, ring.drain_start(r)?)))
+        .filter(|(r, start)| {
+            now.saturating_sub(*start) >= cfg.stall_ns
+                && may_stall(r)
+                && !r.poll_armed
+                && !explained.contains(&(ring.ctx, r.req))
+        })
+        .filter(|(r, _)| !queued_behind(st, r))
         .collect();
-    stalled.sort_by_key(|r| (r.opcode, r.punted, r.submit_ns, r.req));
+    stalled.sort_by_key(|(r, start)| (r.opcode, r.punted, *start, r.req));
     let mut out = Vec::new();
-    for group in stalled.chunk_by(|a, b| (a.opcode, a.punted) == (b.opcode, b.punted)) {
-        let oldest = group[0];
+    for group in stalled.chunk_by(|(a, _), (b, _)| (a.opcode, a.punted) == (b.opcode, b.punted)) {
+        let (oldest, started) = group[0];
         let n = group.len() as u64;
         let e = Evidence {
             requests: group
                 .iter()
                 .take(MAX_EXAMPLE_REQUESTS)
-                .map(|r| {
+                .map(|(r, _)| {
                     req_ev(
                         r.user_data,
                         r.opcode,
@@ -174,7 +183,7 @@ pub fn in_flight(
                 })
                 .collect(),
             facts: vec![ns("threshold", cfg.stall_ns), count("stalled", n)],
-            first_ns: oldest.submit_ns,
+            first_ns: started,
             last_ns: now,
         };
         let mut e = e;
@@ -187,14 +196,7 @@ pub fn in_flight(
             ring.tgid,
             ring.ctx,
             (oldest.opcode, oldest.punted),
-            message(
-                st,
-                n,
-                oldest,
-                now.saturating_sub(oldest.submit_ns),
-                cfg,
-                false,
-            ),
+            message(st, n, oldest, now.saturating_sub(started), cfg, false),
             e,
         );
         h.finding.occurrences = n;

@@ -112,7 +112,7 @@ impl State {
         r.submit_ns = ev.ts_ns;
         r.tid = ev.pid;
         r.tgid = tgid;
-        r.fd = sub.fd();
+        r.fd = sub.fd_or_slot();
         r.issued = false;
         r.poll_armed = false;
         r.waited_on_poll = false;
@@ -239,7 +239,12 @@ impl State {
         if res == -libc::EBADF || res == -libc::EFAULT {
             self.fixed_failure(ctx, &r, res, ts);
         }
+        // A drain cannot start before the requests submitted before it completed:
+        // its wait until then is drain-blocked's (one finding per cause), and
+        // request-stalled judges only what it took once released.
+        let mut start = r.submit_ns;
         if let Some(d) = r.drain {
+            start = d.released_ns.map_or(start, |t| t.max(start));
             self.observations.push(Observation::DrainReleased(d));
         }
         if res == -libc::ENOBUFS {
@@ -257,7 +262,6 @@ impl State {
                 opcode: r.opcode,
             });
         }
-        let mut start = r.submit_ns;
         // Released after waiting on a wait-for cycle? Judged before the request's
         // result is known to its chain: the graph is the one it waited in.
         let cycle = match &r.whole {

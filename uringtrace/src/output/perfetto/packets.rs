@@ -303,13 +303,7 @@ impl<W: Write> PacketWriter<W> {
         let mut c = wire::Cursor::new(&mut self.buf, at);
         // Field order does not matter to a protobuf reader, so the interned data (known
         // only once the names are looked up) comes last.
-        let packet = c.begin(f.trace_packet);
-        c.uint(f.timestamp, ev.ts);
-        c.uint(f.sequence_id, SEQUENCE_ID.into());
-        c.uint(f.sequence_flags, flags.into());
-        let te = c.begin(f.track_event);
-        c.uint(f.te_type, ev.kind as u64);
-        c.uint(f.te_track_uuid, ev.track);
+        let (packet, te) = begin_track_event(&mut c, ev.ts, flags, ev.kind, ev.track);
         if has_name(ev.kind) {
             let iid = match self.interner.known_name(ev.name) {
                 0 => {
@@ -417,13 +411,13 @@ impl<W: Write> PacketWriter<W> {
         let f = FIELDS;
         let an = &self.interner.arg_names;
         let mut c = wire::Cursor::new(&mut self.buf, at);
-        let packet = c.begin(f.trace_packet);
-        c.uint(f.timestamp, r.ts);
-        c.uint(f.sequence_id, SEQUENCE_ID.into());
-        c.uint(f.sequence_flags, seq_flags.into());
-        let te = c.begin(f.track_event);
-        c.uint(f.te_type, track_event::Type::TYPE_SLICE_BEGIN as u64);
-        c.uint(f.te_track_uuid, r.track);
+        let (packet, te) = begin_track_event(
+            &mut c,
+            r.ts,
+            seq_flags,
+            track_event::Type::TYPE_SLICE_BEGIN,
+            r.track,
+        );
         c.uint(f.te_name_iid, name.into());
         let ann = c.begin(f.te_annotations);
         c.uint(f.da_name_iid, an[ArgName::UserData as usize].into());
@@ -469,15 +463,9 @@ impl<W: Write> PacketWriter<W> {
         }
         let at = self.room(PACKET_BOUND)?;
         let flags = self.sequence_flags();
-        let f = FIELDS;
         let mut c = wire::Cursor::new(&mut self.buf, at);
-        let packet = c.begin(f.trace_packet);
-        c.uint(f.timestamp, ts);
-        c.uint(f.sequence_id, SEQUENCE_ID.into());
-        c.uint(f.sequence_flags, flags.into());
-        let te = c.begin(f.track_event);
-        c.uint(f.te_type, track_event::Type::TYPE_SLICE_END as u64);
-        c.uint(f.te_track_uuid, track);
+        let (packet, te) =
+            begin_track_event(&mut c, ts, flags, track_event::Type::TYPE_SLICE_END, track);
         c.end(te);
         c.end(packet);
         let end = c.n;
@@ -606,6 +594,27 @@ impl<W: Write> PacketWriter<W> {
         self.sink.flush()?;
         Ok((self.sink, self.written))
     }
+}
+
+/// Starts a track event packet: its timestamp, sequence, type and track; returns the
+/// starts of the packet and of the track event, for [`wire::Cursor::end`].
+#[inline(always)]
+fn begin_track_event(
+    c: &mut wire::Cursor<'_>,
+    ts: u64,
+    sequence_flags: u32,
+    kind: track_event::Type,
+    track: u64,
+) -> (usize, usize) {
+    let f = FIELDS;
+    let packet = c.begin(f.trace_packet);
+    c.uint(f.timestamp, ts);
+    c.uint(f.sequence_id, SEQUENCE_ID.into());
+    c.uint(f.sequence_flags, sequence_flags.into());
+    let te = c.begin(f.track_event);
+    c.uint(f.te_type, kind as u64);
+    c.uint(f.te_track_uuid, track);
+    (packet, te)
 }
 
 /// Slice ends and counter values carry no name.

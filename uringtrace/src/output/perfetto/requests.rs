@@ -124,8 +124,7 @@ impl InFlight {
     }
 
     /// Takes `req` out of the index; its request stays readable in its slot ([`Self::at`])
-    /// until [`Self::release`]. Reading it there instead of returning a copy matters: the
-    /// copy's first read stalled on store forwarding, a quarter of a completion's time.
+    /// until [`Self::release`].
     #[inline]
     pub fn detach(&mut self, req: u64) -> Option<u32> {
         let slot = self.by_req.remove(&req)? as u32;

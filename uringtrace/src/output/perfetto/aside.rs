@@ -6,7 +6,8 @@
 //! and with both CPUs idle. So a large regular file is renamed aside and deleted by a
 //! thread of its own while the export runs; the new file takes over its owner and
 //! permissions, as a truncated one would keep them. Anything unusual (hard links, not
-//! a regular file, a rename refused) gets the ordinary truncation.
+//! a regular file, a file the caller may not write, a rename refused) gets the ordinary
+//! truncation.
 
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -30,6 +31,9 @@ impl Aside {
         if !meta.file_type().is_file() || meta.nlink() != 1 || meta.len() < ASIDE_FROM_BYTES {
             return None;
         }
+        // Only a file the caller could have truncated: replacing one it may not write
+        // (a directory it may write, as a non-root user) would be new behaviour.
+        drop(std::fs::OpenOptions::new().write(true).open(path).ok()?);
         let aside = aside_path(path)?;
         std::fs::rename(path, &aside).ok()?;
         let deleting = std::thread::Builder::new()

@@ -526,7 +526,9 @@ Examples:
 pub struct ExportArgs {
     /// A recording made by `uringtrace record`
     pub file: PathBuf,
-    /// The Perfetto trace to write (.pftrace)
+    /// The Perfetto trace to write (.pftrace). An existing file is replaced, keeping
+    /// its owner and mode; a large one is deleted in the background while the export
+    /// runs, since truncating it first could take a second
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// No summary line on stderr

@@ -422,7 +422,9 @@ pub enum AttachMode {
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Output file
+    /// Output file. An existing file is replaced, keeping its owner and mode; a large
+    /// one is deleted in the background while recording, since truncating it first
+    /// could take a second while the traced command's events pile up
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]

@@ -13,6 +13,7 @@
 //!   import the layers above, never each other).
 
 pub mod analyzer;
+pub mod aside;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;

@@ -12,6 +12,7 @@ use uringtrace_common::RawEvent;
 use super::codec2::{Encoder, LOOKAHEAD, TAG_END};
 use super::varint::put_u64;
 use super::{Drops, Header, FORMAT_VERSION, MAGIC, PREAMBLE_LEN};
+use crate::aside::Aside;
 
 /// Buffered bytes that trigger a write to the file.
 const FLUSH_AT: usize = 1 << 20;
@@ -29,11 +30,22 @@ pub struct Writer<W: Write + Seek> {
     /// A write failed (the disk is full): the file may end inside a record, so
     /// nothing may follow it, or what follows would be read as part of that record.
     failed: bool,
+    /// The earlier file at the path, deleted meanwhile (waited for when dropped).
+    _aside: Option<Aside>,
 }
 
 impl Writer<File> {
+    /// Creates the recording; an earlier large file at `path` is replaced without the
+    /// wait its truncation would cost ([`Aside`]).
     pub fn create(path: &Path, header: Header) -> io::Result<Writer<File>> {
-        Writer::new(File::create(path)?, header)
+        let aside = Aside::take(path);
+        let file = File::create(path)?;
+        if let Some(a) = &aside {
+            a.restore_owner(&file);
+        }
+        let mut w = Writer::new(file, header)?;
+        w._aside = aside;
+        Ok(w)
     }
 }
 
@@ -58,6 +70,7 @@ impl<W: Write + Seek> Writer<W> {
             written: pre.len() as u64,
             events: 0,
             failed: false,
+            _aside: None,
         })
     }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::aside::Aside;
+use crate::aside::Aside;
 
 /// Bytes per direct write (a multiple of [`ALIGN`]).
 const BLOCK: usize = 4 << 20;

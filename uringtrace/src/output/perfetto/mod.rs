@@ -8,7 +8,6 @@
 //! Findings and the lost-events count come from the analyzer's report at the end
 //! ([`Exporter::finish`]): the exporter reads events, it never judges them.
 
-mod aside;
 mod background;
 mod direct;
 mod interner;

@@ -155,3 +155,45 @@ fn nothing_more_is_written_after_a_failed_write() {
     drop(w);
     assert_eq!(disk.bytes().len(), 50_000);
 }
+
+/// A recording created over a large earlier file: the earlier one is set aside and
+/// deleted (nothing is left beside it), and the new file keeps its mode and reads whole.
+#[test]
+fn a_recording_over_a_large_earlier_file_replaces_it_whole() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("uringtrace-writer-over-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old.utr");
+    let old = std::fs::File::create(&path).unwrap();
+    old.set_len(64 << 20).unwrap();
+    old.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .unwrap();
+    drop(old);
+    let mut w = Writer::create(&path, header()).unwrap();
+    let events: Vec<RawEvent> = (0..1000).map(event).collect();
+    for e in &events {
+        w.write_event(e).unwrap();
+    }
+    w.finish(Drops::default()).unwrap();
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("old.utr")]);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(
+        meta.len() < 1 << 20,
+        "the new recording only: {}",
+        meta.len()
+    );
+    let mut r = Reader::open(&path).unwrap();
+    let mut got = Vec::new();
+    while let Some(e) = r.next_event().unwrap() {
+        got.push(e);
+    }
+    assert_eq!(got, events);
+    assert!(r.header().finished);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,10 +1,12 @@
-//! Replacing a large output file without waiting for its blocks to be freed.
+//! Replacing a large output file (an export, a recording) without waiting for its
+//! blocks to be freed.
 //!
-//! Creating the export over an earlier one truncates it first, and ext4 frees its
-//! blocks there and then: measured on Linux 6.18 (ext4 on virtio-blk), 88 ms for a
-//! 629 MiB export and 0.8 s for a 3.1 GiB one, all before the first byte is written
-//! and with both CPUs idle. So a large regular file is renamed aside and deleted by a
-//! thread of its own while the export runs; the new file takes over its owner and
+//! Creating a file over an earlier one truncates it first, and ext4 frees its blocks
+//! there and then: measured on Linux 6.18 (ext4 on virtio-blk), 88 ms for a 629 MiB
+//! export and 0.8 s for a 3.1 GiB one, all before the first byte is written and with
+//! both CPUs idle (for `record`, while the traced command already runs and its events
+//! pile up in the kernel's ring buffer). So a large regular file is renamed aside and
+//! deleted by a thread of its own while the new one is written; the new file takes over its owner and
 //! permissions, as a truncated one would keep them. Anything unusual (hard links, not
 //! a regular file, a file the caller may not write, a rename refused) gets the ordinary
 //! truncation.
@@ -62,8 +64,13 @@ impl Aside {
         let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
     }
 
-    /// Waits for the deletion (long done, unless the export was tiny).
-    pub fn finish(mut self) {
+    /// Waits for the deletion (long done, unless the new file was written quickly).
+    pub fn finish(self) {}
+}
+
+impl Drop for Aside {
+    /// The deletion is never left to die with the process: the aside file would stay.
+    fn drop(&mut self) {
         if let Some(t) = self.deleting.take() {
             let _ = t.join();
         }

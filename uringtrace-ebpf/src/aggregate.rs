@@ -4,8 +4,7 @@
 //! "Two kernel modes".
 
 use super::*;
-use uringtrace_common::view::{submit_arg1, SUBMIT_FD_KNOWN};
-use uringtrace_common::wire::WIRE_SUBMIT;
+use uringtrace_common::view::SUBMIT_FD_KNOWN;
 
 /// Aggregating mode: requests in flight, direct-mapped by request pointer. Userspace
 /// maps it to find requests that are still running long after their submit.
@@ -83,55 +82,6 @@ pub(crate) fn ring_slot_held(ctx: u64) -> Option<*mut RingAgg> {
 #[inline(always)]
 pub(crate) fn sq_thread(role: u8) -> u32 {
     (role == Role::SqPoll as u8) as u32
-}
-
-/// Streams the submit of a request that was held back in the in-flight table. Its
-/// timestamp is the real submit time.
-#[inline(always)]
-pub(crate) fn promote(slot: *mut Inflight) {
-    // SAFETY: slot points at an INFLIGHT value.
-    let s = unsafe { &mut *slot };
-    s.streamed = 1;
-    count(Counter::Promoted);
-    // Compact: the submitting task's comm is not at hand here (userspace knows it
-    // from the task's earlier events, or reads it from /proc). Stored field by field
-    // from the in-flight slot straight into the ring buffer: an event on this frame's
-    // stack pushed the classic programs past the 512-byte stack limit on 5.10 and 6.1,
-    // and a `Wire` built here did the same to classic tp_complete on 6.18 once the
-    // tag also carried SUBMIT_FD_KNOWN ("combined stack size of 2 calls is 528").
-    let Some(mut out) = EVENTS.reserve::<WireEvent>(0) else {
-        count(Counter::Dropped);
-        return;
-    };
-    let p = out.as_mut_ptr();
-    let tag = wire::tag(
-        WIRE_SUBMIT,
-        s.role,
-        submit_arg1(sq_thread(s.role), s.fd_known),
-        true,
-    );
-    // SAFETY: p is a reserved, 8-byte aligned WireEvent-sized area; every field is
-    // written, each from the in-flight slot (a map value) or a scalar.
-    unsafe {
-        use core::ptr::{addr_of_mut, write_volatile as w};
-        w(addr_of_mut!((*p).ts_ns), s.ts_ns);
-        w(addr_of_mut!((*p).ctx), s.ctx);
-        w(addr_of_mut!((*p).req), s.req);
-        w(addr_of_mut!((*p).user_data), s.user_data);
-        w(addr_of_mut!((*p).aux), s.flags);
-        w(addr_of_mut!((*p).pid), s.pid);
-        w(addr_of_mut!((*p).tgid), s.tgid);
-        w(addr_of_mut!((*p).arg), s.fd);
-        w(
-            addr_of_mut!((*p).cpu),
-            // SAFETY: plain helper call.
-            bpf_get_smp_processor_id() as u16,
-        );
-        w(addr_of_mut!((*p).opcode), s.opcode);
-        w(addr_of_mut!((*p).tag), tag);
-    }
-    out.submit(BPF_RB_NO_WAKEUP as u64);
-    count(Counter::Emitted);
 }
 
 /// The in-flight slot of the request most recently submitted on `ctx` with
